@@ -1,0 +1,64 @@
+"""The ``inertia`` command line: thin parsing and validation over the library.
+
+Each area registers its own commands (``register(app)``) from its own module, so this
+file stays a table of contents. Bad user input ends with one line on stderr and exit
+code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+import typer
+
+app = typer.Typer(
+    name="inertia",
+    help="Gradient-based optimizers, second-order methods and an optimization lab.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+# Modules that contribute commands; each defines ``register(app: typer.Typer) -> None``.
+COMMAND_MODULES = (
+    "inertia.lab.commands",
+    "inertia.kernels.commands",
+    "inertia.diagnostics.commands",
+)
+
+
+class UserInputError(ValueError):
+    """Raised by command implementations for bad user input (exit code 2)."""
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``inertia`` console script."""
+    _register_all()
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="inertia", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError:
+        return 0
+    except click.UsageError as exc:
+        print(f"inertia: error: {exc.format_message()}", file=sys.stderr)
+        return 2
+    except (UserInputError, ValueError, FileNotFoundError) as exc:
+        print(f"inertia: error: {exc}", file=sys.stderr)
+        return 2
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.Abort:
+        print("inertia: aborted", file=sys.stderr)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
