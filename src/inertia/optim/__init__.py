@@ -1,0 +1,50 @@
+"""torch.optim-compatible first-order optimizers over flat state buffers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from torch.optim import Optimizer
+
+from inertia.optim.adagrad import AdaGrad, Adagrad
+from inertia.optim.adam import Adam, AdamW
+from inertia.optim.base import FlatOptimizer, NonFiniteGradientError
+from inertia.optim.rmsprop import RMSprop
+from inertia.optim.sgd import SGD
+
+
+def _momentum(params: Iterable[Any], **hyper: Any) -> SGD:
+    hyper.setdefault("momentum", 0.9)
+    return SGD(params, **hyper)
+
+
+def _nesterov(params: Iterable[Any], **hyper: Any) -> SGD:
+    hyper.setdefault("momentum", 0.9)
+    return SGD(params, nesterov=True, **hyper)
+
+
+#: Lowercase names (as used by the lab, the CLI and ``inertia.minimize``) -> factory.
+OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
+    "sgd": SGD,
+    "momentum": _momentum,
+    "nesterov": _nesterov,
+    "adagrad": AdaGrad,
+    "rmsprop": RMSprop,
+    "adam": Adam,
+    "adamw": AdamW,
+}
+
+
+def make_optimizer(name: str, params: Iterable[Any], **hyper: Any) -> Optimizer:
+    """Build an optimizer by lowercase name (see :data:`OPTIMIZERS`)."""
+    key = name.lower()
+    if key not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer: {name!r} (choose from {', '.join(OPTIMIZERS)})")
+    return OPTIMIZERS[key](params, **hyper)
+
+
+__all__ = [
+    "OPTIMIZERS", "SGD", "AdaGrad", "Adagrad", "Adam", "AdamW", "FlatOptimizer",
+    "NonFiniteGradientError", "RMSprop", "make_optimizer",
+]

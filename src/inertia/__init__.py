@@ -1,0 +1,25 @@
+"""inertia: gradient-based optimizers for PyTorch, second-order methods, and a lab.
+
+The optimizers are drop-in replacements for torch.optim (same arguments, defaults,
+state dict format and trajectories) whose math lives in :mod:`inertia.rules`.
+"""
+
+from inertia import schedules
+from inertia.optim import (
+    OPTIMIZERS,
+    SGD,
+    AdaGrad,
+    Adagrad,
+    Adam,
+    AdamW,
+    NonFiniteGradientError,
+    RMSprop,
+    make_optimizer,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "OPTIMIZERS", "SGD", "AdaGrad", "Adagrad", "Adam", "AdamW", "NonFiniteGradientError",
+    "RMSprop", "make_optimizer", "schedules", "__version__",
+]

@@ -1,0 +1,100 @@
+"""Flat state layout: every state tensor is a view into one contiguous buffer.
+
+For each param group, parameters are bucketed by ``(device, dtype)``. Within a bucket,
+each parameter owns a fixed slice ``[offset, offset + numel)`` (offsets aligned to
+:data:`ALIGNMENT` elements), and every per-parameter state tensor (``exp_avg``,
+``square_avg``, ...) is a view of that slice in a flat buffer of its own key. The
+``step`` counters of a bucket are 0-d views into one float tensor, so the state dict
+looks exactly like torch.optim's while a fused kernel can update a whole bucket, and
+all its counters, in O(1) Python work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+ALIGNMENT = 16  # elements; 64 bytes in float32
+
+
+def scalar_dtype() -> torch.dtype:
+    """The dtype torch.optim uses for ``step`` counters (float32 unless float64 is default)."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def _aligned(n: int) -> int:
+    return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
+
+
+@dataclass
+class FlatBucket:
+    """The parameters of one group that share a device and dtype, and their flat state."""
+
+    device: torch.device
+    dtype: torch.dtype
+    params: list[Tensor] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+    total: int = 0
+    buffers: dict[str, Tensor] = field(default_factory=dict)
+    steps: Tensor | None = None
+
+    def add(self, param: Tensor) -> int:
+        """Reserve a slice for ``param``; return its index in the bucket."""
+        self.params.append(param)
+        self.offsets.append(self.total)
+        self.total += _aligned(param.numel())
+        return len(self.params) - 1
+
+    def buffer(self, key: str) -> Tensor:
+        """The flat buffer of state ``key``, allocated (zero-filled) on first use."""
+        if key not in self.buffers:
+            self.buffers[key] = torch.zeros(self.total, dtype=self.dtype, device=self.device)
+        return self.buffers[key]
+
+    def view(self, key: str, index: int) -> Tensor:
+        """The state tensor ``key`` of parameter ``index``, shaped like the parameter."""
+        param = self.params[index]
+        start = self.offsets[index]
+        return self.buffer(key)[start : start + param.numel()].view_as(param)
+
+    def step_view(self, index: int) -> Tensor:
+        """The 0-d ``step`` counter of parameter ``index`` (a view into :attr:`steps`)."""
+        if self.steps is None:
+            self.steps = torch.zeros(len(self.params), dtype=scalar_dtype())
+        return self.steps[index]
+
+
+class GroupLayout:
+    """Flat buckets for the parameters of one param group."""
+
+    def __init__(self, params: list[Tensor]) -> None:
+        self.param_ids = tuple(id(p) for p in params)
+        self.buckets: dict[tuple[torch.device, torch.dtype], FlatBucket] = {}
+        self._where: dict[int, tuple[FlatBucket, int]] = {}
+        for param in params:
+            key = (param.device, param.dtype)
+            bucket = self.buckets.setdefault(key, FlatBucket(param.device, param.dtype))
+            self._where[id(param)] = (bucket, bucket.add(param))
+
+    def matches(self, params: list[Tensor]) -> bool:
+        """Whether this layout was built for exactly these parameters (same order, devices, dtypes)."""
+        if self.param_ids != tuple(id(p) for p in params):
+            return False
+        return all(self._where[id(p)][0].device == p.device and self._where[id(p)][0].dtype == p.dtype
+                   for p in params)
+
+    def view(self, key: str, param: Tensor) -> Tensor:
+        """State tensor ``key`` of ``param`` as a view into its bucket's flat buffer."""
+        bucket, index = self._where[id(param)]
+        return bucket.view(key, index)
+
+    def step_view(self, param: Tensor) -> Tensor:
+        """The 0-d ``step`` counter of ``param``."""
+        bucket, index = self._where[id(param)]
+        return bucket.step_view(index)
+
+    def locate(self, param: Tensor) -> tuple[FlatBucket, int]:
+        """The bucket holding ``param`` and its index there."""
+        return self._where[id(param)]

@@ -1,0 +1,81 @@
+"""Argument checks shared by the optimizers. Each error names the argument and the value."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+# torch.optim keyword options that inertia accepts for drop-in use.
+TORCH_OPTIONS = ("foreach", "fused", "capturable", "differentiable")
+NONFINITE_CHOICES = ("ignore", "raise", "skip")
+IMPL_CHOICES = ("auto", "reference", "fused")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_finite_at_least(name: str, value: Any, low: float = 0.0) -> float:
+    """``value`` must be a finite number ``>= low``."""
+    if not _is_number(value) or not math.isfinite(value) or value < low:
+        raise ValueError(f"Invalid {name}: {value!r} (must be a finite number >= {low:g})")
+    return float(value)
+
+
+def check_positive(name: str, value: Any) -> float:
+    """``value`` must be a finite number ``> 0``."""
+    if not _is_number(value) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"Invalid {name}: {value!r} (must be a finite number > 0)")
+    return float(value)
+
+
+def check_unit_interval(name: str, value: Any, *, closed_right: bool) -> float:
+    """``value`` must lie in [0, 1) or, with ``closed_right``, in [0, 1]."""
+    ok = _is_number(value) and 0.0 <= value and (value <= 1.0 if closed_right else value < 1.0)
+    if not ok:
+        interval = "[0, 1]" if closed_right else "[0, 1)"
+        raise ValueError(f"Invalid {name}: {value!r} (must be in {interval})")
+    return float(value)
+
+
+def check_betas(value: Any) -> tuple[float, float]:
+    """``betas`` must be a pair of numbers in [0, 1)."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"Invalid betas: {value!r} (must be a pair (beta1, beta2))")
+    for index, beta in enumerate(value):
+        if not _is_number(beta) or not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid betas: {tuple(value)!r} (betas[{index}] must be in [0, 1))")
+    return float(value[0]), float(value[1])
+
+
+def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
+    """``value`` must be one of ``choices``."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"Invalid {name}: {value!r} (must be one of {', '.join(map(repr, choices))})")
+    return value
+
+
+def check_lr(value: Any) -> float:
+    """The learning rate: a finite number >= 0 (tensors are not supported)."""
+    return check_finite_at_least("lr", value)
+
+
+def split_torch_options(optimizer_name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Accept torch.optim's implementation flags; reject any other unknown keyword.
+
+    ``foreach`` is accepted and has no effect (inertia chooses its own paths);
+    ``differentiable=True`` and ``capturable=True`` are not supported by this optimizer.
+    """
+    unknown = sorted(set(options) - set(TORCH_OPTIONS))
+    if unknown:
+        name = unknown[0]
+        raise ValueError(f"Unknown option for inertia.{optimizer_name}: {name}={options[name]!r}")
+    if options.get("differentiable"):
+        raise ValueError(f"Invalid differentiable: {options['differentiable']!r} (not supported by inertia)")
+    result = {"foreach": options.get("foreach"), "differentiable": False}
+    for key in ("fused", "capturable"):
+        if key in options:
+            result[key] = options[key]
+    return result
