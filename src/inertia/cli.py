@@ -10,8 +10,12 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
 import typer
+
+try:  # typer >= 0.20 vendors click
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover - older typer depends on click itself
+    from click.exceptions import NoArgsIsHelpError, UsageError
 
 app = typer.Typer(
     name="inertia",
@@ -44,17 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="inertia", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError:
+    except NoArgsIsHelpError:
         return 0
-    except click.UsageError as exc:
+    except UsageError as exc:
         print(f"inertia: error: {exc.format_message()}", file=sys.stderr)
         return 2
     except (UserInputError, ValueError, FileNotFoundError) as exc:
         print(f"inertia: error: {exc}", file=sys.stderr)
         return 2
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.Abort:
+    except typer.Abort:
         print("inertia: aborted", file=sys.stderr)
         return 130
     return result if isinstance(result, int) else 0

@@ -1,0 +1,14 @@
+"""inertia.lab: runs, fair comparisons, figures and offline HTML reports.
+
+Modules (import what you need; nothing heavy is imported here):
+
+- :mod:`inertia.lab.report`        ``Report`` -> self-contained ``index.html`` (images as data: URIs).
+- :mod:`inertia.lab.figures`       contour + trajectories, loss vs step/time, lr sensitivity,
+  schedule curves, bar charts, trajectory GIFs.
+- :mod:`inertia.lab.runs`          ``RunConfig`` and the run directory (config/summary JSON, metrics CSV).
+- :mod:`inertia.lab.execute`       ``execute(config, run_dir)``: run, checkpoint, resume; ``load_run``.
+- :mod:`inertia.lab.parallel`      ``run_many(configs, root, jobs)``.
+- :mod:`inertia.lab.compare`       ``compare(...)``: fair lr tuning, seeds, leaderboard.
+- :mod:`inertia.lab.schedule_spec` ``parse_schedule("warmup:5+cosine")``.
+- :mod:`inertia.lab.browser`       ``check_page(path)``: load a page in headless Chromium.
+"""

@@ -1,9 +1,181 @@
-"""Command-line commands of inertia.lab (registered by inertia.cli)."""
+"""Command-line commands of inertia.lab (registered by inertia.cli): train, compare, problems, tour.
+
+Bad user input raises ``inertia.cli.UserInputError`` (or ValueError/FileNotFoundError) with a
+message naming the argument and its value; ``inertia.cli.main`` prints it on one line and exits 2.
+"""
 
 from __future__ import annotations
+
+import inspect
+import math
+from pathlib import Path
+from typing import Any
 
 import typer
 
 
+def _user_error(message: str) -> Exception:
+    from inertia.cli import UserInputError
+
+    return UserInputError(message)
+
+
+def _set_threads(threads: int | None, small: bool) -> None:
+    """Torch threads: the given number; else 1 for small models, where threads only add overhead."""
+    import torch
+
+    if threads is not None:
+        if threads < 1:
+            raise _user_error(f"--threads: must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    elif small:
+        torch.set_num_threads(1)
+
+
+def parse_grid(text: str) -> tuple[float, ...]:
+    """``LOW:HIGH:POINTS`` (log-spaced) or a comma list of learning rates."""
+    from inertia.lab.compare import log_grid
+
+    try:
+        if ":" in text:
+            low, high, points = text.split(":")
+            return log_grid(float(low), float(high), int(points))
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise _user_error(f"--grid: expected LOW:HIGH:POINTS or a comma list of numbers, got {text!r}") from None
+    if len(values) < 2 or not all(math.isfinite(v) and v > 0 for v in values):
+        raise _user_error(f"--grid: need at least two positive learning rates, got {text!r}")
+    return values
+
+
+def train(
+    data: str = typer.Option("digits", help="digits | teacher | mnist:PATH | cifar10:PATH"),
+    model: str = typer.Option("mlp", help="softmax | mlp | cnn"),
+    optimizer: str = typer.Option("adam", help="sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw"),
+    lr: float | None = typer.Option(None, help="learning rate (default: the optimizer's)"),
+    schedule: str | None = typer.Option(None, help="per-epoch schedule, e.g. step:every=10,gamma=0.5"),
+    epochs: int = typer.Option(30, help="number of epochs"),
+    batch_size: int = typer.Option(64, help="mini-batch size"),
+    seed: int = typer.Option(0, help="model initialisation and batch order"),
+    out: Path | None = typer.Option(None, help="run directory (default ./inertia-runs/<run id>)"),
+    restart: bool = typer.Option(False, help="discard a previous run in --out and start again"),
+    checkpoint_every: int | None = typer.Option(None, help="checkpoint every N epochs (default: every 10 s)"),
+    threads: int | None = typer.Option(None, help="torch threads (default: 1 for digits/teacher)"),
+) -> int:
+    """Train a classifier; resumes from the run directory's checkpoint when run again."""
+    from inertia.lab.execute import execute
+    from inertia.lab.runs import RunConfig, is_dataset_spec
+    from inertia.lab.train_progress import TrainingProgress, print_summary
+
+    if not is_dataset_spec(data):
+        raise _user_error(f"--data: unknown dataset {data!r}; use digits, teacher, mnist:PATH or cifar10:PATH")
+    config = RunConfig(problem=data, optimizer=optimizer.lower(), lr=lr, schedule=schedule, seed=seed,
+                       model=model, epochs=epochs, batch_size=batch_size, checkpoint_every=checkpoint_every)
+    _check_data_path(data)
+    _set_threads(threads, small=data.partition(":")[0] in ("digits", "teacher"))
+    run_dir = out if out is not None else Path("inertia-runs") / config.run_id()
+    with TrainingProgress(config) as progress:
+        summary = execute(config, run_dir, on_record=progress.on_epoch, on_batch=progress.on_batch, rerun=restart)
+    return print_summary(summary, run_dir)
+
+
+def _check_data_path(data: str) -> None:
+    kind, _, path = data.partition(":")
+    if kind in ("mnist", "cifar10"):
+        if not path:
+            raise _user_error(f"--data: {kind} needs a path, as in {kind}:PATH")
+        if not Path(path).exists():
+            raise _user_error(f"--data: path {path!r} does not exist")
+
+
+def compare(
+    problem: str = typer.Option(..., help="a problem (see `inertia problems`) or a dataset spec"),
+    optimizers: str = typer.Option(..., help="comma-separated optimizer names, e.g. sgd,momentum,adam"),
+    tune: bool = typer.Option(False, help="fair log-grid lr search per optimizer before the seeds"),
+    seeds: int = typer.Option(3, help="seeds per optimizer"),
+    out: Path = typer.Option(Path("inertia-compare"), help="output directory"),
+    steps: int = typer.Option(200, help="optimizer steps per run (problems)"),
+    epochs: int = typer.Option(10, help="epochs per run (datasets)"),
+    model: str = typer.Option("mlp", help="model for datasets"),
+    lr: float | None = typer.Option(None, help="learning rate for every optimizer when not tuning"),
+    grid: str = typer.Option("1e-4:1:9", help="lr grid for --tune: LOW:HIGH:POINTS or a comma list"),
+    noise: float = typer.Option(0.0, help="gradient-noise standard deviation (problems)"),
+    target: float | None = typer.Option(None, help="target gap/loss (problems) or test accuracy (datasets)"),
+    schedule: str | None = typer.Option(None, help="schedule SPEC applied to every run"),
+    jobs: int = typer.Option(1, help="parallel worker processes"),
+) -> int:
+    """Compare optimizers on one problem and write a leaderboard and an HTML report."""
+    from inertia.lab.compare import compare as run_comparison
+    from inertia.lab.compare_report import write_comparison
+    from inertia.lab.runs import RunConfig, is_dataset_spec, validate
+    from inertia.lab.train_progress import RunsProgress, print_leaderboard
+
+    names = [name.strip().lower() for name in optimizers.split(",") if name.strip()]
+    if not names:
+        raise _user_error(f"--optimizers: expected a comma-separated list, got {optimizers!r}")
+    base = RunConfig(problem=problem, optimizer=names[0], lr=lr, steps=steps, epochs=epochs, model=model,
+                     noise=noise, target=target, schedule=schedule)
+    if is_dataset_spec(problem):
+        _check_data_path(problem)
+    for name in names:
+        validate(base.replace(optimizer=name))
+    lr_grid = parse_grid(grid) if tune else ()
+    _set_threads(None, small=True)
+    with RunsProgress() as progress:
+        result = run_comparison(base, names, out, tune=tune, seeds=seeds, grid=lr_grid, jobs=jobs,
+                                on_done=progress.on_done, on_phase=progress.on_phase)
+    page = write_comparison(result)
+    print_leaderboard(result, page)
+    return 0
+
+
+def problems() -> int:
+    """List the problems and datasets (and the optimizers and models they can be used with)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from inertia.optim import OPTIMIZERS
+    from inertia.problems.models import MODELS
+    from inertia.problems.registry import list_problems
+
+    table = Table(title="inertia problems")
+    for column in ("name", "kind", "description"):
+        table.add_column(column)
+    for name, kind, description in list_problems():
+        table.add_row(name, kind, description)
+    console = Console()
+    console.print(table)
+    console.print(f"optimizers: {', '.join(OPTIMIZERS)}")
+    console.print(f"models (datasets): {', '.join(MODELS)}")
+    return 0
+
+
+def tour(
+    out: Path = typer.Option(Path("inertia-report"), help="output directory for index.html"),
+    lang: str = typer.Option("en", help="language of the text: en or ko"),
+    seed: int | None = typer.Option(None, help="seed of the tour's random choices"),
+) -> int:
+    """Walk the optimization notes chapter by chapter and write an HTML report."""
+    if lang not in ("en", "ko"):
+        raise _user_error(f"--lang: must be 'en' or 'ko', got {lang!r}")
+    if out.exists() and not out.is_dir():
+        raise _user_error(f"--out: {str(out)!r} exists and is not a directory")
+    from inertia.lab.tour import run_tour
+
+    kwargs: dict[str, Any] = {"lang": lang}
+    if seed is not None:
+        if "seed" not in inspect.signature(run_tour).parameters:
+            raise _user_error("--seed: this tour takes no seed")
+        kwargs["seed"] = seed
+    page = run_tour(out, **kwargs)
+    if isinstance(page, (str, Path)):
+        print(f"report: {page}")
+    return 0
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the inertia app."""
+    app.command("train")(train)
+    app.command("compare")(compare)
+    app.command("problems")(problems)
+    app.command("tour")(tour)

@@ -1,0 +1,279 @@
+"""Runs: one problem x optimizer x hyperparameters x schedule x seed, recorded in a run directory.
+
+A run directory holds
+
+- ``config.json``   the :class:`RunConfig` (what was asked for);
+- ``summary.json``  status (``running``, ``completed``, ``diverged``, ``failed``), message, final
+  and target metrics, wall time;
+- ``metrics.csv``   one row per optimizer step (problems) or per epoch (training);
+- ``checkpoint.pt`` the latest good state (parameters, optimizer, schedule, records so far).
+
+Every file is replaced atomically (temporary file + ``os.replace``), so a run killed at any moment
+leaves complete files behind, and :func:`execute` on the same directory resumes from the
+checkpoint and ends with exactly the records of an uninterrupted run (wall times aside).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from inertia.lab.atomic import atomic_write_bytes, atomic_write_text
+
+DATASET_KINDS = ("digits", "teacher", "mnist", "cifar10")
+STATUSES = ("running", "completed", "diverged", "failed")
+Record = dict[str, Any]
+OnRecord = Callable[[Record], None]
+
+
+def is_dataset_spec(problem: str) -> bool:
+    """Whether ``problem`` names a dataset (``digits``, ``teacher``, ``mnist:PATH``, ``cifar10:PATH``)."""
+    return problem.partition(":")[0] in DATASET_KINDS
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run; equal configs give identical records.
+
+    Args:
+        problem: an optimization problem name (``inertia problems``: a surface or ``quadratic``) or
+            a dataset spec (``digits``, ``teacher``, ``mnist:PATH``, ``cifar10:PATH``).
+        optimizer: a name from :data:`inertia.optim.OPTIMIZERS`.
+        lr: learning rate; None keeps the optimizer's default.
+        hyper: other optimizer keyword arguments (``momentum``, ``betas``, ...).
+        schedule: a schedule SPEC (:mod:`inertia.lab.schedule_spec`); its unit is the step for
+            problems and the epoch for datasets.
+        seed: seeds the gradient noise (problems) or the model initialisation and batch order (datasets).
+        steps: optimizer steps (problems).
+        problem_params: keyword arguments of the problem (e.g. ``{"kappa": 50}``).
+        noise: gradient-noise standard deviation (problems).
+        start: starting point (problems); None uses the problem's.
+        model, epochs, batch_size, data_seed: training settings (datasets); ``data_seed`` fixes
+            the train/test split independently of ``seed``.
+        target: problems: the suboptimality ``f - f*`` (or the loss when ``f*`` is unknown) to reach;
+            datasets: the test accuracy to reach. None: problems use 1e-3 of the initial gap.
+        checkpoint_every: checkpoint every this many steps (problems) or epochs (datasets);
+            None checkpoints every ``checkpoint_interval_s`` seconds of wall time.
+    """
+
+    problem: str
+    optimizer: str
+    lr: float | None = None
+    hyper: Mapping[str, Any] = field(default_factory=dict)
+    schedule: str | None = None
+    seed: int = 0
+    steps: int = 200
+    problem_params: Mapping[str, Any] = field(default_factory=dict)
+    noise: float = 0.0
+    start: tuple[float, ...] | None = None
+    model: str = "mlp"
+    epochs: int = 30
+    batch_size: int = 64
+    data_seed: int = 0
+    target: float | None = None
+    checkpoint_every: int | None = None
+    checkpoint_interval_s: float = 10.0
+
+    @property
+    def kind(self) -> str:
+        """``"training"`` for datasets, ``"optimization"`` for problems."""
+        return "training" if is_dataset_spec(self.problem) else "optimization"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (tuples as lists); :meth:`from_dict` inverts it."""
+        data = asdict(self)
+        data["hyper"] = dict(self.hyper)
+        data["problem_params"] = dict(self.problem_params)
+        data["start"] = list(self.start) if self.start is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+        """Build from :meth:`to_dict` output; unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known - {"kind"})
+        if unknown:
+            raise ValueError(f"config: unknown field(s) {', '.join(unknown)}")
+        values = {k: v for k, v in data.items() if k in known}
+        if values.get("start") is not None:
+            values["start"] = tuple(values["start"])
+        if isinstance(values.get("hyper", {}).get("betas"), list):
+            values["hyper"] = {**values["hyper"], "betas": tuple(values["hyper"]["betas"])}
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with some fields changed."""
+        return RunConfig.from_dict({**self.to_dict(), **changes})
+
+    def digest(self) -> str:
+        """Short stable hash of the config (8 hex digits)."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:8]
+
+    def run_id(self) -> str:
+        """A readable, unique directory name: ``problem-optimizer-lrX-sN-hash``."""
+        lr = "default" if self.lr is None else f"{self.lr:.3g}"
+        slug = re.sub(r"[^A-Za-z0-9_.]+", "_", self.problem.partition(":")[0])
+        return f"{slug}-{self.optimizer}-lr{lr}-s{self.seed}-{self.digest()}"
+
+    def optimizer_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for the optimizer factory (``lr`` included when set)."""
+        kwargs = dict(self.hyper)
+        if self.lr is not None:
+            kwargs["lr"] = self.lr
+        return kwargs
+
+
+def _is_count(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def validate(config: RunConfig) -> None:
+    """Check a config before running it; raise ValueError naming the bad argument and value."""
+    from inertia.lab.schedule_spec import parse_schedule
+    from inertia.optim import OPTIMIZERS
+
+    if config.optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer: unknown optimizer {config.optimizer!r} (choose from {', '.join(OPTIMIZERS)})")
+    if config.lr is not None and not (isinstance(config.lr, (int, float)) and math.isfinite(config.lr)
+                                      and config.lr > 0):
+        raise ValueError(f"lr: must be a finite number > 0, got {config.lr!r}")
+    for name, minimum in (("seed", 0), ("steps", 1), ("epochs", 1), ("batch_size", 1), ("data_seed", 0)):
+        if not _is_count(getattr(config, name), minimum):
+            raise ValueError(f"{name}: must be an integer >= {minimum}, got {getattr(config, name)!r}")
+    if config.checkpoint_every is not None and not _is_count(config.checkpoint_every, 1):
+        raise ValueError(f"checkpoint_every: must be an integer >= 1, got {config.checkpoint_every!r}")
+    if not (isinstance(config.noise, (int, float)) and math.isfinite(config.noise) and config.noise >= 0):
+        raise ValueError(f"noise: must be a finite number >= 0, got {config.noise!r}")
+    if config.kind == "training":
+        from inertia.problems.models import MODELS
+
+        if config.model not in MODELS:
+            raise ValueError(f"model: unknown model {config.model!r} (choose from {', '.join(MODELS)})")
+    else:
+        from inertia.problems.registry import PROBLEMS
+
+        if config.problem not in PROBLEMS:
+            raise ValueError(f"problem: unknown problem {config.problem!r} "
+                             f"(choose from {', '.join(PROBLEMS)}, or a dataset: {', '.join(DATASET_KINDS)})")
+    parse_schedule(config.schedule, total_steps=config.epochs if config.kind == "training" else config.steps)
+
+
+# ----------------------------------------------------------------------------- run directory I/O
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Write ``data`` as indented JSON atomically (non-finite floats become null)."""
+    atomic_write_text(path, json.dumps(_json_safe(data), indent=2, sort_keys=True) + "\n")
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """Read a JSON file written by :func:`write_json`."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def write_metrics(path: Path, rows: list[Record]) -> None:
+    """Write records as CSV atomically; columns are the union of the rows' keys, in first-seen order."""
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: _csv_cell(v) for k, v in row.items()} for row in rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def _csv_cell(value: Any) -> Any:
+    return repr(value) if isinstance(value, float) else value
+
+
+def read_metrics(path: Path) -> list[Record]:
+    """Read ``metrics.csv``: numbers become int/float (exactly, via repr round-trip), blanks None."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [{k: _parse_cell(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def _parse_cell(text: str) -> Any:
+    if text == "":
+        return None
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def save_checkpoint(path: Path, state: Mapping[str, Any]) -> None:
+    """``torch.save`` to memory, then an atomic replace of ``path``."""
+    buffer = io.BytesIO()
+    torch.save(dict(state), buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: Path) -> dict[str, Any] | None:
+    """The checkpoint at ``path``, or None when there is none."""
+    if not path.exists():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+@dataclass
+class RunDir:
+    """Paths of a run directory."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.csv"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.root / "checkpoint.pt"
+
+
+def prepare_run_dir(config: RunConfig, run_dir: str | os.PathLike) -> RunDir:
+    """Create the run directory, or check that an existing one holds this same config."""
+    paths = RunDir(Path(run_dir))
+    if paths.root.exists() and not paths.root.is_dir():
+        raise ValueError(f"out: {str(paths.root)!r} exists and is not a directory")
+    if paths.config.exists():
+        existing = read_json(paths.config)
+        existing.pop("kind", None)
+        wanted = json.loads(json.dumps(_json_safe(config.to_dict())))
+        if existing != wanted:
+            changed = sorted(k for k in set(existing) | set(wanted) if existing.get(k) != wanted.get(k))
+            raise ValueError(f"out: {str(paths.root)!r} holds a different run (differs in: "
+                             f"{', '.join(changed) or 'fields'}); choose another --out")
+    paths.root.mkdir(parents=True, exist_ok=True)
+    write_json(paths.config, {**config.to_dict(), "kind": config.kind})
+    return paths

@@ -1,0 +1,117 @@
+"""Rich progress displays and result printing for ``inertia train`` and ``inertia compare``.
+
+Progress goes to stderr (it is transient and only drawn on a terminal); results go to stdout.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from inertia.lab.runs import Record, RunConfig
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+                    console=console, transient=True, refresh_per_second=4)
+
+
+class TrainingProgress:
+    """Progress bar over batches for one training run, showing the last epoch's loss and accuracy."""
+
+    def __init__(self, config: RunConfig, console: Console | None = None) -> None:
+        self.config = config
+        self.progress = _progress(console or Console(stderr=True))
+        self.task: Any = None
+        self.batches_per_epoch: int | None = None
+        self.epoch_start = 0
+
+    def __enter__(self) -> TrainingProgress:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.task is not None:
+            self.progress.stop()
+
+    def _start(self) -> None:
+        """Draw the bar from the first batch on (errors before it leave no trace on the terminal)."""
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task(f"train {self.config.model}/{self.config.optimizer}",
+                                               total=self.config.epochs, status="")
+
+    def on_batch(self, batches_done: int) -> None:
+        """Within an epoch: advance the bar fractionally (once the epoch length is known)."""
+        self._start()
+        if self.batches_per_epoch:
+            self.progress.update(self.task, completed=self.epoch_start + batches_done / self.batches_per_epoch)
+
+    def on_epoch(self, row: Record) -> None:
+        """After an epoch: set the bar and show train loss, test loss and test accuracy."""
+        self._start()
+        self.batches_per_epoch = row["step"] // row["epoch"]
+        self.epoch_start = row["epoch"]
+        status = (f"loss {row['train_loss']:.4f}  test loss {row['test_loss']:.4f}  "
+                  f"acc {100 * row['test_accuracy']:.2f}%")
+        self.progress.update(self.task, completed=row["epoch"], status=status)
+
+
+def print_summary(summary: dict[str, Any], run_dir: Path) -> int:
+    """Print a finished training run; return the exit code (0 completed, 1 otherwise)."""
+    if summary.get("status") != "completed":
+        print(f"inertia: run {summary.get('status')}: {summary.get('message')} ({run_dir})", file=sys.stderr)
+        return 1
+    print(f"test accuracy {100 * summary['test_accuracy']:.2f}%  test loss {summary['test_loss']:.4f}  "
+          f"epochs {summary['epochs']}  wall time {summary['wall_time_s']:.2f} s")
+    print(f"run directory: {run_dir}")
+    return 0
+
+
+class RunsProgress:
+    """Progress over the runs of a comparison, one bar per phase."""
+
+    def __init__(self) -> None:
+        self.progress = _progress(Console(stderr=True))
+        self.task: Any = None
+
+    def __enter__(self) -> RunsProgress:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.task is not None:
+            self.progress.stop()
+
+    def on_phase(self, name: str, runs: int) -> None:
+        """Start a bar for a phase of ``runs`` runs (the display starts with the first phase)."""
+        if self.task is None:
+            self.progress.start()
+        self.task = self.progress.add_task(name, total=runs, status="")
+
+    def on_done(self, config: RunConfig, summary: dict[str, Any]) -> None:
+        """Advance after each finished run."""
+        if self.task is not None:
+            lr = "default" if config.lr is None else f"{config.lr:.3g}"
+            self.progress.update(self.task, advance=1, status=f"{config.optimizer} lr={lr} seed={config.seed}")
+
+
+def print_leaderboard(comparison: Any, page: Path) -> None:
+    """Print the leaderboard as a rich table, the verdict and where the report is."""
+    from inertia.lab.compare_report import leaderboard_table, verdict
+    from inertia.lab.report import format_cell
+
+    headers, rows = leaderboard_table(comparison)
+    table = Table(title=f"leaderboard: {comparison.base.problem}")
+    for header in headers:
+        table.add_column(header)
+    for row in rows:
+        table.add_row(*(format_cell(cell) for cell in row))
+    console = Console()
+    console.print(table)
+    console.print(verdict(comparison))
+    console.print(f"report: {page}", soft_wrap=True)

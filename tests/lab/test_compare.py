@@ -1,0 +1,88 @@
+"""Parallel runs, fair tuning, the leaderboard and the comparison report."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+
+import pytest
+
+from inertia.lab.compare import compare, log_grid
+from inertia.lab.compare_report import verdict, write_comparison
+from inertia.lab.execute import load_run
+from inertia.lab.parallel import run_many
+from inertia.lab.runs import RunConfig
+
+
+def without_times(rows):
+    return [{k: v for k, v in row.items() if k != "time_s"} for row in rows]
+
+
+def test_parallel_runs_equal_serial_runs(tmp_path, one_thread):
+    configs = [RunConfig("quadratic", name, lr=0.05, steps=40, noise=0.1, seed=s, problem_params={"dim": 5})
+               for name in ("sgd", "rmsprop") for s in (0, 1)]
+    done = []
+    parallel = run_many(configs, tmp_path / "p", jobs=2, on_done=lambda c, s: done.append(c.run_id()))
+    serial = run_many(configs, tmp_path / "s", jobs=1)
+    assert [s["final_loss"] for s in serial] == [s["final_loss"] for s in parallel]
+    assert sorted(done) == sorted(c.run_id() for c in configs)
+    assert [s["run_id"] for s in parallel] == [c.run_id() for c in configs]
+    for config in configs:
+        rows_p = load_run(tmp_path / "p" / config.run_id())[2]
+        rows_s = load_run(tmp_path / "s" / config.run_id())[2]
+        assert without_times(rows_p) == without_times(rows_s) and len(rows_p) == 41
+
+
+def test_run_many_rejects_bad_input_before_running(tmp_path):
+    with pytest.raises(ValueError, match="jobs: must be an integer >= 1, got 0"):
+        run_many([RunConfig("valley", "sgd")], tmp_path, jobs=0)
+    with pytest.raises(ValueError, match="optimizer: unknown"):
+        run_many([RunConfig("valley", "sgd"), RunConfig("valley", "nadam")], tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_fair_tuning_picks_grid_minimum_and_ranks_by_target(tmp_path, one_thread):
+    grid = log_grid(1e-3, 1.0, 4)
+    base = RunConfig("valley", "sgd", steps=60, problem_params={"kappa": 10.0}, noise=0.05)
+    result = compare(base, ["sgd", "momentum"], tmp_path, tune=True, seeds=2, grid=grid)
+    for name in ("sgd", "momentum"):
+        lrs, scores = result.sensitivity[name]
+        assert lrs == list(grid)
+        finals = []
+        for lr in grid:  # the same budget for every optimizer: one seed-0 run per grid point
+            _, summary, rows = load_run(tmp_path / "runs" / base.replace(optimizer=name, lr=lr, seed=0).run_id())
+            assert len(rows) == 61
+            finals.append(rows[-1]["gap"] if summary["status"] == "completed" else math.inf)
+        assert scores == finals and result.chosen_lr[name] == grid[finals.index(min(finals))]
+    board = {row.optimizer: row for row in result.leaderboard}
+    for name, row in board.items():
+        runs = result.runs[name]
+        assert row.seeds == 2 and [c.seed for c, _, _ in runs] == [0, 1]
+        assert row.final_mean == pytest.approx(statistics.fmean(r[-1]["gap"] for _, _, r in runs))
+        hits = [next((x["step"] for x in r if x["gap"] <= result.target), None) for _, _, r in runs]
+        assert row.reached == sum(h is not None for h in hits)
+    assert result.target == pytest.approx(1e-3 * result.runs["sgd"][0][2][0]["gap"])
+    first, second = result.leaderboard
+    assert (first.reached, -(first.steps_to_target or math.inf)) >= (second.reached, -(second.steps_to_target or math.inf))
+    page = write_comparison(result)
+    html = page.read_text()
+    assert html.count("<img") == 3 and verdict(result) in html.replace("&#x27;", "'")
+    stored = json.loads((tmp_path / "leaderboard.json").read_text())
+    assert [r["optimizer"] for r in stored["leaderboard"]] == [r.optimizer for r in result.leaderboard]
+    assert (tmp_path / "leaderboard.csv").read_text().count("\n") == 3
+
+
+def test_comparison_on_a_dataset_uses_accuracy(tmp_path, one_thread):
+    base = RunConfig("teacher", "sgd", epochs=2, model="softmax", batch_size=200)
+    result = compare(base, ["sgd", "adam"], tmp_path, seeds=1)
+    assert result.metric == "test_accuracy" and result.higher_is_better
+    finals = {name: runs[0][2][-1]["test_accuracy"] for name, runs in result.runs.items()}
+    assert result.target == pytest.approx(0.95 * max(finals.values()))
+    assert {r.optimizer: r.final_mean for r in result.leaderboard} == finals
+    assert write_comparison(result).read_text().count("<img") == 2
+
+
+def test_compare_rejects_duplicate_optimizers(tmp_path):
+    with pytest.raises(ValueError, match="optimizers: need distinct names"):
+        compare(RunConfig("valley", "sgd"), ["sgd", "SGD"], tmp_path)
