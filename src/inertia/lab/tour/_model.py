@@ -1,0 +1,64 @@
+"""Data model of the tour: what a chapter measured, independent of the language it is shown in.
+
+A chapter's computation produces a :class:`ChapterResult` holding numbers only (tables of
+measured values, a ``measured`` dict, figures as PNG bytes and a :class:`Verdict`). Text is
+attached at render time from :mod:`inertia.lab.tour.text`, so the same result renders in
+English or Korean without recomputation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Cell = str | float | int | None
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A rendered PNG image and the text key of its caption."""
+
+    png: bytes
+    caption_key: str
+    caption_args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of measured values; ``header_keys`` are text keys, cells are numbers or names."""
+
+    header_keys: Sequence[str]
+    rows: Sequence[Sequence[Cell]]
+    caption_key: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A verdict computed from measured numbers.
+
+    ``outcome`` is ``"supports"``, ``"contradicts"`` or ``"mixed"`` (relative to the notes'
+    claim); ``template_key`` names the sentence in :mod:`inertia.lab.tour.text`, and
+    ``values`` are the measured numbers it quotes.
+    """
+
+    outcome: str
+    template_key: str
+    values: dict[str, Any]
+
+
+@dataclass
+class ChapterResult:
+    """Everything one chapter measured: tables, figures, raw numbers and verdicts."""
+
+    number: int
+    key: str
+    tables: list[Table]
+    figures: list[Figure]
+    measured: dict[str, Any]
+    verdicts: list[Verdict]
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.verdicts:
+            raise ValueError(f"chapter {self.key!r} has no verdict")

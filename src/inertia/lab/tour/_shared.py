@@ -1,0 +1,81 @@
+"""State shared by the chapters of one tour: the seed, a cache of tuned runs, figure encoding."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure as MplFigure
+
+from inertia.lab.tour._engine import GradFn, LossFn, OptSpec, Trace, final_loss, run_grid
+from inertia.lab.tour._model import Figure
+
+FIGURE_DPI = 72
+
+
+@dataclass
+class TunedRun:
+    """The best run of one optimizer after a log-grid lr search with a fixed step budget.
+
+    ``all_traces[i]`` is the run at ``grid[i]`` (kept for lr-sweep measurements).
+    """
+
+    spec: OptSpec
+    lr: float
+    scores: dict[float, float]
+    trace: Trace
+    losses: np.ndarray
+    all_traces: list[Trace]
+
+
+@dataclass
+class TourContext:
+    """Seed and cache of one tour; chapters reuse each other's tuned runs through :meth:`tuned`."""
+
+    seed: int = 0
+    cache: dict[Any, Any] = field(default_factory=dict)
+
+    def tuned(
+        self,
+        problem_key: str,
+        grad: GradFn,
+        loss: LossFn,
+        x0: np.ndarray,
+        spec: OptSpec,
+        grid: list[float],
+        steps: int,
+        noise_std: float = 0.0,
+        score: Callable[[np.ndarray], float] = final_loss,
+    ) -> TunedRun:
+        """Run ``spec`` at every lr of ``grid`` with the same budget and keep the best by ``score``.
+
+        ``score`` maps a loss curve to a number, lower is better (non-finite counts as inf). The
+        result is cached by its arguments so later chapters reuse the run instead of repeating it.
+        """
+        key = (problem_key, spec, steps, noise_std, tuple(grid), score)
+        if key not in self.cache:
+            traces = run_grid(grad, x0, spec, grid, steps, noise_std, self.seed)
+            losses = [loss(trace.xs) for trace in traces]
+            scores = {lr: _finite_or_inf(score(curve)) for lr, curve in zip(grid, losses, strict=True)}
+            best = min(range(len(grid)), key=lambda i: scores[grid[i]])
+            self.cache[key] = TunedRun(spec, grid[best], scores, traces[best], losses[best], traces)
+        return self.cache[key]
+
+
+def steps_text(hit: int | None, budget: int) -> int | str:
+    """A step count for a sentence: the step itself, or ``">budget"`` when the target was never reached."""
+    return hit if hit is not None else f">{budget}"
+
+
+def _finite_or_inf(value: float) -> float:
+    value = float(value)
+    return value if np.isfinite(value) else float("inf")
+
+
+def to_figure(fig: MplFigure, caption_key: str, **caption_args: Any) -> Figure:
+    """Encode a matplotlib figure as PNG bytes for the report."""
+    from inertia.lab.report import figure_to_png
+
+    return Figure(figure_to_png(fig, dpi=FIGURE_DPI), caption_key, caption_args)

@@ -1,0 +1,199 @@
+"""Chapters 3 and 4: local minima and saddle points (2-D surfaces plus a random-Hessian count)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from inertia.lab import figures
+from inertia.lab.tour._engine import (
+    ADAM,
+    MOMENTUM,
+    SGD,
+    first_step_below,
+    log_grid,
+    surface_grad,
+    surface_loss,
+)
+from inertia.lab.tour._engine import surface_xy as xy
+from inertia.lab.tour._model import ChapterResult, Table, Verdict
+from inertia.lab.tour._shared import TourContext, steps_text, to_figure
+
+STARTS = 100
+MINIMA_STEPS = 300
+MINIMA_GRID = log_grid(1e-4, 0.1, 7)
+MINIMA_NOISE = 5.0
+BASIN_RADIUS = 0.5
+HESSIAN_DIMS = (1, 2, 4, 8, 16, 32)
+HESSIAN_SAMPLES = 4000
+
+
+def mean_final(losses: np.ndarray) -> float:
+    """Mean final loss over all starts (a diverged start counts as inf)."""
+    last = losses[-1]
+    return float(np.mean(last)) if np.isfinite(last).all() else float("inf")
+
+
+def random_hessian_census(seed: int) -> dict[int, dict[str, float]]:
+    """Fractions of minima / saddles among random symmetric Gaussian Hessians (GOE) per dimension.
+
+    A critical point with Hessian H is a minimum when all eigenvalues are positive, a maximum when
+    all are negative, and a saddle otherwise (Dauphin et al., 2014, use this model to argue that
+    saddles dominate in high dimensions).
+    """
+    rng = np.random.default_rng([seed, 34])
+    census = {}
+    for dim in HESSIAN_DIMS:
+        a = rng.standard_normal((HESSIAN_SAMPLES, dim, dim))
+        eig = np.linalg.eigvalsh((a + np.swapaxes(a, 1, 2)) / 2.0)
+        minima = float(np.mean(eig[:, 0] > 0))
+        maxima = float(np.mean(eig[:, -1] < 0))
+        census[dim] = {"minimum": minima, "saddle": 1.0 - minima - maxima}
+    return census
+
+
+def _census(ctx: TourContext) -> dict[int, dict[str, float]]:
+    if "hessian_census" not in ctx.cache:
+        ctx.cache["hessian_census"] = random_hessian_census(ctx.seed)
+    return ctx.cache["hessian_census"]
+
+
+def compute_local_minima(ctx: TourContext) -> ChapterResult:
+    """Fraction of 100 random starts that miss the global minimum of Rastrigin and narrow_wide."""
+    from inertia.problems import get_surface
+
+    rng = np.random.default_rng([ctx.seed, 3])
+    measured: dict[str, Any] = {"starts": STARTS, "steps": MINIMA_STEPS, "noise": MINIMA_NOISE}
+    rows, paths = [], {}
+    rastrigin = get_surface("rastrigin")
+    x0 = rng.uniform(-4.5, 4.5, size=(STARTS, 2))
+    runs = {"gd": SGD, "momentum": MOMENTUM, "sgd": SGD, "adam": ADAM}
+    labels = {"gd": "GD", "momentum": "Momentum", "sgd": f"SGD, σ={MINIMA_NOISE:g}", "adam": "Adam"}
+    for name, spec in runs.items():
+        noise = MINIMA_NOISE if name == "sgd" else 0.0
+        run = ctx.tuned("rastrigin", surface_grad(rastrigin), surface_loss(rastrigin), x0, spec, MINIMA_GRID,
+                        MINIMA_STEPS, noise, score=mean_final)
+        end = run.trace.xs[-1]
+        missed = float(np.mean(np.linalg.norm(end, axis=1) > BASIN_RADIUS))
+        measured[f"{name}_missed"] = 100.0 * missed
+        measured[f"{name}_lr"] = run.lr
+        rows.append(["Rastrigin", labels[name], run.lr, 100.0 * missed, float(np.mean(run.losses[-1]))])
+        if name in ("gd", "momentum"):
+            paths[labels[name]] = run.trace.xs[:, :6]
+    narrow = get_surface("narrow_wide")
+    (lo_x, hi_x), (lo_y, hi_y) = narrow.window
+    x0n = np.column_stack([rng.uniform(lo_x, hi_x, STARTS), rng.uniform(lo_y, hi_y, STARTS)])
+    for name in ("gd", "momentum"):
+        run = ctx.tuned("narrow_wide", surface_grad(narrow), surface_loss(narrow), x0n, runs[name],
+                        MINIMA_GRID, MINIMA_STEPS, score=mean_final)
+        end = run.trace.xs[-1]
+        share = float(np.mean(np.linalg.norm(end - np.array(narrow.minima[0]), axis=1) < BASIN_RADIUS))
+        measured[f"{name}_narrow"] = 100.0 * share
+        rows.append(["narrow_wide", labels[name], run.lr, 100.0 - 100.0 * share, float(np.mean(run.losses[-1]))])
+    census = _census(ctx)
+    measured["census"] = census
+    figs = [_rastrigin_figure(rastrigin, paths)]
+    tables = [Table(["col.surface", "col.run", "col.lr", "col.missed_pct", "col.mean_final"], rows),
+              Table(["col.dim", "col.minimum_pct"], [[d, 100.0 * c["minimum"]] for d, c in census.items()],
+                    "minima.table.census")]
+    return ChapterResult(3, "minima", tables, figs, measured, verdicts_local_minima(measured))
+
+
+def _rastrigin_figure(surface: Any, paths: dict[str, np.ndarray]) -> Any:
+    trajectories = {f"{label} #{i + 1}": xs[:, i] for label, xs in paths.items() for i in range(3)}
+    fig = figures.contour_with_trajectories(xy(surface), (-5.12, 5.12), (-5.12, 5.12), trajectories,
+                                            minima=surface.minima, markers=False, levels=18)
+    return to_figure(fig, "minima.fig.contour")
+
+
+def verdicts_local_minima(m: dict[str, Any]) -> list[Verdict]:
+    """GD trapped if >= 50% of starts miss; momentum helps if it misses >= 10 points fewer; etc."""
+    trapped = "supports" if m["gd_missed"] >= 50.0 else "contradicts"
+    helps = "supports" if m["momentum_missed"] <= m["gd_missed"] - 10.0 else "contradicts"
+    skips = "supports" if m["momentum_narrow"] < m["gd_narrow"] else "contradicts"
+    dims = sorted(m["census"])
+    low, high = m["census"][dims[0]]["minimum"], m["census"][dims[-1]]["minimum"]
+    rare = "supports" if high <= 0.01 < low else "contradicts"
+    return [
+        Verdict(trapped, f"minima.trapped.{trapped}", {"missed": m["gd_missed"], "starts": m["starts"]}),
+        Verdict(helps, f"minima.momentum.{helps}", {"momentum": m["momentum_missed"], "gd": m["gd_missed"],
+                                                     "adam": m["adam_missed"], "sgd": m["sgd_missed"]}),
+        Verdict(skips, f"minima.narrow.{skips}", {"momentum": m["momentum_narrow"], "gd": m["gd_narrow"]}),
+        Verdict(rare, f"minima.highdim.{rare}", {"low_dim": dims[0], "low": 100.0 * low, "high_dim": dims[-1],
+                                                 "high": 100.0 * high}),
+    ]
+
+
+# ---------------------------------------------------------------------------------------- chapter 4
+SADDLE_START = (1.0, 1e-6)
+SADDLE_STEPS = 200
+SADDLE_GRID = log_grid(0.01, 0.9, 7)
+SADDLE_NOISE = 0.05
+STALL_GRADIENT = 0.1
+ESCAPE_LOSS = -0.5
+
+
+def mean_loss(losses: np.ndarray) -> float:
+    """Mean loss over the whole run: rewards leaving the saddle early."""
+    value = float(np.mean(losses))
+    return value if np.isfinite(value) else float("inf")
+
+
+def compute_saddles(ctx: TourContext) -> ChapterResult:
+    """Steps spent with a vanishing gradient near the saddle of x^2 - y^2 + y^4/4, per optimizer."""
+    from inertia.problems import get_surface
+
+    surface = get_surface("saddle_bounded")
+    grad, loss = surface_grad(surface), surface_loss(surface)
+    x0 = np.array(SADDLE_START)
+    runs = {"gd": (SGD, 0.0), "sgd": (SGD, SADDLE_NOISE), "momentum": (MOMENTUM, 0.0), "adam": (ADAM, 0.0)}
+    labels = {"gd": "GD", "sgd": f"SGD, σ={SADDLE_NOISE:g}", "momentum": "Momentum", "adam": "Adam"}
+    measured: dict[str, Any] = {"steps": SADDLE_STEPS, "stall_gradient": STALL_GRADIENT}
+    rows, paths, curves = [], {}, {}
+    for name, (spec, noise) in runs.items():
+        run = ctx.tuned("saddle", grad, loss, x0, spec, SADDLE_GRID, SADDLE_STEPS, noise, score=mean_loss)
+        xs = run.trace.xs
+        gradient_norm = np.linalg.norm(grad(xs, 0), axis=1)
+        escape = first_step_below(run.losses, ESCAPE_LOSS)
+        stall = int(np.sum(gradient_norm[: escape if escape is not None else None] < STALL_GRADIENT))
+        measured[name] = {"lr": run.lr, "stall": stall, "escape": escape if escape is not None else SADDLE_STEPS,
+                          "escape_text": steps_text(escape, SADDLE_STEPS), "escaped": escape is not None,
+                          "final": float(run.losses[-1])}
+        rows.append([labels[name], run.lr, stall, escape, float(run.losses[-1])])
+        paths[f"{labels[name]}, lr={run.lr:.3g}"] = xs
+        curves[labels[name]] = run.losses
+    census = _census(ctx)
+    measured["census"] = census
+    contour = figures.contour_with_trajectories(xy(surface), (-1.5, 1.5), (-2.0, 2.0), paths,
+                                                minima=surface.minima, markers=False)
+    figs = [to_figure(contour, "saddle.fig.contour"),
+            to_figure(figures.loss_curves(curves, ylabel="f", offset=-1.0), "saddle.fig.loss")]
+    tables = [Table(["col.run", "col.lr", "col.stall_steps", "col.escape_step", "col.final_loss"], rows),
+              Table(["col.dim", "col.saddle_pct"], [[d, 100.0 * c["saddle"]] for d, c in census.items()],
+                    "saddle.table.census")]
+    return ChapterResult(4, "saddle", tables, figs, measured, verdicts_saddles(measured))
+
+
+def verdicts_saddles(m: dict[str, Any]) -> list[Verdict]:
+    """GD stalls if >= half of its steps before escaping have |grad| < 0.1; a method helps if it
+    escapes >= 1.5x sooner than GD; saddles dominate if >= 99% of random Hessians are indefinite."""
+    gd = m["gd"]
+    stall_share = gd["stall"] / max(gd["escape"], 1)
+    stalls = "supports" if stall_share >= 0.5 else "contradicts"
+    speedup = gd["escape"] / max(m["momentum"]["escape"], 1)
+    noise_speedup = gd["escape"] / max(m["sgd"]["escape"], 1)
+    helps = "supports" if speedup >= 1.5 and m["momentum"]["escaped"] else "contradicts"
+    noise = "supports" if noise_speedup >= 1.5 and m["sgd"]["escaped"] else "contradicts"
+    dims = sorted(m["census"])
+    share = m["census"][dims[-1]]["saddle"]
+    common = "supports" if share >= 0.99 else "contradicts"
+    return [
+        Verdict(stalls, f"saddle.stall.{stalls}", {"stall": gd["stall"], "escape": gd["escape_text"],
+                                                   "share": 100.0 * stall_share}),
+        Verdict(helps, f"saddle.momentum.{helps}", {"momentum": m["momentum"]["escape_text"], "gd": gd["escape_text"],
+                                                     "speedup": speedup, "adam": m["adam"]["escape_text"]}),
+        Verdict(noise, f"saddle.noise.{noise}", {"sgd": m["sgd"]["escape_text"], "gd": gd["escape_text"],
+                                                  "speedup": noise_speedup}),
+        Verdict(common, f"saddle.highdim.{common}", {"dim": dims[-1], "share": 100.0 * share}),
+    ]

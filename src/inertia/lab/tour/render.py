@@ -1,0 +1,56 @@
+"""Turn measured chapters into the self-contained HTML page (English or Korean)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from inertia.lab.tour._model import ChapterResult
+from inertia.lab.tour.text import check_lang, fmt, text, verdict_text
+from inertia.lab.tour.text_quotes import QUOTES
+
+
+def chapter_title(result: ChapterResult, lang: str) -> str:
+    """``"<number>. <title>"`` in ``lang``."""
+    return f"{result.number}. {text(f'{result.key}.title', lang)}"
+
+
+def chapter_prose(result: ChapterResult, lang: str) -> str:
+    """The quoted claim and the experiment's description, as paragraphs."""
+    notes = text("notes", lang, quote=QUOTES[result.key], gist=text(f"{result.key}.gist", "en"))
+    return f"{notes}\n\n{text(f'{result.key}.setup', lang)}"
+
+
+def chapter_verdict(result: ChapterResult, lang: str) -> str:
+    """All verdict sentences of a chapter, each prefixed by its outcome."""
+    return " ".join(verdict_text(verdict, lang) for verdict in result.verdicts)
+
+
+def render_tour(results: Sequence[ChapterResult], out_dir: str | os.PathLike, lang: str = "en",
+                seed: int = 0, seconds: float | None = None) -> Path:
+    """Write ``out_dir/index.html`` (atomically) from measured chapters and return its path."""
+    from inertia.lab.report import Report
+    from inertia.lab.report import Table as ReportTable
+
+    check_lang(lang)
+    intro = text("page.intro", lang, seed=seed)
+    if seconds is not None:
+        intro += "\n\n" + text("page.footer", lang, seconds=round(seconds, 1))
+    report = Report(text("page.title", lang), lang=lang, intro=intro)
+    for result in results:
+        tables = [ReportTable([text(key, lang) for key in table.header_keys], [list(row) for row in table.rows],
+                              text(table.caption_key, lang) if table.caption_key else "")
+                  for table in result.tables]
+        report.add_section(
+            chapter_title(result, lang),
+            chapter_prose(result, lang),
+            figures=[figure.png for figure in result.figures],
+            captions=[text(figure.caption_key, lang, **figure.caption_args) for figure in result.figures],
+            tables=tables,
+            verdict=chapter_verdict(result, lang),
+        )
+    return report.write(out_dir)
+
+
+__all__ = ["chapter_prose", "chapter_title", "chapter_verdict", "fmt", "render_tour"]

@@ -1,0 +1,337 @@
+"""English strings of the tour (keys mirror :mod:`inertia.lab.tour.text_ko`)."""
+
+from __future__ import annotations
+
+_FAIR = ("Fairness: every optimizer compared here gets its own learning rate, the best of the same small "
+         "log-spaced grid, with the same step budget.")
+
+EN: dict[str, str] = {
+    "page.title": "inertia tour: the optimization notes, measured",
+    "page.intro": (
+        "This report walks through the CS231n-style optimization notes that inertia follows, chapter by "
+        "chapter. Each chapter quotes a claim of the notes, runs a small experiment with inertia's "
+        "optimizers, shows the measured numbers, and states whether the data supports or contradicts "
+        "the claim. Every verdict sentence is computed from the numbers in its chapter.\n\n"
+        "Where optimizers are compared, each one gets its own learning rate from the same log-spaced grid "
+        "with the same budget. Runs are deterministic for a given seed (seed {seed}); wall times vary."
+    ),
+    "page.footer": "Generated in {seconds} s.",
+    "outcome.supports": "Supports the notes",
+    "outcome.contradicts": "Contradicts the notes",
+    "outcome.mixed": "Partly supports the notes",
+    "notes": "The notes say: «{quote}» ({gist})",
+    "progress.chapter": "Chapter {number}/12: {title}",
+    "progress.render": "Writing the report",
+    # ------------------------------------------------------------------ table headers
+    "col.run": "run", "col.lr": "lr", "col.steep_flips": "sign flips of y (steep)",
+    "col.shallow_flips": "sign flips of x (shallow)", "col.path_ratio": "path length / straight distance",
+    "col.final_loss": "final loss", "col.batch": "batch size", "col.grad_noise": "gradient noise E|g_B - g|²",
+    "col.final_excess": "final excess loss (mean)", "col.loss_std": "std of loss (last 25%)",
+    "col.steep_share": "share of excess loss on the steep axis (%)", "col.surface": "surface",
+    "col.missed_pct": "starts not ending at the global minimum (%)", "col.mean_final": "mean final loss",
+    "col.dim": "dimension", "col.minimum_pct": "random Hessians that are minima (%)",
+    "col.stall_steps": "steps with |∇f| < 0.1 before escaping", "col.escape_step": "escape step (f < -0.5)",
+    "col.saddle_pct": "random Hessians that are saddles (%)", "col.overshoot_pct": "overshoot (% of start distance)",
+    "col.steps_to_target": "steps to f < 1e-3", "col.momentum_overshoot": "momentum overshoot (%)",
+    "col.nesterov_overshoot": "Nesterov overshoot (%)", "col.ratio": "Nesterov / momentum",
+    "col.step_early": "effective step at step 10", "col.step_last": "effective step at the last step",
+    "col.first_half": "distance covered, first half", "col.second_half": "distance covered, second half",
+    "col.tuned_lr": "tuned lr", "col.step_ratio": "last / step-10 effective step",
+    "col.first_step": "first update / lr", "col.max_step_early": "largest update / lr (first 50 steps)",
+    "col.peak_loss_early": "peak loss (first 50 steps)", "col.steps_aligned": "steps to f < 1e-3, axis-aligned",
+    "col.steps_rotated": "steps to f < 1e-3, rotated 45°", "col.slowdown": "slowdown",
+    "col.schedule": "schedule", "col.seed_std": "std over 3 seeds", "col.vs_constant": "relative to constant",
+    "col.plateau_decays": "plateau decayed at steps", "col.problem": "problem", "col.method": "method",
+    "col.iters_to_target": "iterations to target", "col.fevals": "function evaluations",
+    "col.hvps": "Hessian-vector products", "col.final_gap": "final f - f*", "col.steps": "steps",
+    "col.optimizer": "optimizer", "col.val_acc": "validation accuracy (%)", "col.test_acc": "test accuracy (%)",
+    "col.test_loss": "test loss", "col.train_loss": "final train loss", "col.seconds": "seconds per run",
+    # ------------------------------------------------------------------ chapter 1
+    "zigzag.title": "SGD zig-zags in an ill-conditioned valley",
+    "zigzag.gist": "zig-zag appears when the slope differs between axes; full-batch GD would first settle the "
+                   "steep axis and then move along the shallow one, and mini-batch noise makes SGD bounce",
+    "zigzag.setup": (
+        "Surface: the valley f = (x²/100 + y²)/2 (condition number 100) from (-8, 2), 150 steps. We run "
+        "full-batch GD at its tuned lr (grid of 9 values from 0.01 to 1.9, scored by the final loss), GD at "
+        "the cautious lr 0.5 (below 1/curvature of the steep axis), and SGD with Gaussian gradient noise "
+        "(σ = 0.3, a stand-in for mini-batches) at its own tuned lr. A zig-zag is counted as a sign change of "
+        "the steep coordinate y; it counts as zig-zagging when that happens in at least a quarter of the steps."
+    ),
+    "zigzag.fig.contour": "Paths on the valley (the star is the minimum).",
+    "zigzag.fig.steep": "The steep coordinate y during the first 40 steps.",
+    "zigzag.sgd.supports": ("SGD's steep coordinate changed sign in {flips} of {steps} steps while the shallow one "
+                            "changed sign {shallow} times, and its path was {ratio}× longer than the straight line "
+                            "from start to end: it zig-zags across the valley."),
+    "zigzag.sgd.contradicts": ("SGD's steep coordinate changed sign in only {flips} of {steps} steps (path {ratio}× "
+                               "the straight line, {shallow} sign changes of x): no zig-zag here."),
+    "zigzag.gd.contradicts": (
+        "Full-batch GD at its tuned lr {lr} zig-zags too ({flips} sign changes in {steps} steps): the zig-zag comes "
+        "from a step size near the steep axis's stability limit (2/curvature), not only from mini-batch noise. GD "
+        "settles the steep axis first and then slides along the shallow one only at a smaller lr such as "
+        "{cautious_lr} ({cautious_flips} sign changes), where it ends at f = {cautious_final} instead of {gd_final}."),
+    "zigzag.gd.supports": (
+        "Full-batch GD at its tuned lr {lr} changed the steep coordinate's sign only {flips} times in {steps} "
+        "steps: without noise it settles the steep axis first and then moves along the shallow one (at lr "
+        "{cautious_lr}: {cautious_flips} sign changes, f = {cautious_final}; tuned: f = {gd_final})."),
+    # ------------------------------------------------------------------ chapter 2
+    "minibatch.title": "Mini-batch noise",
+    "minibatch.gist": "mini-batch gradients are noisy, so SGD keeps bouncing, and the steep axis reacts most",
+    "minibatch.setup": (
+        "Problem: least squares on 512 samples with two features of scale 0.2 and 1 (a valley of condition ~25). "
+        "SGD runs 300 steps at the same lr 0.5 for batch sizes 2 to 512 (the full batch), sampling real "
+        "mini-batches; the lr is held fixed so that only the noise changes. The gradient noise E|g_B - g|² is "
+        "measured at the minimum from 400 batches; losses are excess losses f - f* averaged over the last 25% of steps."
+    ),
+    "minibatch.fig.contour": "Paths with batch size 2 and with the full batch.",
+    "minibatch.fig.loss": "Excess loss per step for each batch size (log scale).",
+    "minibatch.noise.supports": ("With batch size {small}, SGD ended {ratio}× above the full batch ({large}), and "
+                                 "the final loss rises with the gradient noise (rank correlation {rho})."),
+    "minibatch.noise.contradicts": ("The final loss does not follow the gradient noise: batch {small} ended at {ratio}× "
+                                    "the full batch ({large}), rank correlation {rho}."),
+    "minibatch.steep.supports": ("With batch size {small}, {share}% of the remaining excess loss lies along the steep "
+                                 "axis: the noise shakes mostly the sensitive direction."),
+    "minibatch.steep.contradicts": ("With batch size {small}, only {share}% of the remaining excess loss lies along the "
+                                    "steep axis: the noise does not mainly shake the sensitive direction."),
+    # ------------------------------------------------------------------ chapter 3
+    "minima.title": "Local minima",
+    "minima.gist": "SGD can stop in a local minimum; momentum fixes this and rolls past narrow minima; in high "
+                   "dimensions local minima are rare",
+    "minima.setup": (
+        "Rastrigin's surface (a bowl covered with local minima) from 100 random starts in [-4.5, 4.5]², 300 steps: "
+        "GD, momentum 0.9, noisy SGD (σ = 5) and Adam, each at the lr of the grid 1e-4…0.1 (7 values) with the "
+        "lowest mean final loss. A start 'misses' when it ends farther than 0.5 from the global minimum. The same "
+        "for GD and momentum on a surface with a narrow deep minimum beside a wide shallow one. Last, a toy model "
+        "of high dimensions: the share of 4000 random symmetric Gaussian matrices per dimension whose eigenvalues "
+        "are all positive (a critical point with such a Hessian is a minimum)."
+    ),
+    "minima.fig.contour": "Three of the 100 starts for GD and momentum on Rastrigin's surface.",
+    "minima.table.census": "Random Hessians (GOE model): how often a critical point is a minimum.",
+    "minima.trapped.supports": "GD ended away from the global minimum from {missed}% of the {starts} starts: in two "
+                               "dimensions it stops in local minima.",
+    "minima.trapped.contradicts": "GD missed the global minimum from only {missed}% of the {starts} starts: local "
+                                  "minima did not trap it here.",
+    "minima.momentum.supports": "Momentum missed from {momentum}% of the starts against GD's {gd}% (noisy SGD "
+                                "{sgd}%, Adam {adam}%): it escapes local minima more often.",
+    "minima.momentum.contradicts": "Momentum missed from {momentum}% of the starts against GD's {gd}% (noisy SGD "
+                                   "{sgd}%, Adam {adam}%): with a tuned lr it does not escape Rastrigin's minima.",
+    "minima.narrow.supports": "On the narrow/wide surface momentum ended in the narrow minimum from {momentum}% of "
+                              "the starts against GD's {gd}%: it rolls past narrow minima more often.",
+    "minima.narrow.contradicts": "On the narrow/wide surface momentum ended in the narrow minimum from {momentum}% "
+                                 "of the starts against GD's {gd}%: it does not skip the narrow minimum more often.",
+    "minima.highdim.supports": "In the random-Hessian model {low}% of critical points are minima in dimension "
+                               "{low_dim} but {high}% in dimension {high_dim}: minima become rare as the dimension grows.",
+    "minima.highdim.contradicts": "In the random-Hessian model {low}% of critical points are minima in dimension "
+                                  "{low_dim} and {high}% in dimension {high_dim}: they do not become rare.",
+    # ------------------------------------------------------------------ chapter 4
+    "saddle.title": "Saddle points",
+    "saddle.gist": "at a saddle point the gradient vanishes and SGD stops updating; in high dimensions saddles are "
+                   "common, so they are a real problem",
+    "saddle.setup": (
+        "Surface: f = x² - y² + y⁴/4, saddle at the origin, minima -1 at (0, ±√2). Start (1, 1e-6), almost on "
+        "the saddle's attracting line, 200 steps. GD, SGD with gradient noise σ = 0.05, momentum 0.9 and Adam, "
+        "each at the lr of the grid 0.01…0.9 (7 values) with the lowest mean loss over the run. Escaping means "
+        "reaching f < -0.5. The second table counts saddles among random symmetric Gaussian Hessians."
+    ),
+    "saddle.fig.contour": "Paths near the saddle.",
+    "saddle.fig.loss": "f - (-1) per step (log scale): the flat part is the time spent at the saddle.",
+    "saddle.table.census": "Random Hessians (GOE model): how often a critical point is a saddle.",
+    "saddle.stall.supports": "GD spent {stall} of its {escape} steps before escaping with |∇f| < 0.1 ({share}%): "
+                             "near the saddle it barely moves.",
+    "saddle.stall.contradicts": "GD spent only {stall} of its {escape} steps before escaping with |∇f| < 0.1 "
+                                "({share}%): the saddle hardly slowed it.",
+    "saddle.momentum.supports": "Momentum escaped at step {momentum} against GD's {gd} ({speedup}× sooner); "
+                                "Adam, which rescales the tiny y-gradient, at step {adam}.",
+    "saddle.momentum.contradicts": "Momentum escaped at step {momentum} against GD's {gd} ({speedup}× as fast): "
+                                   "with tuned lrs it is no quicker off this saddle. Adam, which rescales the tiny "
+                                   "y-gradient, escaped at step {adam}.",
+    "saddle.noise.supports": "Gradient noise helps: noisy SGD escaped at step {sgd} against GD's {gd} ({speedup}× sooner).",
+    "saddle.noise.contradicts": "Gradient noise did not help: noisy SGD escaped at step {sgd} against GD's {gd} "
+                                "({speedup}× as fast).",
+    "saddle.highdim.supports": "In dimension {dim}, {share}% of random Hessians are indefinite: almost every critical "
+                               "point is a saddle, as the notes say.",
+    "saddle.highdim.contradicts": "In dimension {dim}, only {share}% of random Hessians are indefinite.",
+    # ------------------------------------------------------------------ chapter 5
+    "momentum.title": "Momentum and overshooting",
+    "momentum.gist": "the velocity lets momentum take larger steps, but it cannot stop itself from overshooting "
+                     "the minimum",
+    "momentum.setup": (
+        "The valley of chapter 1 (condition number 100), 150 steps, GD and momentum 0.9 each at its tuned lr "
+        "(same grid). Overshoot: how far the path goes past the minimum along the start-to-minimum line, as a "
+        "percentage of the start distance. " + _FAIR
+    ),
+    "momentum.fig.contour": "GD and momentum on the valley.",
+    "momentum.fig.approach": "Position along the start-to-minimum line; below 0 is past the minimum.",
+    "momentum.speed.supports": "Momentum reached f < {target} at step {momentum}, GD at step {gd}; momentum also "
+                               "flipped the steep coordinate {mflips} times against GD's {gflips}.",
+    "momentum.speed.contradicts": "Momentum reached f < {target} at step {momentum}, GD at step {gd}: no faster here "
+                                  "(steep-axis sign flips {mflips} against {gflips}).",
+    "momentum.overshoot.supports": "Momentum overshot the minimum by {momentum}% of the start distance; GD by {gd}%.",
+    "momentum.overshoot.contradicts": "Momentum overshot by {momentum}% of the start distance and GD by {gd}%: no "
+                                      "marked overshoot.",
+    # ------------------------------------------------------------------ chapter 6
+    "nesterov.title": "Nesterov's smaller overshoot",
+    "nesterov.gist": "Nesterov looks one step ahead and brakes before it overshoots; the overshoot shrinks but "
+                     "does not vanish",
+    "nesterov.setup": (
+        "Same valley and budget. Momentum and Nesterov (both μ = 0.9) are compared at matched learning rates "
+        "(7 values from 0.35 to 1.3, pairs counted where both are stable and momentum overshoots by at least 1%), "
+        "and each at its own tuned lr."
+    ),
+    "nesterov.fig.contour": "Momentum and Nesterov at the same lr.",
+    "nesterov.fig.gif": "Animation of the same two runs.",
+    "nesterov.fig.sweep": "Overshoot against the learning rate.",
+    "nesterov.table.sweep": "Overshoot at matched learning rates.",
+    "nesterov.less.supports": "At matched learning rates Nesterov overshoots {less}% less than momentum (median "
+                              "ratio {ratio} over {matched} learning rates, from {low} to {high}).",
+    "nesterov.less.mixed": "At matched learning rates Nesterov overshoots about as much as momentum (median ratio "
+                           "{ratio} over {matched} learning rates, from {low} to {high}).",
+    "nesterov.less.contradicts": "At matched learning rates Nesterov overshoots more than momentum (median ratio "
+                                 "{ratio} over {matched} learning rates, from {low} to {high}).",
+    "nesterov.less.none": "No matched learning rate had a measurable overshoot ({matched} pairs), so the claim "
+                          "could not be checked.",
+    "nesterov.still.supports": "The overshoot remains: at its tuned lr {nlr} Nesterov still overshoots by "
+                               "{nesterov}% (momentum at {mlr}: {momentum}%) and reaches f < 1e-3 at step {nhit} "
+                               "(momentum: {mhit}).",
+    "nesterov.still.contradicts": "At its tuned lr {nlr} Nesterov overshoots by only {nesterov}% (momentum at {mlr}: "
+                                  "{momentum}%): the overshoot is gone; it reaches f < 1e-3 at step {nhit} "
+                                  "(momentum: {mhit}).",
+    # ------------------------------------------------------------------ chapter 7
+    "adagrad.title": "AdaGrad stops early",
+    "adagrad.gist": "AdaGrad's cache keeps growing, its learning rate decays towards zero and learning stops early",
+    "adagrad.setup": (
+        "Surface: a long valley f = √(1 + x²) - 1 + 5y² whose floor has a constant slope, from (-8, 1), 200 steps. "
+        "AdaGrad and RMSprop first run at the same lr (RMSprop's tuned one), then each at its own tuned lr from "
+        "the grid 0.01…1 (7 values). The effective step along x is |Δx|/|g_x|, which is lr/(√cache + ε) for both rules."
+    ),
+    "adagrad.fig.contour": "AdaGrad and RMSprop at the same lr.",
+    "adagrad.fig.x": "x against step: AdaGrad slows down on the floor.",
+    "adagrad.table.tuned": "Each optimizer at its own tuned lr.",
+    "adagrad.decay.supports": "AdaGrad's effective step fell from {a0} at step {early} to {a1} ({shrink}× smaller) "
+                              "while RMSprop's went from {r0} to {r1}.",
+    "adagrad.decay.contradicts": "AdaGrad's effective step went from {a0} at step {early} to {a1} ({shrink}× "
+                                 "smaller), RMSprop's from {r0} to {r1}: no stronger decay.",
+    "adagrad.stall.supports": "At lr {lr} AdaGrad covered {d1} in the first half and only {d2} in the second, "
+                              "ending at f = {final} while RMSprop reached {rfinal}: it stalls.",
+    "adagrad.stall.contradicts": "At lr {lr} AdaGrad covered {d1} in the first half and {d2} in the second and ended "
+                                 "at f = {final} (RMSprop: {rfinal}): it did not stall.",
+    "adagrad.tuned.supports": "Even with its own tuned lr ({alr}) AdaGrad ends at f = {afinal} against RMSprop's "
+                              "{rfinal} (lr {rlr}).",
+    "adagrad.tuned.contradicts": "With its own tuned lr ({alr}) AdaGrad ends at f = {afinal} (RMSprop: {rfinal} at "
+                                 "lr {rlr}): a larger lr compensates for the decay within this budget, so it does "
+                                 "not stop early here.",
+    # ------------------------------------------------------------------ chapter 8
+    "rmsprop.title": "RMSprop's leaky cache",
+    "rmsprop.gist": "an exponential average instead of a sum keeps the step size from dying out, and RMSprop "
+                    "avoids momentum's overshoot, moving close to the shortest path",
+    "rmsprop.setup": (
+        "The effective step of chapter 7's runs over time, and RMSprop against momentum on the valley of chapter 1 "
+        "(each at its tuned lr, same grid and budget). Path ratio: path length / distance from the start to the "
+        "minimum (1 is the straight line)."
+    ),
+    "rmsprop.fig.step": "Effective step |Δx|/|g_x| per step at the same lr (log scale).",
+    "rmsprop.fig.contour": "Momentum and RMSprop on the valley.",
+    "rmsprop.table.valley": "Momentum and RMSprop on the valley, tuned lr each.",
+    "rmsprop.keeps.supports": "RMSprop's last effective step is {ratio}× its step-{early} value after {steps} steps "
+                              "(AdaGrad: {ada_ratio}×): the leaky cache keeps the step size.",
+    "rmsprop.keeps.contradicts": "RMSprop's last effective step is {ratio}× its step-{early} value after {steps} steps "
+                                 "(AdaGrad: {ada_ratio}×): its step decays too.",
+    "rmsprop.overshoot.supports": "On the valley RMSprop overshot by {rms}% against momentum's {mom}%, with path "
+                                  "ratio {rpath} against {mpath}.",
+    "rmsprop.overshoot.contradicts": "On the valley RMSprop overshot by {rms}% against momentum's {mom}% (path ratio "
+                                     "{rpath} against {mpath}): at its tuned lr it does not remove the overshoot.",
+    # ------------------------------------------------------------------ chapter 9
+    "adam.title": "Adam and bias correction",
+    "adam.gist": "with the caches starting at zero, Adam's first steps can be large and fail to converge; bias "
+                 "correction fixes this; like every method here it cannot follow a rotated valley",
+    "adam.setup": (
+        "Rosenbrock from (-1.2, 1), 150 steps. inertia.Adam with bias_correction=True (default) and False, both at "
+        "the corrected run's tuned lr (grid 0.003…1, 8 values), and the uncorrected one also at its own tuned lr. "
+        "Without correction the first update is lr·(1-β₁)/√(1-β₂) ≈ 3.16·lr per coordinate (β = (0.9, 0.999)). "
+        "Second table: steps to f < 1e-3 on the valley of chapter 1 and on the same valley rotated by 45°, tuned "
+        "lr each (a run that never gets there counts as the whole budget, so its slowdown is a lower bound)."
+    ),
+    "adam.fig.steps": "Largest coordinate update divided by lr, first 50 steps (log scale).",
+    "adam.fig.contour": "Both variants on Rosenbrock at the same lr.",
+    "adam.table.rotation": "Axis-aligned against rotated valley.",
+    "adam.first.supports": "Without bias correction the first update is {unc}× lr (predicted {predicted}) against "
+                           "{cor}× with it, and reaches {max_early}× lr within {early} steps.",
+    "adam.first.contradicts": "Without bias correction the first update is {unc}× lr against {cor}× with it "
+                              "(predicted {predicted}): no larger first steps.",
+    "adam.fails.supports": "At lr {lr} the uncorrected run peaks at f = {peak} and ends at {unc}, against {cor} with "
+                           "correction; it needs a smaller lr ({tlr}, final {tfinal}) to converge.",
+    "adam.fails.contradicts": "At lr {lr} the uncorrected run ends at {unc} against {cor} with correction (peak "
+                              "{peak}): the large first steps did no lasting harm (own tuned lr {tlr}: {tfinal}).",
+    "adam.rotation.supports": "Rotating the valley by 45° slows the adaptive methods {slowdown}× (median; Adam from "
+                              "{aligned} to {rotated} steps) while momentum changes by {momentum}×: per-coordinate "
+                              "scaling cannot rotate, as the notes say.",
+    "adam.rotation.contradicts": "Rotating the valley by 45° slows the adaptive methods {slowdown}× (median; Adam "
+                                 "from {aligned} to {rotated} steps), momentum {momentum}×: no clear penalty.",
+    # ------------------------------------------------------------------ chapter 10
+    "schedules.title": "Learning-rate decay",
+    "schedules.gist": "start with a large lr and lower it later (step, exponential or 1/t decay); the lecture "
+                      "recommends not decaying at first and decaying when it is needed",
+    "schedules.setup": (
+        "A 20-dimensional quadratic (condition number 100) with Gaussian gradient noise σ = 0.1, SGD for 500 steps. "
+        "Each schedule's base lr is tuned on the grid 0.1…1.8 (6 values) with seed 0 and then evaluated on three "
+        "fresh seeds; losses are excess losses f - f* averaged over the last 10% of steps. The plateau schedule "
+        "watches the mean loss of each 25-step window and multiplies the lr by 0.3 when it stops improving."
+    ),
+    "schedules.fig.loss": "Excess loss per step, first evaluation seed (log scale).",
+    "schedules.fig.lr": "The learning rate each schedule used (log scale).",
+    "schedules.decay.supports": "Decay helps: {best} ended at {ratio}× the constant lr's loss ({value} against "
+                                "{constant}); {beat} of the 3 decay schedules beat the constant lr.",
+    "schedules.decay.contradicts": "Decay did not help: the best decay schedule, {best}, ended at {ratio}× the constant "
+                                   "lr's loss ({value} against {constant}); {beat} of 3 beat it.",
+    "schedules.plateau.supports": "The plateau rule decayed {count} times (steps {decays}) and ended at {final} "
+                                  "against the constant lr's {constant}.",
+    "schedules.plateau.contradicts": "The plateau rule decayed {count} times (steps {decays}) but ended at {final} "
+                                     "against the constant lr's {constant}: decaying when it was needed did not "
+                                     "beat a tuned constant lr here.",
+    # ------------------------------------------------------------------ chapter 11
+    "second_order.title": "Newton and L-BFGS",
+    "second_order.gist": "second-order methods need no learning rate, but Newton costs a lot of memory and time; "
+                         "L-BFGS approximates the Hessian from past gradients and needs the full batch",
+    "second_order.setup": (
+        "Full-batch problems: Rosenbrock, a 50-dimensional quadratic with condition number 1000, and L2-regularised "
+        "softmax regression on 300 digits (650 parameters). Target: f - f* ≤ 1e-6·max(1, |f*|). inertia.minimize "
+        "runs L-BFGS (history 10, Moré–Thuente line search) and Newton (exact; Newton-CG on the 650-parameter "
+        "problem); GD, momentum and Adam each get the best lr of 7 values from 0.001 to 1 with 200 iterations. "
+        "Then L-BFGS on mini-batches of 64 against the full batch."
+    ),
+    "second_order.fig.gap": "f - f* against function evaluations (log-log).",
+    "second_order.fig.contour": "Paths on Rosenbrock.",
+    "second_order.table.minibatch": "Softmax regression: full batch against mini-batches of 64.",
+    "second.lbfgs.supports": "L-BFGS reached the target on all {count} problems with {low}× to {high}× fewer "
+                             "function evaluations than the best tuned first-order method spent (where that method "
+                             "missed the target within its budget the ratio is a lower bound), with no lr to tune.",
+    "second.lbfgs.contradicts": "L-BFGS did not beat the tuned first-order methods everywhere: their evaluations "
+                                "were {low}× to {high}× those of L-BFGS on the {count} problems.",
+    "second.newton.supports": "Newton needed the fewest iterations ({newton}, against L-BFGS's {lbfgs}), each paid "
+                              "with Hessian-vector products ({hvps} in total): few steps, expensive ones.",
+    "second.newton.contradicts": "Newton did not need fewer iterations than L-BFGS everywhere ({newton} against "
+                                 "{lbfgs}; Hessian-vector products {hvps}).",
+    "second.minibatch.supports": "On mini-batches of {batch}, L-BFGS ended {steps} steps at f - f* = {mini} against "
+                                 "{full} on the full batch (mini-batch Adam: {adam}): it needs the full batch.",
+    "second.minibatch.contradicts": "On mini-batches of {batch}, L-BFGS ended {steps} steps at f - f* = {mini} "
+                                    "against {full} on the full batch (mini-batch Adam: {adam}): mini-batches did "
+                                    "not break it here.",
+    # ------------------------------------------------------------------ chapter 12
+    "digits.title": "Training a real network on digits",
+    "digits.gist": "plain SGD is slow; momentum and the adaptive methods fix it, and Adam is the well-known default",
+    "digits.setup": (
+        "scikit-learn's 8×8 digits (1437 training and 360 test images), an MLP 64-64-64-10 with ReLU, mini-batches "
+        "of 64. Each optimizer's lr is the best of 6 values from 0.001 to 0.3 by validation accuracy after 3 epochs "
+        "(20% of the training set held out); the winner is retrained on the whole training set for 6 epochs with "
+        "the same initialisation and batch order. Times are per run on this machine."
+    ),
+    "digits.fig.loss": "Training loss per epoch and against wall time.",
+    "digits.fig.accuracy": "Test accuracy.",
+    "digits.sgd.supports": "After {epochs} epochs plain SGD's training loss is {sgd}, above momentum's {momentum} and "
+                           "Adam's {adam}: it is the slowest of the three.",
+    "digits.sgd.contradicts": "After {epochs} epochs plain SGD's training loss is {sgd} against momentum's "
+                              "{momentum} and Adam's {adam}: with a tuned lr it is not the slowest.",
+    "digits.adam.supports": "Adam's test accuracy is {adam_acc}%, within {gap} points of the best ({best}, "
+                            "{best_acc}%): a sound default.",
+    "digits.adam.contradicts": "Adam's test accuracy is {adam_acc}%, {gap} points below the best ({best}, "
+                               "{best_acc}%): tuned, the default is not the winner here.",
+}

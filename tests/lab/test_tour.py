@@ -1,0 +1,138 @@
+"""The full tour: twelve chapters, each with a figure, a table and verdicts derived from its numbers."""
+
+from __future__ import annotations
+
+import html
+import os
+import pickle
+import re
+import time
+
+import pytest
+
+import inertia.lab.tour as tour
+from inertia.lab.tour.render import chapter_verdict
+from inertia.lab.tour.text import fmt, text, verdict_text
+
+SECTION = re.compile(r'<section id="s\d+">(.*?)</section>', re.S)
+
+
+def _run_tour_capturing(out):
+    """``run_tour`` into ``out``, also returning the chapter results it rendered."""
+    captured = []
+    original = tour.compute_chapters
+
+    def capture(*args, **kwargs):
+        captured.extend(original(*args, **kwargs))
+        return captured
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tour, "compute_chapters", capture)
+        path = tour.run_tour(out, progress=False)
+    return path, captured
+
+
+@pytest.fixture(scope="session")
+def tour_run(tmp_path_factory):
+    """One full ``run_tour`` per test session, shared by pytest-xdist workers through a lock file.
+
+    The first worker to take the lock runs the tour and pickles the results; the others wait for
+    them instead of running the whole tour again.
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by all workers of this session
+    done, failed = root / "tour-results.pkl", root / "tour-failed"
+    try:
+        os.close(os.open(root / "tour.lock", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        deadline = time.monotonic() + 600
+        while not done.exists() and not failed.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not done.exists():
+            pytest.fail("the worker that ran the tour failed or timed out")
+        return pickle.loads(done.read_bytes())
+    try:
+        result = _run_tour_capturing(root / "tour-report")
+    except BaseException:
+        failed.touch()
+        raise
+    partial = root / "tour-results.tmp"
+    partial.write_bytes(pickle.dumps(result))
+    partial.replace(done)
+    return result
+
+
+def test_full_tour_writes_twelve_complete_chapters(tour_run):
+    path, results = tour_run
+    assert path == path.parent / "index.html" and path.is_file()
+    page = path.read_text(encoding="utf-8")
+    sections = SECTION.findall(page)
+    assert len(sections) == 12 and [r.number for r in results] == list(range(1, 13))
+    for section, result in zip(sections, results, strict=True):
+        assert '<img src="data:image/' in section, result.key
+        assert "<table>" in section and "<td>" in section, result.key
+        assert '<div class="verdict">' in section, result.key
+        assert html.escape(chapter_verdict(result, "en"), quote=True) in section, result.key
+    assert "http://" not in page and "https://" not in page  # self-contained
+
+
+def test_verdicts_are_computed_from_the_measured_numbers(tour_run):
+    _, results = tour_run
+    for chapter, result in zip(tour.CHAPTERS, results, strict=True):
+        assert chapter.key == result.key
+        assert chapter.verdicts(result.measured) == result.verdicts, result.key
+        for verdict in result.verdicts:
+            assert verdict.outcome in ("supports", "contradicts", "mixed")
+            sentence = verdict_text(verdict, "en")
+            for name, value in verdict.values.items():
+                assert fmt(value) in sentence, (result.key, name)
+
+
+def test_tables_quote_the_measured_numbers(tour_run):
+    _, results = tour_run
+    by_key = {r.key: r for r in results}
+    zigzag = by_key["zigzag"].measured
+    assert [row[2] for row in by_key["zigzag"].tables[0].rows] == [
+        zigzag["gd_flips"], zigzag["cautious_flips"], zigzag["sgd_flips"]]
+    digits = by_key["digits"].measured["runs"]
+    assert [row[3] for row in by_key["digits"].tables[0].rows] == [100 * r["test_acc"] for r in digits.values()]
+    assert all(r["test_acc"] > 0.9 for r in digits.values())
+    schedules = by_key["schedules"].measured
+    assert schedules["plateau"]["decays"], "the plateau schedule should have decayed at least once"
+
+
+def test_korean_page_renders_from_the_same_results(tour_run, tmp_path):
+    _, results = tour_run
+    page = tour.render_tour(results, tmp_path, lang="ko").read_text(encoding="utf-8")
+    assert '<html lang="ko">' in page
+    sections = SECTION.findall(page)
+    assert len(sections) == 12
+    assert "Supports the notes" not in page and "Contradicts the notes" not in page
+    for section, result in zip(sections, results, strict=True):
+        assert text(f"{result.key}.title", "ko") in section
+        assert html.escape(chapter_verdict(result, "ko"), quote=True) in section
+        for verdict in result.verdicts:
+            assert text(f"outcome.{verdict.outcome}", "ko") in section
+
+
+def test_chapter_measurements_are_deterministic():
+    first = tour.compute_chapters(seed=0, progress=False, chapters=tour.CHAPTERS[4:5])[0]
+    second = tour.compute_chapters(seed=0, progress=False, chapters=tour.CHAPTERS[4:5])[0]
+    assert first.measured == second.measured and first.verdicts == second.verdicts
+
+
+@pytest.mark.parametrize("lang", ["fr", "", "EN"])
+def test_unknown_language_is_rejected_before_any_work(lang, tmp_path):
+    with pytest.raises(ValueError, match=f"lang.*{lang!r}"):
+        tour.run_tour(tmp_path, lang=lang)
+    assert not (tmp_path / "index.html").exists()
+
+
+def test_bad_out_dir_and_seed_are_rejected(tmp_path):
+    occupied = tmp_path / "file"
+    occupied.write_text("x")
+    with pytest.raises(ValueError, match="out_dir.*exists and is not a directory"):
+        tour.run_tour(occupied)
+    with pytest.raises(ValueError, match="seed.*-1"):
+        tour.run_tour(tmp_path, seed=-1)

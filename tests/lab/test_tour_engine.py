@@ -1,0 +1,85 @@
+"""The tour's run engine and measurements against closed forms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from inertia.lab.tour import _engine as E
+
+
+def quadratic_grad(x: np.ndarray, step: int) -> np.ndarray:
+    return x * np.array([1.0, 10.0])
+
+
+def test_measurements_on_known_paths():
+    assert E.sign_flips(np.array([1.0, -1.0, 0.0, -2.0, 3.0])) == 2
+    line = np.array([[0.0, 0.0], [3.0, 4.0], [3.0, 0.0]])
+    assert E.path_length(line) == pytest.approx(9.0)
+    past = np.array([[-4.0, 0.0], [-1.0, 0.0], [1.0, 0.0], [0.5, 0.0]])
+    assert E.overshoot(past, np.zeros(2)) == pytest.approx(0.25)
+    assert E.overshoot(past[:2], np.zeros(2)) == 0.0
+    assert E.first_step_below(np.array([3.0, 2.0, 0.5, 0.1]), 1.0) == 2
+    assert E.first_step_below(np.array([3.0, 2.0]), 1.0) is None
+
+
+def test_gd_matches_the_closed_form_iteration():
+    trace = E.run_paths(quadratic_grad, np.array([1.0, 1.0]), E.SGD, 0.15, 5)
+    expected = np.array([(1 - 0.15) ** np.arange(6), (1 - 1.5) ** np.arange(6)]).T
+    np.testing.assert_allclose(trace.xs, expected, rtol=1e-14)
+    assert E.sign_flips(trace.xs[:, 1]) == 5
+
+
+def test_grid_runs_equal_separate_runs_with_common_noise():
+    starts = np.array([[1.0, -2.0], [0.5, 0.5]])
+    lrs = [0.01, 0.05, 0.1]
+    grid = E.run_grid(quadratic_grad, starts, E.ADAM, lrs, 30, noise_std=0.3, seed=4)
+    for lr, trace in zip(lrs, grid, strict=True):
+        alone = E.run_paths(quadratic_grad, starts, E.ADAM, lr, 30, noise_std=0.3, seed=4)
+        np.testing.assert_array_equal(trace.xs, alone.xs)
+        np.testing.assert_array_equal(trace.gs, alone.gs)
+
+
+def test_effective_step_is_adagrads_step_size():
+    lr = 0.2
+    trace = E.run_paths(quadratic_grad, np.array([3.0, 1.0]), E.ADAGRAD, lr, 20)
+    cache = np.cumsum(trace.gs**2, axis=0)
+    expected = np.median(lr / (np.sqrt(cache) + 1e-10), axis=1)
+    np.testing.assert_allclose(trace.effective_step(), expected, rtol=1e-10)
+
+
+def test_uncorrected_adam_first_step_matches_the_formula():
+    trace = E.run_paths(quadratic_grad, np.array([3.0, 1.0]), E.ADAM_NO_BC, 0.01, 1)
+    first = np.abs(trace.xs[1] - trace.xs[0]) / 0.01
+    np.testing.assert_allclose(first, 0.1 / np.sqrt(0.001), rtol=1e-6)
+
+
+def test_divergent_runs_become_non_finite_and_tuning_skips_them():
+    grid = E.run_grid(quadratic_grad, np.array([1.0, 1.0]), E.SGD, [0.1, 1.0], 400)
+    assert np.isfinite(grid[0].xs).all() and not np.isfinite(grid[1].xs[-1]).all()
+
+    def score(lr: float) -> float:
+        return float(np.sum(E.run_paths(quadratic_grad, np.ones(2), E.SGD, lr, 400).xs[-1] ** 2))
+
+    best, scores = E.tune_lr(score, [0.1, 1.0, 0.19])
+    assert best == 0.1 and scores[1.0] == float("inf") and np.isfinite(scores[0.19])
+
+
+def test_optimizers_are_inertias():
+    import inertia
+
+    param = torch.zeros(2, requires_grad=True)
+    assert isinstance(E.SGD.make([param], 0.1), inertia.SGD)
+    assert isinstance(E.ADAM_NO_BC.make([param], 0.1), inertia.Adam)
+
+
+def test_rank_correlation_matches_scipy():
+    from scipy.stats import spearmanr
+
+    from inertia.lab.tour.ch_sgd import rank_correlation
+
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        a, b = rng.random(6), rng.random(6)
+        assert rank_correlation(list(a), list(b)) == pytest.approx(spearmanr(a, b)[0], abs=1e-12)

@@ -1,0 +1,114 @@
+"""Verdict rules on synthetic measurements: a contradicting measurement yields a contradicting verdict."""
+
+from __future__ import annotations
+
+import string
+
+import numpy as np
+import pytest
+
+from inertia.lab.tour import CHAPTERS, ch_adaptive, ch_landscape, ch_momentum, ch_schedules, ch_sgd
+from inertia.lab.tour._model import Verdict
+from inertia.lab.tour.text import STRINGS, check_lang, fmt, text, verdict_text
+from inertia.lab.tour.text_quotes import QUOTES
+
+
+def _zigzag(sgd_flips: int, gd_flips: int) -> dict:
+    return {"steps": 150, "sgd_flips": sgd_flips, "sgd_path_ratio": 1.1, "sgd_shallow_flips": 0, "gd_lr": 1.9,
+            "gd_flips": gd_flips, "cautious_lr": 0.5, "cautious_flips": 0, "cautious_final": 0.07, "gd_final": 1e-3}
+
+
+def _nesterov(ratio: float | None) -> dict:
+    summary = {"overshoot": 12.0, "lr": 0.9, "hit_text": 30}
+    return {"median_ratio": ratio, "matched": 5, "min_ratio": ratio, "max_ratio": ratio,
+            "nesterov": summary, "momentum": summary}
+
+
+def _schedules(constant: float, decayed: float, plateau: float, decays: list[int]) -> dict:
+    m = {name: {"final": decayed} for name in ("step", "exponential", "inverse_time")}
+    m["constant"] = {"final": constant}
+    m["plateau"] = {"final": plateau, "decays": decays}
+    return m
+
+
+def _outcomes(verdicts: list[Verdict]) -> list[str]:
+    return [v.outcome for v in verdicts]
+
+
+def test_zigzag_rule_follows_the_sign_flips():
+    assert _outcomes(ch_sgd.verdicts_zigzag(_zigzag(sgd_flips=60, gd_flips=150))) == ["supports", "contradicts"]
+    assert _outcomes(ch_sgd.verdicts_zigzag(_zigzag(sgd_flips=3, gd_flips=0))) == ["contradicts", "supports"]
+
+
+@pytest.mark.parametrize(("ratio", "outcome"), [(0.6, "supports"), (1.0, "mixed"), (1.4, "contradicts"),
+                                                 (None, "contradicts")])
+def test_nesterov_overshoot_rule(ratio, outcome):
+    verdict = ch_momentum.verdicts_nesterov(_nesterov(ratio))[0]
+    assert verdict.outcome == outcome
+    sentence = verdict_text(verdict, "en")
+    if outcome == "contradicts":
+        assert sentence.startswith("Contradicts the notes:")
+    if ratio is not None:
+        assert fmt(100.0 * (1.0 - ratio)) in sentence or outcome != "supports"
+
+
+def test_contradicting_measurement_says_so_in_both_languages():
+    verdict = ch_schedules.verdicts_schedules(_schedules(constant=1e-3, decayed=2e-3, plateau=3e-3, decays=[100]))
+    assert _outcomes(verdict) == ["contradicts", "contradicts"]
+    assert verdict_text(verdict[0], "en").startswith("Contradicts the notes: Decay did not help")
+    assert "2×" in verdict_text(verdict[0], "en")  # 2e-3 / 1e-3, computed
+    assert verdict_text(verdict[0], "ko").startswith("노트와 반대:")
+    supported = ch_schedules.verdicts_schedules(_schedules(constant=1e-3, decayed=5e-4, plateau=8e-4, decays=[50]))
+    assert _outcomes(supported) == ["supports", "supports"]
+
+
+def test_adagrad_rules_on_synthetic_runs():
+    base = {"early": 10, "lr": 0.1, "adagrad_tuned": {"lr": 1.0, "final": 0.0},
+            "rmsprop_tuned": {"lr": 0.1, "final": 1e-9}}
+    stalled = dict(base, adagrad={"step_early": 0.03, "step_last": 0.003, "shrink": 10.0, "first_half": 2.0,
+                                  "second_half": 0.5, "final": 4.0},
+                   rmsprop={"step_early": 0.3, "step_last": 0.6, "shrink": 0.5, "final": 1e-12})
+    assert _outcomes(ch_adaptive.verdicts_adagrad(stalled)) == ["supports", "supports", "contradicts"]
+    fine = dict(stalled, adagrad=dict(stalled["adagrad"], shrink=1.1, final=1e-12))
+    assert _outcomes(ch_adaptive.verdicts_adagrad(fine))[:2] == ["contradicts", "contradicts"]
+
+
+def test_saddle_rule_uses_the_share_of_stalled_steps():
+    def run(escape: int, stall: int = 0) -> dict:
+        return {"escape": escape, "escape_text": escape, "escaped": True, "stall": stall}
+
+    census = {2: {"saddle": 0.7}, 32: {"saddle": 1.0}}
+    slow = {"gd": run(100, stall=80), "momentum": run(20), "sgd": run(30), "adam": run(2), "census": census}
+    assert _outcomes(ch_landscape.verdicts_saddles(slow)) == ["supports"] * 4
+    quick = {"gd": run(20, stall=2), "momentum": run(25), "sgd": run(20), "adam": run(2),
+             "census": {2: {"saddle": 0.7}, 32: {"saddle": 0.5}}}
+    assert _outcomes(ch_landscape.verdicts_saddles(quick)) == ["contradicts"] * 4
+
+
+def test_every_verdict_template_exists_for_both_outcomes_and_languages():
+    bases = {key.rsplit(".", 1)[0] for key in STRINGS["en"] if key.endswith((".supports", ".contradicts"))}
+    bases.discard("outcome")
+    assert len(bases) >= 30
+    for base in bases:
+        for lang in STRINGS:
+            assert f"{base}.supports" in STRINGS[lang] and f"{base}.contradicts" in STRINGS[lang], (base, lang)
+
+
+def test_english_and_korean_have_the_same_keys_and_placeholders():
+    assert STRINGS["en"].keys() == STRINGS["ko"].keys()
+    parse = string.Formatter().parse
+    for key, english in STRINGS["en"].items():
+        names_en = {field for _, field, _, _ in parse(english) if field}
+        names_ko = {field for _, field, _, _ in parse(STRINGS["ko"][key]) if field}
+        assert names_ko <= names_en, key  # Korean may leave out the English gloss of a quote
+    for chapter in CHAPTERS:
+        assert chapter.key in QUOTES
+        for suffix in ("title", "setup"):
+            assert text(f"{chapter.key}.{suffix}", "en") and text(f"{chapter.key}.{suffix}", "ko")
+
+
+def test_number_format():
+    assert [fmt(v) for v in (3, 0.0, 1.23456, 1337.8, 4.5e-7, np.float64(0.5), None, ">150", float("inf"))] == [
+        "3", "0", "1.23", "1338", "4.5e-07", "0.5", "\u2014", ">150", "inf"]
+    with pytest.raises(ValueError, match="lang.*'de'"):
+        check_lang("de")
