@@ -5,6 +5,7 @@ state dict format and trajectories) whose math lives in :mod:`inertia.rules`.
 """
 
 from inertia import schedules
+from inertia.minimize import Result, minimize
 from inertia.optim import (
     OPTIMIZERS,
     SGD,
@@ -16,10 +17,11 @@ from inertia.optim import (
     RMSprop,
     make_optimizer,
 )
+from inertia.second_order import LBFGS, Newton, Status
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "OPTIMIZERS", "SGD", "AdaGrad", "Adagrad", "Adam", "AdamW", "NonFiniteGradientError",
-    "RMSprop", "make_optimizer", "schedules", "__version__",
+    "LBFGS", "OPTIMIZERS", "SGD", "Newton", "Result", "Status", "AdaGrad", "Adagrad", "Adam", "AdamW", "NonFiniteGradientError",
+    "RMSprop", "make_optimizer", "minimize", "schedules", "__version__",
 ]

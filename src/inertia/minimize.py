@@ -1,0 +1,232 @@
+"""``inertia.minimize``: one call to minimise a function of a vector, in the spirit of scipy.optimize.
+
+    res = inertia.minimize(lambda x: ((x - 1) ** 2).sum(), np.zeros(3), method="lbfgs")
+    res.x, res.fun, res.status, res.message, res.history.f
+
+``fun`` maps a 1-D tensor to a scalar tensor; gradients (and Hessian-vector products) come from
+autograd. Every run ends with an explicit :class:`Status` and a message.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from inertia.second_order.lbfgs import LBFGS, IterationInfo
+from inertia.second_order.newton import Newton
+from inertia.second_order.result import History, Iterate, Recorder, Result
+from inertia.second_order.status import Status
+
+FIRST_ORDER = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+NEWTON_MODES = {"newton": "exact", "newton-cg": "cg", "saddle-free-newton": "saddle-free"}
+METHODS = (*FIRST_ORDER, "lbfgs", *NEWTON_MODES)
+DEFAULT_MAX_ITER = {"lbfgs": 15000, "newton": 100, "newton-cg": 100, "saddle-free-newton": 100}
+DEFAULT_MAX_ITER_FIRST_ORDER = 1000
+HISTORY_X_LIMIT = 10_000  # keep x in the history by default up to this many entries per iterate
+
+__all__ = ["METHODS", "History", "Iterate", "Result", "Status", "minimize"]
+
+
+def _as_tensor(x0: Any) -> tuple[torch.Tensor, bool]:
+    numpy_out = not isinstance(x0, torch.Tensor)
+    if numpy_out:
+        try:
+            array = np.asarray(x0)
+        except Exception as exc:  # noqa: BLE001 - any conversion failure is bad input
+            raise ValueError(f"x0 must be a 1-D array or tensor, got {type(x0).__name__}") from exc
+        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+            raise ValueError(f"x0 must hold real numbers, got dtype {array.dtype}")
+        dtype = array.dtype if np.issubdtype(array.dtype, np.floating) else np.float64
+        x = torch.from_numpy(np.array(array, dtype=dtype))
+    else:
+        x = x0.detach().clone()
+        if not x.is_floating_point():
+            x = x.double()
+    if x.ndim != 1 or x.numel() == 0:
+        raise ValueError(f"x0 must be a non-empty 1-D array, got shape {tuple(x.shape)}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("x0 must be finite, got non-finite entries")
+    return x.requires_grad_(True), numpy_out
+
+
+def _call(fun: Callable[[torch.Tensor], Any], x: torch.Tensor) -> torch.Tensor:
+    value = fun(x)
+    if not isinstance(value, torch.Tensor) or value.numel() != 1:
+        kind = f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+        raise ValueError(f"fun must return a scalar torch tensor computed from x, got {kind}")
+    if not value.requires_grad:
+        raise ValueError("fun must return a tensor computed from x with torch operations (it has no gradient)")
+    return value.reshape(())
+
+
+def _check_args(fun: Any, tol: Any, max_iter: Any, callback: Any) -> None:
+    if not callable(fun):
+        raise ValueError(f"fun must be callable, got {type(fun).__name__}")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0:
+        raise ValueError(f"tol must be a non-negative number, got {tol!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be callable, got {type(callback).__name__}")
+
+
+def _check_options(cls: type, method: str, options: dict[str, Any], reserved: tuple[str, ...]) -> None:
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "params", *reserved}
+    for name in options:
+        if name not in accepted:
+            raise ValueError(f"unknown option {name}={options[name]!r} for method {method!r}; accepted: {sorted(accepted)}")
+
+
+def minimize(
+    fun: Callable[[torch.Tensor], torch.Tensor],
+    x0: np.ndarray | torch.Tensor | Any,
+    method: str = "lbfgs",
+    tol: float | None = None,
+    max_iter: int | None = None,
+    callback: Callable[[Iterate], Any] | None = None,
+    **options: Any,
+) -> Result:
+    """Minimise ``fun`` from ``x0`` with one of :data:`METHODS`.
+
+    Args:
+        fun: maps a 1-D tensor to a scalar tensor (differentiable with autograd).
+        x0: starting point, 1-D; numpy (or a list) in gives numpy ``x`` out, a tensor gives a tensor.
+        method: ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adagrad"``, ``"rmsprop"``, ``"adam"``,
+            ``"adamw"`` (``inertia.OPTIMIZERS``, one full-batch step per iteration), ``"lbfgs"``
+            (:class:`LBFGS`), ``"newton"``, ``"newton-cg"``, ``"saddle-free-newton"`` (:class:`Newton`).
+        tol: stop when the gradient's infinity norm is at most this (default 1e-5).
+        max_iter: iteration limit (default 15000 for lbfgs, 100 for Newton, 1000 otherwise).
+        callback: ``callback(Iterate)`` after each iteration; returning True (or raising
+            StopIteration) stops the run with status ``"callback"``.
+        **options: the optimizer's own arguments (``lr``, ``history_size``, ``damping``, ...), plus
+            ``max_eval`` for every method and ``history_x`` (keep x per iterate; default when
+            ``n <= 10000``).
+
+    Returns:
+        :class:`Result`. Failures (line search, non-finite values, non-descent, evaluation limit)
+        do not raise: they set ``status``/``message``, and ``x`` is the last finite iterate.
+    """
+    if not isinstance(method, str) or method.lower() not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    method = method.lower()
+    tol = 1e-5 if tol is None else tol
+    max_iter = max_iter if max_iter is not None else DEFAULT_MAX_ITER.get(method, DEFAULT_MAX_ITER_FIRST_ORDER)
+    _check_args(fun, tol, max_iter, callback)
+    x, numpy_out = _as_tensor(x0)
+    history_x = options.pop("history_x", None)
+    if history_x not in (None, True, False):
+        raise ValueError(f"history_x must be True, False or None, got {history_x!r}")
+    keep_x = history_x if history_x is not None else x.numel() <= HISTORY_X_LIMIT
+    recorder = Recorder(numpy_out, keep_x, callback)
+    if method == "lbfgs":
+        runner = _run_lbfgs
+    elif method in NEWTON_MODES:
+        runner = _run_newton
+    else:
+        runner = _run_first_order
+    status, message, counts = runner(fun, x, method, tol, max_iter, recorder, options)
+    return _result(fun, x, method, status, message, counts, recorder)
+
+
+def _result(fun, x, method, status, message, counts, recorder: Recorder) -> Result:
+    nit, nfev, ngev, nhvp = counts
+    if recorder.last_x is None or not torch.equal(x.detach(), recorder.last_x):
+        # the method moved without evaluating there: evaluate once so that fun and grad_norm match x
+        f, grad_norm = _evaluate(fun, x)
+        nfev, ngev = nfev + 1, ngev + 1
+        recorder.record(x, f, grad_norm, nfev, 0)
+    finite_x = recorder.drop_non_finite_tail()
+    if finite_x is not None and not torch.equal(x.detach(), finite_x):
+        with torch.no_grad():
+            x.copy_(finite_x)  # never hand back a non-finite point when a finite iterate exists
+    history = recorder.history()
+    return Result(
+        x=recorder.output(x), fun=float(history.f[-1]), grad_norm=float(history.grad_norm[-1]), nit=nit,
+        nfev=nfev, ngev=ngev, nhvp=nhvp, success=status.success, status=status, message=message,
+        method=method, history=history,
+    )  # fmt: skip
+
+
+def _evaluate(fun, x: torch.Tensor, zero_grad: Callable[[], None] | None = None) -> tuple[float, float]:
+    if zero_grad is not None:  # let the optimizer clear its own gradient buffers
+        zero_grad()
+    else:
+        x.grad = None
+    with torch.enable_grad():
+        value = _call(fun, x)
+        value.backward()
+    grad = x.grad if x.grad is not None else torch.zeros_like(x)
+    return float(value.detach()), float(grad.abs().max())
+
+
+def _optimizer_callback(x: torch.Tensor, recorder: Recorder):
+    def on_iteration(info: IterationInfo) -> bool:
+        return recorder.record(x, info.loss, info.grad_norm, info.nfev, info.nit)
+
+    return on_iteration
+
+
+def _run_lbfgs(fun, x, method, tol, max_iter, recorder, options):
+    _check_options(LBFGS, method, options, ("max_iter", "tolerance_grad"))
+    options.setdefault("on_failure", "ignore")
+    opt = LBFGS([x], max_iter=max_iter, tolerance_grad=tol, **options)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        value = _call(fun, x)
+        value.backward()
+        if opt.nfev == 0:  # first evaluation: x0 is row 0 of the history
+            grad_norm = float(x.grad.abs().max()) if x.grad is not None else 0.0
+            recorder.record(x, float(value.detach()), grad_norm, 1, 0)
+        return value
+
+    opt.step(closure, callback=_optimizer_callback(x, recorder))
+    return opt.status, opt.message, (opt.nit, opt.nfev, opt.ngev, 0)
+
+
+def _run_newton(fun, x, method, tol, max_iter, recorder, options):
+    _check_options(Newton, method, options, ("mode", "max_iter", "tolerance_grad"))
+    mode = NEWTON_MODES[method]
+    cap = options.get("max_exact_params", 4096)
+    if mode == "exact" and x.numel() > cap:
+        raise ValueError(
+            f"method='newton' forms the dense Hessian, and x0 has n={x.numel()} entries, above "
+            f"max_exact_params={cap}; use method='newton-cg' (Hessian-vector products) or raise max_exact_params"
+        )
+    options.setdefault("on_failure", "ignore")
+    opt = Newton([x], mode=mode, max_iter=max_iter, tolerance_grad=tol, **options)
+    x0 = x.detach().clone()
+    opt.step(lambda: _call(fun, x), callback=_optimizer_callback(x, recorder))
+    recorder.prepend(x0, opt.start_loss, opt.start_grad_norm)
+    return opt.status, opt.message, (opt.nit, opt.nfev, opt.ngev, opt.nhvp)
+
+
+def _run_first_order(fun, x, method, tol, max_iter, recorder, options):
+    from inertia.optim import OPTIMIZERS  # imported here: the optimizers need not load for Newton/L-BFGS
+
+    max_eval = options.pop("max_eval", None)
+    if max_eval is not None and (isinstance(max_eval, bool) or not isinstance(max_eval, int) or max_eval < 1):
+        raise ValueError(f"max_eval must be a positive integer, got {max_eval!r}")
+    opt = OPTIMIZERS[method]([x], **options)
+    nfev, nit = 1, 0
+    f, grad_norm = _evaluate(fun, x, opt.zero_grad)
+    recorder.record(x, f, grad_norm, nfev, nit)
+    while True:
+        if not (math.isfinite(f) and math.isfinite(grad_norm)):
+            return Status.NON_FINITE, f"fun or its gradient is not finite at iteration {nit} (f={f})", (nit, nfev, nfev, 0)
+        if grad_norm <= tol:
+            return Status.CONVERGED, f"gradient infinity norm {grad_norm:.3g} <= tol {tol:g}", (nit, nfev, nfev, 0)
+        if nit >= max_iter:
+            return Status.MAX_ITER, f"reached max_iter={max_iter}", (nit, nfev, nfev, 0)
+        if max_eval is not None and nfev >= max_eval:
+            return Status.MAX_EVAL, f"reached max_eval={max_eval}", (nit, nfev, nfev, 0)
+        opt.step()
+        nit, nfev = nit + 1, nfev + 1
+        f, grad_norm = _evaluate(fun, x, opt.zero_grad)
+        if recorder.record(x, f, grad_norm, nfev, nit):
+            return Status.CALLBACK, "stopped by the callback", (nit, nfev, nfev, 0)

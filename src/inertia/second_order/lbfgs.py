@@ -1,0 +1,323 @@
+"""L-BFGS with a Moré–Thuente strong Wolfe line search, over any number of param groups.
+
+The inverse Hessian is approximated from the last ``history_size`` pairs ``s = x+ - x``,
+``y = g+ - g`` by the two-loop recursion with ``H0 = (s'y / y'y) I`` (Nocedal & Wright, Numerical
+Optimization, 2nd ed., Algorithm 7.4). A pair is stored only when ``s'y`` is positive, so the
+direction is always one of descent.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.optim import Optimizer
+
+from inertia.second_order.flat import FlatParams, check_shared_hyperparameters, to_float
+from inertia.second_order.line_search import strong_wolfe
+from inertia.second_order.status import FAILURES, ON_FAILURE_CHOICES, OptimizationError, Status
+
+LINE_SEARCHES = ("strong_wolfe", None)
+
+
+@dataclass(frozen=True)
+class IterationInfo:
+    """What a per-iteration callback of a second-order optimizer receives (after the iteration)."""
+
+    nit: int  # iterations done by this optimizer since creation
+    loss: float
+    grad_norm: float  # infinity norm
+    nfev: int
+    ngev: int
+    nhvp: int
+    step: float
+
+
+def _check_positive(name: str, value: Any, *, integer: bool = False, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0 or not math.isfinite(value):
+        raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}, got {value!r}")
+
+
+def _check_nonnegative(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+
+
+class SecondOrderBase(Optimizer):
+    """Shared bookkeeping: flat view of all groups, evaluation counters, stop status."""
+
+    def _setup(self, on_failure: str) -> None:
+        if on_failure not in ON_FAILURE_CHOICES:
+            raise ValueError(f"on_failure must be one of {ON_FAILURE_CHOICES}, got {on_failure!r}")
+        check_shared_hyperparameters(type(self).__name__, self.param_groups)
+        self._flat = FlatParams(self.param_groups, type(self).__name__)
+        self.on_failure = on_failure
+        self.status: Status = Status.RUNNING
+        self.message: str = "not started"
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        if hasattr(self, "_flat"):  # groups added after construction join the same vector
+            check_shared_hyperparameters(type(self).__name__, self.param_groups)
+            self._flat = FlatParams(self.param_groups, type(self).__name__)
+
+    @property
+    def _state(self) -> dict[str, Any]:
+        state = self.state[self._flat.params[0]]
+        for key in ("func_evals", "grad_evals", "hvp_evals", "n_iter"):
+            state.setdefault(key, 0)
+        return state
+
+    @property
+    def nfev(self) -> int:
+        """Function evaluations (closure calls) since creation."""
+        return int(self._state["func_evals"])
+
+    @property
+    def ngev(self) -> int:
+        """Gradient evaluations since creation."""
+        return int(self._state["grad_evals"])
+
+    @property
+    def nhvp(self) -> int:
+        """Hessian-vector products since creation (a dense Hessian of n params counts n)."""
+        return int(self._state["hvp_evals"])
+
+    @property
+    def nit(self) -> int:
+        """Iterations since creation."""
+        return int(self._state["n_iter"])
+
+    def _finish(self, status: Status, message: str) -> None:
+        self.status, self.message = status, message
+        if status in FAILURES and self.on_failure != "ignore":
+            if self.on_failure == "raise":
+                raise OptimizationError(status, message)
+            warnings.warn(f"{type(self).__name__}: {message}", RuntimeWarning, stacklevel=3)
+
+
+class LBFGS(SecondOrderBase):
+    """L-BFGS, closure-based like ``torch.optim.LBFGS``; all param groups form one vector.
+
+    Args:
+        params: tensors or param groups (hyperparameters must agree across groups).
+        lr: first trial step of each line search (the step itself when ``line_search=None``).
+        history_size: number of (s, y) pairs kept.
+        max_iter: iterations per :meth:`step` call.
+        max_eval: closure calls per :meth:`step` call (default ``max(max_iter * 5 // 4, max_iter + 1)``, so that
+            every iteration can evaluate at least one trial point).
+        tolerance_grad: stop when the gradient's infinity norm is at most this.
+        tolerance_change: stop when the loss or the step's infinity norm changes by less.
+        line_search: ``"strong_wolfe"`` (Moré–Thuente, constants ``c1``, ``c2``; the first step is
+            scaled to unit length, as in L-BFGS-B) or ``None`` (fixed step ``lr``; then every update
+            equals ``torch.optim.LBFGS`` with ``line_search_fn=None``).
+        max_ls: evaluations allowed per line search.
+        on_failure: ``"warn"``, ``"raise"`` (:class:`OptimizationError`) or ``"ignore"`` when a step
+            ends with a line-search failure, a non-finite value or a non-descent direction.
+
+    After each :meth:`step`, ``status`` and ``message`` say why it stopped; ``nfev``/``ngev`` count
+    closure calls (each call gives f and g, so they are equal) and are also in the state as
+    ``func_evals``/``grad_evals``.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+        lr: float = 1.0,
+        history_size: int = 10,
+        max_iter: int = 20,
+        max_eval: int | None = None,
+        tolerance_grad: float = 1e-7,
+        tolerance_change: float = 1e-9,
+        line_search: str | None = "strong_wolfe",
+        *,
+        c1: float = 1e-3,
+        c2: float = 0.9,
+        max_ls: int = 20,
+        on_failure: str = "warn",
+    ) -> None:
+        _check_positive("lr", lr)
+        _check_positive("history_size", history_size, integer=True)
+        _check_positive("max_iter", max_iter, integer=True)
+        _check_positive("max_eval", max_eval, integer=True, allow_none=True)
+        _check_positive("max_ls", max_ls, integer=True)
+        _check_nonnegative("tolerance_grad", tolerance_grad)
+        _check_nonnegative("tolerance_change", tolerance_change)
+        if line_search not in LINE_SEARCHES:
+            raise ValueError(f"line_search must be 'strong_wolfe' or None, got {line_search!r}")
+        if not 0.0 < c1 < c2 < 1.0:
+            raise ValueError(f"c1 and c2 must satisfy 0 < c1 < c2 < 1, got c1={c1!r}, c2={c2!r}")
+        defaults = dict(
+            lr=lr, history_size=history_size, max_iter=max_iter,
+            max_eval=max_eval if max_eval is not None else max(max_iter * 5 // 4, max_iter + 1),
+            tolerance_grad=tolerance_grad, tolerance_change=tolerance_change, line_search=line_search,
+            c1=c1, c2=c2, max_ls=max_ls,
+        )  # fmt: skip
+        super().__init__(params, defaults)
+        self._setup(on_failure)
+
+    # ----------------------------------------------------------------- evaluation
+    def _evaluate(self, closure: Callable[[], Any]) -> tuple[float, torch.Tensor]:
+        loss = to_float(closure())
+        state = self._state
+        state["func_evals"] += 1
+        state["grad_evals"] += 1
+        return loss, self._flat.grad().clone()
+
+    # ----------------------------------------------------------------- direction
+    def _direction(self, g: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> torch.Tensor:
+        """Update the (s, y) memory with the last step and return ``-H g`` (two-loop recursion)."""
+        if state.pop("restart", False) or state["n_iter"] == 1 or "d" not in state:
+            state.update(old_dirs=[], old_stps=[], ro=[], H_diag=1)
+            return g.neg()
+        y = g.sub(state["prev_flat_grad"])
+        s = state["d"].mul(state["t"])
+        ys = y.dot(s)
+        if group["line_search"] is None:
+            curvature_ok = ys > 1e-10  # torch.optim.LBFGS's rule
+        else:  # L-BFGS-B's scale-free rule: s'y > eps * (-g_old' s)
+            curvature_ok = ys > torch.finfo(g.dtype).eps * -state["prev_flat_grad"].dot(s)
+        old_dirs, old_stps, ro = state["old_dirs"], state["old_stps"], state["ro"]
+        if curvature_ok:
+            if len(old_dirs) == group["history_size"]:
+                old_dirs.pop(0), old_stps.pop(0), ro.pop(0)
+            old_dirs.append(y)
+            old_stps.append(s)
+            ro.append(1.0 / ys)
+            state["H_diag"] = ys / y.dot(y)
+        alphas = [None] * len(old_dirs)
+        q = g.neg()
+        for i in range(len(old_dirs) - 1, -1, -1):
+            alphas[i] = old_stps[i].dot(q) * ro[i]
+            q.add_(old_dirs[i], alpha=-alphas[i])
+        r = torch.mul(q, state["H_diag"])
+        for i in range(len(old_dirs)):
+            beta = old_dirs[i].dot(r) * ro[i]
+            r.add_(old_stps[i], alpha=alphas[i] - beta)
+        return r
+
+    def _first_trial_step(self, d: torch.Tensor, g: torch.Tensor, group: dict[str, Any], fresh: bool) -> float:
+        lr = group["lr"]
+        if not fresh:
+            return lr
+        if group["line_search"] is None:
+            return min(1.0, 1.0 / float(g.abs().sum())) * lr
+        norm = float(d.norm())
+        return lr / norm if 0.0 < norm < math.inf else lr  # unit-length first move, as L-BFGS-B
+
+    # ----------------------------------------------------------------- moves
+    def _line_search(self, closure, x0, d, loss, g, gtd, t, budget, group):
+        """Run the strong Wolfe search; returns (result, loss, g) with params left at the accepted point."""
+        last: dict[str, Any] = {}
+
+        def evaluate(step: float) -> tuple[float, float]:
+            self._flat.set_(x0.add(d, alpha=step))
+            f, grad = self._evaluate(closure)
+            last["g"] = grad
+            return f, float(grad.dot(d))
+
+        result = strong_wolfe(
+            evaluate, loss, gtd, t, ftol=group["c1"], gtol=group["c2"], max_evals=min(group["max_ls"], budget)
+        )
+        if result.accepted:
+            return result, result.f, last["g"]
+        self._flat.set_(x0)
+        return result, loss, g
+
+    # ----------------------------------------------------------------- step
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any], callback: Callable[[IterationInfo], Any] | None = None) -> Any:
+        """Run up to ``max_iter`` iterations; ``closure`` must zero grads, compute the loss, call
+        ``backward()`` and return the loss. ``callback(info)`` runs after each iteration; a truthy
+        return value stops the run with status ``"callback"``. Returns the first loss."""
+        if closure is None:
+            raise ValueError("LBFGS.step needs a closure that recomputes the loss and its gradient")
+        closure = torch.enable_grad()(closure)
+        group, state = self.param_groups[0], self._state
+        orig_loss = closure()
+        state["func_evals"] += 1
+        state["grad_evals"] += 1
+        loss, g = to_float(orig_loss), self._flat.grad().clone()
+        if not (math.isfinite(loss) and bool(torch.isfinite(g).all())):
+            self._finish(Status.NON_FINITE, f"non-finite loss or gradient at the start (loss={loss})")
+            return orig_loss
+        if float(g.abs().max()) <= group["tolerance_grad"]:
+            self._finish(Status.CONVERGED, "gradient infinity norm <= tolerance_grad")
+            return orig_loss
+        self._run(closure, callback, loss, g, group, state)
+        return orig_loss
+
+    def _run(self, closure, callback, loss, g, group, state) -> None:
+        evals, n_iter = 1, 0
+        while True:
+            if n_iter == group["max_iter"]:
+                return self._finish(Status.MAX_ITER, f"reached max_iter={group['max_iter']}")
+            n_iter += 1
+            state["n_iter"] += 1
+            fresh = state.get("restart", False) or state["n_iter"] == 1
+            d = self._direction(g, state, group)
+            gtd = float(g.dot(d))
+            if not gtd < 0.0:
+                if not fresh:
+                    state["restart"] = True
+                    continue
+                return self._finish(Status.NON_DESCENT, f"-gradient is not a descent direction (g'd={gtd:.3g})")
+            if gtd > -group["tolerance_change"]:
+                return self._finish(Status.SMALL_CHANGE, f"directional derivative {gtd:.3g} > -tolerance_change")
+            state["prev_flat_grad"], state["prev_loss"] = g, loss
+            t = self._first_trial_step(d, g, group, fresh)
+            evaluated = True
+            if group["line_search"] is None:
+                self._flat.add_(d, t)
+                evaluated = n_iter != group["max_iter"]
+                if evaluated:
+                    loss, g = self._evaluate(closure)
+                    evals += 1
+            else:
+                budget = group["max_eval"] - evals
+                result, loss, g = self._line_search(closure, self._flat.get(), d, loss, g, gtd, t, budget, group)
+                evals += result.nfev
+                if not result.accepted:
+                    if result.nfev >= budget:
+                        state["restart"] = True  # no step was taken: the next call starts afresh
+                        message = f"reached max_eval={group['max_eval']} in a line search that had not found a step"
+                        return self._finish(Status.MAX_EVAL, message)
+                    if not fresh:  # forget the memory and retry along -g, as L-BFGS-B does
+                        state["restart"] = True
+                        continue
+                    status = Status.NON_FINITE if "NON-FINITE" in result.task else Status.LINE_SEARCH_FAILED
+                    return self._finish(status, f"line search failed along -g: {result.task.lower()}")
+                t = result.step
+            state["d"], state["t"] = d, t
+            if callback is not None and evaluated:
+                info = IterationInfo(state["n_iter"], loss, float(g.abs().max()), self.nfev, self.ngev, 0, t)
+                if callback(info):
+                    return self._finish(Status.CALLBACK, "stopped by the callback")
+            stop = self._stop_reason(loss, g, d, t, evals, n_iter, state["prev_loss"], group, evaluated)
+            if stop is not None:
+                return self._finish(*stop)
+
+    def _stop_reason(self, loss, g, d, t, evals, n_iter, prev_loss, group, evaluated):
+        if evaluated:
+            if not (math.isfinite(loss) and bool(torch.isfinite(g).all())):
+                return Status.NON_FINITE, f"non-finite loss or gradient after iteration {n_iter} (loss={loss})"
+            if float(g.abs().max()) <= group["tolerance_grad"]:
+                return Status.CONVERGED, "gradient infinity norm <= tolerance_grad"
+        if n_iter == group["max_iter"]:
+            return Status.MAX_ITER, f"reached max_iter={group['max_iter']}"
+        if evals >= group["max_eval"]:
+            return Status.MAX_EVAL, f"reached max_eval={group['max_eval']}"
+        tol = group["tolerance_change"]
+        step_norm = float(d.abs().max()) * t
+        if step_norm <= tol:
+            return Status.SMALL_CHANGE, f"step infinity norm {step_norm:.3g} <= tolerance_change {tol:g}"
+        if abs(loss - prev_loss) < tol:
+            return Status.SMALL_CHANGE, f"loss change {abs(loss - prev_loss):.3g} < tolerance_change {tol:g}"
+        return None

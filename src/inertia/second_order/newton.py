@@ -1,0 +1,301 @@
+"""Newton's method in three forms, with Levenberg–Marquardt damping as a trust region.
+
+Each iteration solves ``(B + lam I) d = -g`` with B = H ("exact", "cg") or B = |H| ("saddle-free")
+and moves to ``x + lr d``. With ``trust_region=True`` the damping ``lam`` adapts to the ratio
+``rho = (f(x) - f(x + d)) / (m(0) - m(d))`` of actual to predicted decrease: a step with
+``rho <= 1e-4`` is rejected and ``lam`` grows 4x; ``rho > 0.75`` shrinks ``lam`` 3x, down to
+``damping``; ``rho < 0.25`` grows it (Nocedal & Wright, Numerical Optimization, 2nd ed., §4.1 and
+§10.3). In "exact" mode the trust region also keeps ``H + lam I`` positive definite. With
+``trust_region=False`` the step is the plain damped Newton step, which follows negative
+curvature to saddle points.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from inertia.second_order.flat import to_float
+from inertia.second_order.hvp import dense_hessian_from_gradient, gradient_with_graph, hvp_from_gradient
+from inertia.second_order.lbfgs import IterationInfo, SecondOrderBase, _check_nonnegative, _check_positive
+from inertia.second_order.newton_directions import CGModel, ExactModel, SaddleFreeModel, SingularSystemError
+from inertia.second_order.status import Status
+
+MODES = ("exact", "cg", "saddle-free")
+DEFAULT_KRYLOV_DIM = 20
+_ACCEPT, _SHRINK, _GROW = 1e-4, 0.75, 0.25
+_MAX_FACTORIZATIONS = 200
+
+
+@dataclass
+class _Move:
+    """Outcome of one iteration: a failure ``status``, or the new point (``grad`` None when the new
+    point has not been evaluated, as without a trust region)."""
+
+    evals: int
+    status: Status | None = None
+    message: str = ""
+    loss: float = math.nan
+    grad: torch.Tensor | None = None
+    step_norm: float = math.nan
+
+
+class Newton(SecondOrderBase):
+    """Newton's method, closure-based; all param groups form one vector.
+
+    The closure must compute and return the loss **without** calling ``backward()``: the optimizer
+    differentiates it twice itself.
+
+    Args:
+        params: tensors or param groups (hyperparameters must agree across groups).
+        mode: ``"exact"`` (dense Hessian, at most ``max_exact_params`` entries), ``"cg"`` (Newton-CG
+            on Hessian-vector products) or ``"saddle-free"`` (|H|; dense when the size allows and
+            ``krylov_dim`` is None, else in a Lanczos subspace of ``krylov_dim`` vectors).
+        lr: step scale; 1 is the Newton step.
+        damping: the smallest (and first) ``lam`` in ``(B + lam I) d = -g``.
+        trust_region: adapt ``lam`` by the actual/predicted decrease ratio (one extra closure call
+            per rejected step); False takes every step as computed.
+        max_iter: iterations per :meth:`step` call. max_eval: closure calls per call.
+        tolerance_grad: stop when the gradient's infinity norm is at most this.
+        tolerance_change: stop when the loss or the step's infinity norm changes by less.
+        cg_max_iter: CG iterations per solve (default ``min(n, 250)``); cg_rtol: relative residual
+            (default the forcing term ``min(0.5, sqrt(||g||))``).
+        on_failure: ``"warn"``, ``"raise"`` or ``"ignore"`` when a step fails.
+
+    Counters ``nfev``, ``ngev``, ``nhvp`` (a dense Hessian counts n products) and ``status``,
+    ``message`` are readable after each :meth:`step`; ``damping_now`` is the current ``lam``.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+        mode: str = "exact",
+        lr: float = 1.0,
+        damping: float = 0.0,
+        trust_region: bool = True,
+        max_iter: int = 1,
+        max_eval: int | None = None,
+        tolerance_grad: float = 1e-7,
+        tolerance_change: float = 0.0,
+        *,
+        max_exact_params: int = 4096,
+        krylov_dim: int | None = None,
+        cg_max_iter: int | None = None,
+        cg_rtol: float | None = None,
+        on_failure: str = "warn",
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        _check_positive("lr", lr)
+        _check_nonnegative("damping", damping)
+        _check_positive("max_iter", max_iter, integer=True)
+        for name, value in (("max_eval", max_eval), ("krylov_dim", krylov_dim), ("cg_max_iter", cg_max_iter)):
+            _check_positive(name, value, integer=True, allow_none=True)
+        _check_positive("max_exact_params", max_exact_params, integer=True)
+        _check_positive("cg_rtol", cg_rtol, allow_none=True)
+        _check_nonnegative("tolerance_grad", tolerance_grad)
+        _check_nonnegative("tolerance_change", tolerance_change)
+        if not isinstance(trust_region, bool):
+            raise ValueError(f"trust_region must be True or False, got {trust_region!r}")
+        defaults = dict(
+            mode=mode, lr=lr, damping=damping, trust_region=trust_region, max_iter=max_iter,
+            max_eval=max_eval if max_eval is not None else max_iter * 10 + 10,
+            tolerance_grad=tolerance_grad, tolerance_change=tolerance_change,
+            max_exact_params=max_exact_params, krylov_dim=krylov_dim, cg_max_iter=cg_max_iter, cg_rtol=cg_rtol,
+        )  # fmt: skip
+        super().__init__(params, defaults)
+        self._setup(on_failure)
+        n = self._flat.numel
+        dense = mode == "exact" or (mode == "saddle-free" and krylov_dim is None and n <= max_exact_params)
+        if mode == "exact" and n > max_exact_params:
+            raise ValueError(
+                f"Newton(mode='exact') forms the dense n x n Hessian, and these params have n={n} entries, above "
+                f"max_exact_params={max_exact_params}. Use mode='cg' (Newton-CG on Hessian-vector products, "
+                "never forms H), or raise max_exact_params if n^2 numbers fit in memory."
+            )
+        self._dense = dense
+        self.start_loss = math.nan  # loss and gradient infinity norm at the start of the last step()
+        self.start_grad_norm = math.nan
+
+    @property
+    def damping_now(self) -> float:
+        """The damping ``lam`` the next iteration starts from."""
+        return float(self._state.get("lam", self.param_groups[0]["damping"]))
+
+    # ----------------------------------------------------------------- evaluation
+    def _evaluate(self, closure: Callable[[], Any]) -> tuple[float, torch.Tensor]:
+        params = self._flat.params
+        for p in params:
+            p.grad = None
+        with torch.enable_grad():
+            loss = closure()
+        if any(p.grad is not None for p in params):
+            raise ValueError(
+                "Newton's closure must return the loss without calling backward(): Newton differentiates "
+                "the loss twice itself (remove loss.backward() from the closure)"
+            )
+        if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
+            raise ValueError("Newton's closure must return a scalar loss tensor computed from the params")
+        value = to_float(loss)
+        state = self._state
+        state["func_evals"] += 1
+        state["grad_evals"] += 1
+        with torch.enable_grad():
+            return value, gradient_with_graph(loss, params)
+
+    def _model(self, g: torch.Tensor, group: dict[str, Any]):
+        params, state = self._flat.params, self._state
+        gd = g.detach()
+        hvp = self._hvp_closure(g)
+        if self._dense:
+            hessian = dense_hessian_from_gradient(g, params)
+            state["hvp_evals"] += g.numel()
+            if group["mode"] == "exact":
+                return ExactModel(hessian, gd, require_descent=group["trust_region"])
+            return SaddleFreeModel.exact(hessian, gd)
+        if group["mode"] == "cg":
+            max_iter = group["cg_max_iter"] or min(g.numel(), 250)
+            return CGModel(self._counting(hvp), gd, group["cg_rtol"], max_iter)
+        return SaddleFreeModel.krylov(self._counting(hvp), gd, group["krylov_dim"] or DEFAULT_KRYLOV_DIM)
+
+    def _hvp_closure(self, g: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        params = self._flat.params
+
+        def hvp(v: torch.Tensor) -> torch.Tensor:
+            return hvp_from_gradient(g, params, v)
+
+        return hvp
+
+    def _counting(self, hvp: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+        def counted(v: torch.Tensor) -> torch.Tensor:
+            self._state["hvp_evals"] += 1
+            return hvp(v)
+
+        return counted
+
+    # ----------------------------------------------------------------- step
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any], callback: Callable[[IterationInfo], Any] | None = None) -> Any:
+        """Run up to ``max_iter`` Newton iterations. ``closure()`` returns the loss (no backward).
+
+        ``callback(info)`` runs after each iteration; a truthy return stops with status "callback".
+        Returns the loss at the start, as a float.
+        """
+        if closure is None:
+            raise ValueError("Newton.step needs a closure that returns the loss")
+        group = self.param_groups[0]
+        loss, g = self._evaluate(closure)
+        first_loss, evals = loss, 1
+        self.start_loss, self.start_grad_norm = loss, float(g.detach().abs().max())
+        for n_iter in range(1, group["max_iter"] + 1):
+            if not (math.isfinite(loss) and bool(torch.isfinite(g.detach()).all())):
+                self._finish(Status.NON_FINITE, f"non-finite loss or gradient (loss={loss})")
+                return first_loss
+            if float(g.detach().abs().max()) <= group["tolerance_grad"]:
+                self._finish(Status.CONVERGED, "gradient infinity norm <= tolerance_grad")
+                return first_loss
+            move = self._iterate(closure, loss, g, group, group["max_eval"] - evals)
+            evals += move.evals
+            if move.status is not None:
+                self._finish(move.status, move.message)
+                return first_loss
+            prev_loss, (new_loss, new_g, step_norm) = loss, (move.loss, move.grad, move.step_norm)
+            self._state["n_iter"] += 1
+            if new_g is None:  # trust_region=False: the next point still has to be evaluated
+                if n_iter == group["max_iter"] or evals >= group["max_eval"]:
+                    self._finish(*self._limit_status(n_iter, evals, group))
+                    return first_loss
+                new_loss, new_g = self._evaluate(closure)
+                evals += 1
+            loss, g = new_loss, new_g
+            if callback is not None and callback(self._info(loss, g, step_norm)):
+                self._finish(Status.CALLBACK, "stopped by the callback")
+                return first_loss
+            stop = self._stop_reason(loss, prev_loss, g, step_norm, n_iter, evals, group)
+            if stop is not None:
+                self._finish(*stop)
+                return first_loss
+        return first_loss
+
+    def _info(self, loss: float, g: torch.Tensor, step_norm: float) -> IterationInfo:
+        grad_norm = float(g.detach().abs().max())
+        return IterationInfo(self.nit, loss, grad_norm, self.nfev, self.ngev, self.nhvp, step_norm)
+
+    @staticmethod
+    def _limit_status(n_iter: int, evals: int, group: dict[str, Any]) -> tuple[Status, str]:
+        if n_iter >= group["max_iter"]:
+            return Status.MAX_ITER, f"reached max_iter={group['max_iter']}"
+        return Status.MAX_EVAL, f"reached max_eval={group['max_eval']}"
+
+    def _stop_reason(self, loss, prev_loss, g, step_norm, n_iter, evals, group):
+        if not (math.isfinite(loss) and bool(torch.isfinite(g.detach()).all())):
+            return Status.NON_FINITE, f"non-finite loss or gradient after iteration {self.nit} (loss={loss})"
+        if float(g.detach().abs().max()) <= group["tolerance_grad"]:
+            return Status.CONVERGED, "gradient infinity norm <= tolerance_grad"
+        tol = group["tolerance_change"]
+        if step_norm <= tol or abs(loss - prev_loss) < tol:
+            return Status.SMALL_CHANGE, f"change in x or loss below tolerance_change={tol:g}"
+        if n_iter >= group["max_iter"] or evals >= group["max_eval"]:
+            return self._limit_status(n_iter, evals, group)
+        return None
+
+    def _iterate(self, closure, loss: float, g: torch.Tensor, group: dict[str, Any], budget: int) -> _Move:
+        """One Newton iteration from the current params (loss, g); at most ``budget`` evaluations."""
+        state = self._state
+        lam = float(state.get("lam", group["damping"]))
+        model = self._model(g, group)
+        x0, lr, evals = self._flat.get(), group["lr"], 0
+        floor = max(group["damping"], 1e-4 * (model.curvature_scale or 1.0))
+        eval_limit = f"reached max_eval={group['max_eval']}"
+        for _ in range(_MAX_FACTORIZATIONS):
+            try:
+                solved = model.solve(lam)
+            except SingularSystemError as exc:
+                return _Move(evals, Status.SINGULAR, str(exc))
+            if solved is None:  # H + lam I not positive definite: more damping, no evaluation spent
+                lam = max(4.0 * lam, floor)
+                continue
+            d, predicted = solved
+            if not bool(torch.isfinite(d).all()):
+                return _Move(evals, Status.NON_FINITE, f"non-finite Newton direction (damping {lam:.3g})")
+            step_norm = lr * float(d.abs().max())
+            self._flat.set_(x0.add(d, alpha=lr))
+            if not group["trust_region"]:
+                return _Move(evals, step_norm=step_norm)
+            if evals >= budget:
+                self._flat.set_(x0)
+                return _Move(evals, Status.MAX_EVAL, eval_limit)
+            new_loss, new_g = self._evaluate(closure)
+            evals += 1
+            if self._acceptable(loss, new_loss, predicted, torch.finfo(x0.dtype).eps):
+                rho = (loss - new_loss) / predicted if predicted > 0 else 1.0
+                if rho > _SHRINK:
+                    lam = lam / 3.0 if lam / 3.0 >= floor else group["damping"]
+                elif rho < _GROW:
+                    lam = max(4.0 * lam, floor)
+                state["lam"] = lam
+                return _Move(evals, loss=new_loss, grad=new_g, step_norm=step_norm)
+            self._flat.set_(x0)
+            lam = max(4.0 * lam, floor)
+            if isinstance(model, CGModel):  # its products need the graph that the trial overwrote
+                if evals >= budget:
+                    return _Move(evals, Status.MAX_EVAL, eval_limit)
+                _, g_again = self._evaluate(closure)
+                evals += 1
+                model.hvp = self._counting(self._hvp_closure(g_again))
+        state["lam"] = lam
+        return _Move(evals, Status.NO_PROGRESS, f"trust region rejected every step up to damping {lam:.3g}")
+
+    @staticmethod
+    def _acceptable(loss: float, new_loss: float, predicted: float, eps: float) -> bool:
+        """Accept when rho = actual / predicted decrease exceeds 1e-4, or when both are at rounding level."""
+        if not math.isfinite(new_loss):
+            return False
+        noise = 1e2 * eps * max(1.0, abs(loss))
+        if predicted < noise:
+            return new_loss <= loss + noise
+        return (loss - new_loss) / predicted > _ACCEPT
