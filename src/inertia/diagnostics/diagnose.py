@@ -1,0 +1,144 @@
+"""``inertia diagnose``: a short training run under the monitors, then the Hessian tools, as a report."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from inertia.diagnostics.density import SpectralDensity, spectral_density
+from inertia.diagnostics.hessian import (
+    LayerCurvature,
+    StabilityCheck,
+    edge_of_stability,
+    hessian_eigenvalues,
+    hessian_trace,
+    layer_curvature,
+)
+from inertia.diagnostics.monitor import DEFAULT_INTERVAL, OptimizerMonitor
+from inertia.diagnostics.pathologies import Diagnosis
+from inertia.diagnostics.thresholds import MonitorThresholds
+from inertia.diagnostics.workload import Workload
+
+
+@dataclass
+class CurvatureSnapshot:
+    """Curvature of the full training loss at one step."""
+
+    step: int
+    lambda_max: float
+    lambda_min: float
+    trace: float
+    trace_stderr: float
+    hvp_count: int
+
+
+@dataclass
+class DiagnosisRun:
+    """Everything ``inertia diagnose`` measured; :func:`build_report` turns it into HTML."""
+
+    settings: dict[str, Any]
+    losses: list[float]
+    monitor: OptimizerMonitor
+    sharpness: list[tuple[int, float]]
+    start: CurvatureSnapshot
+    end: CurvatureSnapshot | None  # None when the weights became non-finite
+    stability: StabilityCheck | None
+    density: SpectralDensity | None
+    layers: list[LayerCurvature]
+    test_accuracy: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def diagnoses(self) -> list[Diagnosis]:
+        """Warnings the monitor emitted."""
+        return self.monitor.diagnoses
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready summary of the run (``summary.json``)."""
+        return {
+            "settings": self.settings,
+            "final_train_loss": self.losses[-1] if self.losses else None,
+            "test_accuracy": self.test_accuracy,
+            "warnings": [d.as_dict() for d in self.diagnoses],
+            "curvature_start": vars(self.start),
+            "curvature_end": vars(self.end) if self.end else None,
+            "sharpness": [{"step": s, "lambda_max": v} for s, v in self.sharpness],
+            "edge_of_stability": vars(self.stability) if self.stability else None,
+            "negative_eigenvalue_mass": self.density.negative_mass() if self.density else None,
+            "layers": [vars(layer) for layer in self.layers],
+            "notes": self.notes,
+        }
+
+
+def _curvature(workload: Workload, step: int, max_hvp: int, trace_samples: int, seed: int) -> CurvatureSnapshot:
+    params = [p for p in workload.model.parameters() if p.requires_grad]
+    top = hessian_eigenvalues(workload.train_loss, params, which="largest", max_hvp=max_hvp, seed=seed)
+    bottom = hessian_eigenvalues(workload.train_loss, params, which="smallest", max_hvp=max_hvp, seed=seed)
+    trace = hessian_trace(workload.train_loss, params, num_samples=trace_samples, seed=seed)
+    return CurvatureSnapshot(step, top.values[0], bottom.values[0], trace.value, trace.stderr,
+                             top.hvp_count + bottom.hvp_count + trace.hvp_count)
+
+
+def _stability(optimizer: torch.optim.Optimizer, lambda_max: float, notes: list[str]) -> StabilityCheck | None:
+    group = optimizer.param_groups[0]
+    if "betas" in group or "alpha" in group or "lr_decay" in group:
+        notes.append("The edge-of-stability check (lambda_max against 2/lr) applies to (S)GD; adaptive methods "
+                     "rescale each coordinate, so it is skipped for this optimizer.")
+        return None
+    return edge_of_stability(lambda_max, float(group["lr"]), momentum=float(group.get("momentum", 0.0)),
+                             nesterov=bool(group.get("nesterov", False)))
+
+
+def run_diagnosis(workload: Workload, optimizer: torch.optim.Optimizer, *, steps: int = 300,
+                  interval: int = DEFAULT_INTERVAL, thresholds: MonitorThresholds | None = None,
+                  sharpness_points: int = 5, max_hvp: int = 40, trace_samples: int = 16,
+                  seed: int = 0, settings: dict[str, Any] | None = None) -> DiagnosisRun:
+    """Train ``workload.model`` for ``steps`` mini-batches under an :class:`OptimizerMonitor`.
+
+    Measures the curvature of the full training loss before and after (extreme eigenvalues,
+    Hutchinson trace, SLQ density, per-layer blocks) and the sharpness ``lambda_max`` at
+    ``sharpness_points`` steps during training, and compares it with the (S)GD stability limit.
+    """
+    if not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"steps: must be an integer >= 2, got {steps!r}")
+    model = workload.model
+    start = _curvature(workload, 0, max_hvp, trace_samples, seed)
+    checkpoints = {int(round(x)) for x in np.linspace(0, steps, sharpness_points + 1)[1:]}
+    sharpness = [(0, start.lambda_max)]
+    losses: list[float] = []
+    monitor = OptimizerMonitor(optimizer, model.named_parameters(), interval=interval, thresholds=thresholds,
+                               on_warning=lambda d: None)
+    params = [p for p in model.parameters() if p.requires_grad]
+    torch.manual_seed(seed)
+    model.train()
+    with monitor:
+        for step in range(steps):
+            optimizer.zero_grad()
+            loss = workload.batch_loss(step, seed)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+            if step + 1 in checkpoints and step + 1 < steps and math.isfinite(losses[-1]):
+                lam = hessian_eigenvalues(workload.train_loss, params, max_hvp=max_hvp, seed=seed).values[0]
+                sharpness.append((step + 1, lam))
+    notes: list[str] = []
+    run_settings = dict(settings or {}, steps=steps, interval=interval)
+    if not all(bool(torch.isfinite(p).all()) for p in params):
+        notes.append("The weights became non-finite during training, so the curvature after training was not "
+                     "measured; lower the learning rate.")
+        return DiagnosisRun(settings=run_settings, losses=losses, monitor=monitor, sharpness=sharpness,
+                            start=start, end=None, stability=None, density=None, layers=[],
+                            test_accuracy=workload.test_accuracy(), notes=notes)
+    end = _curvature(workload, steps, max_hvp, trace_samples, seed)
+    sharpness.append((steps, end.lambda_max))
+    density = spectral_density(workload.train_loss, params, num_probes=3, lanczos_steps=max_hvp, seed=seed)
+    layers = layer_curvature(workload.train_loss, model.named_parameters(), max_hvp=max(10, max_hvp // 2),
+                             trace_samples=max(2, trace_samples // 2), seed=seed)
+    stability = _stability(optimizer, end.lambda_max, notes)
+    return DiagnosisRun(settings=run_settings, losses=losses,
+                        monitor=monitor, sharpness=sharpness, start=start, end=end, stability=stability,
+                        density=density, layers=layers, test_accuracy=workload.test_accuracy(), notes=notes)

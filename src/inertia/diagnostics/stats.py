@@ -1,0 +1,236 @@
+"""Per-parameter statistics of one optimizer step, and their aggregation per layer or group.
+
+Every statistic is a sum over coordinates, so a layer's (or a param group's) value is the sum
+of its parameters' values. Sums are taken as squared norms with ``torch._foreach_norm`` (one
+dispatch per quantity for all parameters), and all reductions of one sample are fetched with a
+single host sync.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+# Column order of the per-parameter statistics row.
+COLUMNS = ("grad_sq", "weight_sq", "update_sq", "prev_update_sq", "update_dot", "nonfinite",
+           "inv_eff_sum", "adaptive_coords", "eps_coords", "eff_grad_sq", "adaptive_grad_sq",
+           "step_in_lr_sq", "mean_sq_sum")
+ADAPTIVE_KEYS = ("sum", "square_avg", "exp_avg_sq")
+
+
+def _as_float(value: Any) -> float:
+    return float(value.item()) if isinstance(value, Tensor) else float(value)
+
+
+class AdaptiveTerms(NamedTuple):
+    """The denominator of an adaptive method for one parameter, as scalars around one state tensor.
+
+    The method's per-coordinate effective step (the factor multiplying the gradient or its
+    momentum) is ``eff = numerator / (sqrt(S) + eps)``, or ``numerator / sqrt(S + eps)`` when
+    ``inside``, with ``S = scale * stat`` the bias-corrected squared-gradient statistic (AdaGrad's
+    sum, RMSprop's average, Adam's ``v / (1 - b2^t)``). ``mean_scale * S`` is its per-step mean
+    (``1/t`` for AdaGrad's sum, 1 for the leaky averages); ``key`` is the state key read.
+    """
+
+    stat: Tensor
+    scale: float
+    numerator: float
+    eps: float
+    inside: bool
+    mean_scale: float
+    key: str
+
+
+def adaptive_terms(state: dict[str, Any], group: dict[str, Any]) -> AdaptiveTerms | None:
+    """Read the denominator of an adaptive method from its state (None if there is none).
+
+    Effective steps follow torch.optim's formulas: AdaGrad ``lr_t / (sqrt(sum) + eps)`` with
+    ``lr_t = lr / (1 + (t-1) lr_decay)``; RMSprop ``lr / (sqrt(square_avg [- grad_avg^2]) + eps)``;
+    Adam ``lr / (1 - b1^t) / (sqrt(v / (1 - b2^t)) + eps)``; inertia's ``eps_inside_sqrt``,
+    ``eps_mode`` and ``bias_correction`` options are honoured.
+    """
+    key = next((k for k in ADAPTIVE_KEYS if isinstance(state.get(k), Tensor)), None)
+    if key is None:
+        return None
+    lr, eps = _as_float(group["lr"]), float(group.get("eps", 0.0))
+    step = _as_float(state.get("step", 1.0)) or 1.0
+    stat, scale, mean_scale = state[key].detach(), 1.0, 1.0
+    if key == "sum":
+        lr = lr / (1 + (step - 1) * float(group.get("lr_decay", 0.0)))
+        mean_scale = 1.0 / step
+    elif key == "square_avg" and group.get("centered") and isinstance(state.get("grad_avg"), Tensor):
+        stat = stat - state["grad_avg"].detach() ** 2
+    elif key == "exp_avg_sq":
+        if group.get("amsgrad") and isinstance(state.get("max_exp_avg_sq"), Tensor):
+            stat = state["max_exp_avg_sq"].detach()
+        if group.get("bias_correction", True):
+            beta1, beta2 = group.get("betas", (0.9, 0.999))
+            bias1, bias2 = 1 - float(beta1) ** step, 1 - float(beta2) ** step
+            if group.get("eps_mode") == "hat":
+                lr = lr * math.sqrt(bias2) / bias1
+            else:
+                lr, scale = lr / bias1, 1.0 / bias2
+    inside = bool(group.get("eps_inside_sqrt")) or group.get("eps_mode") == "inside"
+    return AdaptiveTerms(stat, scale, lr, eps, inside, mean_scale, key)
+
+
+def _norms_sq(tensors: list[Tensor]) -> Tensor:
+    """Squared L2 norm of each tensor, stacked (one foreach dispatch)."""
+    return torch.stack(torch._foreach_norm(tensors)) ** 2
+
+
+def _adaptive_columns(grads: list[Tensor], terms: list[AdaptiveTerms]) -> Tensor:
+    """Per-parameter sums of an adaptive method, stacked as rows (denominator ``d``, statistic ``S``):
+    ``sum d``, ``#(eps dominates)``, ``sum (g/d)^2``, ``sum g^2``, ``sum (g^2/d)^2``, ``sum S``."""
+    dtype = grads[0].dtype
+    root = torch._foreach_sqrt([t.stat.to(dtype).clamp_min(0) for t in terms])
+    if any(t.scale != 1.0 for t in terms):
+        torch._foreach_mul_(root, [math.sqrt(t.scale) for t in terms])
+    outside = [i for i, t in enumerate(terms) if not t.inside]
+    denom = list(root)
+    if outside:
+        added = torch._foreach_add([root[i] for i in outside], [terms[i].eps for i in outside])
+        for i, d in zip(outside, added, strict=True):
+            denom[i] = d
+    for i, t in enumerate(terms):
+        if t.inside:
+            denom[i] = (root[i] * root[i] + t.eps).sqrt()
+    # eps dominates where sqrt(S) < eps (outside) or S < eps (inside): count via sign(min(root - c, 0))
+    below = torch._foreach_sub(root, [t.eps if not t.inside else math.sqrt(t.eps) for t in terms])
+    torch._foreach_clamp_max_(below, 0.0)
+    torch._foreach_sign_(below)
+    scaled = torch._foreach_div(grads, denom)
+    weighted = torch._foreach_mul(scaled, grads)
+    return torch.stack([torch.stack(torch._foreach_norm(denom, 1)), torch.stack(torch._foreach_norm(below, 1)),
+                        _norms_sq(scaled), _norms_sq(grads), _norms_sq(weighted), _norms_sq(root)])
+
+
+def bucket_rows(params: list[Tensor], grads: list[Tensor | None], minus_update: list[Tensor],
+                minus_prev: list[Tensor] | None, terms: list[AdaptiveTerms | None] | None) -> list[list[float]]:
+    """Rows of :data:`COLUMNS` for parameters that share device and dtype (one host sync).
+
+    ``minus_update`` and ``minus_prev`` hold ``before - after`` of this step and of the previous
+    one per parameter (the sign cancels in every statistic); ``minus_prev`` is overwritten.
+    ``terms`` (None: skip the adaptive statistics) comes from :func:`adaptive_terms`.
+    """
+    weights = [p.detach() for p in params]
+    grad_list = [g.detach() if g is not None else torch.zeros_like(w) for w, g in zip(weights, grads, strict=True)]
+    if weights[0].dtype in (torch.float16, torch.bfloat16):
+        weights, grad_list = [w.float() for w in weights], [g.float() for g in grad_list]
+        minus_update = [u.float() for u in minus_update]
+        minus_prev = [u.float() for u in minus_prev] if minus_prev is not None else None
+    n = len(params)
+    lists = [*grad_list, *weights, *minus_update]
+    if minus_prev is not None:
+        lists += minus_prev
+    parts = [torch.stack(torch._foreach_norm(lists))]  # one dispatch for these norms
+    if minus_prev is not None:
+        torch._foreach_add_(minus_prev, minus_update)  # in place: the previous update is not needed again
+        parts[0] = torch.cat([parts[0], torch.stack(torch._foreach_norm(minus_prev))])
+        lists += minus_prev
+    adaptive_idx = [i for i, t in enumerate(terms or []) if t is not None]
+    if adaptive_idx and terms is not None:
+        parts.append(_adaptive_columns([grad_list[i] for i in adaptive_idx],
+                                       [terms[i] for i in adaptive_idx]).reshape(-1))  # type: ignore[misc]
+    values = torch.cat(parts).double().tolist() if len(parts) > 1 else parts[0].double().tolist()  # one sync
+    squares = [v * v for v in values[:len(lists)]]
+    if minus_prev is not None:
+        # polarisation: u . v = (|u + v|^2 - |u|^2 - |v|^2) / 2
+        squares += [(squares[4 * n + i] - squares[2 * n + i] - squares[3 * n + i]) / 2 for i in range(n)]
+        squares = squares[:4 * n] + squares[5 * n:]
+    else:
+        squares += [0.0] * (2 * n)
+    values = squares + values[len(lists):]
+    n_adaptive = len(adaptive_idx)
+    rows = []
+    for i, param in enumerate(params):
+        grad_sq, weight_sq, update_sq, prev_sq, dot = (values[k * n + i] for k in range(5))
+        nonfinite = 0.0
+        if not (math.isfinite(grad_sq) and math.isfinite(weight_sq)):
+            g = grads[i]
+            nonfinite = float((~torch.isfinite(param.detach())).sum()) + (
+                float((~torch.isfinite(g)).sum()) if g is not None else 0.0)
+        row = [grad_sq, weight_sq, update_sq, prev_sq, dot, nonfinite] + [0.0] * 7
+        if i in adaptive_idx and terms is not None:
+            term, j = terms[i], adaptive_idx.index(i)
+            assert term is not None
+            denom_sum, eps_count, scaled_sq, g_sq, weighted_sq, stat_sum = (
+                values[5 * n + k * n_adaptive + j] for k in range(6))
+            row[6:] = [denom_sum / term.numerator if term.numerator > 0 else math.inf, float(param.numel()),
+                       eps_count, term.numerator**2 * scaled_sq, g_sq, weighted_sq, term.mean_scale * stat_sum]
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class Sample:
+    """The statistics of one layer (``kind="layer"``) or param group (``kind="group"``) at one step.
+
+    - ``update_ratio = ||delta w|| / ||w||`` (None when ``w = 0``);
+    - ``update_cos``: cosine between this update and the previous step's;
+    - ``eff_lr = ||eff * g|| / ||g||``: the effective learning rate of an adaptive method along
+      the gradient; ``eff_step_hmean``: harmonic mean of its per-coordinate effective steps
+      ``eff = numerator / d`` (``d`` the denominator);
+    - ``step_fraction = sqrt(sum g^2 (g/d)^2 / sum g^2)``: the step in units of the numerator
+      (the learning rate), an RMS weighted by gradient energy; 1 on AdaGrad's first step;
+    - ``grad_to_history = ||g|| / sqrt(sum mean_sq)``: the gradient now relative to the RMS of the
+      gradients the statistic has seen (near 1 when the slope has not flattened);
+    - ``eps_share``: fraction of coordinates where eps dominates the denominator.
+    """
+
+    step: int
+    scope: str
+    kind: str
+    num_params: int
+    max_ndim: int
+    grad_norm: float
+    weight_norm: float
+    update_norm: float
+    update_ratio: float | None
+    update_cos: float | None
+    nonfinite: int
+    eff_lr: float | None
+    eff_step_hmean: float | None
+    step_fraction: float | None
+    grad_to_history: float | None
+    eps_share: float | None
+    state_key: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain-dict view (for JSON and tables)."""
+        return asdict(self)
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den > 0 else None
+
+
+def _sqrt(value: float | None) -> float | None:
+    return math.sqrt(max(value, 0.0)) if value is not None else None
+
+
+def make_sample(step: int, scope: str, kind: str, totals: list[float], num_params: int, max_ndim: int,
+                state_key: str | None) -> Sample:
+    """Turn summed statistics (ordered as :data:`COLUMNS`) into a :class:`Sample`."""
+    col = dict(zip(COLUMNS, totals, strict=True))
+    weight_norm, update_norm = _sqrt(col["weight_sq"]) or 0.0, _sqrt(col["update_sq"]) or 0.0
+    cos = _ratio(col["update_dot"], math.sqrt(col["update_sq"] * col["prev_update_sq"]))
+    cos = max(-1.0, min(1.0, cos)) if cos is not None else None
+    adaptive = col["adaptive_coords"] > 0
+    grad_sq = col["adaptive_grad_sq"]
+    eff_lr = _sqrt(_ratio(col["eff_grad_sq"], grad_sq)) if adaptive else None
+    history = _ratio(grad_sq, col["mean_sq_sum"]) if adaptive else None
+    return Sample(step=step, scope=scope, kind=kind, num_params=num_params, max_ndim=max_ndim,
+                  grad_norm=math.sqrt(col["grad_sq"]) if col["grad_sq"] >= 0 else math.nan,
+                  weight_norm=weight_norm, update_norm=update_norm, update_ratio=_ratio(update_norm, weight_norm),
+                  update_cos=cos, nonfinite=int(col["nonfinite"]) if math.isfinite(col["nonfinite"]) else -1,
+                  eff_lr=eff_lr,
+                  eff_step_hmean=_ratio(col["adaptive_coords"], col["inv_eff_sum"]) if adaptive else None,
+                  step_fraction=_sqrt(_ratio(col["step_in_lr_sq"], grad_sq)) if adaptive else None,
+                  grad_to_history=math.sqrt(history) if history is not None else None,
+                  eps_share=col["eps_coords"] / col["adaptive_coords"] if adaptive else None,
+                  state_key=state_key if adaptive else None)
