@@ -1,9 +1,108 @@
-"""Command-line commands of inertia.kernels (registered by inertia.cli)."""
+"""Command-line commands of inertia.kernels (registered by inertia.cli): ``inertia bench``."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from inertia.kernels.report import markdown_tables, row_line
+
+
+def _check(name: str, values: list[str], allowed: list[str]) -> None:
+    from inertia.cli import UserInputError
+
+    for value in values:
+        if value not in allowed:
+            raise UserInputError(f"Invalid {name}: {value!r} (choose from {', '.join(allowed)})")
+
+
+def _resolve_device(device: str) -> str:
+    import torch
+
+    from inertia.cli import UserInputError
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise UserInputError(f"Invalid --device: {device!r} (choose from auto, cpu, cuda)")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserInputError("Invalid --device: 'cuda' (no CUDA device is available here)")
+    return device
+
+
+def _write(path: Path | None, text: str) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+
+
+def run_bench(device: str, sizes: list[str], optimizers: list[str], impls: list[str], steps: int, scale: float,
+              cpu_backends: bool, sweep: bool) -> dict[str, Any]:
+    """Validate the arguments, run the benchmark (printing each row as it lands) and return its result."""
+    from rich.console import Console
+
+    from inertia.cli import UserInputError
+    from inertia.kernels import bench
+
+    device = _resolve_device(device)
+    _check("--size", sizes, list(bench.size_table(device)))
+    _check("--optimizer", optimizers, list(bench.OPTIMIZERS))
+    _check("--impl", impls, list(bench.IMPLS) + ["inertia-fused-graph"])
+    if steps < 1:
+        raise UserInputError(f"Invalid --steps: {steps} (must be at least 1)")
+    if not 0 < scale <= 1:
+        raise UserInputError(f"Invalid --scale: {scale} (must be in (0, 1])")
+    console = Console(stderr=True)
+    result: dict[str, Any] = {}
+    if sweep and device == "cuda":
+        result["launch_sweep"] = _sweep(int(355_000_000 * scale), steps, console)
+    result.update(bench.run_benchmark(device, sizes or None, optimizers or None, impls or None, steps, scale,
+                                      report=lambda row: console.print(row_line(row))))
+    if cpu_backends:
+        from inertia.kernels.bench_backends import compare_cpu_backends
+
+        result["cpu_backends"] = compare_cpu_backends(int(40_000_000 * scale), steps, optimizers or None)
+    return result
+
+
+def _sweep(n: int, steps: int, console: Any) -> list[dict[str, Any]]:
+    """Time the Triton launch shapes and keep the fastest for the rest of the run."""
+    from inertia.kernels import triton_steps
+    from inertia.kernels.bench_backends import sweep_launch
+
+    rows = sweep_launch(n, steps, [(1024, 4), (2048, 4), (2048, 8), (4096, 8), (8192, 16)])
+    best = min(rows, key=lambda r: r["step_ms"])
+    triton_steps.LAUNCH.update(block=best["block"], num_warps=best["num_warps"])
+    for row in rows:
+        console.print(f"launch block={row['block']} warps={row['num_warps']}: {row['step_ms']:.3f} ms")
+    return rows
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the inertia app."""
+
+    @app.command("bench")
+    def bench_command(
+        device: str = typer.Option("auto", help="auto, cpu or cuda"),
+        size: list[str] = typer.Option([], help="parameter lists to time (default: all of the device's)"),
+        optimizer: list[str] = typer.Option([], help="optimizers to time (default: all)"),
+        impl: list[str] = typer.Option([], help="implementations to time (default: all)"),
+        steps: int = typer.Option(7, help="timed steps per row (median)"),
+        scale: float = typer.Option(1.0, help="shrink every tensor by this factor (smoke runs)"),
+        json_path: Path | None = typer.Option(None, "--json", help="write the full result here"),
+        markdown: Path | None = typer.Option(None, help="write the tables as markdown here"),
+        cpu_backends: bool = typer.Option(False, help="also compare numba, torch's fused op and inductor on CPU"),
+        sweep: bool = typer.Option(False, help="on CUDA, first pick the Triton launch shape by timing"),
+    ) -> None:
+        """Time optimizer steps: inertia fused/reference against torch.optim, as % of the bandwidth floor."""
+        result = run_bench(device, size, optimizer, impl, steps, scale, cpu_backends, sweep)
+        _write(json_path, json.dumps(result, indent=1))
+        tables = markdown_tables(result)
+        _write(markdown, tables)
+        print(tables)

@@ -37,6 +37,7 @@ class AdaGrad(FlatOptimizer):
     """
 
     state_keys = ("sum",)
+    fused_rule = "adagrad"
 
     def __init__(
         self,

@@ -55,6 +55,7 @@ class Adam(FlatOptimizer):
     """
 
     state_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    fused_rule = "adam"
 
     def __init__(
         self,

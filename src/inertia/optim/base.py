@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
+from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
 from inertia.optim.layout import GroupLayout
 from inertia.optim.validation import IMPL_CHOICES, NONFINITE_CHOICES, check_choice
+
+# Run step/zero_grad eagerly inside torch.compile'd code; torch's lazy variant keeps `import inertia`
+# from importing torch._dynamo (a second or more) until a step is taken.
+_no_dynamo = getattr(torch, "_disable_dynamo", None) or torch.compiler.disable
 
 
 class NonFiniteGradientError(FloatingPointError):
@@ -34,13 +40,37 @@ class FlatOptimizer(Optimizer):
     """
 
     state_keys: ClassVar[tuple[str, ...]] = ()
+    #: The :mod:`inertia.kernels` rule that steps this optimizer on the fused path ("" = none).
+    fused_rule: ClassVar[str] = ""
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         check_choice("nonfinite", defaults.get("nonfinite", "ignore"), NONFINITE_CHOICES)
         check_choice("impl", defaults.get("impl", "auto"), IMPL_CHOICES)
         self.skipped_steps = 0
         self._layouts: dict[int, GroupLayout] = {}
+        self._fused: dict[int, Any] = {}
+        self._fused_warned: set[str] = set()
         super().__init__(params, defaults)
+
+    @staticmethod
+    def profile_hook_step(func: Callable[..., Any]) -> Callable[..., Any]:
+        """torch.optim's step wrapper (step pre/post hooks, a profiler range), skipped when idle.
+
+        With no hook registered and no profiler running, ``step`` is called directly: the
+        ``record_function`` range alone costs about as much as a whole fused step of a
+        small model.
+        """
+        hooked = Optimizer.profile_hook_step(func)
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            self = args[0]
+            if (torch._C._autograd._profiler_enabled() or _global_optimizer_pre_hooks or _global_optimizer_post_hooks
+                    or self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks):
+                return hooked(*args, **kwargs)
+            return func(*args, **kwargs)
+
+        return wrapper
 
     # ----------------------------------------------------------------- state layout
     def _layout(self, group: dict[str, Any]) -> GroupLayout:
@@ -74,36 +104,70 @@ class FlatOptimizer(Optimizer):
         super().load_state_dict(state_dict)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        unpickling = "_layouts" not in self.__dict__
         super().__setstate__(state)
         self.__dict__.setdefault("skipped_steps", 0)
         self._layouts = {}
+        self._fused = {}
+        self._fused_warned = set()
         for group in self.param_groups:
             for key, value in self.defaults.items():
                 group.setdefault(key, value)
             self._layout(group)
+        if unpickling:
+            _reclaim_flat_storage(self.param_groups)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        state.pop("_layouts", None)
+        for key in ("_layouts", "_fused", "_fused_warned"):
+            state.pop(key, None)
         return state
 
     # ----------------------------------------------------------------- stepping
-    @torch.no_grad()
+    @_no_dynamo
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step; ``closure`` re-evaluates the loss (with grad)."""
+        """Perform one optimization step; ``closure`` re-evaluates the loss (with grad).
+
+        Each bucket of parameters takes the fused path (one kernel over flat buffers, see
+        :mod:`inertia.kernels`) or the reference path (:mod:`inertia.rules`, per parameter)
+        as ``impl`` and :mod:`inertia.kernels.dispatch` decide.
+        """
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        if not self._passes_nonfinite_policy():
+        plans = [self._plan(group) for group in self.param_groups]
+        if not self._passes_nonfinite_policy(plans):
             return loss
-        for group in self.param_groups:
-            self._update_group(group)
+        for group, plan in zip(self.param_groups, plans, strict=True):
+            if plan is None:
+                with torch.no_grad():
+                    self._update_params(group, group["params"])
+            else:
+                from inertia.kernels.dispatch import apply_plan
+
+                apply_plan(self, group, plan)
         return loss
 
+    def _plan(self, group: dict[str, Any]) -> Any:
+        """The fused plan of ``group`` for this step, or None for the reference path throughout."""
+        if not self.fused_rule or (group.get("impl") == "reference" and id(group) not in self._fused):
+            return None
+        from inertia.kernels.dispatch import plan_group
+
+        return plan_group(self, group, self.fused_rule)
+
+    def _fused_warn(self, reason: str, message: str) -> None:
+        from inertia.kernels.dispatch import warn_once
+
+        warn_once(self._fused_warned, reason, message, f"inertia.{type(self).__name__}")
+
     def _update_group(self, group: dict[str, Any]) -> None:
+        self._update_params(group, group["params"])
+
+    def _update_params(self, group: dict[str, Any], params: list[Tensor]) -> None:
         layout = self._layout(group)
-        for param in group["params"]:
+        for param in params:
             if param.grad is None:
                 continue
             state = self.state.get(param)
@@ -114,31 +178,55 @@ class FlatOptimizer(Optimizer):
             if state and param not in self.state:
                 self.state[param] = state
 
-    def _passes_nonfinite_policy(self) -> bool:
-        policies = {group["nonfinite"] for group in self.param_groups}
-        for group_index, group in enumerate(self.param_groups):
-            for param_index, param in enumerate(group["params"]):
-                grad = param.grad
-                if grad is None:
+    def _passes_nonfinite_policy(self, plans: list[Any]) -> bool:
+        for group_index, (group, plan) in enumerate(zip(self.param_groups, plans, strict=True)):
+            if plan is None:
+                if not self._check_grads(group_index, group, group["params"]):
+                    return False
+                continue
+            for bucket, backend in plan.items:
+                if backend is not None and (group["nonfinite"] == "ignore" or bucket.grads_finite()):
                     continue
-                if grad.is_sparse:
-                    raise RuntimeError(
-                        f"inertia.{type(self).__name__} does not support sparse gradients "
-                        f"(param group {group_index}, index {param_index}); use a dense gradient"
-                    )
-                if policies == {"ignore"} or group["nonfinite"] == "ignore":
-                    continue
-                if bool(torch.isfinite(grad).all()):
-                    continue
-                if group["nonfinite"] == "raise":
-                    raise NonFiniteGradientError(
-                        f"non-finite gradient in param group {group_index}, index {param_index} "
-                        f"(shape {tuple(param.shape)}): {_describe_nonfinite(grad)}; "
-                        "parameters and optimizer state were left untouched"
-                    )
-                self.skipped_steps += 1
-                return False
+                if not self._check_grads(group_index, group, bucket.params):
+                    return False
         return True
+
+    def _check_grads(self, group_index: int, group: dict[str, Any], params: list[Tensor]) -> bool:
+        """Sparse gradients raise; non-finite ones raise or skip the step as ``nonfinite`` says."""
+        for param in params:
+            grad = param.grad
+            if grad is None:
+                continue
+            if grad.is_sparse:
+                raise RuntimeError(
+                    f"inertia.{type(self).__name__} does not support sparse gradients "
+                    f"(param group {group_index}, index {_index_of(group, param)}); use a dense gradient"
+                )
+            if group["nonfinite"] == "ignore" or bool(torch.isfinite(grad).all()):
+                continue
+            if group["nonfinite"] == "raise":
+                raise NonFiniteGradientError(
+                    f"non-finite gradient in param group {group_index}, index {_index_of(group, param)} "
+                    f"(shape {tuple(param.shape)}): {_describe_nonfinite(grad)}; "
+                    "parameters and optimizer state were left untouched"
+                )
+            self.skipped_steps += 1
+            return False
+        return True
+
+    @_no_dynamo
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset gradients. Gradients held in a fused flat buffer are zeroed in place with one fill
+        (they stay views of it, whatever ``set_to_none`` says); others follow torch.optim."""
+        for group in self.param_groups:
+            fused_group = self._fused.get(id(group))
+            if fused_group is None:
+                _reset_grads(group["params"], set_to_none)
+                continue
+            for bucket in fused_group.buckets:
+                owned = bucket.zero_grads()
+                if not all(owned):
+                    _reset_grads([p for p, mine in zip(bucket.params, owned, strict=True) if not mine], set_to_none)
 
     # ----------------------------------------------------------------- subclass hooks
     def _init_state(
@@ -151,6 +239,35 @@ class FlatOptimizer(Optimizer):
     ) -> None:
         """Apply the update rule to one parameter."""
         raise NotImplementedError
+
+
+def _index_of(group: dict[str, Any], param: Tensor) -> int:
+    return next(index for index, candidate in enumerate(group["params"]) if candidate is param)
+
+
+def _reset_grads(params: list[Tensor], set_to_none: bool) -> None:
+    """torch.optim's ``zero_grad`` for parameters whose gradients are not in a flat buffer."""
+    for param in params:
+        if param.grad is None:
+            continue
+        if set_to_none:
+            param.grad = None
+            continue
+        if param.grad.grad_fn is not None:
+            param.grad.detach_()
+        else:
+            param.grad.requires_grad_(False)
+        param.grad.zero_()
+
+
+def _reclaim_flat_storage(param_groups: list[dict[str, Any]]) -> None:
+    """After unpickling, parameters that shared one flat buffer share one storage again: mark it as ours."""
+    from inertia.kernels.flat import register_flat_storage
+
+    for group in param_groups:
+        for param in group["params"]:
+            if param.untyped_storage().nbytes() > param.numel() * param.element_size():
+                register_flat_storage(param)
 
 
 def _describe_nonfinite(grad: Tensor) -> str:

@@ -42,6 +42,7 @@ class RMSprop(FlatOptimizer):
     """
 
     state_keys = ("square_avg", "momentum_buffer", "grad_avg")
+    fused_rule = "rmsprop"
 
     def __init__(
         self,

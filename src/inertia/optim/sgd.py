@@ -50,6 +50,7 @@ class SGD(FlatOptimizer):
     """
 
     state_keys = ("momentum_buffer", "velocity")
+    fused_rule = "sgd"
 
     def __init__(
         self,

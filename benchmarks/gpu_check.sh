@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One call on a CUDA machine (about 3-5 minutes): the kernel tests that run on CUDA (Triton compiled,
+# CUDA-graph replay, moving a model to CUDA) against the inertia.rules reference, then the GPU step
+# benchmark. Everything lands in $OUT (default ./gpu_out).
+#   PYTHONPATH=src bash benchmarks/gpu_check.sh
+# DEVICE=cpu SCALE=0.002 runs the same logic on a CPU machine (to check the script itself).
+set -u
+OUT=${OUT:-gpu_out}
+DEVICE=${DEVICE:-cuda}
+SCALE=${SCALE:-1}
+PY=${PY:-python3}
+mkdir -p "$OUT"
+export PYTHONPATH=src PYTHONUNBUFFERED=1
+{
+  date -u
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.memory --format=csv 2>/dev/null
+  "$PY" -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, 'cuda', torch.cuda.is_available())"
+} 2>&1 | tee "$OUT/machine.txt"
+
+echo "== kernel tests (tests/kernels, the CUDA/Triton ones) =="
+SELECT="cuda or triton"
+[ "$DEVICE" = cuda ] || SELECT="triton"
+timeout 150 "$PY" -m pytest -q -n 12 -p no:cacheprovider tests/kernels -k "$SELECT" 2>&1 | tee "$OUT/tests.txt" | tail -25
+
+echo "== step benchmark =="
+SWEEP=--sweep
+[ "$DEVICE" = cuda ] || SWEEP=
+timeout 200 "$PY" benchmarks/step_speed.py --device "$DEVICE" $SWEEP --steps 10 --scale "$SCALE" \
+  --json "$OUT/step_speed_${DEVICE}.json" --markdown "$OUT/step_speed_${DEVICE}.md" > "$OUT/bench.log" 2>&1
+echo "benchmark exit code $?"
+tail -5 "$OUT/bench.log"
+cat "$OUT/step_speed_${DEVICE}.md" 2>/dev/null

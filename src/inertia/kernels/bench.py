@@ -1,0 +1,286 @@
+"""The optimizer step benchmark behind ``benchmarks/step_speed.py`` and ``inertia bench``.
+
+For each size, optimizer and implementation (inertia fused, inertia reference, torch
+loop, torch foreach, torch fused; on CUDA also inertia fused replayed from a CUDA graph)
+it times ``optimizer.step()`` and reports it against the bandwidth floor measured in the
+same run: floor = bytes moved (read p, g and the state, write p and the state;
+:meth:`inertia.kernels.spec.StepSpec.floor_bytes`) / bandwidth of an in-place
+``x.add_(y)`` over a large buffer (12 bytes per element).
+
+On CUDA each row is timed on its own with CUDA events (3 batches of ``steps`` steps,
+median). On CPU, where other processes share the cores, the implementations of one
+optimizer are timed in turns (one step each per round, ``steps`` rounds, medians), with an
+``x.add_(y)`` bandwidth probe in every round; the floor of that optimizer uses the median
+probe of its own rounds.
+"""
+
+from __future__ import annotations
+
+import gc
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import torch
+
+import inertia
+from inertia.kernels.spec import spec_from_group
+
+# name -> (class name, keyword arguments shared by inertia and torch.optim, rule)
+OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "sgd_momentum": ("SGD", dict(lr=1e-3, momentum=0.9)),
+    "sgd_nesterov": ("SGD", dict(lr=1e-3, momentum=0.9, nesterov=True)),
+    "adagrad": ("Adagrad", dict(lr=1e-2)),
+    "rmsprop": ("RMSprop", dict(lr=1e-3)),
+    "rmsprop_centered": ("RMSprop", dict(lr=1e-3, centered=True)),
+    "adam": ("Adam", dict(lr=1e-3)),
+    "adamw": ("AdamW", dict(lr=1e-3)),
+}
+IMPLS = ("inertia-fused", "inertia-reference", "torch-loop", "torch-foreach", "torch-fused")
+TORCH_IMPLS = ("torch-loop", "torch-foreach", "torch-fused")
+
+
+def gpt2_medium_shapes() -> list[tuple[int, ...]]:
+    """GPT-2-medium-like parameter list: 355M parameters in 290 tensors (no final layer norm)."""
+    width, layers = 1024, 24
+    shapes: list[tuple[int, ...]] = [(50257, width), (1024, width)]
+    block = [(width,), (width,), (width, 3 * width), (3 * width,), (width, width), (width,),
+             (width,), (width,), (width, 4 * width), (4 * width,), (4 * width, width), (width,)]
+    return shapes + block * layers
+
+
+def size_table(device: str, scale: float = 1.0) -> dict[str, list[tuple[int, ...]]]:
+    """The parameter lists benchmarked on ``device``; ``scale`` < 1 shrinks every tensor (smoke runs)."""
+    if device == "cuda":
+        sizes = {"355M/290": gpt2_medium_shapes(), "10M/100": [(100_000,)] * 100}
+    else:
+        sizes = {"40M/40": [(1_000_000,)] * 40, "10M/1000": [(10_000,)] * 1000}
+    if scale == 1.0:
+        return sizes
+    return {name: [(max(1, int(_numel(s) * scale)),) for s in shapes] for name, shapes in sizes.items()}
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+@dataclass
+class Row:
+    """One timing: an implementation of an optimizer on a parameter list."""
+
+    size: str
+    optimizer: str
+    impl: str
+    step_ms: float | None
+    floor_ms: float
+    percent_of_floor: float | None = None
+    ratio_to_torch_best: float | None = None
+    note: str = ""
+    bandwidth_GBps: float = 0.0  # the x.add_(y) bandwidth the floor was computed from
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_call(fn: Callable[[], Any], device: torch.device, steps: int, warmup: int) -> float:
+    """Median seconds per call: per call on CPU; per batch of ``steps`` calls (divided) on CUDA."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    if device.type == "cuda":
+        batches = []
+        for _ in range(3):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(steps):
+                fn()
+            end.record()
+            end.synchronize()
+            batches.append(start.elapsed_time(end) / 1e3 / steps)
+        return statistics.median(batches)
+    samples = []
+    for _ in range(steps):
+        begin = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - begin)
+    return statistics.median(samples)
+
+
+def probe_elements(device: torch.device, scale: float = 1.0) -> int:
+    """Length of the bandwidth probe buffers: far above the caches (1 GiB each on CUDA, 256 MiB on CPU)."""
+    return max(2**20, int((256 if device.type == "cuda" else 64) * 2**20 * scale))
+
+
+def measure_bandwidth(device: torch.device, steps: int, scale: float = 1.0) -> float:
+    """Bytes per second of an in-place ``x.add_(y)`` (read x, y, write x: 12 B/element in float32)."""
+    n = probe_elements(device, scale)
+    x = torch.randn(n, device=device)
+    y = torch.randn(n, device=device)
+    return 12 * n / time_call(lambda: x.add_(y, alpha=1e-6), device, steps, warmup=2)
+
+
+def build_optimizer(name: str, impl: str, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    """The optimizer ``name`` in implementation ``impl`` (ValueError if torch has no such path)."""
+    class_name, kwargs = OPTIMIZERS[name]
+    if impl.startswith("inertia"):
+        extra: dict[str, Any] = {"impl": "reference" if impl == "inertia-reference" else "fused"}
+        if impl == "inertia-fused-graph":
+            extra["capturable"] = True
+        return getattr(inertia, class_name)(params, **kwargs, **extra)
+    flags = {"torch-loop": dict(foreach=False), "torch-foreach": dict(foreach=True),
+             "torch-fused": dict(fused=True)}[impl]
+    return getattr(torch.optim, class_name)(params, **kwargs, **flags)
+
+
+def floor_bytes_per_element(name: str) -> int:
+    """Bytes per float32 parameter a single pass of optimizer ``name`` moves (ANCHORS section 1)."""
+    class_name, kwargs = OPTIMIZERS[name]
+    group = getattr(inertia, class_name)([torch.nn.Parameter(torch.zeros(1))], **kwargs).param_groups[0]
+    rule = {"SGD": "sgd", "Adagrad": "adagrad", "RMSprop": "rmsprop"}.get(class_name, "adam")
+    found = spec_from_group(rule, group)
+    assert found is not None
+    return found[0].floor_bytes(4)
+
+
+def _prepare(name: str, impl: str, masters: list[torch.Tensor],
+             grads: list[torch.Tensor]) -> tuple[torch.optim.Optimizer | None, str]:
+    """The optimizer of one row on fresh copies of the parameters, after its first step (None: unavailable)."""
+    params = [torch.nn.Parameter(m.clone()) for m in masters]
+    for param, grad in zip(params, grads, strict=True):
+        param.grad = grad.clone()
+    try:
+        optimizer = build_optimizer(name, impl, params)
+        optimizer.step()
+    except (RuntimeError, ValueError, TypeError) as exc:
+        return None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
+    return optimizer, ""
+
+
+def time_rows_sequential(name: str, impls: list[str], masters: list[torch.Tensor], grads: list[torch.Tensor],
+                         device: torch.device, steps: int) -> dict[str, tuple[float | None, str]]:
+    """Seconds per step of each implementation, one after the other (CUDA: event-timed batches)."""
+    timed: dict[str, tuple[float | None, str]] = {}
+    for impl in impls:
+        optimizer, note = _prepare(name, impl, masters, grads)
+        timed[impl] = (None if optimizer is None else time_call(optimizer.step, device, steps, warmup=2), note)
+        del optimizer
+        gc.collect()
+    return timed
+
+
+def time_rows_interleaved(name: str, impls: list[str], masters: list[torch.Tensor], grads: list[torch.Tensor],
+                          bandwidth_probe: Callable[[], float], steps: int
+                          ) -> tuple[dict[str, tuple[float | None, str]], float]:
+    """CPU: every implementation built at once and timed in turns, one step each per round, with an
+    ``x.add_(y)`` probe in every round, so that load from other processes hits all of them alike.
+    Returns the median seconds per step of each, and the median bandwidth of the probes."""
+    prepared = {impl: _prepare(name, impl, masters, grads) for impl in impls}
+    live = {impl: opt for impl, (opt, _) in prepared.items() if opt is not None}
+    samples: dict[str, list[float]] = {impl: [] for impl in live}
+    probes = []
+    for opt in live.values():
+        opt.step()
+    for _ in range(steps):
+        for impl, opt in live.items():
+            begin = time.perf_counter()
+            opt.step()
+            samples[impl].append(time.perf_counter() - begin)
+        probes.append(bandwidth_probe())
+    timed = {impl: (statistics.median(samples[impl]) if impl in live else None, note)
+             for impl, (_, note) in prepared.items()}
+    del live, prepared
+    gc.collect()
+    return timed, statistics.median(probes)
+
+
+def bench_size(size: str, shapes: list[tuple[int, ...]], device: torch.device, optimizers: list[str],
+               impls: list[str], bandwidth: float, steps: int, report: Callable[[Row], None],
+               scale: float = 1.0) -> list[Row]:
+    """Every (optimizer, impl) row for one parameter list, with floor percentages and torch ratios."""
+    generator = torch.Generator(device=device).manual_seed(0)
+    masters = [torch.randn(s, device=device, generator=generator) for s in shapes]
+    grads = [torch.randn(s, device=device, generator=generator) * 1e-2 for s in shapes]
+    numel = sum(m.numel() for m in masters)
+    probe = _bandwidth_probe(device, scale) if device.type == "cpu" else None
+    rows = []
+    for name in optimizers:
+        if probe is None:
+            timed = time_rows_sequential(name, impls, masters, grads, device, steps)
+        else:
+            timed, bandwidth = time_rows_interleaved(name, impls, masters, grads, probe, steps)
+        floor = floor_bytes_per_element(name) * numel / bandwidth
+        torch_best = min((timed[i][0] for i in TORCH_IMPLS if i in timed and timed[i][0]), default=None)
+        for impl, (seconds, note) in timed.items():
+            row = Row(size, name, impl, None if seconds is None else seconds * 1e3, floor * 1e3, note=note,
+                      bandwidth_GBps=bandwidth / 1e9)
+            if seconds is not None:
+                row.percent_of_floor = 100 * floor / seconds
+                row.ratio_to_torch_best = seconds / torch_best if torch_best else None
+            rows.append(row)
+            report(row)
+    return rows
+
+
+def _bandwidth_probe(device: torch.device, scale: float) -> Callable[[], float]:
+    """One timed in-place ``x.add_(y)`` over buffers larger than the cache, as bytes per second."""
+    n = probe_elements(device, scale)
+    x = torch.randn(n, device=device)
+    y = torch.randn(n, device=device)
+
+    def probe() -> float:
+        begin = time.perf_counter()
+        x.add_(y, alpha=1e-6)
+        return 12 * n / (time.perf_counter() - begin)
+
+    return probe
+
+
+def machine_info(device: torch.device) -> dict[str, Any]:
+    """Where the run happened: CPU, threads, GPU, library versions and date."""
+    info: dict[str, Any] = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "platform": platform.platform(), "processor": _cpu_name(), "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "python": platform.python_version(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+        import triton
+
+        info["triton"] = triton.__version__
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def run_benchmark(device: str, sizes: list[str] | None = None, optimizers: list[str] | None = None,
+                  impls: list[str] | None = None, steps: int = 7, scale: float = 1.0,
+                  report: Callable[[Row], None] = lambda row: None) -> dict[str, Any]:
+    """Run the step benchmark on ``device`` and return the JSON-ready result."""
+    dev = torch.device(device)
+    table = size_table(dev.type, scale)
+    chosen_impls = list(impls or IMPLS) + (["inertia-fused-graph"] if dev.type == "cuda" and not impls else [])
+    bandwidth = measure_bandwidth(dev, steps, scale)
+    rows: list[Row] = []
+    for size in sizes or list(table):
+        rows += bench_size(size, table[size], dev, optimizers or list(OPTIMIZERS), chosen_impls, bandwidth,
+                           steps, report, scale)
+    return {"machine": machine_info(dev), "device": device, "bandwidth_GBps": bandwidth / 1e9,
+            "steps": steps, "scale": scale, "rows": [asdict(r) for r in rows]}

@@ -1,0 +1,173 @@
+"""Which path each bucket of a param group takes on a step, and the fused step itself.
+
+``impl="auto"`` (the default) fuses a bucket when a kernel covers it: on CUDA always
+(Triton), on CPU when the bucket holds at least :data:`AUTO_CPU_MIN_ELEMENTS` elements
+(smaller problems keep the reference path, whose trajectories equal torch.optim's bit for
+bit, at a cost of well under a millisecond per step). ``impl="fused"`` fuses whatever a
+kernel covers and warns once about the rest; ``impl="reference"`` never fuses. torch's
+``fused=True``/``fused=False`` flags map to ``impl="fused"``/``"reference"`` under auto, and
+``capturable=True`` replays the CUDA step from a CUDA graph.
+"""
+
+from __future__ import annotations
+
+import operator
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from inertia.kernels.cpu import cpu_backends, make_cpu_stepper
+from inertia.kernels.flat import RELAYOUT, FusedBucket
+from inertia.kernels.spec import GROUP_KEYS, FusedFallbackWarning, StepSpec, spec_from_group
+from inertia.kernels.triton_steps import TRITON_DTYPES, triton_available
+
+AUTO_CPU_MIN_ELEMENTS = 1 << 20
+__all__ = ["AUTO_CPU_MIN_ELEMENTS", "FusedFallbackWarning", "FusedGroup", "GroupPlan", "apply_plan", "plan_group"]
+
+
+@dataclass
+class GroupPlan:
+    """The buckets of one param group for one step, each with whether it runs fused."""
+
+    spec: StepSpec
+    hyper: tuple[float, ...]
+    items: list[tuple[FusedBucket, str | None]] = field(default_factory=list)  # (bucket, backend or None)
+
+
+class FusedGroup:
+    """The fused buckets of one param group (rebuilt when its layout is), and the last decisions."""
+
+    def __init__(self, optimizer: Any, group: dict[str, Any]) -> None:
+        self.params_list = group["params"]
+        self.params = list(group["params"])
+        self.layout = optimizer._layout(group)
+        self.buckets = [FusedBucket(b, optimizer._fused_warn) for b in self.layout.buckets.values()]
+        self.key: tuple[Any, ...] | None = None  # the group values the decisions below were made for
+        self.spec: StepSpec | None = None
+        self.hyper: tuple[float, ...] = ()
+        self.choices: list[tuple[str | None, str]] = []
+
+    def current(self, group: dict[str, Any]) -> bool:
+        """Whether the group still holds exactly the parameters these buckets were built for."""
+        params = group["params"]
+        return (params is self.params_list and len(params) == len(self.params)
+                and all(map(operator.is_, params, self.params)))
+
+    def forget_steps(self) -> None:
+        """The reference path stepped these parameters: recheck the state before fusing again."""
+        for bucket in self.buckets:
+            bucket.done = None
+
+    def decide(self, group: dict[str, Any], rule: str, key: tuple[Any, ...]) -> bool:
+        """Recompute spec, hyperparameters and per-bucket backends for new group values; False: no kernel."""
+        impl = resolve_impl(group)
+        found = spec_from_group(rule, group) if impl != "reference" else None
+        self.key, self.spec = key, None
+        if found is None:
+            return False
+        self.spec, self.hyper = found
+        self.choices = [_backend(bucket, self.spec, impl) for bucket in self.buckets]
+        return True
+
+
+def _backend(bucket: FusedBucket, spec: StepSpec, impl: str) -> tuple[str | None, str]:
+    """The backend for ``bucket`` under ``impl`` ("auto"/"fused"), or None and why (empty: silently)."""
+    device, dtype = bucket.bucket.device, bucket.bucket.dtype
+    if device.type == "cuda":
+        if not triton_available():
+            return None, "Triton is not installed (pip install 'inertia[fast]')"
+        if dtype not in TRITON_DTYPES:
+            return None, f"no Triton kernel for dtype {dtype}"
+        return "triton", ""
+    if device.type != "cpu":
+        return None, f"no fused kernel for device type {device.type!r}"
+    if impl == "auto" and bucket.bucket.total < AUTO_CPU_MIN_ELEMENTS:
+        return None, ""
+    names = cpu_backends(spec, dtype)
+    if not names:
+        return None, f"no CPU kernel for dtype {dtype} with these options (numba missing?)"
+    return names[0], ""
+
+
+def resolve_impl(group: dict[str, Any]) -> str:
+    """``impl`` of a group, with torch's ``fused`` flag deciding under "auto"."""
+    impl = group.get("impl", "auto")
+    if impl == "auto" and group.get("fused") is not None:
+        return "fused" if group["fused"] else "reference"
+    return impl
+
+
+def plan_group(optimizer: Any, group: dict[str, Any], rule: str) -> GroupPlan | None:
+    """The plan of ``group`` for this step, or None when every parameter takes the reference path."""
+    fused = optimizer._fused
+    key = tuple(map(group.get, GROUP_KEYS[rule]))
+    for _attempt in range(2):
+        fused_group = fused.get(id(group))
+        if fused_group is None or not fused_group.current(group):
+            if fused_group is not None:
+                optimizer._fused_warn("relayout", "the parameters of a param group changed; rebuilding its "
+                                      "flat buffers")
+            fused_group = fused[id(group)] = FusedGroup(optimizer, group)
+        if key != fused_group.key:
+            fused_group.decide(group, rule, key)
+        if fused_group.spec is None:
+            fused_group.forget_steps()
+            return None
+        plan = _plan_buckets(optimizer, group, fused_group)
+        if plan is not RELAYOUT:
+            return plan
+        optimizer._fused_warn("moved", "parameters moved to another device or dtype; rebuilding the flat "
+                              "buffers there")
+        del fused[id(group)]
+        optimizer._layouts.pop(id(group), None)
+    return None
+
+
+def _plan_buckets(optimizer: Any, group: dict[str, Any], fused_group: FusedGroup) -> Any:
+    spec, impl = fused_group.spec, resolve_impl(group)
+    assert spec is not None
+    plan = GroupPlan(spec, fused_group.hyper)
+    for bucket, (backend, why) in zip(fused_group.buckets, fused_group.choices, strict=True):
+        if backend is None:
+            if why and impl == "fused":
+                optimizer._fused_warn(why, f"impl='fused': {why}; using the reference path")
+            bucket.done = None
+            plan.items.append((bucket, None))
+            continue
+        ready = bucket.ready(optimizer, group, fused_group.layout, spec)
+        if ready == RELAYOUT:
+            return RELAYOUT
+        if not ready:
+            bucket.done = None
+        plan.items.append((bucket, backend if ready else None))
+    return plan if any(backend for _, backend in plan.items) else None
+
+
+def apply_plan(optimizer: Any, group: dict[str, Any], plan: GroupPlan) -> None:
+    """Step every bucket of ``plan``: fused ones with one kernel, the others with the reference rule."""
+    cuda_graph = bool(group.get("capturable"))
+    for bucket, backend in plan.items:
+        if backend is None:
+            with torch.no_grad():
+                optimizer._update_params(group, bucket.params)
+        else:
+            bucket.step(plan.spec, plan.hyper, backend, cuda_graph and backend == "triton")
+
+
+def make_stepper(spec: StepSpec, buffers: dict[str, torch.Tensor], backend: str, cuda_graph: bool) -> Any:
+    """The stepper of ``backend`` for ``spec`` over a bucket's flat ``buffers``."""
+    if backend == "triton":
+        from inertia.kernels.triton_steps import TritonStepper
+
+        return TritonStepper(spec, buffers, cuda_graph=cuda_graph)
+    return make_cpu_stepper(spec, buffers, backend)
+
+
+def warn_once(seen: set[str], reason: str, message: str, owner: str) -> None:
+    """Emit one :class:`FusedFallbackWarning` per ``reason`` per optimizer."""
+    if reason in seen:
+        return
+    seen.add(reason)
+    warnings.warn(f"{owner}: {message}", FusedFallbackWarning, stacklevel=5)

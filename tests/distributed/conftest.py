@@ -1,0 +1,8 @@
+"""Distributed tests: spawned gloo processes import their worker from this directory."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))

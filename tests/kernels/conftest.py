@@ -1,0 +1,18 @@
+"""Kernel tests: run the Triton kernels through the interpreter when no CUDA device is present.
+
+``TRITON_INTERPRET`` is read when ``triton.jit`` decorates a kernel, so it is set here,
+before any test imports :mod:`inertia.kernels.triton_kernels`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+sys.path.insert(0, str(Path(__file__).parent))
