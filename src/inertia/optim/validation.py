@@ -65,8 +65,9 @@ def check_lr(value: Any) -> float:
 def split_torch_options(optimizer_name: str, options: dict[str, Any]) -> dict[str, Any]:
     """Accept torch.optim's implementation flags; reject any other unknown keyword.
 
-    ``foreach`` is accepted and has no effect (inertia chooses its own paths);
-    ``differentiable=True`` and ``capturable=True`` are not supported by this optimizer.
+    ``foreach`` is accepted and has no effect (inertia chooses its own paths); ``fused=True``
+    asks for the fused path; ``capturable=True`` replays inertia's fused CUDA step from a CUDA
+    graph; ``differentiable=True`` is not supported.
     """
     unknown = sorted(set(options) - set(TORCH_OPTIONS))
     if unknown:
