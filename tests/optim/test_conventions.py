@@ -52,34 +52,33 @@ def test_velocity_form_differs_under_a_schedule_and_matches_cs231n() -> None:
     assert not torch.allclose(torch_form, velocity)
 
 
-def test_adam_eps_inside_sqrt_matches_optax_eps_root() -> None:
-    lr, b1, b2, eps = 0.1, 0.9, 0.999, 1e-3
-    got = quadratic_run(lambda p: inertia.Adam(p, lr=lr, eps=eps, eps_mode="inside"), 5)
+def adam_by_hand(lr: float, eps: float, steps: int, denominator) -> torch.Tensor:
+    """Adam on the test quadratic, written out; ``denominator(m, v, t)`` gives the update."""
+    b1, b2 = 0.9, 0.999
     weights = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
     x = torch.tensor([3.0, 1.0, -1.0], dtype=torch.float64)
     m = torch.zeros(3, dtype=torch.float64)
     v = torch.zeros(3, dtype=torch.float64)
-    for t in range(1, 6):
+    for t in range(1, steps + 1):
         g = 2 * weights * x
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
-        x = x - lr * (m / (1 - b1**t)) / torch.sqrt(v / (1 - b2**t) + eps)
-    torch.testing.assert_close(got, x, rtol=1e-12, atol=1e-12)
+        x = x - lr * denominator(m, v, t, b1, b2, eps)
+    return x
+
+
+def test_adam_eps_inside_sqrt_matches_optax_eps_root() -> None:
+    got = quadratic_run(lambda p: inertia.Adam(p, lr=0.1, eps=1e-3, eps_mode="inside"), 5)
+    want = adam_by_hand(0.1, 1e-3, 5, lambda m, v, t, b1, b2, eps: (m / (1 - b1**t)) / torch.sqrt(v / (1 - b2**t) + eps))
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
 def test_adam_epsilon_hat_matches_keras() -> None:
-    lr, b1, b2, eps = 0.1, 0.9, 0.999, 1e-2
-    got = quadratic_run(lambda p: inertia.Adam(p, lr=lr, eps=eps, eps_mode="hat"), 5)
-    weights = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
-    x = torch.tensor([3.0, 1.0, -1.0], dtype=torch.float64)
-    m = torch.zeros(3, dtype=torch.float64)
-    v = torch.zeros(3, dtype=torch.float64)
-    for t in range(1, 6):
-        g = 2 * weights * x
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g * g
-        x = x - lr * math.sqrt(1 - b2**t) / (1 - b1**t) * m / (torch.sqrt(v) + eps)
-    torch.testing.assert_close(got, x, rtol=1e-12, atol=1e-12)
+    got = quadratic_run(lambda p: inertia.Adam(p, lr=0.1, eps=1e-2, eps_mode="hat"), 5)
+    want = adam_by_hand(
+        0.1, 1e-2, 5, lambda m, v, t, b1, b2, eps: math.sqrt(1 - b2**t) / (1 - b1**t) * m / (torch.sqrt(v) + eps)
+    )
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
 def test_uncorrected_adam_first_step_is_about_3_16_lr() -> None:

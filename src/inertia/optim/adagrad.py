@@ -76,8 +76,7 @@ class AdaGrad(FlatOptimizer):
     def _init_state(
         self, param: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
     ) -> None:
-        state["step"] = layout.step_view(param)
-        state["step"].zero_()
+        state["step"] = layout.fresh("step", param)
         state["sum"] = layout.view("sum", param)
         state["sum"].fill_(group["initial_accumulator_value"])
 

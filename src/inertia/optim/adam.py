@@ -90,18 +90,17 @@ class Adam(FlatOptimizer):
     def _init_state(
         self, param: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
     ) -> None:
-        state["step"] = layout.step_view(param)
-        state["step"].zero_()
-        state["exp_avg"] = layout.view("exp_avg", param).zero_()
-        state["exp_avg_sq"] = layout.view("exp_avg_sq", param).zero_()
+        state["step"] = layout.fresh("step", param)
+        state["exp_avg"] = layout.fresh("exp_avg", param)
+        state["exp_avg_sq"] = layout.fresh("exp_avg_sq", param)
         if group["amsgrad"]:
-            state["max_exp_avg_sq"] = layout.view("max_exp_avg_sq", param).zero_()
+            state["max_exp_avg_sq"] = layout.fresh("max_exp_avg_sq", param)
 
     def _update_param(
         self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
     ) -> None:
         if group["amsgrad"] and "max_exp_avg_sq" not in state:
-            state["max_exp_avg_sq"] = layout.view("max_exp_avg_sq", param).zero_()
+            state["max_exp_avg_sq"] = layout.fresh("max_exp_avg_sq", param)
         state["step"] += 1
         beta1, beta2 = group["betas"]
         adam_update(

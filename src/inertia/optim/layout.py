@@ -95,6 +95,11 @@ class GroupLayout:
         bucket, index = self._where[id(param)]
         return bucket.step_view(index)
 
+    def fresh(self, key: str, param: Tensor) -> Tensor:
+        """State ``key`` (or the ``"step"`` counter) of ``param``, zeroed: a new parameter's state."""
+        view = self.step_view(param) if key == "step" else self.view(key, param)
+        return view.zero_()
+
     def locate(self, param: Tensor) -> tuple[FlatBucket, int]:
         """The bucket holding ``param`` and its index there."""
         return self._where[id(param)]

@@ -75,13 +75,12 @@ class RMSprop(FlatOptimizer):
     def _init_state(
         self, param: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
     ) -> None:
-        state["step"] = layout.step_view(param)
-        state["step"].zero_()
-        state["square_avg"] = layout.view("square_avg", param).zero_()
+        state["step"] = layout.fresh("step", param)
+        state["square_avg"] = layout.fresh("square_avg", param)
         if group["momentum"] > 0:
-            state["momentum_buffer"] = layout.view("momentum_buffer", param).zero_()
+            state["momentum_buffer"] = layout.fresh("momentum_buffer", param)
         if group["centered"]:
-            state["grad_avg"] = layout.view("grad_avg", param).zero_()
+            state["grad_avg"] = layout.fresh("grad_avg", param)
 
     def _update_param(
         self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout

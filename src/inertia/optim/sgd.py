@@ -96,8 +96,7 @@ class SGD(FlatOptimizer):
         if momentum != 0:
             buffer = state.get(key)
             if buffer is None:
-                buffer = state[key] = layout.view(key, param)
-                buffer.zero_()
+                buffer = state[key] = layout.fresh(key, param)
                 first_step = True
         sgd_update(
             param, grad, buffer, lr=group["lr"], momentum=momentum, dampening=group["dampening"],
