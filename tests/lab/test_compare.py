@@ -67,7 +67,7 @@ def test_fair_tuning_picks_grid_minimum_and_ranks_by_target(tmp_path, one_thread
     assert (first.reached, -(first.steps_to_target or math.inf)) >= (second.reached, -(second.steps_to_target or math.inf))
     page = write_comparison(result)
     html = page.read_text()
-    assert html.count("<img") == 3 and verdict(result) in html.replace("&#x27;", "'")
+    assert html.count("<img") == 3 + 1 and verdict(result) in html.replace("&#x27;", "'")  # + the monitor figure
     stored = json.loads((tmp_path / "leaderboard.json").read_text())
     assert [r["optimizer"] for r in stored["leaderboard"]] == [r.optimizer for r in result.leaderboard]
     assert (tmp_path / "leaderboard.csv").read_text().count("\n") == 3
@@ -80,7 +80,7 @@ def test_comparison_on_a_dataset_uses_accuracy(tmp_path, one_thread):
     finals = {name: runs[0][2][-1]["test_accuracy"] for name, runs in result.runs.items()}
     assert result.target == pytest.approx(0.95 * max(finals.values()))
     assert {r.optimizer: r.final_mean for r in result.leaderboard} == finals
-    assert write_comparison(result).read_text().count("<img") == 2
+    assert write_comparison(result).read_text().count("<img") == 2 + 1  # + the monitor figure
 
 
 def test_compare_rejects_duplicate_optimizers(tmp_path):

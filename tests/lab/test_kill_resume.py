@@ -56,3 +56,8 @@ def test_sigkilled_training_run_resumes_identically(tmp_path, one_thread):
     for name, tensor in final[0]["params"].items():
         assert torch.equal(tensor, final[1]["params"][name]), name
     assert final[0]["optimizer"]["state"][0]["step"] == final[1]["optimizer"]["state"][0]["step"]
+    # the optimizer monitor (on by default) resumes too: its samples from before the kill are replayed
+    assert resumed["warnings"] == reference["warnings"] and resumed["monitor"] == reference["monitor"]
+    monitors = [json.loads((d / "monitor.json").read_text()) for d in (killed_dir, tmp_path / "reference")]
+    steps = [sample["step"] for sample in monitors[0]["samples"]]
+    assert monitors[0] == monitors[1] and min(steps) < 80 < max(steps)  # the checkpoint: epoch 4 = step 80

@@ -61,21 +61,34 @@ def train(
     restart: bool = typer.Option(False, help="discard a previous run in --out and start again"),
     checkpoint_every: int | None = typer.Option(None, help="checkpoint every N epochs (default: every 10 s)"),
     threads: int | None = typer.Option(None, help="torch threads (default: 1 for digits/teacher)"),
+    hyper: str | None = typer.Option(None, help="optimizer settings KEY=VALUE[,...], e.g. "
+                                                "momentum=0.9,betas=0.9:0.99,weight_decay=1e-4"),
+    no_monitor: bool = typer.Option(False, "--no-monitor", help="do not run the optimizer pathology monitors"),
 ) -> int:
-    """Train a classifier; resumes from the run directory's checkpoint when run again."""
+    """Train a classifier; resumes from the run directory's checkpoint when run again.
+
+    Pathology monitors watch the optimizer: warnings are shown live and kept in summary.json.
+    """
     from inertia.lab.execute import execute
-    from inertia.lab.runs import RunConfig, is_dataset_spec
+    from inertia.lab.hyper_spec import check_hyper, parse_hyper
+    from inertia.lab.monitoring import MonitorOptions
+    from inertia.lab.runs import RunConfig, is_dataset_spec, validate
     from inertia.lab.train_progress import TrainingProgress, print_summary
 
     if not is_dataset_spec(data):
         raise _user_error(f"--data: unknown dataset {data!r}; use digits, teacher, mnist:PATH or cifar10:PATH")
     config = RunConfig(problem=data, optimizer=optimizer.lower(), lr=lr, schedule=schedule, seed=seed,
-                       model=model, epochs=epochs, batch_size=batch_size, checkpoint_every=checkpoint_every)
+                       model=model, epochs=epochs, batch_size=batch_size, checkpoint_every=checkpoint_every,
+                       hyper=parse_hyper(hyper))
+    validate(config.replace(hyper={}))
+    check_hyper(config.optimizer, config.hyper, flag="--hyper")
     _check_data_path(data)
     _set_threads(threads, small=data.partition(":")[0] in ("digits", "teacher"))
     run_dir = out if out is not None else Path("inertia-runs") / config.run_id()
     with TrainingProgress(config) as progress:
-        summary = execute(config, run_dir, on_record=progress.on_epoch, on_batch=progress.on_batch, rerun=restart)
+        monitor = False if no_monitor else MonitorOptions(on_warning=progress.on_warning)
+        summary = execute(config, run_dir, on_record=progress.on_epoch, on_batch=progress.on_batch, rerun=restart,
+                          monitor=monitor)
     return print_summary(summary, run_dir)
 
 
@@ -97,14 +110,20 @@ def compare(
     steps: int = typer.Option(200, help="optimizer steps per run (problems)"),
     epochs: int = typer.Option(10, help="epochs per run (datasets)"),
     model: str = typer.Option("mlp", help="model for datasets"),
-    lr: float | None = typer.Option(None, help="learning rate for every optimizer when not tuning"),
+    lr: str | None = typer.Option(None, help="learning rate for every optimizer when not tuning, or "
+                                           "NAME=LR[,NAME=LR...] per optimizer (others keep their default)"),
     grid: str = typer.Option("1e-4:1:9", help="lr grid for --tune: LOW:HIGH:POINTS or a comma list"),
     noise: float = typer.Option(0.0, help="gradient-noise standard deviation (problems)"),
     target: float | None = typer.Option(None, help="target gap/loss (problems) or test accuracy (datasets)"),
     schedule: str | None = typer.Option(None, help="schedule SPEC applied to every run"),
     jobs: int = typer.Option(1, help="parallel worker processes"),
+    problem_params: str | None = typer.Option(None, help="problem settings KEY=VALUE[,...], e.g. kappa=100"),
+    no_monitor: bool = typer.Option(False, "--no-monitor", help="do not run the optimizer pathology monitors"),
 ) -> int:
-    """Compare optimizers on one problem and write a leaderboard and an HTML report."""
+    """Compare optimizers on one problem and write a leaderboard and an HTML report.
+
+    Pathology monitors watch every run (unless --no-monitor); the report lists what each showed.
+    """
     from inertia.lab.compare import compare as run_comparison
     from inertia.lab.compare_report import write_comparison
     from inertia.lab.runs import RunConfig, is_dataset_spec, validate
@@ -113,20 +132,63 @@ def compare(
     names = [name.strip().lower() for name in optimizers.split(",") if name.strip()]
     if not names:
         raise _user_error(f"--optimizers: expected a comma-separated list, got {optimizers!r}")
-    base = RunConfig(problem=problem, optimizer=names[0], lr=lr, steps=steps, epochs=epochs, model=model,
-                     noise=noise, target=target, schedule=schedule)
+    common_lr, lrs = parse_lrs(lr, names, tune)
+    params = _problem_params(problem, problem_params)
+    base = RunConfig(problem=problem, optimizer=names[0], lr=common_lr, steps=steps, epochs=epochs, model=model,
+                     noise=noise, target=target, schedule=schedule, problem_params=params)
     if is_dataset_spec(problem):
         _check_data_path(problem)
     for name in names:
-        validate(base.replace(optimizer=name))
+        validate(base.replace(optimizer=name, lr=lrs.get(name, common_lr)))
     lr_grid = parse_grid(grid) if tune else ()
     _set_threads(None, small=True)
     with RunsProgress() as progress:
         result = run_comparison(base, names, out, tune=tune, seeds=seeds, grid=lr_grid, jobs=jobs,
-                                on_done=progress.on_done, on_phase=progress.on_phase)
+                                on_done=progress.on_done, on_phase=progress.on_phase, lrs=lrs,
+                                monitor=not no_monitor)
     page = write_comparison(result)
     print_leaderboard(result, page)
     return 0
+
+
+def parse_lrs(text: str | None, names: list[str], tune: bool) -> tuple[float | None, dict[str, float]]:
+    """``--lr`` of compare: one rate for all (``0.1``) or ``NAME=LR,...`` per optimizer."""
+    if text is None or not text.strip():
+        return None, {}
+    if "=" not in text:
+        try:
+            return float(text), {}
+        except ValueError:
+            raise _user_error(f"--lr: expected a number or NAME=LR[,NAME=LR...], got {text!r}") from None
+    from inertia.lab.hyper_spec import parse_hyper
+
+    lrs = parse_hyper(text, flag="--lr")
+    for name, value in lrs.items():
+        if name not in names:
+            raise _user_error(f"--lr: {name}={value} names no optimizer of --optimizers ({', '.join(names)})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _user_error(f"--lr: {name}={value} is not a number")
+    if tune:
+        raise _user_error(f"--lr: per-optimizer rates ({text}) cannot be combined with --tune")
+    return None, {name: float(value) for name, value in lrs.items()}
+
+
+def _problem_params(problem: str, text: str | None) -> dict[str, Any]:
+    """``--problem-params`` parsed and tried on the problem (one-line error naming the bad setting)."""
+    from inertia.lab.hyper_spec import parse_hyper
+    from inertia.lab.runs import is_dataset_spec
+    from inertia.problems.registry import PROBLEMS, get_problem
+
+    params = parse_hyper(text, flag="--problem-params")
+    if params and (is_dataset_spec(problem) or problem not in PROBLEMS):
+        raise _user_error(f"--problem-params: {text!r} needs a problem from `inertia problems`, got {problem!r}")
+    if params:
+        try:
+            get_problem(problem, **params)
+        except (TypeError, ValueError) as exc:
+            raise _user_error(f"--problem-params: {text!r} rejected by {problem}: "
+                              f"{' '.join(str(exc).split())}") from None
+    return params
 
 
 def problems() -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,7 @@ class Comparison:
     higher_is_better: bool
     target: float | None
     out_dir: Path
+    monitored: bool = True
 
 
 def selection_score(config: RunConfig, summary: dict[str, Any], rows: list[Record]) -> float:
@@ -144,13 +145,16 @@ def compare(
     jobs: int = 1,
     on_done: OnDone | None = None,
     on_phase: Callable[[str, int], None] | None = None,
+    lrs: Mapping[str, float] | None = None,
+    monitor: bool = True,
 ) -> Comparison:
     """Compare ``optimizers`` on ``base`` (its ``optimizer``/``lr``/``seed`` fields are replaced).
 
-    Without ``tune`` each optimizer keeps ``base.lr`` (or its own default when None). With
-    ``tune`` every optimizer gets the same ``grid`` of learning rates (seed 0), the best one is
-    chosen by :func:`selection_score`, then all ``seeds`` seeds are run at that rate.
-    ``on_phase(name, n_runs)`` announces each phase. Runs live in ``out_dir/runs``.
+    Without ``tune`` each optimizer keeps ``lrs[name]`` if given, else ``base.lr`` (or its own
+    default when None). With ``tune`` every optimizer gets the same ``grid`` of learning rates
+    (seed 0), the best one is chosen by :func:`selection_score`, then all ``seeds`` seeds are run
+    at that rate. ``on_phase(name, n_runs)`` announces each phase. Runs live in ``out_dir/runs``;
+    with ``monitor`` each runs under a pathology monitor (warnings in its ``summary.json``).
     """
     names = [name.strip().lower() for name in optimizers]
     if not names or len(set(names)) != len(names) or not all(names):
@@ -159,14 +163,19 @@ def compare(
         raise ValueError(f"seeds: must be an integer >= 1, got {seeds!r}")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs: must be an integer >= 1, got {jobs!r}")
+    lrs = dict(lrs or {})
+    if set(lrs) - set(names):
+        raise ValueError(f"lrs: {', '.join(sorted(set(lrs) - set(names)))} not among the optimizers {', '.join(names)}")
+    if tune and lrs:
+        raise ValueError("lrs: per-optimizer learning rates cannot be combined with tuning")
     root = Path(out_dir) / "runs"
-    chosen: dict[str, float | None] = {name: base.lr for name in names}
+    chosen: dict[str, float | None] = {name: lrs.get(name, base.lr) for name in names}
     sensitivity: dict[str, tuple[list[float], list[float]]] = {}
     if tune:
         grid_configs = [base.replace(optimizer=n, lr=lr, seed=0) for n in names for lr in grid]
         if on_phase:
             on_phase("lr search", len(grid_configs))
-        run_many(grid_configs, root, jobs, on_done)
+        run_many(grid_configs, root, jobs, on_done, monitor=monitor)
         for name in names:
             configs = [c for c in grid_configs if c.optimizer == name]
             scores = [selection_score(*entry) for entry in _load_all(configs, root)]
@@ -176,10 +185,10 @@ def compare(
     flat = [c for configs in final_configs.values() for c in configs]
     if on_phase:
         on_phase("seeds", len(flat))
-    run_many(flat, root, jobs, on_done)
+    run_many(flat, root, jobs, on_done, monitor=monitor)
     runs = {n: _load_all(configs, root) for n, configs in final_configs.items()}
     metric, higher = final_metric(base, next(iter(runs.values()))[0][2])
     target = _common_target(base, runs, metric, higher)
     rows = [leaderboard_row(n, chosen[n], runs[n], metric, higher, target) for n in names]
     rows.sort(key=lambda row: _rank_key(row, higher))
-    return Comparison(base, names, chosen, rows, sensitivity, runs, metric, higher, target, Path(out_dir))
+    return Comparison(base, names, chosen, rows, sensitivity, runs, metric, higher, target, Path(out_dir), monitor)

@@ -12,6 +12,7 @@ from typing import Any
 from inertia.lab import figures
 from inertia.lab.atomic import atomic_write_text
 from inertia.lab.compare import Comparison, LeaderboardRow
+from inertia.lab.compare_monitor import add_monitor_section, monitor_json
 from inertia.lab.report import Report
 from inertia.lab.runs import write_json
 
@@ -103,7 +104,11 @@ def comparison_figures(comparison: Comparison) -> list[Any]:
 
 
 def write_comparison(comparison: Comparison, lang: str = "en") -> Path:
-    """Write leaderboard.json, leaderboard.csv and index.html into the comparison's out_dir."""
+    """Write leaderboard.json, leaderboard.csv and index.html into the comparison's out_dir.
+
+    ``leaderboard.json`` and the page include what the optimizer monitors reported per optimizer
+    (:mod:`inertia.lab.compare_monitor`).
+    """
     out = comparison.out_dir
     out.mkdir(parents=True, exist_ok=True)
     headers, rows = leaderboard_table(comparison)
@@ -112,6 +117,7 @@ def write_comparison(comparison: Comparison, lang: str = "en") -> Path:
         "higher_is_better": comparison.higher_is_better, "chosen_lr": comparison.chosen_lr,
         "leaderboard": [asdict(r) for r in comparison.leaderboard],
         "sensitivity": {k: {"lr": v[0], "score": v[1]} for k, v in comparison.sensitivity.items()},
+        "monitor": monitor_json(comparison),
     })
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -121,6 +127,7 @@ def write_comparison(comparison: Comparison, lang: str = "en") -> Path:
     report = Report(f"inertia compare: {comparison.base.problem}", lang=lang, intro=_intro(comparison))
     report.add_section("Leaderboard", figures=comparison_figures(comparison), tables=[(headers, rows)],
                        verdict=verdict(comparison))
+    add_monitor_section(report, comparison)
     return report.write(out)
 
 

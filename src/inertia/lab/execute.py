@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from inertia.lab.loops import LoopState, run_optimization, run_training
+from inertia.lab.monitoring import MONITOR_FILE, MonitorOptions, summary_fields
 from inertia.lab.runs import (
     OnRecord,
     Record,
@@ -68,6 +69,7 @@ def summarize(config: RunConfig, state: LoopState) -> dict[str, Any]:
         "steps_to_target": None if reached is None else reached["step"],
         "time_to_target_s": None if reached is None else reached["time_s"],
         "checkpoint_step": state.checkpoint_step, "resumed_at": state.resumed_at, **state.extra,
+        **summary_fields(state.monitor),
     }
     if config.kind == "training":
         last = rows[-1] if rows else {}
@@ -84,7 +86,8 @@ def summarize(config: RunConfig, state: LoopState) -> dict[str, Any]:
 
 
 def execute(config: RunConfig, run_dir: str | os.PathLike, on_record: OnRecord | None = None,
-            on_batch: Callable[[int], None] | None = None, rerun: bool = False) -> dict[str, Any]:
+            on_batch: Callable[[int], None] | None = None, rerun: bool = False,
+            monitor: bool | MonitorOptions = True) -> dict[str, Any]:
     """Run ``config`` in ``run_dir`` and return its summary (also written to ``summary.json``).
 
     A directory that already holds this config resumes from its checkpoint; a finished run
@@ -92,8 +95,13 @@ def execute(config: RunConfig, run_dir: str | os.PathLike, on_record: OnRecord |
     config is refused (ValueError). Bad configs raise ValueError before anything is written.
     An exception inside the loop is recorded as status ``failed`` (with the traceback's last line)
     and re-raised.
+
+    ``monitor`` (True: default :class:`MonitorOptions`; False: off) runs the optimizer under a
+    pathology monitor (:mod:`inertia.lab.monitoring`); its warnings go to ``summary.json`` and its
+    samples to ``monitor.json``. It never changes the run's numbers.
     """
     validate(config)
+    options = MonitorOptions() if monitor is True else (monitor or None)
     paths = prepare_run_dir(config, run_dir)
     if not rerun and paths.summary.exists():
         previous = read_json(paths.summary)
@@ -106,15 +114,19 @@ def execute(config: RunConfig, run_dir: str | os.PathLike, on_record: OnRecord |
                                "started_at": time.time()})
     try:
         if config.kind == "training":
-            state = run_training(config, paths, checkpoint, on_record, on_batch)
+            state = run_training(config, paths, checkpoint, on_record, on_batch, monitor=options)
         else:
-            state = run_optimization(config, paths, checkpoint, on_record)
+            state = run_optimization(config, paths, checkpoint, on_record, monitor=options)
     except Exception as exc:
         last_line = traceback.format_exception_only(type(exc), exc)[-1].strip()
         write_json(paths.summary, {"status": "failed", "message": last_line, "run_id": config.run_id()})
         raise
     summary = summarize(config, state)
     write_metrics(paths.metrics, state.rows)
+    if state.monitor is not None:
+        state.monitor.write(paths.root)
+    else:
+        (paths.root / MONITOR_FILE).unlink(missing_ok=True)
     write_json(paths.summary, summary)
     return read_json(paths.summary)  # as recorded: non-finite numbers are null
 

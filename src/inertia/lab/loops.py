@@ -12,12 +12,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from inertia.lab.monitoring import MonitorOptions, RunMonitor, start_monitor
 from inertia.lab.runs import OnRecord, Record, RunConfig, RunDir, save_checkpoint, write_metrics
 from inertia.lab.schedule_spec import parse_schedule, takes_metric
 
@@ -33,6 +35,7 @@ class LoopState:
     checkpoint_step: int | None = None
     resumed_at: list[int] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    monitor: RunMonitor | None = None
 
 
 class Cadence:
@@ -100,7 +103,7 @@ def _checkpoint(paths: RunDir, state: LoopState, position: int, params: Any, opt
     save_checkpoint(paths.checkpoint, {
         "position": position, "params": params, "optimizer": optimizer.state_dict(),
         "scheduler": None if scheduler is None else scheduler.state_dict(), "rows": state.rows, "elapsed_s": elapsed_s,
-        "resumed_at": state.resumed_at,
+        "resumed_at": state.resumed_at, "monitor": None if state.monitor is None else state.monitor.state(),
     })
     write_metrics(paths.metrics, state.rows)
     state.checkpoint_step = position
@@ -113,18 +116,28 @@ def _kept(state: LoopState) -> str:
 
 
 def run_optimization(config: RunConfig, paths: RunDir, checkpoint: dict[str, Any] | None,
-                     on_record: OnRecord | None = None) -> LoopState:
+                     on_record: OnRecord | None = None, monitor: MonitorOptions | None = None) -> LoopState:
     """``config.steps`` optimizer steps on a problem; row ``t`` describes the iterate ``x_t``.
 
     Columns: step, loss (exact f), gap (f - f*, when known), grad_norm (of the gradient the
     optimizer saw, noise included), lr, time_s, and x, y for 2D problems. The last row is
-    ``x_steps`` (no update), so a completed run has ``steps + 1`` rows.
+    ``x_steps`` (no update), so a completed run has ``steps + 1`` rows. With ``monitor`` the
+    steps run under a :class:`~inertia.lab.monitoring.RunMonitor` (the iterate is layer ``x``).
     """
     problem = build_problem(config)
     x = problem.init_params(config.start)
     optimizer, schedule, scheduler = _make_optimizer(config, [x])
     state = _restore(checkpoint, optimizer, scheduler, lambda saved: x.data.copy_(saved))
     first = checkpoint["position"] if checkpoint else 0
+    state.monitor = start_monitor(monitor, optimizer, [("x", x)], first, checkpoint)
+    with state.monitor or nullcontext():
+        _optimization_steps(config, paths, problem, x, optimizer, schedule, scheduler, state, first, on_record)
+    return state
+
+
+def _optimization_steps(config: RunConfig, paths: RunDir, problem: Any, x: torch.Tensor, optimizer: Any,
+                        schedule: Any, scheduler: Any, state: LoopState, first: int,
+                        on_record: OnRecord | None) -> None:
     min_value, two_d = problem.min_value, problem.dim == 2
     feed_metric = takes_metric(schedule)
     cadence, started = Cadence(config.checkpoint_every, config.checkpoint_interval_s), time.perf_counter()
@@ -154,7 +167,6 @@ def run_optimization(config: RunConfig, paths: RunDir, checkpoint: dict[str, Any
         if step < config.steps:
             _advance(scheduler, feed_metric, loss)
     state.elapsed_s += time.perf_counter() - started
-    return state
 
 
 def evaluate(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
@@ -206,18 +218,32 @@ def _epoch(model: torch.nn.Module, optimizer: Any, data: Any, config: RunConfig,
 
 
 def run_training(config: RunConfig, paths: RunDir, checkpoint: dict[str, Any] | None,
-                 on_record: OnRecord | None = None, on_batch: Callable[[int], None] | None = None
-                 ) -> LoopState:
+                 on_record: OnRecord | None = None, on_batch: Callable[[int], None] | None = None,
+                 monitor: MonitorOptions | None = None) -> LoopState:
     """``config.epochs`` epochs of mini-batch training; one row per epoch.
 
     Columns: epoch (1-based), step (optimizer steps so far), train_loss (mean over the epoch's
     batches), test_loss, test_accuracy, lr (during the epoch), time_s. Plateau schedules are fed
-    the epoch's training loss.
+    the epoch's training loss. With ``monitor`` the steps run under a
+    :class:`~inertia.lab.monitoring.RunMonitor` with the model's layer names.
     """
     data, model = load_training(config)
     optimizer, schedule, scheduler = _make_optimizer(config, model.parameters())
     state = _restore(checkpoint, optimizer, scheduler, model.load_state_dict)
     first = checkpoint["position"] if checkpoint else 0
+    batches_per_epoch = data.num_batches(config.batch_size)
+    state.monitor = start_monitor(monitor, optimizer, model.named_parameters(), first * batches_per_epoch,
+                                  checkpoint)
+    with state.monitor or nullcontext():
+        _training_epochs(config, paths, data, model, optimizer, schedule, scheduler, state, first,
+                         on_record, on_batch)
+    state.extra["dataset"] = data.summary()
+    return state
+
+
+def _training_epochs(config: RunConfig, paths: RunDir, data: Any, model: torch.nn.Module, optimizer: Any,
+                     schedule: Any, scheduler: Any, state: LoopState, first: int, on_record: OnRecord | None,
+                     on_batch: Callable[[int], None] | None) -> None:
     batches_per_epoch = data.num_batches(config.batch_size)
     batch_sizes = torch.tensor([min(config.batch_size, data.n_train - b * config.batch_size)
                                 for b in range(batches_per_epoch)], dtype=torch.float32)
@@ -248,5 +274,3 @@ def run_training(config: RunConfig, paths: RunDir, checkpoint: dict[str, Any] | 
     state.elapsed_s += time.perf_counter() - started
     if state.status == "completed":
         _checkpoint(paths, state, config.epochs, model.state_dict(), optimizer, scheduler, state.elapsed_s)
-    state.extra["dataset"] = data.summary()
-    return state

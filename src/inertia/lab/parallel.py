@@ -29,6 +29,7 @@ def _preload() -> None:
     """
     import torch._dynamo  # noqa: F401
 
+    import inertia.diagnostics.monitor  # noqa: F401  (the runs' optimizer monitors)
     import inertia.problems.datasets  # noqa: F401
     import inertia.problems.models  # noqa: F401
     import inertia.problems.registry  # noqa: F401
@@ -38,21 +39,22 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
-def _run_one(config: RunConfig, run_dir: str) -> dict[str, Any]:
+def _run_one(config: RunConfig, run_dir: str, monitor: bool = True) -> dict[str, Any]:
     """Execute one run; a failure becomes a ``failed`` summary instead of an exception."""
     try:
-        return execute(config, run_dir)
+        return execute(config, run_dir, monitor=monitor)
     except Exception as exc:  # recorded in summary.json by execute; reported, not raised
         return {"status": "failed", "message": f"{type(exc).__name__}: {exc}", "run_id": config.run_id()}
 
 
 def run_many(configs: Sequence[RunConfig], root: str | os.PathLike, jobs: int = 1,
-             on_done: OnDone | None = None) -> list[dict[str, Any]]:
+             on_done: OnDone | None = None, monitor: bool = True) -> list[dict[str, Any]]:
     """Execute every config under ``root`` with up to ``jobs`` processes; return their summaries.
 
     All configs are validated first (ValueError before any run starts). Equal configs share one
     run (and one directory). ``on_done(config, summary)`` is called in this process as each
-    distinct run finishes. ``jobs=1`` runs in this process.
+    distinct run finishes. ``jobs=1`` runs in this process. ``monitor`` runs each under a pathology
+    monitor (see :func:`inertia.lab.execute.execute`).
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs: must be an integer >= 1, got {jobs!r}")
@@ -61,16 +63,16 @@ def run_many(configs: Sequence[RunConfig], root: str | os.PathLike, jobs: int = 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     distinct = {config.run_id(): config for config in configs}
-    summaries = _run_distinct(distinct, root, jobs, on_done)
+    summaries = _run_distinct(distinct, root, jobs, on_done, monitor)
     return [summaries[config.run_id()] for config in configs]
 
 
 def _run_distinct(distinct: dict[str, RunConfig], root: Path, jobs: int,
-                  on_done: OnDone | None) -> dict[str, dict[str, Any]]:
+                  on_done: OnDone | None, monitor: bool) -> dict[str, dict[str, Any]]:
     summaries: dict[str, dict[str, Any]] = {}
     if jobs == 1 or len(distinct) <= 1:
         for run_id, config in distinct.items():
-            summaries[run_id] = _run_one(config, str(root / run_id))
+            summaries[run_id] = _run_one(config, str(root / run_id), monitor)
             if on_done is not None:
                 on_done(config, summaries[run_id])
         return summaries
@@ -80,7 +82,7 @@ def _run_distinct(distinct: dict[str, RunConfig], root: Path, jobs: int,
     context = multiprocessing.get_context("fork" if fork else "spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(distinct)), mp_context=context,
                              initializer=_worker_init) as pool:
-        pending: dict[Future, str] = {pool.submit(_run_one, config, str(root / run_id)): run_id
+        pending: dict[Future, str] = {pool.submit(_run_one, config, str(root / run_id), monitor): run_id
                                       for run_id, config in distinct.items()}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)

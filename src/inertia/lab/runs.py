@@ -108,8 +108,8 @@ class RunConfig:
         values = {k: v for k, v in data.items() if k in known}
         if values.get("start") is not None:
             values["start"] = tuple(values["start"])
-        if isinstance(values.get("hyper", {}).get("betas"), list):
-            values["hyper"] = {**values["hyper"], "betas": tuple(values["hyper"]["betas"])}
+        if values.get("hyper"):  # JSON has lists where the optimizer was given tuples (betas)
+            values["hyper"] = {k: tuple(v) if isinstance(v, list) else v for k, v in values["hyper"].items()}
         return cls(**values)
 
     def replace(self, **changes: Any) -> RunConfig:
@@ -141,6 +141,7 @@ def _is_count(value: Any, minimum: int) -> bool:
 
 def validate(config: RunConfig) -> None:
     """Check a config before running it; raise ValueError naming the bad argument and value."""
+    from inertia.lab.hyper_spec import check_hyper
     from inertia.lab.schedule_spec import parse_schedule
     from inertia.optim import OPTIMIZERS
 
@@ -168,6 +169,7 @@ def validate(config: RunConfig) -> None:
             raise ValueError(f"problem: unknown problem {config.problem!r} "
                              f"(choose from {', '.join(PROBLEMS)}, or a dataset: {', '.join(DATASET_KINDS)})")
     parse_schedule(config.schedule, total_steps=config.epochs if config.kind == "training" else config.steps)
+    check_hyper(config.optimizer, config.hyper)
 
 
 # ----------------------------------------------------------------------------- run directory I/O

@@ -12,8 +12,13 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from inertia.lab.runs import Record, RunConfig
+
+#: Monitor warnings printed per training run (the monitor's own rate limit applies first); the
+#: rest are only recorded in summary.json.
+MAX_CONSOLE_WARNINGS = 10
 
 
 def _progress(console: Console) -> Progress:
@@ -31,6 +36,7 @@ class TrainingProgress:
         self.task: Any = None
         self.batches_per_epoch: int | None = None
         self.epoch_start = 0
+        self.warnings_shown = 0
 
     def __enter__(self) -> TrainingProgress:
         return self
@@ -61,6 +67,22 @@ class TrainingProgress:
                   f"acc {100 * row['test_accuracy']:.2f}%")
         self.progress.update(self.task, completed=row["epoch"], status=status)
 
+    def on_warning(self, warning: dict[str, Any]) -> None:
+        """Print a monitor warning above the bar, up to :data:`MAX_CONSOLE_WARNINGS` per run."""
+        self.warnings_shown += 1
+        if self.warnings_shown <= MAX_CONSOLE_WARNINGS:
+            line = warning_line(f"step {warning['step']}", warning["message"])
+        elif self.warnings_shown == MAX_CONSOLE_WARNINGS + 1:
+            line = warning_line("monitor", "further warnings are only recorded in summary.json")
+        else:
+            return
+        self.progress.console.print(line, soft_wrap=True)
+
+
+def warning_line(where: str, message: str) -> Text:
+    """``warning <where>: <message>`` with the label highlighted (message printed verbatim)."""
+    return Text.assemble(("warning ", "bold yellow"), f"{where}: {message}")
+
 
 def print_summary(summary: dict[str, Any], run_dir: Path) -> int:
     """Print a finished training run; return the exit code (0 completed, 1 otherwise)."""
@@ -69,6 +91,11 @@ def print_summary(summary: dict[str, Any], run_dir: Path) -> int:
         return 1
     print(f"test accuracy {100 * summary['test_accuracy']:.2f}%  test loss {summary['test_loss']:.4f}  "
           f"epochs {summary['epochs']}  wall time {summary['wall_time_s']:.2f} s")
+    warnings = summary.get("warnings")
+    if warnings is not None:
+        kinds = sorted({w["pathology"] for w in warnings})
+        print(f"monitor: {len(warnings)} warning(s)" + (f" ({', '.join(kinds)})" if kinds else "")
+              + f" in {summary.get('monitor', {}).get('samples', 0)} samples")
     print(f"run directory: {run_dir}")
     return 0
 
@@ -79,6 +106,8 @@ class RunsProgress:
     def __init__(self) -> None:
         self.progress = _progress(Console(stderr=True))
         self.task: Any = None
+        self.phase = ""
+        self.shown: set[tuple[str, str]] = set()
 
     def __enter__(self) -> RunsProgress:
         return self
@@ -91,13 +120,23 @@ class RunsProgress:
         """Start a bar for a phase of ``runs`` runs (the display starts with the first phase)."""
         if self.task is None:
             self.progress.start()
+        self.phase = name
         self.task = self.progress.add_task(name, total=runs, status="")
 
     def on_done(self, config: RunConfig, summary: dict[str, Any]) -> None:
-        """Advance after each finished run."""
+        """Advance after each finished run; print its monitor warnings (final runs only, once per
+        optimizer and pathology: the lr search is expected to misbehave at bad rates)."""
+        lr = "default" if config.lr is None else f"{config.lr:.3g}"
         if self.task is not None:
-            lr = "default" if config.lr is None else f"{config.lr:.3g}"
             self.progress.update(self.task, advance=1, status=f"{config.optimizer} lr={lr} seed={config.seed}")
+        if self.phase == "lr search":
+            return
+        for warning in summary.get("warnings") or []:
+            key = (config.optimizer, warning["pathology"])
+            if key not in self.shown:
+                self.shown.add(key)
+                where = f"{config.optimizer} lr={lr} seed {config.seed}, step {warning['step']}"
+                self.progress.console.print(warning_line(where, warning["message"]), soft_wrap=True)
 
 
 def print_leaderboard(comparison: Any, page: Path) -> None:
@@ -114,4 +153,8 @@ def print_leaderboard(comparison: Any, page: Path) -> None:
     console = Console()
     console.print(table)
     console.print(verdict(comparison))
+    if comparison.monitored:
+        from inertia.lab.compare_monitor import monitor_verdict
+
+        console.print(monitor_verdict(comparison), soft_wrap=True)
     console.print(f"report: {page}", soft_wrap=True)
