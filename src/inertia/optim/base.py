@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
+from itertools import chain
 from typing import Any, ClassVar
 
 import torch
@@ -54,21 +55,35 @@ class FlatOptimizer(Optimizer):
 
     @staticmethod
     def profile_hook_step(func: Callable[..., Any]) -> Callable[..., Any]:
-        """torch.optim's step wrapper (step pre/post hooks, a profiler range), skipped when idle.
+        """torch.optim's step wrapper (step pre/post hooks, a profiler range), cheaper when idle.
 
-        With no hook registered and no profiler running, ``step`` is called directly: the
-        ``record_function`` range alone costs about as much as a whole fused step of a
-        small model.
+        The ``record_function`` range alone costs about as much as a whole fused step of a
+        small model, so it is entered only while a profiler runs; step hooks run in torch's
+        order either way (global then per-optimizer pre hooks, per-optimizer then global post
+        hooks), and a pre hook may return new ``(args, kwargs)``.
         """
-        hooked = Optimizer.profile_hook_step(func)
+        profiled = Optimizer.profile_hook_step(func)
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             self = args[0]
-            if (torch._C._autograd._profiler_enabled() or _global_optimizer_pre_hooks or _global_optimizer_post_hooks
+            if torch._C._autograd._profiler_enabled():
+                return profiled(*args, **kwargs)
+            if not (_global_optimizer_pre_hooks or _global_optimizer_post_hooks
                     or self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks):
-                return hooked(*args, **kwargs)
-            return func(*args, **kwargs)
+                return func(*args, **kwargs)
+            for pre_hook in chain(_global_optimizer_pre_hooks.values(), self._optimizer_step_pre_hooks.values()):
+                result = pre_hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(f"{func} must return None or a tuple of (new_args, new_kwargs), "
+                                           f"but got {result}.")
+                    args, kwargs = result
+            out = func(*args, **kwargs)
+            self._optimizer_step_code()
+            for post_hook in chain(self._optimizer_step_post_hooks.values(), _global_optimizer_post_hooks.values()):
+                post_hook(self, args, kwargs)
+            return out
 
         return wrapper
 
