@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from inertia.lab.runs import number_or_text
+
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -24,12 +26,7 @@ def _scalar(text: str) -> Any:
         return lowered == "true"
     if lowered == "none":
         return None
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return text
+    return number_or_text(text)
 
 
 def parse_value(key: str, text: str, flag: str = "--hyper") -> Any:

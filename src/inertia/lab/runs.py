@@ -216,8 +216,11 @@ def read_metrics(path: Path) -> list[Record]:
 
 
 def _parse_cell(text: str) -> Any:
-    if text == "":
-        return None
+    return None if text == "" else number_or_text(text)
+
+
+def number_or_text(text: str) -> Any:
+    """``text`` as an int, else a float, else unchanged."""
     for convert in (int, float):
         try:
             return convert(text)
