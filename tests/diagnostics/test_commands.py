@@ -39,7 +39,7 @@ def test_diagnose_writes_an_html_report(tmp_path, capsys) -> None:
     (["lr-find", "--lr-min", "-1"], "--lr-min: must be a positive number, got -1.0"),
     (["lr-find", "--lr-min", "1", "--lr-max", "0.5"], "--lr-max: must exceed --lr-min=1.0, got 0.5"),
     (["lr-find", "--steps", "3"], "--steps: must be an integer >= 10, got 3"),
-    (["diagnose", "--dataset", "imagenet"], "--dataset: unknown dataset 'imagenet'"),
+    (["diagnose", "--data", "imagenet"], "--data: unknown dataset 'imagenet'"),
     (["diagnose", "--model", "resnet"], "--model: unknown model 'resnet'"),
     (["diagnose", "--lr", "nan"], "--lr: must be a positive number, got nan"),
     (["diagnose", "--interval", "0"], "--interval: must be an integer >= 1, got 0"),

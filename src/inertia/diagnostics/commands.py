@@ -41,7 +41,7 @@ def _setup(optimizer: str, dataset: str, model: str, seed: int, batch_size: int,
     try:
         workload = make_workload(dataset, model, seed=seed, batch_size=batch_size)
     except ValueError as exc:
-        raise UserInputError(f"--dataset: {exc}") from exc
+        raise UserInputError(f"--data: {exc}") from exc
     hyper = {} if lr is None else {"lr": lr}
     return workload, OPTIMIZERS[optimizer.lower()](workload.model.parameters(), **hyper)
 
@@ -60,7 +60,7 @@ def _print_table(title: str, rows: list[tuple[str, str]]) -> None:
 
 def lr_find_command(
     optimizer: str = typer.Option("sgd", "--optimizer", help="Optimizer name (sgd, momentum, adam, ...)."),
-    dataset: str = typer.Option("digits", "--dataset", help="digits, teacher, mnist:PATH or cifar10:PATH."),
+    dataset: str = typer.Option("digits", "--data", "--dataset", help="digits, teacher, mnist:PATH or cifar10:PATH."),
     model: str = typer.Option("mlp", "--model", help="softmax, mlp or cnn."),
     lr_min: float = typer.Option(1e-5, "--lr-min", help="First learning rate of the sweep."),
     lr_max: float = typer.Option(10.0, "--lr-max", help="Last learning rate of the sweep."),
@@ -99,7 +99,7 @@ def lr_find_command(
 def diagnose_command(
     optimizer: str = typer.Option("sgd", "--optimizer", help="Optimizer name (sgd, momentum, adam, ...)."),
     lr: float = typer.Option(None, "--lr", help="Learning rate (default: the optimizer's default)."),
-    dataset: str = typer.Option("digits", "--dataset", help="digits, teacher, mnist:PATH or cifar10:PATH."),
+    dataset: str = typer.Option("digits", "--data", "--dataset", help="digits, teacher, mnist:PATH or cifar10:PATH."),
     model: str = typer.Option("mlp", "--model", help="softmax, mlp or cnn."),
     steps: int = typer.Option(300, "--steps", help="Training steps."),
     interval: int = typer.Option(10, "--interval", help="Monitor sampling interval in steps."),
