@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 import torch
+from so_problems import WrongGradient
 
 from inertia.minimize import METHODS, Iterate, Result, Status, minimize
 
@@ -118,17 +119,6 @@ def test_divergence_returns_the_last_finite_iterate():
 
 
 def test_line_search_failure_is_explicit():
-    class WrongGradient(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return (x * x).sum()
-
-        @staticmethod
-        def backward(ctx, grad_output):
-            (x,) = ctx.saved_tensors
-            return -2.0 * x * grad_output
-
     res = minimize(WrongGradient.apply, np.ones(2), "lbfgs")
     assert res.status == Status.LINE_SEARCH_FAILED and "line search failed" in res.message
     np.testing.assert_array_equal(res.x, np.ones(2))

@@ -46,3 +46,17 @@ def logistic(samples: int = 60, dim: int = 6, l2: float = 1e-2, seed: int = 0):
 def saddle(v: torch.Tensor) -> torch.Tensor:
     """x^2 - y^2 + y^4/4: saddle at 0, minima at (0, +-sqrt(2))."""
     return v[0] ** 2 - v[1] ** 2 + v[1] ** 4 / 4
+
+
+class WrongGradient(torch.autograd.Function):
+    """Returns sum(x^2) but reports the gradient of -sum(x^2): every 'descent' direction goes up."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return (x * x).sum()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return -2.0 * x * grad_output

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 import torch
-from so_problems import beale, extended_powell, logistic, rosenbrock, rotated_quadratic
+from so_problems import WrongGradient, beale, extended_powell, logistic, rosenbrock, rotated_quadratic
 
 from inertia.second_order import LBFGS, OptimizationError, Status
 
@@ -185,20 +185,6 @@ def test_nan_region_is_avoided_by_the_line_search():
     assert math.isnan(values[1])  # the first trial was NaN ...
     assert bool(torch.isfinite(x).all()) and float(fun(x.detach())) < 5.0  # ... yet x moved downhill and is finite
     assert opt.status in (Status.MAX_ITER, Status.MAX_EVAL, Status.LINE_SEARCH_FAILED)
-
-
-class WrongGradient(torch.autograd.Function):
-    """Returns sum(x^2) but reports the gradient of -sum(x^2): every 'descent' direction goes up."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return (x * x).sum()
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        (x,) = ctx.saved_tensors
-        return -2.0 * x * grad_output
 
 
 def test_line_search_failure_is_reported_and_x_restored():
