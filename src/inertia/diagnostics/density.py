@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
 from inertia.diagnostics._params import ParamsLike
 from inertia.diagnostics.hessian import HessianOperator, LossFn, lanczos
+
+if TYPE_CHECKING:  # matplotlib loads when a figure is drawn
+    from matplotlib.figure import Figure
 
 
 @dataclass
@@ -89,6 +92,8 @@ def spectral_density(loss_fn: LossFn, params: ParamsLike, *, num_probes: int = 4
 def density_figure(result: SpectralDensity, title: str = "Hessian spectral density", lr: float | None = None,
                    limit: float | None = None) -> Figure:
     """A log-scale plot of the density; ``limit`` (or ``2/lr``) marks the (S)GD stability limit."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(6, 3.6))
     ax = fig.add_subplot()
     floor = max(result.density.max() * 1e-8, 1e-300)

@@ -26,15 +26,17 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from inertia.diagnostics.hessian import edge_of_stability, hessian_eigenvalues
 from inertia.diagnostics.state import TrainingSnapshot
+
+if TYPE_CHECKING:  # matplotlib loads when a figure is drawn
+    from matplotlib.figure import Figure
 
 BatchLoss = Callable[[int, int], Tensor]
 SUGGESTION_RULE = ("valley midpoint: geometric mean of the lr of steepest descent and the lr of the minimum "
@@ -264,6 +266,8 @@ def _combine(curves: list[SeedCurve], optimizer: torch.optim.Optimizer, lambda_m
 
 def lr_find_figure(result: LRFindResult, title: str = "Learning-rate range test") -> Figure:
     """The seed curves, their band and median, the suggestion and the (S)GD stability limit."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(6.4, 4.0))
     ax = fig.add_subplot()
     for curve in result.curves:

@@ -35,7 +35,44 @@ BucketKey = tuple[Any, ...]
 Members = list[tuple[int, Tensor]]  # (param group index, parameter)
 
 
-class OptimizerMonitor:
+class SampleHistory:
+    """Read access to monitor samples kept as ``self._history[(kind, scope)] -> [Sample, ...]``.
+
+    Shared by the live :class:`OptimizerMonitor` and by a finished run's samples read back from
+    disk, so figures (:func:`inertia.diagnostics.diagnose_report.monitor_figure`) take either.
+    """
+
+    _history: dict[tuple[str, str], list[Sample]]
+
+    @property
+    def layers(self) -> list[str]:
+        """Names of the layers sampled so far, in first-seen order."""
+        return [name for kind, name in self._history if kind == "layer"]
+
+    @property
+    def groups(self) -> list[str]:
+        """Names (``group{g}``) of the param groups sampled so far."""
+        return [name for kind, name in self._history if kind == "group"]
+
+    def history(self, scope: str) -> list[Sample]:
+        """All samples of one layer, or else of one param group (``"group0"``), oldest first."""
+        for kind in ("layer", "group"):
+            if (kind, scope) in self._history:
+                return list(self._history[(kind, scope)])
+        known = ", ".join(name for _, name in self._history) or "none"
+        raise KeyError(f"scope: no samples for {scope!r}; known: {known}")
+
+    def series(self, scope: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps, values)`` of one :class:`Sample` field for one scope; missing values are NaN."""
+        samples = self.history(scope)
+        if samples and not hasattr(samples[0], metric):
+            raise KeyError(f"metric: unknown field {metric!r} of Sample")
+        values = [getattr(s, metric) for s in samples]
+        return (np.array([s.step for s in samples]),
+                np.array([np.nan if v is None else float(v) for v in values], dtype=float))
+
+
+class OptimizerMonitor(SampleHistory):
     """Measure an optimizer's steps and warn about pathologies, per layer and per param group.
 
     Example::
@@ -217,34 +254,6 @@ class OptimizerMonitor:
                                       value=value, message=message)
                 self.diagnoses.append(diagnosis)
                 self.on_warning(diagnosis)
-
-    # ---------------------------------------------------------------- access
-    @property
-    def layers(self) -> list[str]:
-        """Names of the layers sampled so far, in first-seen order."""
-        return [name for kind, name in self._history if kind == "layer"]
-
-    @property
-    def groups(self) -> list[str]:
-        """Names (``group{g}``) of the param groups sampled so far."""
-        return [name for kind, name in self._history if kind == "group"]
-
-    def history(self, scope: str) -> list[Sample]:
-        """All samples of one layer, or else of one param group (``"group0"``), oldest first."""
-        for kind in ("layer", "group"):
-            if (kind, scope) in self._history:
-                return list(self._history[(kind, scope)])
-        known = ", ".join(name for _, name in self._history) or "none"
-        raise KeyError(f"scope: no samples for {scope!r}; known: {known}")
-
-    def series(self, scope: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(steps, values)`` of one :class:`Sample` field for one scope; missing values are NaN."""
-        samples = self.history(scope)
-        if samples and not hasattr(samples[0], metric):
-            raise KeyError(f"metric: unknown field {metric!r} of Sample")
-        values = [getattr(s, metric) for s in samples]
-        return (np.array([s.step for s in samples]),
-                np.array([np.nan if v is None else float(v) for v in values], dtype=float))
 
     def warned(self, pathology: str, layer: str | None = None) -> bool:
         """Whether a warning for ``pathology`` (optionally in ``layer``) was emitted."""

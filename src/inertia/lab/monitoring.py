@@ -20,13 +20,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from torch import Tensor
 from torch.optim import Optimizer
 
+from inertia.diagnostics.monitor import SampleHistory
 from inertia.lab.atomic import atomic_write_text
 
-if TYPE_CHECKING:  # inertia.diagnostics is imported when a monitor is built (it pulls in matplotlib)
+if TYPE_CHECKING:
     from inertia.diagnostics.monitor import OptimizerMonitor
     from inertia.diagnostics.pathologies import Diagnosis
     from inertia.diagnostics.stats import Sample
@@ -136,7 +136,7 @@ def summary_fields(monitor: RunMonitor | None) -> dict[str, Any]:
     return {"warnings": monitor.warnings(), "monitor": monitor.summary()}
 
 
-class RecordedMonitor:
+class RecordedMonitor(SampleHistory):
     """The samples of a finished run read back from ``monitor.json``.
 
     It offers what :func:`inertia.diagnostics.diagnose_report.monitor_figure` reads from an
@@ -149,31 +149,6 @@ class RecordedMonitor:
         self._history: dict[tuple[str, str], list[Sample]] = {}
         for sample in self.samples:
             self._history.setdefault((sample.kind, sample.scope), []).append(sample)
-
-    @property
-    def layers(self) -> list[str]:
-        """Names of the sampled layers, in first-seen order."""
-        return [scope for kind, scope in self._history if kind == "layer"]
-
-    @property
-    def groups(self) -> list[str]:
-        """Names (``group{g}``) of the sampled param groups."""
-        return [scope for kind, scope in self._history if kind == "group"]
-
-    def history(self, scope: str) -> list[Sample]:
-        """The samples of one layer, or else of one param group, oldest first."""
-        for kind in ("layer", "group"):
-            if (kind, scope) in self._history:
-                return list(self._history[(kind, scope)])
-        known = ", ".join(scope for _, scope in self._history) or "none"
-        raise KeyError(f"scope: no samples for {scope!r}; known: {known}")
-
-    def series(self, scope: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(steps, values)`` of one :class:`Sample` field of one scope; missing values are NaN."""
-        samples = self.history(scope)
-        values = [getattr(s, metric) for s in samples]
-        return (np.array([s.step for s in samples]),
-                np.array([np.nan if v is None else float(v) for v in values], dtype=float))
 
 
 def load_monitor(run_dir: str | Path) -> RecordedMonitor | None:
