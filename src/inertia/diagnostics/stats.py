@@ -9,7 +9,7 @@ single host sync.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
@@ -85,28 +85,37 @@ def _norms_sq(tensors: list[Tensor]) -> Tensor:
 
 def _adaptive_columns(grads: list[Tensor], terms: list[AdaptiveTerms]) -> Tensor:
     """Per-parameter sums of an adaptive method, stacked as rows (denominator ``d``, statistic ``S``):
-    ``sum d``, ``#(eps dominates)``, ``sum (g/d)^2``, ``sum g^2``, ``sum (g^2/d)^2``, ``sum S``."""
+    ``sum d``, ``#(eps dominates)``, ``sum (g/d)^2``, ``sum S``, ``sum (g^2/d)^2``.
+
+    About ten passes over the state, each one foreach dispatch for all parameters.
+    """
     dtype = grads[0].dtype
-    root = torch._foreach_sqrt([t.stat.to(dtype).clamp_min(0) for t in terms])
+    stat = list(torch._foreach_clamp_min([t.stat.to(dtype) for t in terms], 0.0))
+    stat_sum = torch.stack(torch._foreach_norm(stat, 1)) * grads[0].new_tensor([t.scale for t in terms])
+    torch._foreach_sqrt_(stat)
     if any(t.scale != 1.0 for t in terms):
-        torch._foreach_mul_(root, [math.sqrt(t.scale) for t in terms])
-    outside = [i for i, t in enumerate(terms) if not t.inside]
-    denom = list(root)
-    if outside:
-        added = torch._foreach_add([root[i] for i in outside], [terms[i].eps for i in outside])
-        for i, d in zip(outside, added, strict=True):
-            denom[i] = d
-    for i, t in enumerate(terms):
-        if t.inside:
-            denom[i] = (root[i] * root[i] + t.eps).sqrt()
-    # eps dominates where sqrt(S) < eps (outside) or S < eps (inside): count via sign(min(root - c, 0))
+        torch._foreach_mul_(stat, [math.sqrt(t.scale) for t in terms])
+    root = stat  # sqrt(S)
+    # eps dominates where sqrt(S) < eps (outside) or S < eps (inside): count via -sign(min(root - c, 0))
     below = torch._foreach_sub(root, [t.eps if not t.inside else math.sqrt(t.eps) for t in terms])
     torch._foreach_clamp_max_(below, 0.0)
     torch._foreach_sign_(below)
+    inside = [i for i, t in enumerate(terms) if t.inside]
+    if inside:
+        squared = torch._foreach_mul([root[i] for i in inside], [root[i] for i in inside])
+        torch._foreach_add_(squared, [terms[i].eps for i in inside])
+        torch._foreach_sqrt_(squared)
+        for i, d in zip(inside, squared, strict=True):
+            root[i] = d
+    outside = [i for i, t in enumerate(terms) if not t.inside]
+    if outside:
+        torch._foreach_add_([root[i] for i in outside], [terms[i].eps for i in outside])
+    denom = root  # now d, in place
     scaled = torch._foreach_div(grads, denom)
-    weighted = torch._foreach_mul(scaled, grads)
+    scaled_sq = _norms_sq(scaled)
+    torch._foreach_mul_(scaled, grads)  # g^2 / d
     return torch.stack([torch.stack(torch._foreach_norm(denom, 1)), torch.stack(torch._foreach_norm(below, 1)),
-                        _norms_sq(scaled), _norms_sq(grads), _norms_sq(weighted), _norms_sq(root)])
+                        scaled_sq, stat_sum, _norms_sq(scaled)])
 
 
 def bucket_rows(params: list[Tensor], grads: list[Tensor | None], minus_update: list[Tensor],
@@ -158,8 +167,9 @@ def bucket_rows(params: list[Tensor], grads: list[Tensor | None], minus_update: 
         if i in adaptive_idx and terms is not None:
             term, j = terms[i], adaptive_idx.index(i)
             assert term is not None
-            denom_sum, eps_count, scaled_sq, g_sq, weighted_sq, stat_sum = (
-                values[5 * n + k * n_adaptive + j] for k in range(6))
+            denom_sum, eps_count, scaled_sq, stat_sum, weighted_sq = (
+                values[5 * n + k * n_adaptive + j] for k in range(5))
+            g_sq = grad_sq
             row[6:] = [denom_sum / term.numerator if term.numerator > 0 else math.inf, float(param.numel()),
                        eps_count, term.numerator**2 * scaled_sq, g_sq, weighted_sq, term.mean_scale * stat_sum]
         rows.append(row)
@@ -201,8 +211,8 @@ class Sample:
     state_key: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain-dict view (for JSON and tables)."""
-        return asdict(self)
+        """Plain-dict view (for JSON and tables); every field is a scalar, so a shallow copy is whole."""
+        return dict(self.__dict__)
 
 
 def _ratio(num: float, den: float) -> float | None:
