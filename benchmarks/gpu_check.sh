@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# One call on a CUDA machine (about 3-5 minutes): the kernel tests that run on CUDA (Triton compiled,
-# CUDA-graph replay, moving a model to CUDA) against the inertia.rules reference, then the GPU step
-# benchmark. Everything lands in $OUT (default ./gpu_out).
+# One call on a CUDA machine (about 3 minutes): the kernel tests that run on CUDA (Triton compiled,
+# CUDA-graph replay, moving a model to CUDA) against the inertia.rules reference, the GPU step
+# benchmark, then the host microseconds per step at 10M parameters in 100 tensors (the graph path's
+# front end against its bare stepper and torch.optim). Everything lands in $OUT (default ./gpu_out).
 #   PYTHONPATH=src bash benchmarks/gpu_check.sh
 # DEVICE=cpu SCALE=0.002 runs the same logic on a CPU machine (to check the script itself).
 set -u
@@ -30,3 +31,10 @@ timeout 200 "$PY" benchmarks/step_speed.py --device "$DEVICE" $SWEEP --steps 10 
 echo "benchmark exit code $?"
 tail -5 "$OUT/bench.log"
 cat "$OUT/step_speed_${DEVICE}.md" 2>/dev/null
+
+echo "== host microseconds per step, 100 tensors (10M parameters at SCALE=1) =="
+NUMEL=$(awk -v s="$SCALE" 'BEGIN { n = int(100000 * s); print (n < 1 ? 1 : n) }')
+timeout 90 "$PY" benchmarks/step_host_overhead.py --device "$DEVICE" --tensors 100 --numel "$NUMEL" \
+  --rounds 30 --batch 10 --json "$OUT/step_host_${DEVICE}.json" > "$OUT/host.log" 2>&1
+echo "host benchmark exit code $?"
+cat "$OUT/host.log"

@@ -113,7 +113,7 @@ def test_fast_path_matches_reference_float64(case, backend: str, device: str) ->
     run_and_compare(case, backend, device, torch.float64, n=517)
 
 
-def test_parallel_chunks_match_one_chunk() -> None:
+def test_parallel_chunks_match_one_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
     """Above PARALLEL_MIN the numba stepper splits the buffers across threads: same result."""
     from inertia.kernels import cpu
 
@@ -122,9 +122,10 @@ def test_parallel_chunks_match_one_chunk() -> None:
     buffers = fresh_buffers(spec, group, cpu.PARALLEL_MIN + 37, torch.float32, torch.Generator().manual_seed(3))
     buffers["grad"].normal_()
     twin = {key: value.clone() for key, value in buffers.items()}
-    split, whole = NumbaStepper(spec, buffers), NumbaStepper(spec, twin)
-    whole.chunks, whole.pool = [{key: value.numpy() for key, value in twin.items()}], None
-    assert len(split.chunks) == max(1, torch.get_num_threads())
+    split = NumbaStepper(spec, buffers)
+    monkeypatch.setattr(cpu, "PARALLEL_MIN", 1 << 62)
+    whole = NumbaStepper(spec, twin)
+    assert len(split.chunks) == max(1, torch.get_num_threads()) and len(whole.chunks) == 1
     for step in (1, 2):
         split(hyper, step)
         whole(hyper, step)

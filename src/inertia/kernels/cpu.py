@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from inertia.kernels.spec import StepSpec, host_scalars
+from inertia.kernels.spec import StepSpec, host_scalars, plain_numbers
 
 #: The CPU backend each rule uses when its options allow (measured; see benchmarks/RESULTS.md).
 CPU_BACKEND_FOR = {"sgd": "torch", "adagrad": "torch", "rmsprop": "numba", "adam": "torch"}
@@ -56,36 +56,58 @@ def cpu_backends(spec: StepSpec, dtype: torch.dtype) -> list[str]:
 
 
 class TorchFusedStepper:
-    """Calls torch's ``_fused_sgd_``/``_fused_adagrad_``/``_fused_adam(w)_`` on one flat tensor each."""
+    """Calls torch's ``_fused_sgd_``/``_fused_adagrad_``/``_fused_adam(w)_`` on one flat tensor each.
+
+    The op and its option arguments are fixed at construction; per step only the step
+    number and, when they changed, the hyperparameter arguments are written.
+    """
 
     def __init__(self, spec: StepSpec, buffers: dict[str, Tensor]) -> None:
         if not torch_supports(spec):
             raise ValueError(f"Invalid spec: {spec!r} (no torch fused CPU op computes it)")
         self.spec = spec
-        self.param, self.grad = [buffers["param"]], [buffers["grad"]]
-        self.state = [[buffers[key]] for key in spec.state_keys]
+        flags = dict(spec.flags)
+        param, grad = [buffers["param"]], [buffers["grad"]]
+        state = [[buffers[key]] for key in spec.state_keys]
         self.step_tensor = [torch.zeros((), dtype=torch.float32)]
+        self.step_array = self.step_tensor[0].numpy()  # a view: writing it sets the tensor without an op
+        maximize = bool(flags["maximize"])
+        if spec.rule == "sgd":
+            self.op = torch._fused_sgd_
+            self.args = (param, grad, state[0] if state else [])
+            self.options: dict[str, Any] = dict(nesterov=bool(flags["nesterov"]), maximize=maximize)
+        elif spec.rule == "adagrad":
+            self.op = torch._fused_adagrad_
+            self.args = (param, grad, state[0], self.step_tensor)
+            self.options = dict(maximize=maximize)
+        else:
+            amsgrad = bool(flags["amsgrad"])
+            self.op = torch._fused_adamw_ if flags["wd_mode"] == 2 else torch._fused_adam_
+            self.args = (param, grad, state[0], state[1], state[2] if amsgrad else [], self.step_tensor)
+            self.options = dict(amsgrad=amsgrad, maximize=maximize)
+        self.hyper: tuple[float, ...] | None = None
+        self.kwargs: dict[str, Any] = {}
+
+    def _hyper_kwargs(self, hyper: tuple[float, ...]) -> dict[str, Any]:
+        if self.spec.rule == "sgd":
+            lr, momentum, dampening, wd = hyper
+            return dict(self.options, weight_decay=wd, momentum=momentum, lr=lr, dampening=dampening)
+        if self.spec.rule == "adagrad":
+            lr, lr_decay, eps, wd = hyper
+            return dict(self.options, lr=lr, lr_decay=lr_decay, weight_decay=wd, eps=eps)
+        lr, beta1, beta2, eps, wd = hyper
+        return dict(self.options, lr=lr, beta1=beta1, beta2=beta2, weight_decay=wd, eps=eps)
 
     def __call__(self, hyper: tuple[float, ...], step: int) -> None:
         """Apply step number ``step`` (>= 1) with hyperparameters ``hyper``."""
-        spec, flag = self.spec, self.spec.flag
-        self.step_tensor[0].fill_(step)
-        if spec.rule == "sgd":
-            lr, momentum, dampening, wd = hyper
-            torch._fused_sgd_(self.param, self.grad, self.state[0] if self.state else [], weight_decay=wd,
-                              momentum=momentum, lr=lr, dampening=dampening, nesterov=bool(flag("nesterov")),
-                              maximize=bool(flag("maximize")), is_first_step=step == 1)
-        elif spec.rule == "adagrad":
-            lr, lr_decay, eps, wd = hyper
-            torch._fused_adagrad_(self.param, self.grad, self.state[0], self.step_tensor, lr=lr,
-                                  lr_decay=lr_decay, weight_decay=wd, eps=eps, maximize=bool(flag("maximize")))
+        if hyper is not self.hyper:  # a tuple holding a tensor (in-place lr changes) is re-read every step
+            self.kwargs = self._hyper_kwargs(hyper)
+            self.hyper = hyper if plain_numbers(hyper) else None
+        self.step_array[()] = step
+        if self.spec.rule == "sgd":
+            self.op(*self.args, is_first_step=step == 1, **self.kwargs)
         else:
-            lr, beta1, beta2, eps, wd = hyper
-            op = torch._fused_adamw_ if flag("wd_mode") == 2 else torch._fused_adam_
-            amsgrad = bool(flag("amsgrad"))
-            op(self.param, self.grad, self.state[0], self.state[1], self.state[2] if amsgrad else [],
-               self.step_tensor, lr=lr, beta1=beta1, beta2=beta2, weight_decay=wd, eps=eps, amsgrad=amsgrad,
-               maximize=bool(flag("maximize")))
+            self.op(*self.args, **self.kwargs)
 
 
 class NumbaStepper:
@@ -93,59 +115,87 @@ class NumbaStepper:
 
     Buffers of at least :data:`PARALLEL_MIN` elements are split into one contiguous chunk
     per thread (``torch.get_num_threads()``); the kernels release the GIL, so the chunks
-    run in parallel.
+    run in parallel. The kernel's arguments are fixed at construction except its scalars,
+    which are recomputed only when the hyperparameters or (for step-dependent rules) the
+    step change.
     """
 
     def __init__(self, spec: StepSpec, buffers: dict[str, Tensor]) -> None:
         from inertia.kernels import numba_loops
 
         self.spec = spec
-        self.loops = numba_loops
+        self.kernel = getattr(numba_loops, f"{spec.rule}_step")
         arrays = {key: value.detach().numpy() for key, value in buffers.items()}
         self.cast = arrays["param"].dtype.type
         n = arrays["param"].size
         threads = max(1, torch.get_num_threads()) if n >= PARALLEL_MIN else 1
         edges = [n * k // threads // 16 * 16 for k in range(threads)] + [n]
         bounds = zip(edges[:-1], edges[1:], strict=True)
-        self.chunks = [{key: a[lo:hi] for key, a in arrays.items()} for lo, hi in bounds]
+        self.chunks = [_kernel_arrays(spec, {key: a[lo:hi] for key, a in arrays.items()}) for lo, hi in bounds]
         self.pool = _pool(threads) if threads > 1 else None
+        self.flags = _kernel_flags(spec, self.cast)
+        self.step_dependent = bool(dict(spec.flags).get("step_dependent"))
+        self.cached: tuple[Any, ...] = (None, None, ())  # (hyper, step or None, scalar arguments)
+
+    def _scalars(self, hyper: tuple[float, ...], step: int) -> tuple[Any, ...]:
+        """The kernel's arguments after the arrays, for this step."""
+        key_step = (step == 1) if self.spec.rule == "sgd" else (step if self.step_dependent else None)
+        cached_hyper, cached_step, scalars = self.cached
+        if hyper is cached_hyper and key_step == cached_step:
+            return scalars
+        s, c = host_scalars(self.spec, hyper, step), self.cast
+        rule = self.spec.rule
+        if rule == "sgd":
+            scalars = (c(s["lr"]), c(s["wd"]), c(s["momentum"]), c(s["dampening_keep"]), *self.flags,
+                       bool(s["first"]))
+        elif rule == "adagrad":
+            scalars = (c(s["clr"]), c(s["eps"]), c(s["wd"]), *self.flags)
+        elif rule == "rmsprop":
+            scalars = (c(s["lr"]), c(s["alpha"]), c(s["one_minus_alpha"]), c(s["eps"]), c(s["wd"]),
+                       c(s["momentum"]), *self.flags)
+        else:
+            scalars = (*(c(s[k]) for k in ("one_minus_beta1", "beta2", "one_minus_beta2", "eps", "wd", "decay",
+                                          "step_size", "denom_scale")), *self.flags)
+        self.cached = (hyper if plain_numbers(hyper) else None, key_step, scalars)
+        return scalars
 
     def __call__(self, hyper: tuple[float, ...], step: int) -> None:
         """Apply step number ``step`` (>= 1) with hyperparameters ``hyper``."""
-        c = self.cast
-        scalars = {name: c(value) for name, value in host_scalars(self.spec, hyper, step).items()}
+        scalars = self._scalars(hyper, step)
         if self.pool is None:
-            self._run(self.chunks[0], scalars)
+            self.kernel(*self.chunks[0], *scalars)
             return
-        futures = [self.pool.submit(self._run, chunk, scalars) for chunk in self.chunks[1:]]
-        self._run(self.chunks[0], scalars)
+        futures = [self.pool.submit(self.kernel, *chunk, *scalars) for chunk in self.chunks[1:]]
+        self.kernel(*self.chunks[0], *scalars)
         for future in futures:
             future.result()
 
-    def _run(self, a: dict[str, Any], s: dict[str, Any]) -> None:
-        spec, flag = self.spec, self.spec.flag
-        sign, use_wd = self.cast(-1.0 if flag("maximize") else 1.0), _has_wd(spec)
-        p, g = a["param"], a["grad"]
-        if spec.rule == "sgd":
-            buffer = a[spec.state_keys[0]] if spec.state_keys else p
-            self.loops.sgd_step(p, g, buffer, s["lr"], s["wd"], s["momentum"], s["dampening_keep"], sign, use_wd,
-                                bool(flag("momentum")), bool(flag("nesterov")), bool(flag("velocity")),
-                                bool(s["first"]))
-        elif spec.rule == "adagrad":
-            self.loops.adagrad_step(p, g, a["sum"], s["clr"], s["eps"], s["wd"], sign, use_wd,
-                                    bool(flag("eps_inside")))
-        elif spec.rule == "rmsprop":
-            square_avg = a["square_avg"]
-            self.loops.rmsprop_step(p, g, square_avg, a.get("grad_avg", square_avg),
-                                    a.get("momentum_buffer", square_avg), s["lr"], s["alpha"],
-                                    s["one_minus_alpha"], s["eps"], s["wd"], s["momentum"], sign, use_wd,
-                                    bool(flag("centered")), bool(flag("momentum")), bool(flag("eps_inside")))
-        else:
-            v = a["exp_avg_sq"]
-            self.loops.adam_step(p, g, a["exp_avg"], v, a.get("max_exp_avg_sq", v), s["one_minus_beta1"],
-                                 s["beta2"], s["one_minus_beta2"], s["eps"], s["wd"], s["decay"],
-                                 s["step_size"], s["denom_scale"], sign, flag("wd_mode"), bool(flag("amsgrad")),
-                                 flag("eps_mode") == 1)
+
+def _kernel_arrays(spec: StepSpec, a: dict[str, Any]) -> tuple[Any, ...]:
+    """The array arguments of the rule's kernel (absent buffers replaced by an untouched stand-in)."""
+    p, g = a["param"], a["grad"]
+    if spec.rule == "sgd":
+        return p, g, a[spec.state_keys[0]] if spec.state_keys else p
+    if spec.rule == "adagrad":
+        return p, g, a["sum"]
+    if spec.rule == "rmsprop":
+        square_avg = a["square_avg"]
+        return p, g, square_avg, a.get("grad_avg", square_avg), a.get("momentum_buffer", square_avg)
+    v = a["exp_avg_sq"]
+    return p, g, a["exp_avg"], v, a.get("max_exp_avg_sq", v)
+
+
+def _kernel_flags(spec: StepSpec, cast: Any) -> tuple[Any, ...]:
+    """The rule kernel's option arguments (after its scalars): sign, weight decay and variant flags."""
+    f = dict(spec.flags)
+    sign, use_wd = cast(-1.0 if f["maximize"] else 1.0), _has_wd(spec)
+    if spec.rule == "sgd":
+        return sign, use_wd, bool(f["momentum"]), bool(f["nesterov"]), bool(f["velocity"])
+    if spec.rule == "adagrad":
+        return sign, use_wd, bool(f["eps_inside"])
+    if spec.rule == "rmsprop":
+        return sign, use_wd, bool(f["centered"]), bool(f["momentum"]), bool(f["eps_inside"])
+    return sign, f["wd_mode"], bool(f["amsgrad"]), f["eps_mode"] == 1
 
 
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}

@@ -7,6 +7,11 @@ bit, at a cost of well under a millisecond per step). ``impl="fused"`` fuses wha
 kernel covers and warns once about the rest; ``impl="reference"`` never fuses. torch's
 ``fused=True``/``fused=False`` flags map to ``impl="fused"``/``"reference"`` under auto, and
 ``capturable=True`` replays the CUDA step from a CUDA graph.
+
+A step's host work is kept small: once every bucket of a group ran fused, the group's plan
+is reused (:meth:`FusedGroup.cached_plan`) while the parameter objects, the group values and
+the flat views are unchanged; anything else (new hyperparameters, a replaced ``.grad``, moved,
+added or swapped parameters) takes the full path, which repairs, warns and decides again.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ class GroupPlan:
     spec: StepSpec
     hyper: tuple[float, ...]
     items: list[tuple[FusedBucket, str | None]] = field(default_factory=list)  # (bucket, backend or None)
+    cuda_graph: bool = False  # the group's ``capturable``: Triton buckets replay a CUDA graph
+    all_fused: bool = False  # every bucket runs fused (set once the items are complete)
 
 
 class FusedGroup:
@@ -48,12 +55,31 @@ class FusedGroup:
         self.spec: StepSpec | None = None
         self.hyper: tuple[float, ...] = ()
         self.choices: list[tuple[str | None, str]] = []
+        # The plan of the last step if every bucket ran fused; reused while nothing changes (see plan_group).
+        self.plan: GroupPlan | None = None
 
     def current(self, group: dict[str, Any]) -> bool:
         """Whether the group still holds exactly the parameters these buckets were built for."""
         params = group["params"]
         return (params is self.params_list and len(params) == len(self.params)
                 and all(map(operator.is_, params, self.params)))
+
+    def cached_plan(self, group: dict[str, Any], key_names: tuple[str, ...]) -> GroupPlan | None:
+        """The last step's all-fused plan if nothing it depends on changed, else None (take the full path).
+
+        Checked, in C-level maps: the same parameter objects, the same group values (hyperparameters
+        and options, by identity first), every gradient still a flat view and every parameter still in
+        the flat buffer. Whatever :func:`plan_group` would repair or warn about fails one of these.
+        """
+        plan, params = self.plan, group["params"]
+        if (plan is None or params is not self.params_list or len(params) != len(self.params)
+                or not all(map(operator.is_, params, self.params))
+                or tuple(map(group.get, key_names)) != self.key):
+            return None
+        for bucket in self.buckets:
+            if not bucket.unchanged():
+                return None
+        return plan
 
     def forget_steps(self) -> None:
         """The reference path stepped these parameters: recheck the state before fusing again."""
@@ -64,7 +90,7 @@ class FusedGroup:
         """Recompute spec, hyperparameters and per-bucket backends for new group values; False: no kernel."""
         impl = resolve_impl(group)
         found = spec_from_group(rule, group) if impl != "reference" else None
-        self.key, self.spec = key, None
+        self.key, self.spec, self.plan = key, None, None
         if found is None:
             return False
         self.spec, self.hyper = found
@@ -102,7 +128,13 @@ def resolve_impl(group: dict[str, Any]) -> str:
 def plan_group(optimizer: Any, group: dict[str, Any], rule: str) -> GroupPlan | None:
     """The plan of ``group`` for this step, or None when every parameter takes the reference path."""
     fused = optimizer._fused
-    key = tuple(map(group.get, GROUP_KEYS[rule]))
+    key_names = GROUP_KEYS[rule]
+    fused_group = fused.get(id(group))
+    if fused_group is not None:
+        plan = fused_group.cached_plan(group, key_names)
+        if plan is not None:
+            return plan
+    key = tuple(map(group.get, key_names))
     for _attempt in range(2):
         fused_group = fused.get(id(group))
         if fused_group is None or not fused_group.current(group):
@@ -128,7 +160,7 @@ def plan_group(optimizer: Any, group: dict[str, Any], rule: str) -> GroupPlan | 
 def _plan_buckets(optimizer: Any, group: dict[str, Any], fused_group: FusedGroup) -> Any:
     spec, impl = fused_group.spec, resolve_impl(group)
     assert spec is not None
-    plan = GroupPlan(spec, fused_group.hyper)
+    plan = GroupPlan(spec, fused_group.hyper, cuda_graph=bool(group.get("capturable")))
     for bucket, (backend, why) in zip(fused_group.buckets, fused_group.choices, strict=True):
         if backend is None:
             if why and impl == "fused":
@@ -142,18 +174,19 @@ def _plan_buckets(optimizer: Any, group: dict[str, Any], fused_group: FusedGroup
         if not ready:
             bucket.done = None
         plan.items.append((bucket, backend if ready else None))
+    plan.all_fused = all(backend for _, backend in plan.items)
+    fused_group.plan = plan if plan.all_fused else None
     return plan if any(backend for _, backend in plan.items) else None
 
 
 def apply_plan(optimizer: Any, group: dict[str, Any], plan: GroupPlan) -> None:
     """Step every bucket of ``plan``: fused ones with one kernel, the others with the reference rule."""
-    cuda_graph = bool(group.get("capturable"))
     for bucket, backend in plan.items:
         if backend is None:
             with torch.no_grad():
                 optimizer._update_params(group, bucket.params)
         else:
-            bucket.step(plan.spec, plan.hyper, backend, cuda_graph and backend == "triton")
+            bucket.step(plan.spec, plan.hyper, backend, plan.cuda_graph and backend == "triton")
 
 
 def make_stepper(spec: StepSpec, buffers: dict[str, torch.Tensor], backend: str, cuda_graph: bool) -> Any:

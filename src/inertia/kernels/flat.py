@@ -11,7 +11,9 @@ Before each step :meth:`FusedBucket.ready` checks, with C-level maps over the pa
 flat buffer and every gradient is still its view. If not, it repairs what it can (a
 replaced gradient or parameter storage is copied back in and re-viewed), or reports that
 this step must take the reference path (a missing gradient, parameters living inside
-someone else's buffer, state that differs between parameters).
+someone else's buffer, state that differs between parameters). Once a step was allowed,
+:meth:`FusedBucket.unchanged` repeats the same two maps without repairing anything, so the
+dispatcher can reuse its decision until something changes.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class FusedBucket:
         self.stepper_key: tuple[Any, ...] | None = None
         self.spec_seen: StepSpec | None = None
         self.step_counts: Any = None  # numpy view of the bucket's step counters
+        self.one: Any = None  # 1 in their dtype (adds without a type resolution)
 
     # ------------------------------------------------------------------ flattening
     def _views(self, flat: Tensor) -> list[Tensor]:
@@ -164,13 +167,21 @@ class FusedBucket:
         return float(group["dampening"]) == 0.0
 
     # ------------------------------------------------------------------ per step
+    def unchanged(self) -> bool:
+        """Whether nothing changed since a step that :meth:`ready` allowed: the bucket is adopted and its
+        state checked, every ``.grad`` is still the flat view and every parameter still lives at its place
+        in the flat buffer (two C-level maps over the parameters; no repair, no warning)."""
+        return (self.done is not None and self.adopted
+                and all(map(operator.is_, map(_grad_of, self.params), self.grad_views))
+                and list(map(Tensor.data_ptr, self.params)) == self.pointers)
+
     def ready(self, optimizer: Any, group: dict[str, Any], layout: Any, spec: StepSpec) -> bool | str:
         """Whether this step can be fused; repairs replaced grads/storage; ``RELAYOUT`` if params moved."""
         if self.disabled:
             self.warn("disabled", f"a bucket of {len(self.params)} parameters takes the reference path: "
                       + self.disabled)
             return False
-        if spec != self.spec_seen:
+        if spec is not self.spec_seen and spec != self.spec_seen:
             self.done, self.spec_seen = None, spec
         grads = list(map(_grad_of, self.params))
         if not self.adopted:
@@ -205,18 +216,22 @@ class FusedBucket:
             buffers.update({k: self.bucket.buffer(k) for k in spec.state_keys})
             self.stepper, self.stepper_key = make_stepper(spec, buffers, backend, cuda_graph), key
             self.step_counts = self.bucket.steps.numpy() if spec.counts_steps else None
+            self.one = None if self.step_counts is None else self.step_counts.dtype.type(1)
         assert self.done is not None
         self.done += 1
         self.stepper(hyper, self.done)
         if self.step_counts is not None:
-            self.step_counts += 1  # the 0-d ``step`` state tensors are views of these counters
+            self.step_counts += self.one  # the 0-d ``step`` state tensors are views of these counters
 
-    def zero_grads(self) -> list[bool]:
-        """Zero the flat gradient buffer; say which parameters' ``.grad`` were its views (now zero)."""
+    def zero_grads(self) -> list[Tensor]:
+        """Zero the flat gradient buffer; return the parameters whose ``.grad`` is not its view (left as is)."""
         if not self.adopted:
-            return [False] * len(self.params)
+            return self.params
+        assert self.grad_flat is not None
+        if all(map(operator.is_, map(_grad_of, self.params), self.grad_views)):
+            self.grad_flat.zero_()
+            return []
         owned = list(map(operator.is_, map(_grad_of, self.params), self.grad_views))
         if any(owned):
-            assert self.grad_flat is not None
             self.grad_flat.zero_()
-        return owned
+        return [param for param, mine in zip(self.params, owned, strict=True) if not mine]

@@ -126,6 +126,12 @@ def spec_from_group(rule: str, group: dict[str, Any]) -> tuple[StepSpec, tuple[f
     return None
 
 
+def plain_numbers(hyper: tuple[Any, ...]) -> bool:
+    """Whether ``hyper`` holds only Python numbers (immutable: a step may reuse what it computed from
+    the same tuple; a tensor ``lr`` may change in place and must be read again)."""
+    return all(type(value) in (float, int, bool) for value in hyper)
+
+
 def host_scalars(spec: StepSpec, hyper: tuple[float, ...], step: int) -> dict[str, float]:
     """Per-step scalars in float64, as :mod:`inertia.rules` computes them (``step`` is t >= 1).
 

@@ -1,11 +1,11 @@
 """The Triton stepper: launches (or replays from a CUDA graph) one kernel per bucket and step.
 
-Per step the host does O(1) work: compare the hyperparameters with the last ones
-(``lr`` alone changed: one ``fill_`` launch; anything else: one small copy), then one
-kernel launch or one graph replay. The step counter and ``beta**t`` live on the device
-(see :mod:`inertia.kernels.triton_kernels`); the host rewrites them only when the
-step it is asked for is not the one the device expects (after a checkpoint load or a
-step taken by the reference path).
+Per step the host does O(1) work: compare the hyperparameters with the last ones (the
+same tuple of Python numbers: nothing; ``lr`` alone changed: one ``fill_`` launch;
+anything else: one small copy), then one kernel launch or one graph replay. The step
+counter and ``beta**t`` live on the device (see :mod:`inertia.kernels.triton_kernels`);
+the host rewrites them only when the step it is asked for is not the one the device
+expects (after a checkpoint load or a step taken by the reference path).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import warnings
 import torch
 from torch import Tensor
 
-from inertia.kernels.spec import FusedFallbackWarning, StepSpec
+from inertia.kernels.spec import FusedFallbackWarning, StepSpec, plain_numbers
 
 #: Launch configuration of every kernel: elements per program and warps per program.
 LAUNCH = {"block": 1024, "num_warps": 4}
@@ -57,6 +57,7 @@ class TritonStepper:
         self.slots = torch.zeros(2, 4, dtype=torch.float64, device=param.device)
         self.slot_views = [self.slots[0], self.slots[1]]
         self.host_hyper: tuple[float, ...] | None = None
+        self.plain_hyper: tuple[float, ...] | None = None  # the last ``hyper`` argument, if only numbers
         self.next_step: int | None = None
         self.phase = 0
         self.launched = False
@@ -133,6 +134,12 @@ class TritonStepper:
 
     def __call__(self, hyper: tuple[float, ...], step: int) -> None:
         """Apply step number ``step`` (>= 1) with hyperparameters ``hyper``."""
+        if self.graphs is not None and hyper is self.plain_hyper and step == self.next_step:
+            # Nothing to write: one replay (CUDAGraph.replay launches on its capture device by itself).
+            self.graphs[self.phase].replay()
+            self.phase ^= 1
+            self.next_step = step + 1
+            return
         device = self.hyper.device
         if device.type == "cuda" and device.index != torch.cuda.current_device():
             with torch.cuda.device(device):  # kernels launch on the current device
@@ -141,7 +148,9 @@ class TritonStepper:
             self._step(hyper, step)
 
     def _step(self, hyper: tuple[float, ...], step: int) -> None:
-        self._sync_hyper(tuple(float(h) for h in hyper))
+        if hyper is not self.plain_hyper:  # the same tuple of Python numbers as last step: nothing changed
+            self._sync_hyper(tuple(float(h) for h in hyper))
+            self.plain_hyper = hyper if plain_numbers(hyper) else None
         if step != self.next_step:
             self._sync_slot(step - 1)
         if self.cuda_graph and self.graphs is None and self.launched:

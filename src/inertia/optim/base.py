@@ -20,6 +20,26 @@ from inertia.optim.validation import IMPL_CHOICES, NONFINITE_CHOICES, check_choi
 _no_dynamo = getattr(torch, "_disable_dynamo", None) or torch.compiler.disable
 
 
+#: ``_no_dynamo(step)`` -> ``step``: what the step wrapper calls while dynamo neither traces nor watches
+#: frames (the guard costs about a microsecond per call and does nothing then).
+_EAGER_STEPS: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+
+def _step_outside_dynamo(step: Callable[..., Any]) -> Callable[..., Any]:
+    guarded = _no_dynamo(step)
+    _EAGER_STEPS[guarded] = step
+    return guarded
+
+
+def _always_watched() -> Any:
+    return True  # torch without ``get_eval_frame_callback``: always take the guarded step
+
+
+#: Dynamo's frame callback (None unless code compiled by ``torch.compile`` is running).
+_eval_frame_callback: Callable[[], Any] = getattr(
+    getattr(getattr(torch._C, "_dynamo", None), "eval_frame", None), "get_eval_frame_callback", _always_watched)
+
+
 class NonFiniteGradientError(FloatingPointError):
     """A gradient held NaN or inf and the optimizer was built with ``nonfinite="raise"``."""
 
@@ -63,6 +83,7 @@ class FlatOptimizer(Optimizer):
         hooks), and a pre hook may return new ``(args, kwargs)``.
         """
         profiled = Optimizer.profile_hook_step(func)
+        eager = _EAGER_STEPS.get(func, func)
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -71,7 +92,9 @@ class FlatOptimizer(Optimizer):
                 return profiled(*args, **kwargs)
             if not (_global_optimizer_pre_hooks or _global_optimizer_post_hooks
                     or self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks):
-                return func(*args, **kwargs)
+                if torch.compiler.is_compiling() or _eval_frame_callback() is not None:
+                    return func(*args, **kwargs)  # dynamo traces or watches frames: keep it out of the step
+                return eager(*args, **kwargs)
             for pre_hook in chain(_global_optimizer_pre_hooks.values(), self._optimizer_step_pre_hooks.values()):
                 result = pre_hook(self, args, kwargs)
                 if result is not None:
@@ -139,7 +162,6 @@ class FlatOptimizer(Optimizer):
         return state
 
     # ----------------------------------------------------------------- stepping
-    @_no_dynamo
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Perform one optimization step; ``closure`` re-evaluates the loss (with grad).
 
@@ -151,26 +173,25 @@ class FlatOptimizer(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        plans = [self._plan(group) for group in self.param_groups]
+        groups = self.param_groups
+        plans = list(map(self._plan, groups))
         if not self._passes_nonfinite_policy(plans):
             return loss
-        for group, plan in zip(self.param_groups, plans, strict=True):
+        for group, plan in zip(groups, plans, strict=True):
             if plan is None:
                 with torch.no_grad():
                     self._update_params(group, group["params"])
             else:
-                from inertia.kernels.dispatch import apply_plan
-
-                apply_plan(self, group, plan)
+                _dispatch().apply_plan(self, group, plan)
         return loss
+
+    step = _step_outside_dynamo(step)
 
     def _plan(self, group: dict[str, Any]) -> Any:
         """The fused plan of ``group`` for this step, or None for the reference path throughout."""
         if not self.fused_rule or (group.get("impl") == "reference" and id(group) not in self._fused):
             return None
-        from inertia.kernels.dispatch import plan_group
-
-        return plan_group(self, group, self.fused_rule)
+        return _dispatch().plan_group(self, group, self.fused_rule)
 
     def _fused_warn(self, reason: str, message: str) -> None:
         from inertia.kernels.dispatch import warn_once
@@ -198,6 +219,8 @@ class FlatOptimizer(Optimizer):
             if plan is None:
                 if not self._check_grads(group_index, group, group["params"]):
                     return False
+                continue
+            if plan.all_fused and group["nonfinite"] == "ignore":
                 continue
             for bucket, backend in plan.items:
                 if backend is not None and (group["nonfinite"] == "ignore" or bucket.grads_finite()):
@@ -229,19 +252,26 @@ class FlatOptimizer(Optimizer):
             return False
         return True
 
-    @_no_dynamo
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset gradients. Gradients held in a fused flat buffer are zeroed in place with one fill
         (they stay views of it, whatever ``set_to_none`` says); others follow torch.optim."""
+        if torch.compiler.is_compiling() or _eval_frame_callback() is not None:
+            self._zero_grad_outside_dynamo(set_to_none)  # dynamo traces or watches frames: keep it out
+        else:
+            self._zero_grad(set_to_none)
+
+    def _zero_grad(self, set_to_none: bool) -> None:
         for group in self.param_groups:
             fused_group = self._fused.get(id(group))
             if fused_group is None:
                 _reset_grads(group["params"], set_to_none)
                 continue
             for bucket in fused_group.buckets:
-                owned = bucket.zero_grads()
-                if not all(owned):
-                    _reset_grads([p for p, mine in zip(bucket.params, owned, strict=True) if not mine], set_to_none)
+                others = bucket.zero_grads()
+                if others:
+                    _reset_grads(others, set_to_none)
+
+    _zero_grad_outside_dynamo = _no_dynamo(_zero_grad)
 
     # ----------------------------------------------------------------- subclass hooks
     def _init_state(
@@ -254,6 +284,14 @@ class FlatOptimizer(Optimizer):
     ) -> None:
         """Apply the update rule to one parameter."""
         raise NotImplementedError
+
+
+@functools.cache
+def _dispatch() -> Any:
+    """:mod:`inertia.kernels.dispatch`, imported on first use (it imports the kernels)."""
+    from inertia.kernels import dispatch
+
+    return dispatch
 
 
 def _index_of(group: dict[str, Any], param: Tensor) -> int:
