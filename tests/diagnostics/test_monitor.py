@@ -46,7 +46,7 @@ def test_zigzag_fires_for_sgd_at_1_9_over_lambda_max_on_a_kappa_100_valley() -> 
 ])
 def test_zigzag_is_silent_at_0_5_over_lambda_max_and_for_adam_at_its_default_lr(make_optimizer, steps) -> None:
     monitor, _ = _run_surface("valley", make_optimizer, steps, kappa=100.0)
-    assert len(monitor.history("xy")) == 10 + (steps - 100) // 50  # warm-up every 10 steps, then every 50
+    assert len(monitor.history("xy")) == 5 + (steps - 50) // 50  # warm-up (50 steps) every 10 steps, then every 50
     assert not monitor.warned("zigzag")
 
 

@@ -28,7 +28,7 @@ from inertia.diagnostics.thresholds import MonitorThresholds
 LOGGER = logging.getLogger("inertia.diagnostics")
 DEFAULT_INTERVAL = 50
 DEFAULT_ADAPTIVE_EVERY = 3
-DEFAULT_WARMUP_STEPS = 100
+DEFAULT_WARMUP_STEPS = 50
 DEFAULT_WARMUP_INTERVAL = 10
 
 BucketKey = tuple[Any, ...]

@@ -6,6 +6,7 @@ Progress goes to stderr (it is transient and only drawn on a terminal); results 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,14 @@ from inertia.lab.runs import Record, RunConfig
 #: Monitor warnings printed per training run (the monitor's own rate limit applies first); the
 #: rest are only recorded in summary.json.
 MAX_CONSOLE_WARNINGS = 10
+#: The bar is redrawn this often; batch-level updates closer together than this are skipped.
+REFRESH_PER_SECOND = 4
 
 
 def _progress(console: Console) -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-                    console=console, transient=True, refresh_per_second=4)
+                    console=console, transient=True, refresh_per_second=REFRESH_PER_SECOND)
 
 
 class TrainingProgress:
@@ -37,6 +40,7 @@ class TrainingProgress:
         self.batches_per_epoch: int | None = None
         self.epoch_start = 0
         self.warnings_shown = 0
+        self._next_batch_update = 0.0
 
     def __enter__(self) -> TrainingProgress:
         return self
@@ -53,9 +57,12 @@ class TrainingProgress:
                                                total=self.config.epochs, status="")
 
     def on_batch(self, batches_done: int) -> None:
-        """Within an epoch: advance the bar fractionally (once the epoch length is known)."""
+        """Within an epoch: advance the bar fractionally (once the epoch length is known), at most as
+        often as the bar is redrawn."""
         self._start()
-        if self.batches_per_epoch:
+        now = time.perf_counter()
+        if self.batches_per_epoch and now >= self._next_batch_update:
+            self._next_batch_update = now + 1 / REFRESH_PER_SECOND
             self.progress.update(self.task, completed=self.epoch_start + batches_done / self.batches_per_epoch)
 
     def on_epoch(self, row: Record) -> None:
