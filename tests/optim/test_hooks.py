@@ -29,7 +29,7 @@ def hook_calls(module: object, profile: bool) -> list[str]:
     finally:
         for handle in handles:
             handle.remove()
-    calls.append(f"moved={float(param[0]) != 1.0}")
+    calls.append(f"moved={float(param.detach()[0]) != 1.0}")
     return calls
 
 
