@@ -90,11 +90,11 @@ class FlatOptimizer(Optimizer):
             self = args[0]
             if torch._C._autograd._profiler_enabled():
                 return profiled(*args, **kwargs)
+            # while dynamo traces or watches frames, keep it out of the step; else skip its guard
+            run = func if torch.compiler.is_compiling() or _eval_frame_callback() is not None else eager
             if not (_global_optimizer_pre_hooks or _global_optimizer_post_hooks
                     or self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks):
-                if torch.compiler.is_compiling() or _eval_frame_callback() is not None:
-                    return func(*args, **kwargs)  # dynamo traces or watches frames: keep it out of the step
-                return eager(*args, **kwargs)
+                return run(*args, **kwargs)
             for pre_hook in chain(_global_optimizer_pre_hooks.values(), self._optimizer_step_pre_hooks.values()):
                 result = pre_hook(self, args, kwargs)
                 if result is not None:
@@ -102,7 +102,7 @@ class FlatOptimizer(Optimizer):
                         raise RuntimeError(f"{func} must return None or a tuple of (new_args, new_kwargs), "
                                            f"but got {result}.")
                     args, kwargs = result
-            out = func(*args, **kwargs)
+            out = run(*args, **kwargs)
             self._optimizer_step_code()
             for post_hook in chain(self._optimizer_step_post_hooks.values(), _global_optimizer_post_hooks.values()):
                 post_hook(self, args, kwargs)
