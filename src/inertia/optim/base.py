@@ -20,24 +20,27 @@ from inertia.optim.validation import IMPL_CHOICES, NONFINITE_CHOICES, check_choi
 _no_dynamo = getattr(torch, "_disable_dynamo", None) or torch.compiler.disable
 
 
-#: ``_no_dynamo(step)`` -> ``step``: what the step wrapper calls while dynamo neither traces nor watches
-#: frames (the guard costs about a microsecond per call and does nothing then).
-_EAGER_STEPS: dict[Callable[..., Any], Callable[..., Any]] = {}
-
-
-def _step_outside_dynamo(step: Callable[..., Any]) -> Callable[..., Any]:
-    guarded = _no_dynamo(step)
-    _EAGER_STEPS[guarded] = step
-    return guarded
-
-
 def _always_watched() -> Any:
-    return True  # torch without ``get_eval_frame_callback``: always take the guarded step
+    return True  # torch without ``get_eval_frame_callback``: always take the guarded path
 
 
 #: Dynamo's frame callback (None unless code compiled by ``torch.compile`` is running).
 _eval_frame_callback: Callable[[], Any] = getattr(
     getattr(getattr(torch._C, "_dynamo", None), "eval_frame", None), "get_eval_frame_callback", _always_watched)
+
+
+def _outside_dynamo(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` kept out of dynamo while it traces or watches frames, called directly otherwise
+    (the guard costs about a microsecond per call, and importing dynamo over a second, for nothing)."""
+    guarded = _no_dynamo(method)
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if torch.compiler.is_compiling() or _eval_frame_callback() is not None:
+            return guarded(*args, **kwargs)
+        return method(*args, **kwargs)
+
+    return call
 
 
 class NonFiniteGradientError(FloatingPointError):
@@ -83,18 +86,15 @@ class FlatOptimizer(Optimizer):
         hooks), and a pre hook may return new ``(args, kwargs)``.
         """
         profiled = Optimizer.profile_hook_step(func)
-        eager = _EAGER_STEPS.get(func, func)
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             self = args[0]
             if torch._C._autograd._profiler_enabled():
                 return profiled(*args, **kwargs)
-            # while dynamo traces or watches frames, keep it out of the step; else skip its guard
-            run = func if torch.compiler.is_compiling() or _eval_frame_callback() is not None else eager
             if not (_global_optimizer_pre_hooks or _global_optimizer_post_hooks
                     or self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks):
-                return run(*args, **kwargs)
+                return func(*args, **kwargs)
             for pre_hook in chain(_global_optimizer_pre_hooks.values(), self._optimizer_step_pre_hooks.values()):
                 result = pre_hook(self, args, kwargs)
                 if result is not None:
@@ -102,7 +102,7 @@ class FlatOptimizer(Optimizer):
                         raise RuntimeError(f"{func} must return None or a tuple of (new_args, new_kwargs), "
                                            f"but got {result}.")
                     args, kwargs = result
-            out = run(*args, **kwargs)
+            out = func(*args, **kwargs)
             self._optimizer_step_code()
             for post_hook in chain(self._optimizer_step_post_hooks.values(), _global_optimizer_post_hooks.values()):
                 post_hook(self, args, kwargs)
@@ -162,6 +162,7 @@ class FlatOptimizer(Optimizer):
         return state
 
     # ----------------------------------------------------------------- stepping
+    @_outside_dynamo
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Perform one optimization step; ``closure`` re-evaluates the loss (with grad).
 
@@ -184,8 +185,6 @@ class FlatOptimizer(Optimizer):
             else:
                 _dispatch().apply_plan(self, group, plan)
         return loss
-
-    step = _step_outside_dynamo(step)
 
     def _plan(self, group: dict[str, Any]) -> Any:
         """The fused plan of ``group`` for this step, or None for the reference path throughout."""
@@ -252,15 +251,10 @@ class FlatOptimizer(Optimizer):
             return False
         return True
 
+    @_outside_dynamo
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset gradients. Gradients held in a fused flat buffer are zeroed in place with one fill
         (they stay views of it, whatever ``set_to_none`` says); others follow torch.optim."""
-        if torch.compiler.is_compiling() or _eval_frame_callback() is not None:
-            self._zero_grad_outside_dynamo(set_to_none)  # dynamo traces or watches frames: keep it out
-        else:
-            self._zero_grad(set_to_none)
-
-    def _zero_grad(self, set_to_none: bool) -> None:
         for group in self.param_groups:
             fused_group = self._fused.get(id(group))
             if fused_group is None:
@@ -270,8 +264,6 @@ class FlatOptimizer(Optimizer):
                 others = bucket.zero_grads()
                 if others:
                     _reset_grads(others, set_to_none)
-
-    _zero_grad_outside_dynamo = _no_dynamo(_zero_grad)
 
     # ----------------------------------------------------------------- subclass hooks
     def _init_state(
