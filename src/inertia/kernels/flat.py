@@ -19,7 +19,7 @@ dispatcher can reuse its decision until something changes.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -167,13 +167,19 @@ class FusedBucket:
         return float(group["dampening"]) == 0.0
 
     # ------------------------------------------------------------------ per step
+    def _grads_are_views(self, grads: Iterable[Tensor | None] | None = None) -> bool:
+        """Whether every ``.grad`` (or every one of ``grads``) is still its view of the flat gradient buffer."""
+        return all(map(operator.is_, map(_grad_of, self.params) if grads is None else grads, self.grad_views))
+
+    def _params_in_place(self) -> bool:
+        """Whether every parameter still lives at its place in the flat parameter buffer."""
+        return list(map(Tensor.data_ptr, self.params)) == self.pointers
+
     def unchanged(self) -> bool:
         """Whether nothing changed since a step that :meth:`ready` allowed: the bucket is adopted and its
         state checked, every ``.grad`` is still the flat view and every parameter still lives at its place
         in the flat buffer (two C-level maps over the parameters; no repair, no warning)."""
-        return (self.done is not None and self.adopted
-                and all(map(operator.is_, map(_grad_of, self.params), self.grad_views))
-                and list(map(Tensor.data_ptr, self.params)) == self.pointers)
+        return self.done is not None and self.adopted and self._grads_are_views() and self._params_in_place()
 
     def ready(self, optimizer: Any, group: dict[str, Any], layout: Any, spec: StepSpec) -> bool | str:
         """Whether this step can be fused; repairs replaced grads/storage; ``RELAYOUT`` if params moved."""
@@ -188,12 +194,12 @@ class FusedBucket:
             if not self._adopt(grads):
                 return False
         else:
-            if list(map(Tensor.data_ptr, self.params)) != self.pointers:
+            if not self._params_in_place():
                 result = self._rehome_params()
                 if result is not True:
                     return result
                 self.pointers = list(map(Tensor.data_ptr, self.params))
-            if not all(map(operator.is_, grads, self.grad_views)) and not self._rehome_grads(grads):
+            if not self._grads_are_views(grads) and not self._rehome_grads(grads):
                 return False
         if self.done is None:
             return self._check_state(optimizer, group, layout, spec)
@@ -228,7 +234,7 @@ class FusedBucket:
         if not self.adopted:
             return self.params
         assert self.grad_flat is not None
-        if all(map(operator.is_, map(_grad_of, self.params), self.grad_views)):
+        if self._grads_are_views():
             self.grad_flat.zero_()
             return []
         owned = list(map(operator.is_, map(_grad_of, self.params), self.grad_views))
