@@ -39,3 +39,42 @@ def test_small_cpu_run_writes_json_and_markdown(tmp_path: Path) -> None:
 def test_bad_arguments_are_named(args: list[str], named: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--device", "cpu", *args] if "--device" not in args else ["bench", *args]) == 2
     assert named in capsys.readouterr().err
+
+
+class _FakeEvent:
+    """Stands in for a CUDA event: each batch costs its calls plus one step's fill (``FILL`` seconds)."""
+
+    FILL = 50e-6
+    now = 0.0
+
+    def __init__(self, enable_timing: bool = True) -> None:
+        self.at = 0.0
+
+    def record(self) -> None:
+        self.at = _FakeEvent.now
+
+    def synchronize(self) -> None:
+        pass
+
+    def elapsed_time(self, end: _FakeEvent) -> float:
+        return (end.at - self.at + self.FILL) * 1e3  # milliseconds, as CUDA events report
+
+
+def test_cuda_batches_are_lengthened_so_the_fill_weighs_little(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from inertia.kernels import bench
+
+    per_call, calls = 50e-6, []
+
+    def step() -> None:
+        calls.append(1)
+        _FakeEvent.now += per_call
+
+    monkeypatch.setattr(torch.cuda, "Event", _FakeEvent)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+    seconds = bench.time_call(step, torch.device("cuda"), steps=10, warmup=2)
+    length = int(bench.MIN_BATCH_SECONDS / (per_call + _FakeEvent.FILL / 10))
+    assert len(calls) == 2 + 10 + 3 * length
+    # One step's fill spread over `length` steps instead of 10: within 1% of the per-call time.
+    assert seconds == pytest.approx(per_call + _FakeEvent.FILL / length) and seconds < 1.01 * per_call

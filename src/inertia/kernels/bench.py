@@ -7,8 +7,8 @@ same run: floor = bytes moved (read p, g and the state, write p and the state;
 :meth:`inertia.kernels.spec.StepSpec.floor_bytes`) / bandwidth of an in-place
 ``x.add_(y)`` over a large buffer (12 bytes per element).
 
-On CUDA each row is timed on its own with CUDA events (3 batches of ``steps`` steps,
-median). On CPU, where other processes share the cores, the implementations of one
+On CUDA each row is timed on its own with CUDA events (3 batches of at least ``steps``
+steps and about 20 ms each, median). On CPU, where other processes share the cores, the implementations of one
 optimizer are timed in turns (one step each per round, ``steps`` rounds, medians), with an
 ``x.add_(y)`` bandwidth probe in every round; the floor of that optimizer uses the median
 probe of its own rounds.
@@ -91,28 +91,39 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+#: CUDA batches last at least this long: the first call of a batch waits for the host alone (the
+#: GPU has nothing queued yet), and that fill time is spread over the batch (at most ``MAX_BATCH``).
+MIN_BATCH_SECONDS = 0.02
+MAX_BATCH = 2000
+
+
 def time_call(fn: Callable[[], Any], device: torch.device, steps: int, warmup: int) -> float:
-    """Median seconds per call: per call on CPU; per batch of ``steps`` calls (divided) on CUDA."""
+    """Median seconds per call: per call on CPU; per batch on CUDA (3 batches of at least ``steps``
+    calls, lengthened to last about :data:`MIN_BATCH_SECONDS`, divided by their length)."""
     for _ in range(warmup):
         fn()
     _sync(device)
     if device.type == "cuda":
-        batches = []
-        for _ in range(3):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            for _ in range(steps):
-                fn()
-            end.record()
-            end.synchronize()
-            batches.append(start.elapsed_time(end) / 1e3 / steps)
-        return statistics.median(batches)
+        per_call = _cuda_batch(fn, steps)
+        length = min(MAX_BATCH, max(steps, int(MIN_BATCH_SECONDS / max(per_call, 1e-9))))
+        return statistics.median(_cuda_batch(fn, length) for _ in range(3))
     samples = []
     for _ in range(steps):
         begin = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - begin)
     return statistics.median(samples)
+
+
+def _cuda_batch(fn: Callable[[], Any], length: int) -> float:
+    """Seconds per call of ``length`` calls in a row, timed with CUDA events."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(length):
+        fn()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / 1e3 / length
 
 
 def probe_elements(device: torch.device, scale: float = 1.0) -> int:
