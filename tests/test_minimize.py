@@ -156,3 +156,35 @@ def test_history_x_can_be_switched_off():
 def test_bad_input_names_the_argument_and_value(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("method, options", [("lbfgs", dict(line_search=None, lr=0.5)), ("newton", dict(trust_region=False))])
+def test_callback_sees_every_iteration_even_an_unevaluated_last_one(method, options):
+    """Fixed-step L-BFGS and plain Newton do not evaluate after their last move; minimize does, and reports it."""
+    seen: list[Iterate] = []
+    res = minimize(rosenbrock, np.array([-1.2, 1.0]), method, max_iter=3, callback=seen.append, **options)
+    assert res.status == Status.MAX_ITER and [it.nit for it in seen] == [1, 2, 3]
+    np.testing.assert_array_equal(seen[-1].x, res.x)
+    assert seen[-1].fun == res.fun and seen[-1].nfev == res.nfev == res.history.nfev[-1]
+
+
+def test_scalar_x0_is_a_vector_of_one_like_scipy():
+    res = minimize(lambda x: ((x - 3.0) ** 2).sum(), 0.0, "newton")
+    reference = scipy.optimize.minimize(lambda x: float(((x - 3.0) ** 2).sum()), 0.0)
+    assert res.x.shape == reference.x.shape == (1,) and res.x[0] == pytest.approx(3.0)
+    res = minimize(lambda x: ((x - 3.0) ** 2).sum(), torch.tensor(0.0, dtype=torch.float64), "lbfgs")
+    assert isinstance(res.x, torch.Tensor) and tuple(res.x.shape) == (1,) and float(res.x[0]) == pytest.approx(3.0)
+
+
+def test_numpy_scalars_for_tol_max_iter_and_options():
+    res = minimize(bowl, np.zeros(3), "newton", tol=np.float32(1e-6), max_iter=np.int64(5), lr=np.float64(1.0))
+    assert res.success and res.grad_norm <= 1e-6
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: minimize(bowl, np.zeros(3), "newton", max_exact_params="2"), "max_exact_params must be a positive integer, got '2'"),
+    (lambda: minimize(bowl, np.zeros((1, 3))), r"x0 must be a non-empty 1-D array, got shape \(1, 3\)"),
+])  # fmt: skip
+def test_more_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from inertia.second_order.lbfgs import LBFGS, IterationInfo
+from inertia.second_order.lbfgs import LBFGS, IterationInfo, _check_positive, _is_number
 from inertia.second_order.newton import Newton
 from inertia.second_order.result import History, Iterate, Recorder, Result
 from inertia.second_order.status import Status
@@ -47,6 +47,8 @@ def _as_tensor(x0: Any) -> tuple[torch.Tensor, bool]:
         x = x0.detach().clone()
         if not x.is_floating_point():
             x = x.double()
+    if x.ndim == 0:  # a scalar is a vector of one, as in scipy.optimize.minimize
+        x = x.reshape(1)
     if x.ndim != 1 or x.numel() == 0:
         raise ValueError(f"x0 must be a non-empty 1-D array, got shape {tuple(x.shape)}")
     if not bool(torch.isfinite(x).all()):
@@ -67,9 +69,9 @@ def _call(fun: Callable[[torch.Tensor], Any], x: torch.Tensor) -> torch.Tensor:
 def _check_args(fun: Any, tol: Any, max_iter: Any, callback: Any) -> None:
     if not callable(fun):
         raise ValueError(f"fun must be callable, got {type(fun).__name__}")
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0:
+    if not _is_number(tol) or not tol >= 0:
         raise ValueError(f"tol must be a non-negative number, got {tol!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+    if not _is_number(max_iter, integer=True) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
     if callback is not None and not callable(callback):
         raise ValueError(f"callback must be callable, got {type(callback).__name__}")
@@ -95,7 +97,8 @@ def minimize(
 
     Args:
         fun: maps a 1-D tensor to a scalar tensor (differentiable with autograd).
-        x0: starting point, 1-D; numpy (or a list) in gives numpy ``x`` out, a tensor gives a tensor.
+        x0: starting point, 1-D (a scalar counts as a vector of one, as in scipy); numpy (or a list, or
+            a number) in gives numpy ``x`` out, a tensor gives a tensor.
         method: ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adagrad"``, ``"rmsprop"``, ``"adam"``,
             ``"adamw"`` (``inertia.OPTIMIZERS``, one full-batch step per iteration), ``"lbfgs"``
             (:class:`LBFGS`), ``"newton"``, ``"newton-cg"``, ``"saddle-free-newton"`` (:class:`Newton`).
@@ -117,6 +120,7 @@ def minimize(
     tol = 1e-5 if tol is None else tol
     max_iter = max_iter if max_iter is not None else DEFAULT_MAX_ITER.get(method, DEFAULT_MAX_ITER_FIRST_ORDER)
     _check_args(fun, tol, max_iter, callback)
+    tol, max_iter = float(tol), int(max_iter)
     x, numpy_out = _as_tensor(x0)
     history_x = options.pop("history_x", None)
     if history_x not in (None, True, False):
@@ -137,9 +141,10 @@ def _result(fun, x, method, status, message, counts, recorder: Recorder) -> Resu
     nit, nfev, ngev, nhvp = counts
     if recorder.last_x is None or not torch.equal(x.detach(), recorder.last_x):
         # the method moved without evaluating there: evaluate once so that fun and grad_norm match x
+        # (fixed-step L-BFGS and plain Newton after their last iteration); the callback sees it too
         f, grad_norm = _evaluate(fun, x)
         nfev, ngev = nfev + 1, ngev + 1
-        recorder.record(x, f, grad_norm, nfev, 0)
+        recorder.record(x, f, grad_norm, nfev, nit)  # the run is over: a request to stop changes nothing
     finite_x = recorder.drop_non_finite_tail()
     if finite_x is not None and not torch.equal(x.detach(), finite_x):
         with torch.no_grad():
@@ -174,6 +179,7 @@ def _optimizer_callback(x: torch.Tensor, recorder: Recorder):
 def _run_lbfgs(fun, x, method, tol, max_iter, recorder, options):
     _check_options(LBFGS, method, options, ("max_iter", "tolerance_grad"))
     options.setdefault("on_failure", "ignore")
+    options.setdefault("max_eval", max(max_iter * 5 // 4, max_iter + 1))  # max_iter binds first, any line search
     opt = LBFGS([x], max_iter=max_iter, tolerance_grad=tol, **options)
 
     def closure() -> torch.Tensor:
@@ -192,7 +198,7 @@ def _run_lbfgs(fun, x, method, tol, max_iter, recorder, options):
 def _run_newton(fun, x, method, tol, max_iter, recorder, options):
     _check_options(Newton, method, options, ("mode", "max_iter", "tolerance_grad"))
     mode = NEWTON_MODES[method]
-    cap = options.get("max_exact_params", 4096)
+    cap = _check_positive("max_exact_params", options.get("max_exact_params", 4096), integer=True)
     if mode == "exact" and x.numel() > cap:
         raise ValueError(
             f"method='newton' forms the dense Hessian, and x0 has n={x.numel()} entries, above "
@@ -209,9 +215,7 @@ def _run_newton(fun, x, method, tol, max_iter, recorder, options):
 def _run_first_order(fun, x, method, tol, max_iter, recorder, options):
     from inertia.optim import OPTIMIZERS  # imported here: the optimizers need not load for Newton/L-BFGS
 
-    max_eval = options.pop("max_eval", None)
-    if max_eval is not None and (isinstance(max_eval, bool) or not isinstance(max_eval, int) or max_eval < 1):
-        raise ValueError(f"max_eval must be a positive integer, got {max_eval!r}")
+    max_eval = _check_positive("max_eval", options.pop("max_eval", None), integer=True, allow_none=True)
     opt = OPTIMIZERS[method]([x], **options)
     nfev, nit = 1, 0
     f, grad_norm = _evaluate(fun, x, opt.zero_grad)

@@ -159,3 +159,15 @@ def test_callback_can_stop():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Newton([torch.zeros(2, requires_grad=True)], **kwargs)
+
+
+@pytest.mark.parametrize("mode", ["exact", "cg", "saddle-free"])
+def test_step_scale_below_one_is_judged_by_its_own_prediction(mode):
+    """x+ = x + lr d on a quadratic: the model predicts the decrease of lr d exactly (rho = 1), so the
+    damping stays 0 and the gradient contracts by exactly 1 - lr per iteration: 0.9^k <= 1e-4 / ||g0||.
+    (Judged against the prediction for d instead, rho = 0.19 < 0.25 grew the damping until no step was left.)"""
+    fun, solution = quadratic()
+    x, opt, _ = run(fun, [0.0] * 5, mode=mode, lr=0.1, tolerance_grad=1e-4, max_iter=500, cg_rtol=1e-12)
+    torch.testing.assert_close(x, solution, rtol=0, atol=1e-3)
+    assert opt.status == Status.CONVERGED and opt.damping_now == 0.0
+    assert opt.nit == math.ceil(math.log(1e-4) / math.log(0.9)) == 88 and opt.nfev == opt.nit + 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 
@@ -25,9 +25,10 @@ def to_float(value: object) -> float:
         raise ValueError(f"the closure must return a scalar loss, got {type(value).__name__}") from None
 
 
-def check_shared_hyperparameters(cls_name: str, groups: Sequence[dict]) -> None:
-    """Raise ValueError if a hyperparameter differs between param groups."""
-    keys = {key for group in groups for key in group if key != "params"}
+def check_shared_hyperparameters(cls_name: str, groups: Sequence[dict], keys: Iterable[str] | None = None) -> None:
+    """Raise ValueError if a hyperparameter (of ``keys``; default: every key but "params") differs between groups."""
+    if keys is None:
+        keys = {key for group in groups for key in group if key != "params"}
     for key in sorted(keys):
         values = [group.get(key) for group in groups]
         if any(value != values[0] for value in values[1:]):

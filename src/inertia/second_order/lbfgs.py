@@ -9,6 +9,7 @@ direction is always one of descent.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from inertia.second_order.line_search import strong_wolfe
 from inertia.second_order.status import FAILURES, ON_FAILURE_CHOICES, OptimizationError, Status
 
 LINE_SEARCHES = ("strong_wolfe", None)
+_UNSET: Any = object()  # line_search_fn not given
 
 
 @dataclass(frozen=True)
@@ -37,36 +39,94 @@ class IterationInfo:
     step: float
 
 
-def _check_positive(name: str, value: Any, *, integer: bool = False, allow_none: bool = False) -> None:
+def _is_number(value: Any, integer: bool = False) -> bool:
+    """A real number (Python or numpy scalar, not a bool); an integral one when ``integer``."""
+    kind = numbers.Integral if integer else numbers.Real
+    return isinstance(value, kind) and not isinstance(value, bool) and type(value).__name__ != "bool_"
+
+
+def _check_positive(name: str, value: Any, *, integer: bool = False, allow_none: bool = False) -> Any:
+    """Return ``value`` as a Python int/float (None stays None where allowed); raise if not positive."""
     if value is None and allow_none:
-        return
-    kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0 or not math.isfinite(value):
+        return None
+    if not _is_number(value, integer) or not value > 0 or not math.isfinite(value):
         raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}, got {value!r}")
+    return int(value) if integer else float(value)
 
 
-def _check_nonnegative(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+def _check_nonnegative(name: str, value: Any) -> float:
+    """Return ``value`` as a Python float; raise if it is not a number >= 0."""
+    if not _is_number(value) or not value >= 0:
         raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+    return float(value)
+
+
+def _line_search_choice(line_search: Any, line_search_fn: Any) -> str | None:
+    """``line_search``, or torch's spelling ``line_search_fn`` when that is given (they must agree if both are)."""
+    if line_search_fn is not _UNSET:
+        if line_search != "strong_wolfe" and line_search != line_search_fn:
+            raise ValueError(f"line_search={line_search!r} and line_search_fn={line_search_fn!r} disagree; give one")
+        line_search = line_search_fn
+    if line_search not in LINE_SEARCHES:
+        raise ValueError(f"line_search must be 'strong_wolfe' or None, got {line_search!r}")
+    return line_search
 
 
 class SecondOrderBase(Optimizer):
-    """Shared bookkeeping: flat view of all groups, evaluation counters, stop status."""
+    """Shared bookkeeping: flat view of all groups, evaluation counters, stop status.
+
+    Param groups are checked whenever they change (``add_param_group``, ``load_state_dict``): a
+    failing check raises ValueError and leaves the optimizer as it was. Copies (``copy.deepcopy``,
+    pickle) keep ``on_failure``, ``status`` and ``message``.
+    """
+
+    requires_closure = True  # step(closure) only, as torch.optim.LBFGS (see inertia.lab.loops.needs_closure)
+    # attributes beyond torch's defaults/state/param_groups that copies keep
+    _PICKLED = ("on_failure", "status", "message", "_hyperparameters")
 
     def _setup(self, on_failure: str) -> None:
         if on_failure not in ON_FAILURE_CHOICES:
             raise ValueError(f"on_failure must be one of {ON_FAILURE_CHOICES}, got {on_failure!r}")
-        check_shared_hyperparameters(type(self).__name__, self.param_groups)
-        self._flat = FlatParams(self.param_groups, type(self).__name__)
+        # this class's own hyperparameters (torch adds keys such as "differentiable" to defaults later)
+        self._hyperparameters = tuple(self.defaults)
+        self._flat = self._checked_flat(self.param_groups, self._hyperparameters)
         self.on_failure = on_failure
         self.status: Status = Status.RUNNING
         self.message: str = "not started"
 
+    def _checked_flat(self, groups: list[dict[str, Any]], hyperparameters: tuple[str, ...]) -> FlatParams:
+        """Validate ``groups`` (every hyperparameter present and shared) and return their flat view."""
+        name = type(self).__name__
+        for index, group in enumerate(groups):
+            missing = sorted(set(hyperparameters) - set(group))
+            if missing:
+                raise ValueError(f"{name}: param group {index} lacks {missing} (saved by another optimizer?)")
+        check_shared_hyperparameters(name, groups, hyperparameters)
+        return FlatParams(groups, name)
+
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
         if hasattr(self, "_flat"):  # groups added after construction join the same vector
-            check_shared_hyperparameters(type(self).__name__, self.param_groups)
-            self._flat = FlatParams(self.param_groups, type(self).__name__)
+            try:
+                self._flat = self._checked_flat(self.param_groups, self._hyperparameters)
+            except ValueError:
+                self.param_groups.pop()  # leave the optimizer as it was
+                raise
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.update({key: self.__dict__[key] for key in self._PICKLED if key in self.__dict__})
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickling, and the last act of ``load_state_dict``: check the groups before changing anything."""
+        flat = None
+        if "param_groups" in state:
+            keys = state["_hyperparameters"] if "_hyperparameters" in state else self._hyperparameters
+            flat = self._checked_flat(state["param_groups"], keys)
+        super().__setstate__(state)
+        if flat is not None:
+            self._flat = flat
 
     @property
     def _state(self) -> dict[str, Any]:
@@ -106,18 +166,23 @@ class SecondOrderBase(Optimizer):
 class LBFGS(SecondOrderBase):
     """L-BFGS, closure-based like ``torch.optim.LBFGS``; all param groups form one vector.
 
+    The positional arguments come in ``torch.optim.LBFGS``'s order; the defaults of ``history_size``
+    (10, as L-BFGS-B) and of the line search differ.
+
     Args:
         params: tensors or param groups (hyperparameters must agree across groups).
         lr: first trial step of each line search (the step itself when ``line_search=None``).
-        history_size: number of (s, y) pairs kept.
         max_iter: iterations per :meth:`step` call.
-        max_eval: closure calls per :meth:`step` call (default ``max(max_iter * 5 // 4, max_iter + 1)``, so that
-            every iteration can evaluate at least one trial point).
+        max_eval: closure calls per :meth:`step` call (default ``max(max_iter * 5 // 4, max_iter + 1)``, so
+            that every iteration can evaluate at least one trial point; torch's ``max_iter * 5 // 4``
+            when ``line_search=None``).
         tolerance_grad: stop when the gradient's infinity norm is at most this.
         tolerance_change: stop when the loss or the step's infinity norm changes by less.
+        history_size: number of (s, y) pairs kept.
         line_search: ``"strong_wolfe"`` (Moré–Thuente, constants ``c1``, ``c2``; the first step is
             scaled to unit length, as in L-BFGS-B) or ``None`` (fixed step ``lr``; then every update
             equals ``torch.optim.LBFGS`` with ``line_search_fn=None``).
+        line_search_fn: torch's name for ``line_search``, accepted with the same values.
         max_ls: evaluations allowed per line search.
         on_failure: ``"warn"``, ``"raise"`` (:class:`OptimizationError`) or ``"ignore"`` when a step
             ends with a line-search failure, a non-finite value or a non-descent direction.
@@ -131,34 +196,35 @@ class LBFGS(SecondOrderBase):
         self,
         params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
         lr: float = 1.0,
-        history_size: int = 10,
         max_iter: int = 20,
         max_eval: int | None = None,
         tolerance_grad: float = 1e-7,
         tolerance_change: float = 1e-9,
+        history_size: int = 10,
         line_search: str | None = "strong_wolfe",
         *,
+        line_search_fn: Any = _UNSET,
         c1: float = 1e-3,
         c2: float = 0.9,
         max_ls: int = 20,
         on_failure: str = "warn",
     ) -> None:
-        _check_positive("lr", lr)
-        _check_positive("history_size", history_size, integer=True)
-        _check_positive("max_iter", max_iter, integer=True)
-        _check_positive("max_eval", max_eval, integer=True, allow_none=True)
-        _check_positive("max_ls", max_ls, integer=True)
-        _check_nonnegative("tolerance_grad", tolerance_grad)
-        _check_nonnegative("tolerance_change", tolerance_change)
-        if line_search not in LINE_SEARCHES:
-            raise ValueError(f"line_search must be 'strong_wolfe' or None, got {line_search!r}")
-        if not 0.0 < c1 < c2 < 1.0:
+        lr = _check_positive("lr", lr)
+        history_size = _check_positive("history_size", history_size, integer=True)
+        max_iter = _check_positive("max_iter", max_iter, integer=True)
+        max_eval = _check_positive("max_eval", max_eval, integer=True, allow_none=True)
+        max_ls = _check_positive("max_ls", max_ls, integer=True)
+        tolerance_grad = _check_nonnegative("tolerance_grad", tolerance_grad)
+        tolerance_change = _check_nonnegative("tolerance_change", tolerance_change)
+        line_search = _line_search_choice(line_search, line_search_fn)
+        if not (_is_number(c1) and _is_number(c2) and 0.0 < c1 < c2 < 1.0):
             raise ValueError(f"c1 and c2 must satisfy 0 < c1 < c2 < 1, got c1={c1!r}, c2={c2!r}")
+        if max_eval is None:  # torch's default for fixed steps; room for one trial per iteration with a search
+            max_eval = max_iter * 5 // 4 if line_search is None else max(max_iter * 5 // 4, max_iter + 1)
         defaults = dict(
-            lr=lr, history_size=history_size, max_iter=max_iter,
-            max_eval=max_eval if max_eval is not None else max(max_iter * 5 // 4, max_iter + 1),
+            lr=lr, history_size=history_size, max_iter=max_iter, max_eval=max_eval,
             tolerance_grad=tolerance_grad, tolerance_change=tolerance_change, line_search=line_search,
-            c1=c1, c2=c2, max_ls=max_ls,
+            c1=float(c1), c2=float(c2), max_ls=max_ls,
         )  # fmt: skip
         super().__init__(params, defaults)
         self._setup(on_failure)

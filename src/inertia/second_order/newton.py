@@ -70,6 +70,8 @@ class Newton(SecondOrderBase):
     ``message`` are readable after each :meth:`step`; ``damping_now`` is the current ``lam``.
     """
 
+    _PICKLED = (*SecondOrderBase._PICKLED, "start_loss", "start_grad_norm")
+
     def __init__(
         self,
         params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
@@ -90,15 +92,16 @@ class Newton(SecondOrderBase):
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        _check_positive("lr", lr)
-        _check_nonnegative("damping", damping)
-        _check_positive("max_iter", max_iter, integer=True)
-        for name, value in (("max_eval", max_eval), ("krylov_dim", krylov_dim), ("cg_max_iter", cg_max_iter)):
-            _check_positive(name, value, integer=True, allow_none=True)
-        _check_positive("max_exact_params", max_exact_params, integer=True)
-        _check_positive("cg_rtol", cg_rtol, allow_none=True)
-        _check_nonnegative("tolerance_grad", tolerance_grad)
-        _check_nonnegative("tolerance_change", tolerance_change)
+        lr = _check_positive("lr", lr)
+        damping = _check_nonnegative("damping", damping)
+        max_iter = _check_positive("max_iter", max_iter, integer=True)
+        max_eval = _check_positive("max_eval", max_eval, integer=True, allow_none=True)
+        krylov_dim = _check_positive("krylov_dim", krylov_dim, integer=True, allow_none=True)
+        cg_max_iter = _check_positive("cg_max_iter", cg_max_iter, integer=True, allow_none=True)
+        max_exact_params = _check_positive("max_exact_params", max_exact_params, integer=True)
+        cg_rtol = _check_positive("cg_rtol", cg_rtol, allow_none=True)
+        tolerance_grad = _check_nonnegative("tolerance_grad", tolerance_grad)
+        tolerance_change = _check_nonnegative("tolerance_change", tolerance_change)
         if not isinstance(trust_region, bool):
             raise ValueError(f"trust_region must be True or False, got {trust_region!r}")
         defaults = dict(
@@ -109,17 +112,27 @@ class Newton(SecondOrderBase):
         )  # fmt: skip
         super().__init__(params, defaults)
         self._setup(on_failure)
-        n = self._flat.numel
-        dense = mode == "exact" or (mode == "saddle-free" and krylov_dim is None and n <= max_exact_params)
-        if mode == "exact" and n > max_exact_params:
-            raise ValueError(
-                f"Newton(mode='exact') forms the dense n x n Hessian, and these params have n={n} entries, above "
-                f"max_exact_params={max_exact_params}. Use mode='cg' (Newton-CG on Hessian-vector products, "
-                "never forms H), or raise max_exact_params if n^2 numbers fit in memory."
-            )
-        self._dense = dense
         self.start_loss = math.nan  # loss and gradient infinity norm at the start of the last step()
         self.start_grad_norm = math.nan
+
+    def _checked_flat(self, groups, hyperparameters):
+        """The shared checks, and the size cap of the dense Hessian in "exact" mode."""
+        flat = super()._checked_flat(groups, hyperparameters)
+        group = groups[0]
+        if group["mode"] == "exact" and flat.numel > group["max_exact_params"]:
+            raise ValueError(
+                f"Newton(mode='exact') forms the dense n x n Hessian, and these params have n={flat.numel} entries, "
+                f"above max_exact_params={group['max_exact_params']}. Use mode='cg' (Newton-CG on Hessian-vector "
+                "products, never forms H), or raise max_exact_params if n^2 numbers fit in memory."
+            )
+        return flat
+
+    @property
+    def _dense(self) -> bool:
+        """Whether the next iteration forms the dense Hessian ("exact", or small "saddle-free" without krylov_dim)."""
+        group = self.param_groups[0]
+        small = group["krylov_dim"] is None and self._flat.numel <= group["max_exact_params"]
+        return group["mode"] == "exact" or (group["mode"] == "saddle-free" and small)
 
     @property
     def damping_now(self) -> float:
@@ -260,6 +273,9 @@ class Newton(SecondOrderBase):
                 lam = max(4.0 * lam, floor)
                 continue
             d, predicted = solved
+            if lr != 1.0:  # the model's decrease for the step taken, lr d: -(lr g'd + lr^2 d'Bd / 2)
+                gd = float(model.g.dot(d))
+                predicted = -(lr * gd + lr * lr * (-predicted - gd))
             if not bool(torch.isfinite(d).all()):
                 return _Move(evals, Status.NON_FINITE, f"non-finite Newton direction (damping {lam:.3g})")
             step_norm = lr * float(d.abs().max())
@@ -271,11 +287,11 @@ class Newton(SecondOrderBase):
                 return _Move(evals, Status.MAX_EVAL, eval_limit)
             new_loss, new_g = self._evaluate(closure)
             evals += 1
-            if self._acceptable(loss, new_loss, predicted, torch.finfo(x0.dtype).eps):
-                rho = (loss - new_loss) / predicted if predicted > 0 else 1.0
-                if rho > _SHRINK:
+            accepted, rho = self._judge(loss, new_loss, predicted, torch.finfo(x0.dtype).eps)
+            if accepted:
+                if rho is not None and rho > _SHRINK:
                     lam = lam / 3.0 if lam / 3.0 >= floor else group["damping"]
-                elif rho < _GROW:
+                elif rho is not None and rho < _GROW:
                     lam = max(4.0 * lam, floor)
                 state["lam"] = lam
                 return _Move(evals, loss=new_loss, grad=new_g, step_norm=step_norm)
@@ -291,11 +307,14 @@ class Newton(SecondOrderBase):
         return _Move(evals, Status.NO_PROGRESS, f"trust region rejected every step up to damping {lam:.3g}")
 
     @staticmethod
-    def _acceptable(loss: float, new_loss: float, predicted: float, eps: float) -> bool:
-        """Accept when rho = actual / predicted decrease exceeds 1e-4, or when both are at rounding level."""
+    def _judge(loss: float, new_loss: float, predicted: float, eps: float) -> tuple[bool, float | None]:
+        """``(accept, rho)``: accept when rho = actual / predicted decrease exceeds 1e-4, or when the
+        prediction is at rounding level and f did not rise beyond it; then rho is None (it says
+        nothing about the damping, which stays as it is)."""
         if not math.isfinite(new_loss):
-            return False
+            return False, None
         noise = 1e2 * eps * max(1.0, abs(loss))
         if predicted < noise:
-            return new_loss <= loss + noise
-        return (loss - new_loss) / predicted > _ACCEPT
+            return new_loss <= loss + noise, None
+        rho = (loss - new_loss) / predicted
+        return rho > _ACCEPT, rho
