@@ -11,10 +11,11 @@ The schedules follow the CS231n notes on annealing the learning rate (step decay
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,14 +33,14 @@ __all__ = [
 
 # ----------------------------------------------------------------------------- validation helpers
 def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:  # numpy ints too
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
+    return int(value)
 
 
 def _check_real(name: str, value: Any, low: float, high: float, low_open: bool = False,
                 high_open: bool = False) -> float:
-    ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok_type = isinstance(value, numbers.Real) and not isinstance(value, bool)  # also numpy floats
     ok = ok_type and math.isfinite(value) and (value > low if low_open else value >= low) and (
         value < high if high_open else value <= high)
     if not ok:
@@ -68,9 +69,28 @@ def _state_of(schedule: Schedule) -> Any:
     return schedule.state_dict() if hasattr(schedule, "state_dict") else None
 
 
-def _load_state(schedule: Schedule, state: Any) -> None:
-    if state is not None and hasattr(schedule, "load_state_dict"):
+def _load_state(schedule: Schedule, state: Any, where: str) -> None:
+    """Load ``state`` into ``schedule``, all or nothing; ValueError (naming ``where``) if it does not fit."""
+    current = _state_of(schedule)
+    if state is None and current is None:
+        return
+    if state is None or not hasattr(schedule, "load_state_dict"):
+        saved = "no saved state" if state is None else f"a saved {type(state).__name__}"
+        raise ValueError(f"{where}: {saved} does not fit schedule {type(schedule).__name__}; "
+                         "load a state saved from the same schedule")
+    backup = copy.deepcopy(current)
+    try:
         schedule.load_state_dict(state)
+    except Exception as exc:
+        if backup is not None:
+            schedule.load_state_dict(backup)
+        raise (ValueError(f"{where}: {exc}") if isinstance(exc, ValueError) else exc) from exc
+
+
+def _check_state_keys(where: str, state: Any, keys: set[str]) -> None:
+    if not isinstance(state, Mapping) or set(state) != keys:
+        found = sorted(state) if isinstance(state, Mapping) else type(state).__name__
+        raise ValueError(f"{where}: expected a state with keys {sorted(keys)}, got {found}")
 
 
 def _takes_metric(schedule: Schedule) -> bool:
@@ -165,7 +185,9 @@ class LinearWarmup:
         return {"then": _state_of(self.then)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        _load_state(self.then, state["then"])
+        """Restore ``then``'s state; nothing changes if the state does not fit."""
+        _check_state_keys("state_dict", state, {"then"})
+        _load_state(self.then, state["then"], "state_dict['then']")
 
 
 @dataclass(frozen=True)
@@ -201,8 +223,20 @@ class Sequential:
         return {"schedules": [_state_of(s) for s in self.schedules]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for schedule, sub_state in zip(self.schedules, state["schedules"], strict=True):
-            _load_state(schedule, sub_state)
+        """Restore every segment's state; nothing changes if any part does not fit."""
+        _check_state_keys("state_dict", state, {"schedules"})
+        states = state["schedules"]
+        if not isinstance(states, Sequence) or len(states) != len(self.schedules):
+            raise ValueError(f"state_dict['schedules']: expected {len(self.schedules)} segment states, "
+                             f"got {states!r}")
+        backups = copy.deepcopy(self.state_dict())["schedules"]
+        try:
+            for i, (schedule, sub_state) in enumerate(zip(self.schedules, states, strict=True)):
+                _load_state(schedule, sub_state, f"state_dict['schedules'][{i}]")
+        except Exception:
+            for schedule, backup in zip(self.schedules, backups, strict=True):
+                _load_state(schedule, backup, "rollback")
+            raise
 
 
 # ----------------------------------------------------------------------------- plateau
@@ -282,6 +316,8 @@ class Plateau:
         return {key: (list(v) if isinstance(v, list) else v) for key, v in vars(self).items()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state from :meth:`state_dict`; ValueError, and nothing changes, if its keys differ."""
+        _check_state_keys("state_dict", state, set(vars(self)))
         self.__dict__.update({key: (list(v) if isinstance(v, list) else v) for key, v in state.items()})
 
 
@@ -385,7 +421,7 @@ class ScheduleLR(LRScheduler):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         state = dict(state_dict)
-        _load_state(self.schedule, state.pop("schedule_state", None))
+        _load_state(self.schedule, state.pop("schedule_state", None), "state_dict['schedule_state']")
         self.__dict__.update(state)
 
 

@@ -163,7 +163,11 @@ def _diverges(lam: float, lr: float, momentum: float, nesterov: bool, steps: int
 @pytest.mark.parametrize("kwargs, message", [
     ({"k": 0}, "k: must be a positive integer"),
     ({"which": "middle"}, "which: must be one of largest, smallest, got 'middle'"),
-    ({"k": 5, "max_hvp": 3}, "max_hvp: must be at least k=5"),
+    ({"k": 5, "max_hvp": 3}, "max_hvp: must be an integer at least k=5, got 3"),
+    ({"max_hvp": 10.5}, "max_hvp: must be an integer at least k=1, got 10.5"),
+    ({"max_hvp": True}, "max_hvp: must be an integer at least k=1, got True"),
+    ({"tol": -1.0}, r"tol: must be a number in \(0, 1\), got -1.0"),
+    ({"tol": float("nan")}, r"tol: must be a number in \(0, 1\), got nan"),
 ])
 def test_bad_arguments_are_named(kwargs: dict, message: str) -> None:
     x = torch.ones(3, requires_grad=True)

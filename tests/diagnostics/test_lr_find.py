@@ -124,6 +124,29 @@ def test_lr_find_finds_the_valley_of_least_squares_below_the_stability_limit(tmp
     assert set(data["curves"]) == {"0", "1", "2"} and plot.read_bytes().startswith(b"\x89PNG")
 
 
+def test_a_loss_that_is_negative_gives_the_same_suggestion_as_the_shifted_loss() -> None:
+    """The divergence test compares the smoothed loss with its best value; below zero ``4 * best`` is lower
+    than ``best``, so a plain ratio would stop every sweep at its first step."""
+    torch.manual_seed(0)
+    features = torch.randn(128, 10) * torch.linspace(0.2, 2.0, 10)
+    targets = features @ torch.randn(10) + 0.1 * torch.randn(128)
+    results = []
+    for shift in (0.0, -100.0):
+        model = nn.Linear(10, 1)
+        with torch.no_grad():
+            model.weight.zero_()
+            model.bias.zero_()
+
+        def batch_loss(step: int, seed: int, model: nn.Module = model, shift: float = shift) -> torch.Tensor:
+            return ((model(features).squeeze(1) - targets) ** 2).mean() + shift
+
+        results.append(lr_find(model, inertia.SGD(model.parameters(), lr=0.01), batch_loss, lr_min=1e-4,
+                               lr_max=10.0, num_steps=60, seeds=(0,)))
+    plain, negative = results
+    assert negative.curves[0].losses[0] < -90 and negative.curves[0].stop_reason == "diverged"
+    assert negative.suggested_lr == plain.suggested_lr and negative.minimum_lr == plain.minimum_lr
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"lr_min": 0.0}, "lr_min: must be a positive number"),
     ({"lr_max": 1e-7}, "lr_max: must be a finite number above lr_min"),
@@ -136,3 +159,14 @@ def test_bad_settings_are_named(kwargs: dict, message: str) -> None:
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ValueError, match=message):
         lr_find(model, optimizer, lambda step, seed: model(torch.ones(1, 2)).sum(), **kwargs)
+
+
+@pytest.mark.parametrize("make_optimizer", [torch.optim.Adadelta, torch.optim.Rprop, torch.optim.Adam,
+                                            torch.optim.RMSprop, torch.optim.Adagrad])
+def test_the_sgd_stability_limit_is_not_applied_to_adaptive_methods(make_optimizer) -> None:
+    from inertia.diagnostics.lr_find import _stability_limit
+
+    limit, why_not = _stability_limit(make_optimizer(nn.Linear(2, 1).parameters()), 2.0)
+    assert limit is None and why_not.startswith("2/lambda_max applies to (S)GD")
+    sgd = torch.optim.SGD(nn.Linear(2, 1).parameters(), lr=0.1, momentum=0.5)
+    assert _stability_limit(sgd, 2.0) == (pytest.approx(1.5), None)

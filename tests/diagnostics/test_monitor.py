@@ -124,6 +124,7 @@ ADAPTIVE = [
     ("inertia adam inside", lambda p: inertia.Adam(p, lr=0.01, betas=(0.0, 0.99), eps=1e-3, eps_mode="inside")),
     ("inertia adam no bias correction", lambda p: inertia.Adam(p, lr=0.01, betas=(0.0, 0.99),
                                                                bias_correction=False)),
+    ("torch nadam beta1=0", lambda p: torch.optim.NAdam(p, lr=0.01, betas=(0.0, 0.99))),
 ]
 
 
@@ -215,3 +216,62 @@ def test_thresholds_are_configurable() -> None:
     assert _first_zigzag_step(MonitorThresholds()) == 22  # samples at steps 2, 12, 22
     assert _first_zigzag_step(MonitorThresholds(min_samples=2)) == 12
     assert _first_zigzag_step(MonitorThresholds(zigzag_cos=-0.999)) is None
+
+
+@pytest.mark.parametrize("make_optimizer", [lambda p: torch.optim.Adadelta(p, lr=1.0),
+                                            lambda p: torch.optim.RAdam(p, lr=0.01, betas=(0.0, 0.999))],
+                         ids=["adadelta", "radam"])
+def test_methods_with_other_step_formulas_get_no_adaptive_statistics(make_optimizer) -> None:
+    """Adadelta's numerator is per coordinate and RAdam's step is rectified: the ``numerator / d`` reading
+    of their state (RMSprop's and Adam's) would report steps 1000x (Adadelta) or 10-50x (RAdam) too large."""
+    model = _mlp()
+    monitor = OptimizerMonitor(make_optimizer(model.parameters()), model.named_parameters(), interval=2,
+                               adaptive_every=1, on_warning=lambda d: None)
+    _train(model, monitor.optimizer, monitor, 6)
+    assert len(monitor.samples) == 9 and all(s.update_norm > 0 for s in monitor.samples)
+    assert all(s.eff_lr is None and s.eps_share is None and s.state_key is None for s in monitor.samples)
+
+
+def _relu_mlp(first_bias: float | None = None) -> nn.Module:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4)).double()
+    if first_bias is not None:
+        model[0].bias.data.fill_(first_bias)  # every ReLU of layer 0 is dead on every input
+    return model
+
+
+def _classification_loss(model: nn.Module) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(1)
+    inputs = torch.randn(64, 8, dtype=torch.float64, generator=generator)
+    return nn.functional.cross_entropy(model(inputs), torch.randint(0, 4, (64,), generator=generator))
+
+
+def _weight_norm_loss(model: nn.Module) -> torch.Tensor:
+    return 0.5 * sum((p**2).sum() for p in model.parameters())  # Hessian = identity: lr 3 amplifies 2x/step
+
+
+PATHOLOGY_CASES = [
+    ("healthy sgd", None, lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), _classification_loss, set()),
+    ("healthy adam", None, lambda p: inertia.Adam(p, lr=1e-3), _classification_loss, set()),
+    ("tiny lr", None, lambda p: torch.optim.SGD(p, lr=1e-9), _classification_loss,
+     {("update_ratio_low", "0"), ("update_ratio_low", "2")}),
+    ("dead relus", -100.0, lambda p: torch.optim.SGD(p, lr=0.1), _classification_loss, {("zero_gradient", "0")}),
+    ("lr above 2/lambda", None, lambda p: torch.optim.SGD(p, lr=3.0), _weight_norm_loss,
+     {(name, layer) for name in ("exploding_gradient", "update_ratio_high", "zigzag") for layer in ("0", "2")}),
+]
+
+
+@pytest.mark.parametrize("name, bias, make_optimizer, loss_fn, expected", PATHOLOGY_CASES,
+                         ids=[c[0] for c in PATHOLOGY_CASES])
+def test_each_pathology_fires_on_its_case_and_healthy_runs_stay_silent(name, bias, make_optimizer, loss_fn,
+                                                                       expected) -> None:
+    model = _relu_mlp(bias)
+    optimizer = make_optimizer(model.parameters())
+    monitor = OptimizerMonitor(optimizer, model.named_parameters(), on_warning=lambda d: None)
+    with monitor:
+        for _ in range(60):
+            optimizer.zero_grad()
+            loss_fn(model).backward()
+            optimizer.step()
+    assert {(d.pathology, d.layer) for d in monitor.diagnoses} == expected
+    assert all(d.step == 22 for d in monitor.diagnoses)  # the third warm-up sample decides

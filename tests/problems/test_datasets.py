@@ -18,7 +18,7 @@ from inertia.problems import (
     load_mnist,
     make_teacher_student,
 )
-from inertia.problems.file_formats import read_idx, write_cifar10_batch, write_idx
+from inertia.problems.file_formats import read_cifar10_batch, read_idx, write_cifar10_batch, write_idx
 
 
 def _write_mnist(folder: Path, n_train: int = 12, n_test: int = 5, gz: bool = False, dotted: bool = False
@@ -189,3 +189,52 @@ def test_load_dataset_specs_and_dataset_validation(tmp_path: Path) -> None:
         Dataset("x", torch.zeros(2, 3), torch.tensor([0, 5]), torch.zeros(1, 3), torch.tensor([0]), 2, (3,))
     with pytest.raises(ValueError, match="do not match input shape"):
         Dataset("x", torch.zeros(2, 4), torch.tensor([0, 1]), torch.zeros(1, 3), torch.tensor([0]), 2, (3,))
+
+
+def test_corrupt_gzip_and_huge_idx_headers_name_the_file(tmp_path: Path) -> None:
+    _write_mnist(tmp_path, gz=True)
+    name = "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray((tmp_path / name).read_bytes())
+    raw[10] = 0  # the deflate block header: zlib reports "invalid stored block lengths"
+    (tmp_path / name).write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=rf"cannot read .*{name}: Error -3"):
+        load_mnist(tmp_path)
+    huge = tmp_path / "huge"
+    huge.write_bytes(bytes([0, 0, 8, 3]) + np.array([2**32 - 1] * 3, ">u4").tobytes() + b"xx")
+    with pytest.raises(ValueError, match=rf"huge has 18 bytes but its IDX header .* implies {16 + (2**32 - 1) ** 3}"):
+        read_idx(huge)
+
+
+def test_mnist_images_of_another_size_or_type_are_rejected(tmp_path: Path) -> None:
+    _write_mnist(tmp_path, n_train=64, n_test=49)
+    rng = np.random.default_rng(2)
+    # 49 images of 32x32 hold exactly as many pixels as 64 of 28x28: must not be reshaped silently
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", rng.integers(0, 256, (49, 32, 32), dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"differ in size: train-images-idx3-ubyte has \(28, 28\), "
+                                         r"t10k-images-idx3-ubyte has \(32, 32\)"):
+        load_mnist(tmp_path)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", rng.random((49, 28, 28)).astype(np.float32))
+    with pytest.raises(ValueError, match=r"MNIST test files .*must be uint8.*float32 in t10k-images-idx3-ubyte"):
+        load_mnist(tmp_path)
+
+
+@pytest.mark.parametrize("labels", [["a", "b"], [1.5, 2.0], [[1], [2]]], ids=["strings", "floats", "2d"])
+def test_cifar10_labels_must_be_n_integers(tmp_path: Path, labels: list) -> None:
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": labels}))
+    with pytest.raises(ValueError, match=rf"{path}: labels must be a list of N integers"):
+        read_cifar10_batch(path)
+
+
+def test_cifar10_corrupt_pickles_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "test_batch"
+    write_cifar10_batch(path, np.zeros((2, 3, 32, 32), np.uint8), [0, 1])
+    raw = path.read_bytes()
+    at = raw.index(b"latin1")
+    path.write_bytes(raw[:at] + b"lati1x" + raw[at + 6:])  # a codec name that does not exist
+    with pytest.raises(ValueError, match=rf"{path} is not a CIFAR-10 python batch: unknown encoding"):
+        read_cifar10_batch(path)
+    for cut in range(0, len(raw), 97):  # every truncation is refused with the file's name
+        path.write_bytes(raw[:cut])
+        with pytest.raises(ValueError, match=str(path)):
+            read_cifar10_batch(path)

@@ -269,3 +269,46 @@ BAD_INPUTS = [
 def test_bad_input_names_argument_and_value(call, name, value):
     with pytest.raises(ValueError, match=rf"{name}.*{value}"):
         call()
+
+
+# ----------------------------------------------------------------------------- state that does not fit
+def _plateau_run_state() -> dict:
+    scheduler = S.attach(_sgd(), S.linear_warmup(2, then=S.plateau(patience=0)))
+    _run(scheduler, 6, [1.0, 2.0, 3.0, 3.0, 3.0])
+    return scheduler.state_dict()
+
+
+@pytest.mark.parametrize("make", [lambda: S.plateau(patience=0), lambda: S.cosine_decay(30),
+                                  lambda: S.sequence([(S.plateau(), 2), (S.plateau(), None)])],
+                         ids=["plateau", "cosine", "sequence"])
+def test_loading_a_state_saved_from_another_schedule_raises_and_changes_nothing(make):
+    schedule = make()
+    scheduler = S.attach(_sgd(), schedule)
+    before, schedule_before = scheduler.state_dict(), S._state_of(schedule)
+    with pytest.raises(ValueError, match=r"state_dict\['schedule_state'\]"):
+        scheduler.load_state_dict(_plateau_run_state())
+    assert scheduler.state_dict() == before and S._state_of(schedule) == schedule_before
+
+
+def test_sequence_load_is_all_or_nothing():
+    seq = S.sequence([(S.plateau(patience=0), 2), (S.plateau(patience=0), 2), (S.plateau(), None)])
+    good = [S.plateau(factor=0.5).state_dict() for _ in range(3)]
+    for plateau_, state in zip(seq.schedules, good, strict=True):
+        state["multiplier"] = 0.25
+        plateau_.load_state_dict(state)
+    saved = seq.state_dict()
+    with pytest.raises(ValueError, match=r"expected 3 segment states"):
+        seq.load_state_dict({"schedules": [S.plateau().state_dict()]})
+    with pytest.raises(ValueError, match=r"state_dict\['schedules'\]\[2\].*no saved state"):
+        seq.load_state_dict({"schedules": [S.plateau().state_dict(), S.plateau().state_dict(), None]})
+    assert seq.state_dict() == saved and [s.multiplier for s in seq.schedules] == [0.25] * 3
+    with pytest.raises(ValueError, match=r"state_dict: expected a state with keys \['then'\]"):
+        S.linear_warmup(3, then=S.plateau()).load_state_dict({"schedules": [None]})
+
+
+def test_factories_accept_numpy_scalars():
+    np = pytest.importorskip("numpy")
+    ours = S.step_decay(np.int64(3), np.float32(0.5))
+    assert [ours(t) for t in range(7)] == [1, 1, 1, 0.5, 0.5, 0.5, 0.25] and type(ours.every) is int
+    assert S.cosine_decay(np.int32(10), final=np.float64(0.1))(10) == pytest.approx(0.1)
+    assert S.plateau(factor=np.float32(0.5), patience=np.int64(2)).patience == 2

@@ -85,7 +85,7 @@ def _curvature(workload: Workload, step: int, max_hvp: int, trace_samples: int, 
 
 def _stability(optimizer: torch.optim.Optimizer, lambda_max: float, notes: list[str]) -> StabilityCheck | None:
     group = optimizer.param_groups[0]
-    if "betas" in group or "alpha" in group or "lr_decay" in group:
+    if any(key in group for key in ("betas", "alpha", "lr_decay", "rho", "etas")):  # adaptive, not (S)GD
         notes.append("The edge-of-stability check (lambda_max against 2/lr) applies to (S)GD; adaptive methods "
                      "rescale each coordinate, so it is skipped for this optimizer.")
         return None

@@ -146,8 +146,10 @@ def hessian_eigenvalues(loss_fn: LossFn, params: ParamsLike, k: int = 1, which: 
         raise ValueError(f"k: must be a positive integer, got {k!r}")
     if which not in WHICH_CHOICES:
         raise ValueError(f"which: must be one of {', '.join(WHICH_CHOICES)}, got {which!r}")
-    if max_hvp < k:
-        raise ValueError(f"max_hvp: must be at least k={k}, got {max_hvp!r}")
+    if isinstance(max_hvp, bool) or not isinstance(max_hvp, int) or max_hvp < k:
+        raise ValueError(f"max_hvp: must be an integer at least k={k}, got {max_hvp!r}")
+    if not (isinstance(tol, (int, float)) and 0 < tol < 1):
+        raise ValueError(f"tol: must be a number in (0, 1), got {tol!r}")
     op = HessianOperator(loss_fn, params)
     steps = min(max_hvp, op.dim)
     k = min(k, op.dim)

@@ -2,7 +2,8 @@
 
 The learning rate grows exponentially from ``lr_min`` to ``lr_max`` over ``num_steps`` training
 steps while the loss is recorded; a run stops once an exponential moving average of the loss
-exceeds ``diverge_factor`` times its best value or the loss turns non-finite. The sweep is
+exceeds ``diverge_factor`` times its best value (rises above it by ``(diverge_factor - 1) |best|``, which
+also holds for a negative loss) or the loss turns non-finite. The sweep is
 repeated for several seeds (different mini-batch orders, same initial weights), and the model,
 the optimizer and the RNG streams are restored exactly afterwards, so later training is
 bit-identical to training without the test.
@@ -160,7 +161,7 @@ def _sweep(model: nn.Module, optimizer: torch.optim.Optimizer, batch_loss: Batch
         avg = smoothing * avg + (1 - smoothing) * value
         smoothed = avg / (1 - smoothing ** (step + 1))
         best = min(best, smoothed)
-        if smoothed > diverge_factor * best:
+        if smoothed - best > (diverge_factor - 1) * abs(best):  # smoothed > factor * best, also for best < 0
             reason = "diverged"
             break
         loss.backward()
@@ -173,7 +174,7 @@ def _sweep(model: nn.Module, optimizer: torch.optim.Optimizer, batch_loss: Batch
 
 def _stability_limit(optimizer: torch.optim.Optimizer, lambda_max: float) -> tuple[float | None, str | None]:
     group = optimizer.param_groups[0]
-    if "betas" in group or "alpha" in group or "lr_decay" in group:
+    if any(key in group for key in ("betas", "alpha", "lr_decay", "rho", "etas")):  # adaptive, not (S)GD
         return None, ("2/lambda_max applies to (S)GD; an adaptive method rescales each coordinate, so the "
                       "stability limit is not compared with its suggestion")
     momentum, nesterov = float(group.get("momentum", 0.0)), bool(group.get("nesterov", False))

@@ -54,7 +54,7 @@ def adaptive_terms(state: dict[str, Any], group: dict[str, Any]) -> AdaptiveTerm
     ``eps_mode`` and ``bias_correction`` options are honoured.
     """
     key = next((k for k in ADAPTIVE_KEYS if isinstance(state.get(k), Tensor)), None)
-    if key is None:
+    if key is None or _other_formula(state, group, key):
         return None
     lr, eps = _as_float(group["lr"]), float(group.get("eps", 0.0))
     step = _as_float(state.get("step", 1.0)) or 1.0
@@ -76,6 +76,15 @@ def adaptive_terms(state: dict[str, Any], group: dict[str, Any]) -> AdaptiveTerm
                 lr, scale = lr / bias1, 1.0 / bias2
     inside = bool(group.get("eps_inside_sqrt")) or group.get("eps_mode") == "inside"
     return AdaptiveTerms(stat, scale, lr, eps, inside, mean_scale, key)
+
+
+def _other_formula(state: dict[str, Any], group: dict[str, Any], key: str) -> bool:
+    """Whether the state belongs to a method whose step is not ``numerator / d`` with a scalar numerator:
+    Adadelta (``square_avg`` beside ``acc_delta``, a per-coordinate numerator) or RAdam (Adam's state
+    without the ``amsgrad`` option, a rectified step that is plain SGD for the first steps)."""
+    if key == "square_avg":
+        return "acc_delta" in state
+    return key == "exp_avg_sq" and "amsgrad" not in group and "momentum_decay" not in group
 
 
 def _norms_sq(tensors: list[Tensor]) -> Tensor:

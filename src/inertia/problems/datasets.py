@@ -123,6 +123,14 @@ def load_mnist(path: str | Path, max_train: int | None = None, max_test: int | N
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise ValueError(f"MNIST {split} files in {path} do not match: images {images.shape}, "
                              f"labels {labels.shape} (expected (n, rows, cols) and (n,))")
+        if images.dtype != np.uint8 or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"MNIST {split} files in {path}: images must be uint8 and labels integers "
+                             f"(IDX type 0x08), got {images.dtype} in {files[f'{split}_images'].name} and "
+                             f"{labels.dtype} in {files[f'{split}_labels'].name}")
+    if arrays["train_images"].shape[1:] != arrays["test_images"].shape[1:]:
+        raise ValueError(f"MNIST images in {path} differ in size: {files['train_images'].name} has "
+                         f"{arrays['train_images'].shape[1:]}, {files['test_images'].name} has "
+                         f"{arrays['test_images'].shape[1:]}")
     x_tr = arrays["train_images"][:max_train].astype(np.float32) / 255.0
     x_te = arrays["test_images"][:max_test].astype(np.float32) / 255.0
     mean, std = float(x_tr.mean()), float(x_tr.std()) or 1.0

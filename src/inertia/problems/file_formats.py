@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import pickle
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ def _read_bytes(path: Path) -> bytes:
     try:
         raw = path.read_bytes()
         return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise ValueError(f"cannot read {path}: {exc}") from exc
 
 
@@ -51,7 +53,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     if len(raw) < header:
         raise ValueError(f"{path} is truncated: IDX header needs {header} bytes, file has {len(raw)}")
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     if len(raw) != expected:
         raise ValueError(f"{path} has {len(raw)} bytes but its IDX header {shape} implies {expected}")
     data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
@@ -116,19 +118,23 @@ def read_cifar10_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Read one CIFAR-10 batch: images ``(N, 3, 32, 32)`` uint8 and labels ``(N,)`` int64."""
     try:
         batch = _ArrayUnpickler(io.BytesIO(_read_bytes(path)), encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise ValueError(f"{path} is not a CIFAR-10 python batch: {exc}") from exc
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, LookupError,
+            MemoryError) as exc:  # a corrupt pickle can name an unknown codec or a huge length
+        raise ValueError(f"{path} is not a CIFAR-10 python batch: {exc or type(exc).__name__}") from exc
     if not isinstance(batch, dict):
         raise ValueError(f"{path} is not a CIFAR-10 python batch: expected a dict, got {type(batch).__name__}")
     data = batch.get(b"data", batch.get("data"))
     labels = batch.get(b"labels", batch.get("labels"))
     if data is None or labels is None:
         raise ValueError(f"{path} is not a CIFAR-10 python batch: keys 'data' and 'labels' are required")
-    data, labels = np.asarray(data), np.asarray(labels, dtype=np.int64)
+    data, labels = np.asarray(data), np.asarray(labels)
+    if labels.ndim != 1 or not (labels.size == 0 or np.issubdtype(labels.dtype, np.integer)):
+        raise ValueError(f"{path}: labels must be a list of N integers, got an array of shape {labels.shape} "
+                         f"and dtype {labels.dtype}")
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
         raise ValueError(f"{path}: data must be (N, 3072) uint8 with N labels, got data {data.shape} "
                          f"{data.dtype} and {len(labels)} labels")
-    return data.reshape(-1, 3, 32, 32), labels
+    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
 def write_cifar10_batch(path: str | Path, images: np.ndarray, labels: np.ndarray) -> None:
