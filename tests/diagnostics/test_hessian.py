@@ -148,9 +148,21 @@ def test_edge_of_stability_limits_match_gradient_descent_on_a_quadratic() -> Non
     assert edge_of_stability(lam, lr=3.0 / lam).verdict.startswith("unstable")
 
 
-def _diverges(lam: float, lr: float, momentum: float, nesterov: bool, steps: int = 200) -> bool:
+def test_dampening_raises_the_limit_as_torch_sgd_shows() -> None:
+    lam, momentum, dampening = 4.0, 0.9, 0.5
+    check = edge_of_stability(lam, 1.0, momentum=momentum, dampening=dampening)
+    assert check.threshold == pytest.approx(2 * (1 + momentum) / (1 - dampening))
+    limit_lr = check.threshold / lam
+    for factor, should_diverge in [(0.97, False), (1.03, True)]:
+        assert _diverges(lam, factor * limit_lr, momentum, False, dampening=dampening) is should_diverge
+    with pytest.raises(ValueError, match=r"dampening: must be in \[0, 1\), got 1.0"):
+        edge_of_stability(lam, 1.0, momentum=momentum, dampening=1.0)
+
+
+def _diverges(lam: float, lr: float, momentum: float, nesterov: bool, steps: int = 200,
+              dampening: float = 0.0) -> bool:
     x = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.SGD([x], lr=lr, momentum=momentum, nesterov=nesterov)
+    opt = torch.optim.SGD([x], lr=lr, momentum=momentum, nesterov=nesterov, dampening=dampening)
     for _ in range(steps):
         opt.zero_grad()
         (0.5 * lam * x**2).sum().backward()

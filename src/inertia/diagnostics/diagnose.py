@@ -89,8 +89,12 @@ def _stability(optimizer: torch.optim.Optimizer, lambda_max: float, notes: list[
         notes.append("The edge-of-stability check (lambda_max against 2/lr) applies to (S)GD; adaptive methods "
                      "rescale each coordinate, so it is skipped for this optimizer.")
         return None
+    if float(group.get("dampening", 0.0)) >= 1:
+        notes.append("dampening = 1: SGD takes no gradient steps, so the edge-of-stability check is skipped.")
+        return None
     return edge_of_stability(lambda_max, float(group["lr"]), momentum=float(group.get("momentum", 0.0)),
-                             nesterov=bool(group.get("nesterov", False)))
+                             nesterov=bool(group.get("nesterov", False)),
+                             dampening=float(group.get("dampening", 0.0)))
 
 
 def run_diagnosis(workload: Workload, optimizer: torch.optim.Optimizer, *, steps: int = 300,

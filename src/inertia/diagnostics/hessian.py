@@ -247,13 +247,14 @@ class StabilityCheck:
 
 
 def edge_of_stability(lambda_max: float, lr: float, momentum: float = 0.0, nesterov: bool = False,
-                      margin: float = 0.1) -> StabilityCheck:
+                      margin: float = 0.1, dampening: float = 0.0) -> StabilityCheck:
     """Compare the sharpness ``lambda_max`` with the stability limit of (S)GD at ``lr``.
 
     On a quadratic, gradient descent is stable along an eigenvector with eigenvalue ``lambda``
     iff ``lr * lambda < 2``; heavy-ball momentum ``mu`` raises the limit to ``2 (1 + mu) / lr``
     and Nesterov's to ``(2 + 2 mu) / ((1 + 2 mu) lr)`` (Goh, "Why momentum really works",
-    Distill 2017). Full-batch training tends to hover at this edge (Cohen et al., "Gradient
+    Distill 2017). torch's ``dampening`` ``d`` scales every gradient by ``1 - d``, so the step
+    acts like ``lr (1 - d)`` and the limit divides by ``1 - d``. Full-batch training tends to hover at this edge (Cohen et al., "Gradient
     descent on neural networks typically occurs at the edge of stability", ICLR 2021).
     Within ``margin`` of the limit the verdict is "at the edge".
     """
@@ -261,10 +262,13 @@ def edge_of_stability(lambda_max: float, lr: float, momentum: float = 0.0, neste
         raise ValueError(f"lr: must be positive, got {lr!r}")
     if not 0 <= momentum < 1:
         raise ValueError(f"momentum: must be in [0, 1), got {momentum!r}")
+    if not 0 <= dampening < 1:
+        raise ValueError(f"dampening: must be in [0, 1), got {dampening!r}")
+    step_lr = lr * (1 - dampening)
     if nesterov:
-        threshold = (2 + 2 * momentum) / ((1 + 2 * momentum) * lr)
+        threshold = (2 + 2 * momentum) / ((1 + 2 * momentum) * step_lr)
     else:
-        threshold = 2 * (1 + momentum) / lr
+        threshold = 2 * (1 + momentum) / step_lr
     ratio = lambda_max / threshold
     if ratio > 1 + margin:
         verdict = "unstable: the sharpest direction is amplified each step"

@@ -180,7 +180,11 @@ def _stability_limit(optimizer: torch.optim.Optimizer, lambda_max: float) -> tup
     momentum, nesterov = float(group.get("momentum", 0.0)), bool(group.get("nesterov", False))
     if lambda_max <= 0:
         return None, f"lambda_max = {lambda_max:.3g} <= 0 at the initial weights: no curvature limit on lr"
-    threshold = edge_of_stability(lambda_max, 1.0, momentum=momentum, nesterov=nesterov).threshold
+    dampening = float(group.get("dampening", 0.0))
+    if dampening >= 1:
+        return None, f"dampening = {dampening:.3g}: SGD takes no gradient steps, so no curvature limit on lr"
+    threshold = edge_of_stability(lambda_max, 1.0, momentum=momentum, nesterov=nesterov,
+                                  dampening=dampening).threshold
     return threshold / lambda_max, None
 
 
