@@ -191,6 +191,9 @@ class Plateau:
     ``m > best * (1 + threshold)`` ("max", "rel") or ``m > best + threshold`` ("max", "abs"). After more
     than ``patience`` non-improving updates the multiplier becomes ``max(multiplier * factor,
     min_multiplier)`` and ``cooldown`` updates are ignored. A NaN metric never counts as better.
+    One difference: a decay smaller than ``eps`` is skipped, and ``eps`` applies to the multiplier
+    (torch applies it to the learning rate itself); for torch's cut-off at base rate ``lr``, pass
+    ``eps=1e-8 / lr``.
     ``plateau(step)`` returns the current multiplier (the step is only validated); ``decay_steps`` lists
     the steps where the multiplier changed (the ``step`` given to :meth:`update`, else the update count).
     """
