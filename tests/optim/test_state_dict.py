@@ -5,12 +5,14 @@ from __future__ import annotations
 import copy
 import io
 import pickle
+import warnings
 
 import pytest
 import torch
 from optim_cases import CONFIGS, config_id, loss_of, make_params, param_groups
 
 import inertia
+from inertia.kernels.spec import FusedFallbackWarning
 
 
 def train(optimizer: torch.optim.Optimizer, params: list, steps: int) -> None:
@@ -103,3 +105,28 @@ def test_pickled_optimizer_continues_identically() -> None:
     train(restored, restored_params, 4)
     for got, want in zip(snapshot(restored_params), snapshot(params), strict=True):
         torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("impl", ["reference", "fused"])
+@pytest.mark.parametrize("name", ["Adagrad", "RMSprop", "Adam", "AdamW"])
+def test_checkpoint_with_python_number_steps_loads(name: str, impl: str) -> None:
+    """torch < 1.12 saved ``step`` as a Python number; torch.optim still loads such checkpoints."""
+    runs = []
+    for module in (torch.optim, inertia):
+        params = make_params(torch.float64)
+        options = {"impl": impl} if module is inertia else {}
+        first = getattr(module, name)(params, lr=0.01, **options)
+        train(first, params, 2)
+        checkpoint = copy.deepcopy(first.state_dict())
+        for state in checkpoint["state"].values():
+            state["step"] = int(state["step"])
+        second = getattr(module, name)(params, lr=0.01, **options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FusedFallbackWarning)
+            second.load_state_dict(checkpoint)
+            train(second, params, 2)
+        runs.append((snapshot(params), second.state_dict()["state"][0]["step"]))
+    (got, got_step), (want, want_step) = runs[1], runs[0]
+    assert isinstance(got_step, torch.Tensor) and float(got_step) == float(want_step) == 4.0
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, **({} if impl == "fused" else dict(rtol=0, atol=0)))

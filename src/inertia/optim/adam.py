@@ -7,14 +7,14 @@ from typing import Any
 
 from torch import Tensor
 
-from inertia.optim.base import FlatOptimizer
+from inertia.optim.base import FlatOptimizer, real_views
 from inertia.optim.layout import GroupLayout
 from inertia.optim.validation import (
     check_betas,
     check_choice,
     check_finite_at_least,
+    check_flag,
     check_lr,
-    check_positive,
     split_torch_options,
 )
 from inertia.rules.adam import adam_update
@@ -74,11 +74,7 @@ class Adam(FlatOptimizer):
         impl: str = "auto",
         **options: Any,
     ) -> None:
-        check_lr(lr)
         betas = check_betas(betas)
-        check_positive("eps", eps)
-        check_finite_at_least("weight_decay", weight_decay)
-        check_choice("eps_mode", eps_mode, EPS_MODES)
         defaults = dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
             bias_correction=bias_correction, decoupled_weight_decay=decoupled_weight_decay,
@@ -86,6 +82,16 @@ class Adam(FlatOptimizer):
             **split_torch_options(type(self).__name__, options),
         )
         super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        super()._check_group(group)
+        check_lr(group["lr"])
+        check_betas(group["betas"])
+        check_finite_at_least("eps", group["eps"])
+        check_finite_at_least("weight_decay", group["weight_decay"])
+        check_choice("eps_mode", group["eps_mode"], EPS_MODES)
+        for flag in ("amsgrad", "bias_correction", "decoupled_weight_decay", "maximize"):
+            check_flag(flag, group[flag])
 
     def _init_state(
         self, param: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
@@ -103,8 +109,10 @@ class Adam(FlatOptimizer):
             state["max_exp_avg_sq"] = layout.fresh("max_exp_avg_sq", param)
         state["step"] += 1
         beta1, beta2 = group["betas"]
+        param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq = real_views(
+            param, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"))
         adam_update(
-            param, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+            param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq,
             step=state["step"].item(), lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
             weight_decay=group["weight_decay"], decoupled_weight_decay=group["decoupled_weight_decay"],
             amsgrad=group["amsgrad"], bias_correction=group["bias_correction"],

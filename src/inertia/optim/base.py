@@ -7,13 +7,14 @@ from collections.abc import Callable, Iterable
 from itertools import chain
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
 from inertia.optim.layout import GroupLayout
-from inertia.optim.validation import IMPL_CHOICES, NONFINITE_CHOICES, check_choice
+from inertia.optim.validation import IMPL_CHOICES, NONFINITE_CHOICES, check_choice, check_flag
 
 # Run step/zero_grad eagerly inside torch.compile'd code; torch's lazy variant keeps `import inertia`
 # from importing torch._dynamo (a second or more) until a step is taken.
@@ -68,8 +69,8 @@ class FlatOptimizer(Optimizer):
     fused_rule: ClassVar[str] = ""
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
-        check_choice("nonfinite", defaults.get("nonfinite", "ignore"), NONFINITE_CHOICES)
-        check_choice("impl", defaults.get("impl", "auto"), IMPL_CHOICES)
+        _plain_scalars(defaults)
+        self._check_group(defaults)
         self.skipped_steps = 0
         self._layouts: dict[int, GroupLayout] = {}
         self._fused: dict[int, Any] = {}
@@ -110,6 +111,26 @@ class FlatOptimizer(Optimizer):
 
         return wrapper
 
+    def _check_group(self, group: dict[str, Any]) -> None:
+        """Raise ValueError, naming the argument and the value, if a hyperparameter of ``group`` is bad.
+
+        Subclasses extend it; it runs on the constructor's arguments and on every param group added
+        (including per-group values given to the constructor), before anything is added.
+        """
+        check_choice("nonfinite", group.get("nonfinite", "ignore"), NONFINITE_CHOICES)
+        check_choice("impl", group.get("impl", "auto"), IMPL_CHOICES)
+        for flag in ("foreach", "fused", "capturable"):
+            if group.get(flag) is not None:
+                check_flag(flag, group[flag])
+        if group.get("differentiable"):
+            raise ValueError(f"Invalid differentiable: {group['differentiable']!r} (not supported by inertia)")
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """torch.optim's ``add_param_group``; bad hyperparameters raise ValueError and add nothing."""
+        if isinstance(param_group, dict):
+            self._check_group({**self.defaults, **_plain_scalars(param_group)})
+        super().add_param_group(param_group)
+
     # ----------------------------------------------------------------- state layout
     def _layout(self, group: dict[str, Any]) -> GroupLayout:
         """The flat layout of ``group``, rebuilt if its parameters changed."""
@@ -127,6 +148,9 @@ class FlatOptimizer(Optimizer):
             if not state:
                 continue
             for key, value in list(state.items()):
+                if key == "step" and isinstance(value, (int, float)):  # checkpoints of torch < 1.12
+                    state[key] = layout.step_view(param).fill_(value)
+                    continue
                 if key == "step" and isinstance(value, Tensor):
                     view = layout.step_view(param)
                 elif key in self.state_keys and isinstance(value, Tensor):
@@ -138,8 +162,27 @@ class FlatOptimizer(Optimizer):
                 state[key] = view
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load torch.optim-format state; tensors are copied into fresh flat buffers."""
+        """Load torch.optim-format state; tensors are copied into fresh flat buffers.
+
+        A state tensor whose size does not match its parameter raises ValueError (naming the group,
+        index, key and shapes) before anything is changed.
+        """
+        self._check_loaded_state(state_dict)
         super().load_state_dict(state_dict)
+
+    def _check_loaded_state(self, state_dict: dict[str, Any]) -> None:
+        saved_groups, saved_state = state_dict.get("param_groups"), state_dict.get("state")
+        if not isinstance(saved_groups, list) or not isinstance(saved_state, dict):
+            return  # torch's own checks report a malformed state dict
+        for group_index, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=False)):
+            for index, (param, saved_id) in enumerate(zip(group["params"], saved.get("params", ()), strict=False)):
+                for key, value in saved_state.get(saved_id, {}).items():
+                    if key in self.state_keys and isinstance(value, Tensor) and value.numel() != param.numel():
+                        raise ValueError(
+                            f"Invalid state_dict: state {key!r} of param group {group_index}, index {index} has "
+                            f"shape {tuple(value.shape)}, but the parameter has shape {tuple(param.shape)}; "
+                            "nothing was loaded"
+                        )
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         unpickling = "_layouts" not in self.__dict__
@@ -284,6 +327,29 @@ def _dispatch() -> Any:
     from inertia.kernels import dispatch
 
     return dispatch
+
+
+def _plain_scalars(group: dict[str, Any]) -> dict[str, Any]:
+    """Replace numpy scalars among ``group``'s values (and in ``betas``) by Python numbers, in place.
+
+    Every path then computes its scalars in float64: numpy float32 arithmetic would round them
+    to float32 on the reference path only.
+    """
+    for key, value in group.items():
+        if isinstance(value, np.generic):
+            group[key] = value.item()
+        elif isinstance(value, tuple) and any(isinstance(v, np.generic) for v in value):
+            group[key] = tuple(v.item() if isinstance(v, np.generic) else v for v in value)
+    return group
+
+
+def real_views(*tensors: Tensor | None) -> tuple[Tensor | None, ...]:
+    """Complex tensors as their real views (``torch.view_as_real``), others unchanged.
+
+    torch.optim steps a complex parameter as the real tensor of its real and imaginary parts,
+    so the element-wise moments of Adam, AdaGrad and RMSprop treat the two parts independently.
+    """
+    return tuple(t if t is None or not t.is_complex() else torch.view_as_real(t) for t in tensors)
 
 
 def _index_of(group: dict[str, Any], param: Tensor) -> int:

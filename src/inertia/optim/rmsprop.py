@@ -7,12 +7,12 @@ from typing import Any
 
 from torch import Tensor
 
-from inertia.optim.base import FlatOptimizer
+from inertia.optim.base import FlatOptimizer, real_views
 from inertia.optim.layout import GroupLayout
 from inertia.optim.validation import (
     check_finite_at_least,
+    check_flag,
     check_lr,
-    check_positive,
     check_unit_interval,
     split_torch_options,
 )
@@ -53,24 +53,33 @@ class RMSprop(FlatOptimizer):
         weight_decay: float = 0.0,
         momentum: float = 0.0,
         centered: bool = False,
+        capturable: bool = False,
+        foreach: bool | None = None,
         maximize: bool = False,
+        differentiable: bool = False,
         *,
         eps_inside_sqrt: bool = False,
         nonfinite: str = "ignore",
         impl: str = "auto",
         **options: Any,
     ) -> None:
-        check_lr(lr)
-        check_unit_interval("alpha", alpha, closed_right=True)
-        check_positive("eps", eps)
-        check_finite_at_least("weight_decay", weight_decay)
-        check_finite_at_least("momentum", momentum)
+        flags = dict(options, capturable=capturable, foreach=foreach, differentiable=differentiable)
         defaults = dict(
             lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
             centered=centered, maximize=maximize, eps_inside_sqrt=eps_inside_sqrt,
-            nonfinite=nonfinite, impl=impl, **split_torch_options("RMSprop", options),
+            nonfinite=nonfinite, impl=impl, **split_torch_options("RMSprop", flags),
         )
         super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        super()._check_group(group)
+        check_lr(group["lr"])
+        check_unit_interval("alpha", group["alpha"], closed_right=True)
+        check_finite_at_least("eps", group["eps"])
+        check_finite_at_least("weight_decay", group["weight_decay"])
+        check_finite_at_least("momentum", group["momentum"])
+        for flag in ("centered", "maximize", "eps_inside_sqrt"):
+            check_flag(flag, group[flag])
 
     def _init_state(
         self, param: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
@@ -85,9 +94,14 @@ class RMSprop(FlatOptimizer):
     def _update_param(
         self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
     ) -> None:
+        for key, needed in (("momentum_buffer", group["momentum"] > 0), ("grad_avg", group["centered"])):
+            if needed and key not in state:  # switched on mid-run: start from zero, as the fused path does
+                state[key] = layout.fresh(key, param)
         state["step"] += 1
+        param, grad, square_avg, grad_avg, momentum_buffer = real_views(
+            param, grad, state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer"))
         rmsprop_update(
-            param, grad, state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer"),
+            param, grad, square_avg, grad_avg, momentum_buffer,
             lr=group["lr"], alpha=group["alpha"], eps=group["eps"], weight_decay=group["weight_decay"],
             momentum=group["momentum"], centered=group["centered"], maximize=group["maximize"],
             eps_inside_sqrt=group["eps_inside_sqrt"],

@@ -12,6 +12,7 @@ from inertia.optim.layout import GroupLayout
 from inertia.optim.validation import (
     check_choice,
     check_finite_at_least,
+    check_flag,
     check_lr,
     check_unit_interval,
     split_torch_options,
@@ -58,33 +59,39 @@ class SGD(FlatOptimizer):
         lr: float = 1e-3,
         momentum: float = 0.0,
         dampening: float = 0.0,
-        nesterov: bool = False,
         weight_decay: float = 0.0,
-        maximize: bool = False,
+        nesterov: bool = False,
         *,
+        maximize: bool = False,
         momentum_form: str = "torch",
         nonfinite: str = "ignore",
         impl: str = "auto",
         **options: Any,
     ) -> None:
-        check_lr(lr)
-        check_finite_at_least("momentum", momentum)
-        check_unit_interval("dampening", dampening, closed_right=True)
-        check_finite_at_least("weight_decay", weight_decay)
-        check_choice("momentum_form", momentum_form, MOMENTUM_FORMS)
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError(
-                f"Invalid nesterov: {nesterov!r} (Nesterov momentum requires momentum > 0 and "
-                f"dampening = 0, got momentum={momentum!r}, dampening={dampening!r})"
-            )
-        if momentum_form == "velocity" and dampening != 0:
-            raise ValueError(f"Invalid dampening: {dampening!r} (momentum_form='velocity' requires 0)")
         defaults = dict(
             lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
             weight_decay=weight_decay, maximize=maximize, momentum_form=momentum_form,
             nonfinite=nonfinite, impl=impl, **split_torch_options("SGD", options),
         )
         super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        super()._check_group(group)
+        momentum, dampening, nesterov = group["momentum"], group["dampening"], group["nesterov"]
+        check_lr(group["lr"])
+        check_finite_at_least("momentum", momentum)
+        check_unit_interval("dampening", dampening, closed_right=True)
+        check_finite_at_least("weight_decay", group["weight_decay"])
+        check_flag("nesterov", nesterov)
+        check_flag("maximize", group["maximize"])
+        check_choice("momentum_form", group["momentum_form"], MOMENTUM_FORMS)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError(
+                f"Invalid nesterov: {nesterov!r} (Nesterov momentum requires momentum > 0 and "
+                f"dampening = 0, got momentum={momentum!r}, dampening={dampening!r})"
+            )
+        if group["momentum_form"] == "velocity" and dampening != 0:
+            raise ValueError(f"Invalid dampening: {dampening!r} (momentum_form='velocity' requires 0)")
 
     def _update_param(
         self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout

@@ -3,30 +3,40 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 from typing import Any
 
-# torch.optim keyword options that inertia accepts for drop-in use.
-TORCH_OPTIONS = ("foreach", "fused", "capturable", "differentiable")
+import numpy as np
+from torch import Tensor
+
+# torch.optim keyword options that inertia accepts for drop-in use, with torch's defaults.
+TORCH_OPTIONS = {"foreach": None, "fused": None, "capturable": False, "differentiable": False}
+#: The implementation flags that each torch.optim class keeps in its param groups.
+TORCH_GROUP_FLAGS = {
+    "SGD": ("foreach", "differentiable", "fused"),
+    "AdaGrad": ("foreach", "differentiable", "fused"),
+    "RMSprop": ("capturable", "foreach", "differentiable"),
+    "Adam": ("foreach", "capturable", "differentiable", "fused"),
+    "AdamW": ("foreach", "capturable", "differentiable", "fused"),
+}
 NONFINITE_CHOICES = ("ignore", "raise", "skip")
 IMPL_CHOICES = ("auto", "reference", "fused")
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A real number (Python or numpy scalar), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _hint(value: Any) -> str:
+    return "; a Tensor is not supported, pass a float" if isinstance(value, Tensor) else ""
 
 
 def check_finite_at_least(name: str, value: Any, low: float = 0.0) -> float:
     """``value`` must be a finite number ``>= low``."""
     if not _is_number(value) or not math.isfinite(value) or value < low:
-        raise ValueError(f"Invalid {name}: {value!r} (must be a finite number >= {low:g})")
-    return float(value)
-
-
-def check_positive(name: str, value: Any) -> float:
-    """``value`` must be a finite number ``> 0``."""
-    if not _is_number(value) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"Invalid {name}: {value!r} (must be a finite number > 0)")
+        raise ValueError(f"Invalid {name}: {value!r} (must be a finite number >= {low:g}{_hint(value)})")
     return float(value)
 
 
@@ -49,6 +59,13 @@ def check_betas(value: Any) -> tuple[float, float]:
     return float(value[0]), float(value[1])
 
 
+def check_flag(name: str, value: Any) -> bool:
+    """``value`` must be a boolean (``True``/``False``, a numpy bool, or the int 0 or 1)."""
+    if not isinstance(value, (bool, np.bool_)) and not (type(value) is int and value in (0, 1)):
+        raise ValueError(f"Invalid {name}: {value!r} (must be True or False)")
+    return bool(value)
+
+
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
     """``value`` must be one of ``choices``."""
     choices = tuple(choices)
@@ -67,7 +84,9 @@ def split_torch_options(optimizer_name: str, options: dict[str, Any]) -> dict[st
 
     ``foreach`` is accepted and has no effect (inertia chooses its own paths); ``fused=True``
     asks for the fused path; ``capturable=True`` replays inertia's fused CUDA step from a CUDA
-    graph; ``differentiable=True`` is not supported.
+    graph; ``differentiable=True`` is not supported. The result holds every flag that the
+    torch.optim class of the same name keeps in its param groups (with torch's defaults), plus
+    those given.
     """
     unknown = sorted(set(options) - set(TORCH_OPTIONS))
     if unknown:
@@ -75,8 +94,7 @@ def split_torch_options(optimizer_name: str, options: dict[str, Any]) -> dict[st
         raise ValueError(f"Unknown option for inertia.{optimizer_name}: {name}={options[name]!r}")
     if options.get("differentiable"):
         raise ValueError(f"Invalid differentiable: {options['differentiable']!r} (not supported by inertia)")
-    result = {"foreach": options.get("foreach"), "differentiable": False}
-    for key in ("fused", "capturable"):
-        if key in options:
-            result[key] = options[key]
+    keys = TORCH_GROUP_FLAGS.get(optimizer_name, tuple(TORCH_OPTIONS))
+    result = {key: TORCH_OPTIONS[key] for key in keys}
+    result.update(options)
     return result
