@@ -70,7 +70,12 @@ def test_train_resumes_an_unfinished_run(tmp_path, capsys, one_thread):
     (["compare", "--problem", "valley", "--optimizers", "sgd", "--seeds", "0"], "seeds: must be an integer >= 1"),
     (["compare", "--problem", "valley", "--optimizers", "sgd", "--jobs", "0"], "jobs: must be an integer >= 1"),
     (["compare", "--optimizers", "sgd"], "--problem"),
+    (["compare", "--problem", "valley", "--optimizers", "sgd", "--target", "nan"], "target: must be a finite number, got nan"),
+    (["compare", "--problem", "digits", "--optimizers", "sgd", "--target", "97"], "must be a fraction in (0, 1], got 97.0"),
+    (["compare", "--problem", "valley", "--optimizers", "sgd", "--tune", "--lr", "0.1"],
+     "--lr: 0.1 cannot be combined with --tune"),
     (["tour", "--lang", "fr"], "--lang: must be 'en' or 'ko', got 'fr'"),
+    (["tour", "--seed", "-1"], "seed must be an integer >= 0, got -1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, argv, fragment):
     monkeypatch.chdir(tmp_path)
@@ -108,3 +113,13 @@ def test_tour_command_passes_out_and_lang(tmp_path, capsys, monkeypatch):
     assert [(str(out), lang) for out, lang in calls] == [("inertia-report", "ko"), ("elsewhere", "en")]
     code, _, err = run_cli(capsys, "tour", "--seed", "3")
     assert code == 2 and "--seed" in err
+
+
+@pytest.mark.parametrize("argv", [["train", "--epochs", "1"], ["compare", "--problem", "valley", "--optimizers", "sgd"],
+                                  ["tour"]])
+def test_out_under_a_file_is_rejected_before_any_work(tmp_path, capsys, monkeypatch, argv):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "taken").write_text("x")
+    code, _, err = run_cli(capsys, *argv, "--out", "taken/run")
+    assert code == 2 and err == "inertia: error: --out: 'taken/run' cannot be created: 'taken' is not a directory\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]

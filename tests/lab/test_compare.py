@@ -86,3 +86,52 @@ def test_comparison_on_a_dataset_uses_accuracy(tmp_path, one_thread):
 def test_compare_rejects_duplicate_optimizers(tmp_path):
     with pytest.raises(ValueError, match="optimizers: need distinct names"):
         compare(RunConfig("valley", "sgd"), ["sgd", "SGD"], tmp_path)
+
+
+def _board(target, *rows):
+    from pathlib import Path
+
+    from inertia.lab.compare import Comparison, LeaderboardRow
+
+    board = [LeaderboardRow(name, 0.1, 3, reached, steps, None if steps is None else steps / 100, final, 0.0, 0, 1.0)
+             for name, reached, steps, final in rows]
+    return Comparison(RunConfig("valley", "sgd"), [r.optimizer for r in board], {r.optimizer: 0.1 for r in board},
+                      board, {}, {}, "gap", False, target, Path("."))
+
+
+def test_verdict_does_not_call_the_first_ranked_optimizer_fastest_when_it_is_not():
+    # adam reached the target in every seed; momentum needed fewer steps but in only 2 of 3 seeds
+    sentence = verdict(_board(1e-3, ("adam", 3, 100.0, 1e-4), ("momentum", 2, 20.0, 5e-3), ("sgd", 0, None, 0.5)))
+    assert sentence.startswith("adam ranks first: it reached the gap target 0.001 in 3/3 seeds, median 100 steps")
+    assert "fewer steps than" not in sentence
+    assert "momentum needed fewer steps (median 20) but reached it in only 2/3 seeds" in sentence
+    assert sentence.endswith("; sgd did not reach it.")
+    faster = verdict(_board(1e-3, ("adam", 3, 20.0, 1e-4), ("momentum", 3, 50.0, 5e-3)))
+    assert "median 20 steps (0.2 s), 2.5x fewer steps than momentum." in faster
+    assert "as many steps as momentum" in verdict(_board(1e-3, ("adam", 3, 20.0, 1e-4), ("momentum", 3, 20.0, 1e-3)))
+
+
+def test_verdict_without_a_target_says_so():
+    sentence = verdict(_board(None, ("adam", 0, None, -1.5), ("sgd", 0, None, -0.5)))
+    assert sentence == "No target was set, so steps to target are not ranked; the best final gap was -1.5 (adam)."
+    assert "reached the no target" not in sentence
+
+
+def test_leaderboard_spread_is_not_invented_for_one_seed_or_a_diverged_seed():
+    from inertia.lab.compare import leaderboard_row
+    from inertia.lab.compare_report import format_row
+
+    config = RunConfig("valley", "sgd")
+
+    def seed(status, gap):
+        return config, {"status": status, "wall_time_s": 1.0}, [{"step": 0, "gap": 5.0, "time_s": 0.0},
+                                                                 {"step": 1, "gap": gap, "time_s": 0.1}]
+
+    both = leaderboard_row("sgd", 0.1, [seed("completed", 1.0), seed("completed", 3.0)], "gap", False, 2.0)
+    assert both.final_mean == 2.0 and both.final_std == pytest.approx(math.sqrt(2.0))
+    assert both.reached == 1 and both.steps_to_target == 1
+    one_diverged = leaderboard_row("sgd", 0.1, [seed("completed", 1.0), seed("diverged", math.inf)], "gap", False,
+                                   2.0)
+    assert one_diverged.final_mean == math.inf and one_diverged.final_std is None and one_diverged.diverged == 1
+    single = leaderboard_row("sgd", 0.1, [seed("completed", 1.0)], "gap", False, 2.0)
+    assert single.final_std is None and format_row(single) == "sgd: lr=0.1 final=1 steps=1"

@@ -37,6 +37,8 @@ def test_config_round_trip_and_stable_id():
     ({"schedule": "step:every=0,gamma=0.5"}, "schedule: 'step:every=0,gamma=0.5'"),
     ({"problem": "digits", "model": "vgg"}, "model: unknown model 'vgg'"),
     ({"noise": -1.0}, "noise: must be a finite number >= 0"),
+    ({"target": float("nan")}, "target: must be a finite number, got nan"),
+    ({"problem": "digits", "target": 97.0}, "target: the test accuracy to reach must be a fraction in (0, 1]"),
 ])
 def test_validate_names_argument_and_value(changes, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -114,3 +116,28 @@ def test_interrupted_run_resumes_to_identical_records(tmp_path, one_thread):
     assert resumed["resumed_at"] == [75] and resumed["status"] == "completed"
     assert without_times(load_run(tmp_path / "resumed")[2]) == without_times(load_run(tmp_path / "reference")[2])
     assert resumed["final_loss"] == reference["final_loss"]
+
+
+def test_ctrl_c_is_recorded_and_a_restart_leaves_no_records_of_the_discarded_run(tmp_path, one_thread):
+    config = RunConfig("quadratic", "adam", lr=0.05, steps=30, checkpoint_every=10, problem_params={"dim": 4})
+    reference = execute(config, tmp_path / "run")
+    reference_rows = load_run(tmp_path / "run")[2]
+
+    def ctrl_c_at(step):
+        def interrupt(row):
+            if row["step"] == step:
+                raise KeyboardInterrupt
+
+        return interrupt
+
+    with pytest.raises(KeyboardInterrupt):  # restart, interrupted before its first checkpoint
+        execute(config, tmp_path / "run", rerun=True, on_record=ctrl_c_at(5))
+    _, summary, rows = load_run(tmp_path / "run")
+    assert summary["status"] == "failed" and summary["message"] == "KeyboardInterrupt"
+    assert rows == [] and not (tmp_path / "run" / "checkpoint.pt").exists()
+    with pytest.raises(KeyboardInterrupt):  # run again: starts afresh, interrupted after its step-20 checkpoint
+        execute(config, tmp_path / "run", on_record=ctrl_c_at(25))
+    assert [r["step"] for r in load_run(tmp_path / "run")[2]] == list(range(20))
+    resumed = execute(config, tmp_path / "run")
+    assert resumed["resumed_at"] == [20] and resumed["final_loss"] == reference["final_loss"]
+    assert without_times(load_run(tmp_path / "run")[2]) == without_times(reference_rows)

@@ -52,6 +52,8 @@ def test_plateau_spec_takes_metric():
     ("exp:0.9+cosine:10", "only warmup:N may come before"),
     ("warmup:1+exp:0.9+exp:0.9", "at most one '+'"),
     ("exp:nan", "gamma='nan' must be finite"),
+    ("warmup:0+cosine:10", "steps must be an integer >= 1, got 0"),
+    ("warmup:-3+exp:0.9", "steps must be an integer >= 1, got -3"),
 ])
 def test_bad_specs_name_the_spec_and_fault(spec, fault):
     with pytest.raises(ValueError, match="schedule: ") as error:

@@ -72,7 +72,7 @@ def train(
     from inertia.lab.execute import execute
     from inertia.lab.hyper_spec import check_hyper, parse_hyper
     from inertia.lab.monitoring import MonitorOptions
-    from inertia.lab.runs import RunConfig, is_dataset_spec, validate
+    from inertia.lab.runs import RunConfig, check_output_dir, is_dataset_spec, validate
     from inertia.lab.train_progress import TrainingProgress, print_summary
 
     if not is_dataset_spec(data):
@@ -84,7 +84,7 @@ def train(
     check_hyper(config.optimizer, config.hyper, flag="--hyper")
     _check_data_path(data)
     _set_threads(threads, small=data.partition(":")[0] in ("digits", "teacher"))
-    run_dir = out if out is not None else Path("inertia-runs") / config.run_id()
+    run_dir = check_output_dir(out if out is not None else Path("inertia-runs") / config.run_id(), "--out")
     with TrainingProgress(config) as progress:
         monitor = False if no_monitor else MonitorOptions(on_warning=progress.on_warning)
         summary = execute(config, run_dir, on_record=progress.on_epoch, on_batch=progress.on_batch, rerun=restart,
@@ -126,7 +126,7 @@ def compare(
     """
     from inertia.lab.compare import compare as run_comparison
     from inertia.lab.compare_report import write_comparison
-    from inertia.lab.runs import RunConfig, is_dataset_spec, validate
+    from inertia.lab.runs import RunConfig, check_output_dir, is_dataset_spec, validate
     from inertia.lab.train_progress import RunsProgress, print_leaderboard
 
     names = [name.strip().lower() for name in optimizers.split(",") if name.strip()]
@@ -141,6 +141,7 @@ def compare(
     for name in names:
         validate(base.replace(optimizer=name, lr=lrs.get(name, common_lr)))
     lr_grid = parse_grid(grid) if tune else ()
+    check_output_dir(out, "--out")
     _set_threads(None, small=True)
     with RunsProgress() as progress:
         result = run_comparison(base, names, out, tune=tune, seeds=seeds, grid=lr_grid, jobs=jobs,
@@ -157,9 +158,12 @@ def parse_lrs(text: str | None, names: list[str], tune: bool) -> tuple[float | N
         return None, {}
     if "=" not in text:
         try:
-            return float(text), {}
+            rate = float(text)
         except ValueError:
             raise _user_error(f"--lr: expected a number or NAME=LR[,NAME=LR...], got {text!r}") from None
+        if tune:
+            raise _user_error(f"--lr: {text} cannot be combined with --tune (the search picks every rate)")
+        return rate, {}
     from inertia.lab.hyper_spec import parse_hyper
 
     lrs = parse_hyper(text, flag="--lr")
@@ -220,9 +224,10 @@ def tour(
     """Walk the optimization notes chapter by chapter and write an HTML report."""
     if lang not in ("en", "ko"):
         raise _user_error(f"--lang: must be 'en' or 'ko', got {lang!r}")
-    if out.exists() and not out.is_dir():
-        raise _user_error(f"--out: {str(out)!r} exists and is not a directory")
+    from inertia.lab.runs import check_output_dir
     from inertia.lab.tour import run_tour
+
+    check_output_dir(out, "--out")
 
     kwargs: dict[str, Any] = {"lang": lang}
     if seed is not None:

@@ -22,7 +22,7 @@ import numpy as np
 
 from inertia.lab.execute import first_reaching, load_run
 from inertia.lab.parallel import OnDone, run_many
-from inertia.lab.runs import Record, RunConfig
+from inertia.lab.runs import Record, RunConfig, check_output_dir
 
 DEFAULT_GRID = tuple(float(v) for v in np.logspace(-4, 0, 9))
 
@@ -45,7 +45,7 @@ class LeaderboardRow:
     steps_to_target: float | None
     time_to_target_s: float | None
     final_mean: float
-    final_std: float
+    final_std: float | None
     diverged: int
     wall_time_s: float
     extra: dict[str, float] = field(default_factory=dict)
@@ -102,7 +102,10 @@ def _common_target(base: RunConfig, runs: dict[str, list[tuple[RunConfig, dict, 
 
 def leaderboard_row(name: str, lr: float | None, entries: list[tuple[RunConfig, dict, list[Record]]],
                     metric: str, higher: bool, target: float | None) -> LeaderboardRow:
-    """Statistics over one optimizer's seeds (diverged seeds count as inf / 0 accuracy)."""
+    """Statistics over one optimizer's seeds (diverged seeds count as inf / 0 accuracy).
+
+    ``final_std`` is None where it is undefined: a single seed, or a final value that is infinite.
+    """
     finals, steps, times, diverged, walls = [], [], [], 0, []
     for _, summary, rows in entries:
         diverged += summary.get("status") == "diverged"
@@ -120,7 +123,7 @@ def leaderboard_row(name: str, lr: float | None, entries: list[tuple[RunConfig, 
         steps_to_target=statistics.median(steps) if steps else None,
         time_to_target_s=statistics.median(times) if times else None,
         final_mean=statistics.fmean(finals) if finals else math.nan,
-        final_std=statistics.stdev(finals) if len(finals) > 1 and all(map(math.isfinite, finals)) else 0.0,
+        final_std=statistics.stdev(finals) if len(finals) > 1 and all(map(math.isfinite, finals)) else None,
         diverged=diverged, wall_time_s=statistics.fmean(walls) if walls else 0.0,
     )
 
@@ -168,7 +171,7 @@ def compare(
         raise ValueError(f"lrs: {', '.join(sorted(set(lrs) - set(names)))} not among the optimizers {', '.join(names)}")
     if tune and lrs:
         raise ValueError("lrs: per-optimizer learning rates cannot be combined with tuning")
-    root = Path(out_dir) / "runs"
+    root = check_output_dir(out_dir, "out_dir") / "runs"
     chosen: dict[str, float | None] = {name: lrs.get(name, base.lr) for name in names}
     sensitivity: dict[str, tuple[list[float], list[float]]] = {}
     if tune:

@@ -47,23 +47,37 @@ def verdict(comparison: Comparison) -> str:
 
 def _ranking_sentence(comparison: Comparison) -> str:
     board = comparison.leaderboard
+    if comparison.target is None:
+        best = board[0]
+        return (f"No target was set, so steps to target are not ranked; the best final {comparison.metric} was "
+                f"{best.final_mean:.4g} ({best.optimizer}).")
+    target = f"{comparison.metric} target {comparison.target:.3g}"
     reached = [r for r in board if r.steps_to_target is not None]
-    target = "no target" if comparison.target is None else f"{comparison.metric} target {comparison.target:.3g}"
     if not reached:
         best = board[0]
         return (f"No optimizer reached the {target}; the best final {comparison.metric} was "
                 f"{best.final_mean:.4g} ({best.optimizer}).")
     best = reached[0]
-    sentence = (f"{best.optimizer} reached the {target} first: median {best.steps_to_target:g} steps "
-                f"({best.time_to_target_s:.3g} s) in {best.reached}/{best.seeds} seeds")
+    sentence = (f"{best.optimizer} ranks first: it reached the {target} in {best.reached}/{best.seeds} seeds, "
+                f"median {best.steps_to_target:g} steps ({best.time_to_target_s:.3g} s)")
     if len(reached) > 1:
-        second = reached[1]
-        ratio = second.steps_to_target / max(best.steps_to_target, 1e-12)
-        sentence += f", {ratio:.2g}x fewer steps than {second.optimizer}"
+        sentence += _versus(best, reached[1])
     missing = [r.optimizer for r in board if r.steps_to_target is None]
     if missing:
         sentence += f"; {', '.join(missing)} did not reach it"
     return sentence + "."
+
+
+def _versus(best: LeaderboardRow, second: LeaderboardRow) -> str:
+    """How the first-ranked optimizer's median steps compare with the runner-up's (which may need fewer:
+    the ranking puts the share of seeds that reached the target first)."""
+    if second.steps_to_target == best.steps_to_target:
+        return f", as many steps as {second.optimizer}"
+    if second.steps_to_target > best.steps_to_target:
+        ratio = second.steps_to_target / max(best.steps_to_target, 1e-12)
+        return f", {ratio:.2g}x fewer steps than {second.optimizer}"
+    return (f"; {second.optimizer} needed fewer steps (median {second.steps_to_target:g}) but reached it in "
+            f"only {second.reached}/{second.seeds} seeds")
 
 
 def _seed0_curves(comparison: Comparison, column: str) -> tuple[dict, dict, dict]:
@@ -143,4 +157,5 @@ def _intro(comparison: Comparison) -> str:
 
 def format_row(row: LeaderboardRow) -> str:
     """Compact text form of a leaderboard row (for logs)."""
-    return f"{row.optimizer}: lr={row.lr} final={row.final_mean:.4g}±{row.final_std:.2g} steps={row.steps_to_target}"
+    spread = "" if row.final_std is None else f"±{row.final_std:.2g}"
+    return f"{row.optimizer}: lr={row.lr} final={row.final_mean:.4g}{spread} steps={row.steps_to_target}"

@@ -93,8 +93,9 @@ def execute(config: RunConfig, run_dir: str | os.PathLike, on_record: OnRecord |
     A directory that already holds this config resumes from its checkpoint; a finished run
     (completed or diverged) is returned as recorded unless ``rerun``. A directory holding another
     config is refused (ValueError). Bad configs raise ValueError before anything is written.
-    An exception inside the loop is recorded as status ``failed`` (with the traceback's last line)
-    and re-raised.
+    An exception inside the loop (KeyboardInterrupt included) is recorded as status ``failed`` (with
+    the traceback's last line) and re-raised; running again resumes from the last checkpoint.
+    ``rerun`` discards the previous checkpoint, metrics and monitor samples before starting.
 
     ``monitor`` (True: default :class:`MonitorOptions`; False: off) runs the optimizer under a
     pathology monitor (:mod:`inertia.lab.monitoring`); its warnings go to ``summary.json`` and its
@@ -108,8 +109,9 @@ def execute(config: RunConfig, run_dir: str | os.PathLike, on_record: OnRecord |
         if previous.get("status") in FINISHED:
             return previous
     checkpoint = None if rerun else load_checkpoint(paths.checkpoint)
-    if rerun and paths.checkpoint.exists():
-        paths.checkpoint.unlink()
+    if rerun:  # nothing of the discarded run may remain beside the new one's records
+        for stale in (paths.checkpoint, paths.metrics, paths.root / MONITOR_FILE):
+            stale.unlink(missing_ok=True)
     write_json(paths.summary, {"status": "running", "message": "", "run_id": config.run_id(),
                                "started_at": time.time()})
     try:
@@ -117,7 +119,7 @@ def execute(config: RunConfig, run_dir: str | os.PathLike, on_record: OnRecord |
             state = run_training(config, paths, checkpoint, on_record, on_batch, monitor=options)
         else:
             state = run_optimization(config, paths, checkpoint, on_record, monitor=options)
-    except Exception as exc:
+    except (Exception, KeyboardInterrupt) as exc:  # Ctrl-C too: the summary must not still say "running"
         last_line = traceback.format_exception_only(type(exc), exc)[-1].strip()
         write_json(paths.summary, {"status": "failed", "message": last_line, "run_id": config.run_id()})
         raise

@@ -157,6 +157,7 @@ def validate(config: RunConfig) -> None:
         raise ValueError(f"checkpoint_every: must be an integer >= 1, got {config.checkpoint_every!r}")
     if not (isinstance(config.noise, (int, float)) and math.isfinite(config.noise) and config.noise >= 0):
         raise ValueError(f"noise: must be a finite number >= 0, got {config.noise!r}")
+    _check_target(config)
     if config.kind == "training":
         from inertia.problems.models import MODELS
 
@@ -170,6 +171,17 @@ def validate(config: RunConfig) -> None:
                              f"(choose from {', '.join(PROBLEMS)}, or a dataset: {', '.join(DATASET_KINDS)})")
     parse_schedule(config.schedule, total_steps=config.epochs if config.kind == "training" else config.steps)
     check_hyper(config.optimizer, config.hyper)
+
+
+def _check_target(config: RunConfig) -> None:
+    """A target is a finite number; for datasets it is a test accuracy, a fraction in (0, 1]."""
+    target = config.target
+    if target is None:
+        return
+    if isinstance(target, bool) or not isinstance(target, (int, float)) or not math.isfinite(target):
+        raise ValueError(f"target: must be a finite number, got {target!r}")
+    if config.kind == "training" and not 0 < target <= 1:
+        raise ValueError(f"target: the test accuracy to reach must be a fraction in (0, 1], got {target!r}")
 
 
 # ----------------------------------------------------------------------------- run directory I/O
@@ -266,11 +278,23 @@ class RunDir:
         return self.root / "checkpoint.pt"
 
 
+def check_output_dir(path: str | os.PathLike, name: str = "out") -> Path:
+    """Return ``path`` if it is, or can be created as, a writable directory; else raise ValueError
+    naming ``name`` and the path (so a long job does not fail only when it writes its output)."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{name}: {str(out)!r} exists and is not a directory")
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        raise ValueError(f"{name}: {str(out)!r} cannot be created: {str(existing)!r} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{name}: {str(out)!r} cannot be written: {str(existing)!r} is not writable")
+    return out
+
+
 def prepare_run_dir(config: RunConfig, run_dir: str | os.PathLike) -> RunDir:
     """Create the run directory, or check that an existing one holds this same config."""
-    paths = RunDir(Path(run_dir))
-    if paths.root.exists() and not paths.root.is_dir():
-        raise ValueError(f"out: {str(paths.root)!r} exists and is not a directory")
+    paths = RunDir(check_output_dir(run_dir))
     if paths.config.exists():
         existing = read_json(paths.config)
         existing.pop("kind", None)

@@ -128,7 +128,10 @@ def parse_schedule(spec: str | None, total_steps: int | None = None) -> Schedule
         if remaining is not None and remaining < 1:
             raise _error(spec, f"warmup of {values['steps']} steps leaves nothing of a {total_steps}-step run")
         then = _build(spec, rest_name, rest_values, remaining)
-        return schedules.linear_warmup(int(values["steps"]), then)
+        try:
+            return schedules.linear_warmup(int(values["steps"]), then)
+        except ValueError as exc:
+            raise _error(spec, str(exc)) from None
     name, values = parse_term(spec, parts[0])
     return _build(spec, name, values, total_steps)
 

@@ -14,7 +14,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -136,15 +135,15 @@ def run_tour(out_dir: Path | str = "inertia-report", lang: str = "en", progress:
              seed: int = 0) -> Path:
     """Run every chapter and write ``out_dir/index.html``; return the path of the page.
 
-    Raises ValueError for an unknown ``lang``, a negative ``seed`` or an ``out_dir`` that exists and
-    is not a directory, before any work is done. The page is written atomically, so a failed run
+    Raises ValueError for an unknown ``lang``, a negative ``seed`` or an ``out_dir`` that is not, or
+    cannot be created as, a writable directory, before any work is done. The page is written atomically, so a failed run
     leaves no partial file.
     """
     check_lang(lang)
     check_seed(seed)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out_dir: {os.fspath(out)!r} exists and is not a directory")
+    from inertia.lab.runs import check_output_dir
+
+    out = check_output_dir(out_dir, "out_dir")
     start = time.perf_counter()
     results = compute_chapters(seed=seed, progress=progress, lang=lang)
     return render_tour(results, out, lang=lang, seed=seed, seconds=time.perf_counter() - start)

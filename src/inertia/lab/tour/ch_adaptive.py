@@ -100,11 +100,13 @@ def _x_plot(traces: dict[str, Trace], lr: float) -> MplFigure:
 
 
 def verdicts_adagrad(m: dict[str, Any]) -> list[Verdict]:
-    """Decay: AdaGrad's effective step shrinks >= 2x and more than RMSprop's; stall: it ends >= 10x above
-    RMSprop at the common lr; tuned: it still ends >= 10x above RMSprop when both lrs are tuned."""
+    """Decay: AdaGrad's effective step shrinks >= 2x and more than RMSprop's; stall: it covers less distance
+    in the second half than in the first and ends >= 10x above RMSprop at the common lr; tuned: it still
+    ends >= 10x above RMSprop when both lrs are tuned."""
     ada, rms = m["adagrad"], m["rmsprop"]
     decays = "supports" if ada["shrink"] >= 2.0 and ada["shrink"] > rms["shrink"] else "contradicts"
-    stalls = "supports" if ada["final"] >= 10.0 * max(rms["final"], 1e-300) else "contradicts"
+    slows = ada["second_half"] < ada["first_half"]
+    stalls = "supports" if slows and ada["final"] >= 10.0 * max(rms["final"], 1e-300) else "contradicts"
     ada_t, rms_t = m["adagrad_tuned"], m["rmsprop_tuned"]
     tuned = "supports" if ada_t["final"] > max(10.0 * rms_t["final"], 1e-12) else "contradicts"
     return [

@@ -65,10 +65,9 @@ EN: dict[str, str] = {
     "zigzag.sgd.contradicts": ("SGD's steep coordinate changed sign in only {flips} of {steps} steps (path {ratio}× "
                                "the straight line, {shallow} sign changes of x): no zig-zag here."),
     "zigzag.gd.contradicts": (
-        "Full-batch GD at its tuned lr {lr} zig-zags too ({flips} sign changes in {steps} steps): the zig-zag comes "
-        "from a step size near the steep axis's stability limit (2/curvature), not only from mini-batch noise. GD "
-        "settles the steep axis first and then slides along the shallow one only at a smaller lr such as "
-        "{cautious_lr} ({cautious_flips} sign changes), where it ends at f = {cautious_final} instead of {gd_final}."),
+        "Full-batch GD at its tuned lr {lr} zig-zags too ({flips} sign changes in {steps} steps): without any "
+        "gradient noise, so the zig-zag is not only mini-batch noise. At the smaller lr {cautious_lr} GD changed the "
+        "steep coordinate's sign {cautious_flips} times and ended at f = {cautious_final} (tuned lr: {gd_final})."),
     "zigzag.gd.supports": (
         "Full-batch GD at its tuned lr {lr} changed the steep coordinate's sign only {flips} times in {steps} "
         "steps: without noise it settles the steep axis first and then moves along the shallow one (at lr "
@@ -113,7 +112,8 @@ EN: dict[str, str] = {
     "minima.momentum.supports": "Momentum missed from {momentum}% of the starts against GD's {gd}% (noisy SGD "
                                 "{sgd}%, Adam {adam}%): it escapes local minima more often.",
     "minima.momentum.contradicts": "Momentum missed from {momentum}% of the starts against GD's {gd}% (noisy SGD "
-                                   "{sgd}%, Adam {adam}%): with a tuned lr it does not escape Rastrigin's minima.",
+                                   "{sgd}%, Adam {adam}%): with a tuned lr it does not escape Rastrigin's minima "
+                                   "clearly more often (by at least 10 points).",
     "minima.narrow.supports": "On the narrow/wide surface momentum ended in the narrow minimum from {momentum}% of "
                               "the starts against GD's {gd}%: it rolls past narrow minima more often.",
     "minima.narrow.contradicts": "On the narrow/wide surface momentum ended in the narrow minimum from {momentum}% "
@@ -121,7 +121,8 @@ EN: dict[str, str] = {
     "minima.highdim.supports": "In the random-Hessian model {low}% of critical points are minima in dimension "
                                "{low_dim} but {high}% in dimension {high_dim}: minima become rare as the dimension grows.",
     "minima.highdim.contradicts": "In the random-Hessian model {low}% of critical points are minima in dimension "
-                                  "{low_dim} and {high}% in dimension {high_dim}: they do not become rare.",
+                                  "{low_dim} and {high}% in dimension {high_dim}: they do not go from common to rare "
+                                  "(at most 1%) as the dimension grows.",
     # ------------------------------------------------------------------ chapter 4
     "saddle.title": "Saddle points",
     "saddle.gist": "at a saddle point the gradient vanishes and SGD stops updating; in high dimensions saddles are "
@@ -138,15 +139,15 @@ EN: dict[str, str] = {
     "saddle.stall.supports": "GD spent {stall} of its {escape} steps before escaping with |∇f| < 0.1 ({share}%): "
                              "near the saddle it barely moves.",
     "saddle.stall.contradicts": "GD spent only {stall} of its {escape} steps before escaping with |∇f| < 0.1 "
-                                "({share}%): the saddle hardly slowed it.",
+                                "({share}%, less than half): the saddle did not hold it for most of the way.",
     "saddle.momentum.supports": "Momentum escaped at step {momentum} against GD's {gd} ({speedup}× sooner); "
                                 "Adam, which rescales the tiny y-gradient, at step {adam}.",
     "saddle.momentum.contradicts": "Momentum escaped at step {momentum} against GD's {gd} ({speedup}× as fast): "
-                                   "with tuned lrs it is no quicker off this saddle. Adam, which rescales the tiny "
-                                   "y-gradient, escaped at step {adam}.",
+                                   "with tuned lrs it is not clearly (1.5×) quicker off this saddle. Adam, which "
+                                   "rescales the tiny y-gradient, escaped at step {adam}.",
     "saddle.noise.supports": "Gradient noise helps: noisy SGD escaped at step {sgd} against GD's {gd} ({speedup}× sooner).",
-    "saddle.noise.contradicts": "Gradient noise did not help: noisy SGD escaped at step {sgd} against GD's {gd} "
-                                "({speedup}× as fast).",
+    "saddle.noise.contradicts": "Gradient noise did not clearly (1.5×) help: noisy SGD escaped at step {sgd} "
+                                "against GD's {gd} ({speedup}× as fast).",
     "saddle.highdim.supports": "In dimension {dim}, {share}% of random Hessians are indefinite: almost every critical "
                                "point is a saddle, as the notes say.",
     "saddle.highdim.contradicts": "In dimension {dim}, only {share}% of random Hessians are indefinite.",
@@ -166,8 +167,8 @@ EN: dict[str, str] = {
     "momentum.speed.contradicts": "Momentum reached f < {target} at step {momentum}, GD at step {gd}: no faster here "
                                   "(steep-axis sign flips {mflips} against {gflips}).",
     "momentum.overshoot.supports": "Momentum overshot the minimum by {momentum}% of the start distance; GD by {gd}%.",
-    "momentum.overshoot.contradicts": "Momentum overshot by {momentum}% of the start distance and GD by {gd}%: no "
-                                      "marked overshoot.",
+    "momentum.overshoot.contradicts": "Momentum overshot by {momentum}% of the start distance and GD by {gd}%: "
+                                      "momentum's overshoot is not both marked (at least 5%) and larger than GD's.",
     # ------------------------------------------------------------------ chapter 6
     "nesterov.title": "Nesterov's smaller overshoot",
     "nesterov.gist": "Nesterov looks one step ahead and brakes before it overshoots; the overshoot shrinks but "
@@ -204,7 +205,7 @@ EN: dict[str, str] = {
         "the grid 0.01…1 (7 values). The effective step along x is |Δx|/|g_x|, which is lr/(√cache + ε) for both rules."
     ),
     "adagrad.fig.contour": "AdaGrad and RMSprop at the same lr.",
-    "adagrad.fig.x": "x against step: AdaGrad slows down on the floor.",
+    "adagrad.fig.x": "x against step for both rules at the same lr (the floor runs along x).",
     "adagrad.table.tuned": "Each optimizer at its own tuned lr.",
     "adagrad.decay.supports": "AdaGrad's effective step fell from {a0} at step {early} to {a1} ({shrink}× smaller) "
                               "while RMSprop's went from {r0} to {r1}.",
@@ -217,8 +218,7 @@ EN: dict[str, str] = {
     "adagrad.tuned.supports": "Even with its own tuned lr ({alr}) AdaGrad ends at f = {afinal} against RMSprop's "
                               "{rfinal} (lr {rlr}).",
     "adagrad.tuned.contradicts": "With its own tuned lr ({alr}) AdaGrad ends at f = {afinal} (RMSprop: {rfinal} at "
-                                 "lr {rlr}): a larger lr compensates for the decay within this budget, so it does "
-                                 "not stop early here.",
+                                 "lr {rlr}): with a tuned lr it does not stop early within this budget.",
     # ------------------------------------------------------------------ chapter 8
     "rmsprop.title": "RMSprop's leaky cache",
     "rmsprop.gist": "an exponential average instead of a sum keeps the step size from dying out, and RMSprop "
@@ -238,7 +238,8 @@ EN: dict[str, str] = {
     "rmsprop.overshoot.supports": "On the valley RMSprop overshot by {rms}% against momentum's {mom}%, with path "
                                   "ratio {rpath} against {mpath}.",
     "rmsprop.overshoot.contradicts": "On the valley RMSprop overshot by {rms}% against momentum's {mom}% (path ratio "
-                                     "{rpath} against {mpath}): at its tuned lr it does not remove the overshoot.",
+                                     "{rpath} against {mpath}): at its tuned lr it does not overshoot less than "
+                                     "momentum.",
     # ------------------------------------------------------------------ chapter 9
     "adam.title": "Adam and bias correction",
     "adam.gist": "with the caches starting at zero, Adam's first steps can be large and fail to converge; bias "
@@ -258,14 +259,17 @@ EN: dict[str, str] = {
     "adam.first.contradicts": "Without bias correction the first update is {unc}× lr against {cor}× with it "
                               "(predicted {predicted}): no larger first steps.",
     "adam.fails.supports": "At lr {lr} the uncorrected run peaks at f = {peak} and ends at {unc}, against {cor} with "
-                           "correction; it needs a smaller lr ({tlr}, final {tfinal}) to converge.",
+                           "correction: at the same lr it fails to converge (at its own tuned lr {tlr} it ends at "
+                           "{tfinal}).",
     "adam.fails.contradicts": "At lr {lr} the uncorrected run ends at {unc} against {cor} with correction (peak "
-                              "{peak}): the large first steps did no lasting harm (own tuned lr {tlr}: {tfinal}).",
+                              "{peak}): the uncorrected start did no lasting harm (own tuned lr {tlr}: {tfinal}).",
     "adam.rotation.supports": "Rotating the valley by 45° slows the adaptive methods {slowdown}× (median; Adam from "
                               "{aligned} to {rotated} steps) while momentum changes by {momentum}×: per-coordinate "
                               "scaling cannot rotate, as the notes say.",
     "adam.rotation.contradicts": "Rotating the valley by 45° slows the adaptive methods {slowdown}× (median; Adam "
-                                 "from {aligned} to {rotated} steps), momentum {momentum}×: no clear penalty.",
+                                 "from {aligned} to {rotated} steps), momentum {momentum}×: no penalty specific to "
+                                 "per-coordinate scaling (at least 2× for the adaptive methods, under 1.5× for "
+                                 "momentum).",
     # ------------------------------------------------------------------ chapter 10
     "schedules.title": "Learning-rate decay",
     "schedules.gist": "start with a large lr and lower it later (step, exponential or 1/t decay); the lecture "
@@ -284,9 +288,9 @@ EN: dict[str, str] = {
                                    "lr's loss ({value} against {constant}); {beat} of 3 beat it.",
     "schedules.plateau.supports": "The plateau rule decayed {count} times (steps {decays}) and ended at {final} "
                                   "against the constant lr's {constant}.",
-    "schedules.plateau.contradicts": "The plateau rule decayed {count} times (steps {decays}) but ended at {final} "
-                                     "against the constant lr's {constant}: decaying when it was needed did not "
-                                     "beat a tuned constant lr here.",
+    "schedules.plateau.contradicts": "The plateau rule decayed {count} times (steps {decays}) and ended at {final} "
+                                     "against the constant lr's {constant}: it did not both decay and beat the "
+                                     "tuned constant lr here.",
     # ------------------------------------------------------------------ chapter 11
     "second_order.title": "Newton and L-BFGS",
     "second_order.gist": "second-order methods need no learning rate, but Newton costs a lot of memory and time; "
@@ -304,10 +308,12 @@ EN: dict[str, str] = {
     "second.lbfgs.supports": "L-BFGS reached the target on all {count} problems with {low}× to {high}× fewer "
                              "function evaluations than the best tuned first-order method spent (where that method "
                              "missed the target within its budget the ratio is a lower bound), with no lr to tune.",
-    "second.lbfgs.contradicts": "L-BFGS did not beat the tuned first-order methods everywhere: their evaluations "
-                                "were {low}× to {high}× those of L-BFGS on the {count} problems.",
-    "second.newton.supports": "Newton needed the fewest iterations ({newton}, against L-BFGS's {lbfgs}), each paid "
-                              "with Hessian-vector products ({hvps} in total): few steps, expensive ones.",
+    "second.lbfgs.contradicts": "L-BFGS did not reach the target with fewer function evaluations than the tuned "
+                                "first-order methods on every problem: their evaluations were {low}× to {high}× "
+                                "those of L-BFGS on the {count} problems.",
+    "second.newton.supports": "Newton needed fewer iterations than L-BFGS on every problem ({newton}, against "
+                              "L-BFGS's {lbfgs}), each paid with Hessian-vector products ({hvps} in total): few "
+                              "steps, expensive ones.",
     "second.newton.contradicts": "Newton did not need fewer iterations than L-BFGS everywhere ({newton} against "
                                  "{lbfgs}; Hessian-vector products {hvps}).",
     "second.minibatch.supports": "On mini-batches of {batch}, L-BFGS ended {steps} steps at f - f* = {mini} against "

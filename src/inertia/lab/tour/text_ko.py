@@ -60,10 +60,9 @@ KO: dict[str, str] = {
     "zigzag.sgd.contradicts": ("SGD의 가파른 좌표는 {steps} step 중 {flips}번만 부호가 바뀌었다 (경로는 직선의 {ratio}배, x 부호 "
                                "변화 {shallow}번): 여기서는 zig-zag가 없다."),
     "zigzag.gd.contradicts": (
-        "튜닝된 lr {lr}의 full-batch GD도 zig-zag한다 ({steps} step 중 부호 변화 {flips}번): zig-zag는 mini-batch noise만이 "
-        "아니라 가파른 축의 안정 한계(2/곡률)에 가까운 step 크기에서 온다. GD가 가파른 축을 먼저 내려간 뒤 완만한 축을 따라 "
-        "움직이는 것은 {cautious_lr} 같은 더 작은 lr에서뿐이며 (부호 변화 {cautious_flips}번), 그때 최종 f = {cautious_final}로 "
-        "튜닝된 경우의 {gd_final}보다 높다."),
+        "튜닝된 lr {lr}의 full-batch GD도 zig-zag한다 ({steps} step 중 부호 변화 {flips}번). gradient noise가 전혀 없으므로 "
+        "zig-zag는 mini-batch noise만의 결과가 아니다. 더 작은 lr {cautious_lr}에서 GD의 가파른 좌표는 부호를 "
+        "{cautious_flips}번 바꾸었고 최종 f = {cautious_final}이었다 (튜닝된 lr: {gd_final})."),
     "zigzag.gd.supports": (
         "튜닝된 lr {lr}의 full-batch GD는 {steps} step 중 가파른 좌표의 부호가 {flips}번만 바뀌었다: noise가 없으면 가파른 "
         "축을 먼저 정리하고 완만한 축을 따라 움직인다 (lr {cautious_lr}: 부호 변화 {cautious_flips}번, f = {cautious_final}; "
@@ -105,7 +104,8 @@ KO: dict[str, str] = {
     "minima.momentum.supports": "momentum은 시작점의 {momentum}%에서, GD는 {gd}%에서 놓쳤다 (noisy SGD {sgd}%, Adam {adam}%): "
                                 "momentum이 local minimum을 더 자주 빠져나온다.",
     "minima.momentum.contradicts": "momentum은 시작점의 {momentum}%에서, GD는 {gd}%에서 놓쳤다 (noisy SGD {sgd}%, Adam "
-                                   "{adam}%): lr을 튜닝하면 momentum도 Rastrigin의 minimum을 빠져나오지 못한다.",
+                                   "{adam}%): lr을 튜닝하면 momentum이 Rastrigin의 minimum을 뚜렷이 (10%p 이상) 더 자주 "
+                                   "빠져나오지는 않는다.",
     "minima.narrow.supports": "좁은/넓은 최솟값 곡면에서 momentum은 시작점의 {momentum}%, GD는 {gd}%에서 좁은 최솟값에 "
                               "도착했다: momentum이 좁은 최솟값을 더 자주 지나친다.",
     "minima.narrow.contradicts": "좁은/넓은 최솟값 곡면에서 momentum은 시작점의 {momentum}%, GD는 {gd}%에서 좁은 최솟값에 "
@@ -113,7 +113,7 @@ KO: dict[str, str] = {
     "minima.highdim.supports": "무작위 Hessian 모형에서 임계점 중 최솟점의 비율은 {low_dim}차원에서 {low}%, {high_dim}차원에서 "
                                "{high}%이다: 차원이 커지면 최솟점은 드물어진다.",
     "minima.highdim.contradicts": "무작위 Hessian 모형에서 임계점 중 최솟점의 비율은 {low_dim}차원에서 {low}%, {high_dim}차원"
-                                  "에서 {high}%이다: 드물어지지 않는다.",
+                                  "에서 {high}%이다: 차원이 커지면서 흔하다가 드물어지는 (1% 이하) 변화가 없다.",
     # ------------------------------------------------------------------ chapter 4
     "saddle.title": "saddle point",
     "saddle.gist": "",
@@ -128,15 +128,15 @@ KO: dict[str, str] = {
     "saddle.table.census": "무작위 Hessian (GOE 모형): 임계점이 saddle일 확률.",
     "saddle.stall.supports": "GD는 탈출 전 {escape} step 중 {stall} step({share}%)을 |∇f| < 0.1 에서 보냈다: saddle 근처에서 "
                              "거의 움직이지 못한다.",
-    "saddle.stall.contradicts": "GD는 탈출 전 {escape} step 중 {stall} step({share}%)만 |∇f| < 0.1 에서 보냈다: saddle이 "
-                                "거의 늦추지 못했다.",
+    "saddle.stall.contradicts": "GD는 탈출 전 {escape} step 중 {stall} step({share}%, 절반 미만)만 |∇f| < 0.1 에서 "
+                                "보냈다: saddle이 대부분의 시간을 붙잡지는 못했다.",
     "saddle.momentum.supports": "momentum은 {momentum} step에, GD는 {gd} step에 탈출했다 ({speedup}배 빠름). 아주 작은 y "
                                 "gradient를 키워 주는 Adam은 {adam} step에 탈출했다.",
     "saddle.momentum.contradicts": "momentum은 {momentum} step에, GD는 {gd} step에 탈출했다 ({speedup}배): lr을 튜닝하면 이 "
-                                   "saddle에서 더 빠르지 않다. 아주 작은 y gradient를 키워 주는 Adam은 {adam} step에 "
+                                   "saddle에서 뚜렷이 (1.5배) 더 빠르지 않다. 아주 작은 y gradient를 키워 주는 Adam은 {adam} step에 "
                                    "탈출했다.",
     "saddle.noise.supports": "gradient noise가 도움이 된다: noisy SGD는 {sgd} step, GD는 {gd} step에 탈출했다 ({speedup}배 빠름).",
-    "saddle.noise.contradicts": "gradient noise가 도움이 되지 않았다: noisy SGD는 {sgd} step, GD는 {gd} step에 탈출했다 "
+    "saddle.noise.contradicts": "gradient noise가 뚜렷한 (1.5배) 도움이 되지 않았다: noisy SGD는 {sgd} step, GD는 {gd} step에 탈출했다 "
                                 "({speedup}배).",
     "saddle.highdim.supports": "{dim}차원에서 무작위 Hessian의 {share}%가 부정부호이다: 노트 말대로 거의 모든 임계점이 saddle이다.",
     "saddle.highdim.contradicts": "{dim}차원에서 무작위 Hessian의 {share}%만 부정부호이다.",
@@ -149,12 +149,13 @@ KO: dict[str, str] = {
     ),
     "momentum.fig.contour": "골짜기 위의 GD와 momentum.",
     "momentum.fig.approach": "시작점-최솟값 직선 위의 위치; 0 아래는 최솟값을 지나친 것이다.",
-    "momentum.speed.supports": "momentum은 {momentum} step에, GD는 {gd} step에 f < {target}에 도달했다. momentum의 가파른 "
-                               "좌표 부호 변화는 {mflips}번으로 GD의 {gflips}번보다 적다.",
+    "momentum.speed.supports": "momentum은 {momentum} step에, GD는 {gd} step에 f < {target}에 도달했다. 가파른 좌표의 "
+                               "부호 변화는 momentum {mflips}번, GD {gflips}번이다.",
     "momentum.speed.contradicts": "momentum은 {momentum} step에, GD는 {gd} step에 f < {target}에 도달했다: 여기서는 더 빠르지 "
                                   "않다 (가파른 축 부호 변화 {mflips}번 대 {gflips}번).",
     "momentum.overshoot.supports": "momentum은 시작 거리의 {momentum}%만큼 최솟값을 지나쳤고, GD는 {gd}%였다.",
-    "momentum.overshoot.contradicts": "momentum은 시작 거리의 {momentum}%, GD는 {gd}%만큼 지나쳤다: 뚜렷한 overshoot가 없다.",
+    "momentum.overshoot.contradicts": "momentum은 시작 거리의 {momentum}%, GD는 {gd}%만큼 지나쳤다: momentum의 "
+                                      "overshoot가 뚜렷하면서 (5% 이상) GD보다 크지는 않다.",
     # ------------------------------------------------------------------ chapter 6
     "nesterov.title": "Nesterov의 더 작은 overshoot",
     "nesterov.gist": "",
@@ -186,7 +187,7 @@ KO: dict[str, str] = {
         "|Δx|/|g_x|이며, 두 규칙 모두 lr/(√cache + ε)와 같다."
     ),
     "adagrad.fig.contour": "같은 lr의 AdaGrad와 RMSprop.",
-    "adagrad.fig.x": "step에 따른 x: AdaGrad는 바닥에서 느려진다.",
+    "adagrad.fig.x": "같은 lr에서 두 규칙의 step에 따른 x (바닥은 x 방향으로 뻗어 있다).",
     "adagrad.table.tuned": "각자의 튜닝된 lr에서의 결과.",
     "adagrad.decay.supports": "AdaGrad의 유효 step은 {early}번째 step의 {a0}에서 {a1}로 ({shrink}배) 줄었고, RMSprop의 유효 "
                               "step은 {r0}에서 {r1}이 되었다.",
@@ -199,7 +200,7 @@ KO: dict[str, str] = {
     "adagrad.tuned.supports": "자신의 튜닝된 lr({alr})에서도 AdaGrad는 f = {afinal}로 끝나 RMSprop의 {rfinal}(lr {rlr})보다 "
                               "높다.",
     "adagrad.tuned.contradicts": "자신의 튜닝된 lr({alr})에서 AdaGrad는 f = {afinal}로 끝났다 (RMSprop: lr {rlr}에서 "
-                                 "{rfinal}): 이 예산 안에서는 더 큰 lr이 감소를 메워 주므로, 여기서는 일찍 멈추지 않는다.",
+                                 "{rfinal}): lr을 튜닝하면 이 예산 안에서 일찍 멈추지 않는다.",
     # ------------------------------------------------------------------ chapter 8
     "rmsprop.title": "RMSprop의 새는 cache",
     "rmsprop.gist": "",
@@ -217,7 +218,7 @@ KO: dict[str, str] = {
     "rmsprop.overshoot.supports": "골짜기에서 RMSprop은 {rms}%, momentum은 {mom}% overshoot했고 경로 비율은 {rpath} 대 "
                                   "{mpath}이다.",
     "rmsprop.overshoot.contradicts": "골짜기에서 RMSprop은 {rms}%, momentum은 {mom}% overshoot했다 (경로 비율 {rpath} 대 "
-                                     "{mpath}): 튜닝된 lr에서 RMSprop이 overshoot를 없애지는 못한다.",
+                                     "{mpath}): 튜닝된 lr에서 RMSprop이 momentum보다 덜 overshoot하지는 않는다.",
     # ------------------------------------------------------------------ chapter 9
     "adam.title": "Adam과 bias correction",
     "adam.gist": "",
@@ -235,14 +236,15 @@ KO: dict[str, str] = {
     "adam.first.contradicts": "bias correction이 없을 때 첫 update는 lr의 {unc}배, 보정하면 {cor}배이다 (예측값 {predicted}): "
                               "첫 step이 더 크지 않다.",
     "adam.fails.supports": "lr {lr}에서 보정하지 않은 실행은 f = {peak}까지 치솟았다가 {unc}에서 끝났고, 보정한 실행은 "
-                           "{cor}이다. 수렴하려면 더 작은 lr({tlr}, 최종 {tfinal})이 필요하다.",
-    "adam.fails.contradicts": "lr {lr}에서 보정하지 않은 실행은 {unc}, 보정한 실행은 {cor}에서 끝났다 (최대 {peak}): 큰 첫 "
-                              "step이 오래 해를 끼치지 않았다 (자신의 튜닝된 lr {tlr}: {tfinal}).",
+                           "{cor}이다: 같은 lr에서 수렴하지 못한다 (자신의 튜닝된 lr {tlr}에서는 {tfinal}).",
+    "adam.fails.contradicts": "lr {lr}에서 보정하지 않은 실행은 {unc}, 보정한 실행은 {cor}에서 끝났다 (최대 {peak}): 보정 없는 "
+                              "시작이 오래 해를 끼치지 않았다 (자신의 튜닝된 lr {tlr}: {tfinal}).",
     "adam.rotation.supports": "골짜기를 45° 회전하면 적응형 방법은 {slowdown}배 느려지고 (중앙값; Adam은 {aligned}에서 "
                               "{rotated} step으로) momentum은 {momentum}배로 변한다: 노트 말대로 좌표별 scaling은 회전을 "
                               "따라가지 못한다.",
     "adam.rotation.contradicts": "골짜기를 45° 회전하면 적응형 방법은 {slowdown}배 (중앙값; Adam은 {aligned}에서 {rotated} "
-                                 "step으로), momentum은 {momentum}배 느려진다: 뚜렷한 불이익이 없다.",
+                                 "step으로), momentum은 {momentum}배 느려진다: 좌표별 scaling에만 "
+                                 "해당하는 불이익이 없다 (적응형 방법 2배 이상, momentum 1.5배 미만).",
     # ------------------------------------------------------------------ chapter 10
     "schedules.title": "learning rate decay",
     "schedules.gist": "",
@@ -256,12 +258,11 @@ KO: dict[str, str] = {
     "schedules.decay.supports": "decay가 도움이 된다: {best}는 constant lr loss의 {ratio}배로 끝났고 ({value} 대 {constant}), "
                                 "decay schedule 3개 중 {beat}개가 constant lr보다 낫다.",
     "schedules.decay.contradicts": "decay가 도움이 되지 않았다: 가장 좋은 decay schedule {best}도 constant lr loss의 {ratio}배로 "
-                                   "끝났다 ({value} 대 {constant}); 3개 중 {beat}개만 더 낫다.",
+                                   "끝났다 ({value} 대 {constant}); 3개 중 {beat}개가 더 낫다.",
     "schedules.plateau.supports": "plateau 규칙은 {count}번 decay했고 (step {decays}) constant lr의 {constant}에 비해 {final}"
                                   "에서 끝났다.",
-    "schedules.plateau.contradicts": "plateau 규칙은 {count}번 decay했지만 (step {decays}) {final}에서 끝나 constant lr의 "
-                                     "{constant}보다 높다: 필요할 때 decay하는 방식이 여기서는 튜닝된 constant lr을 이기지 "
-                                     "못했다.",
+    "schedules.plateau.contradicts": "plateau 규칙은 {count}번 decay했고 (step {decays}) {final}에서 끝났다 (constant lr: "
+                                     "{constant}): 여기서는 decay하면서 튜닝된 constant lr을 이기지는 못했다.",
     # ------------------------------------------------------------------ chapter 11
     "second_order.title": "Newton과 L-BFGS",
     "second_order.gist": "",
@@ -277,9 +278,9 @@ KO: dict[str, str] = {
     "second.lbfgs.supports": "L-BFGS는 {count}개 문제 모두에서 목표에 도달했고, 가장 좋은 튜닝된 1차 방법이 쓴 것보다 함수 "
                              "평가를 {low}~{high}배 적게 썼다 (1차 방법이 예산 안에 목표에 못 미친 경우 이 비율은 하한이다). "
                              "튜닝할 lr도 없다.",
-    "second.lbfgs.contradicts": "L-BFGS가 모든 곳에서 튜닝된 1차 방법을 이기지는 못했다: {count}개 문제에서 1차 방법의 평가 "
+    "second.lbfgs.contradicts": "L-BFGS가 모든 문제에서 튜닝된 1차 방법보다 적은 함수 평가로 목표에 도달하지는 못했다: {count}개 문제에서 1차 방법의 평가 "
                                 "수는 L-BFGS의 {low}~{high}배였다.",
-    "second.newton.supports": "Newton은 가장 적은 반복({newton}, L-BFGS는 {lbfgs})으로 끝났지만 그 대가로 Hessian-vector 곱을 "
+    "second.newton.supports": "Newton은 모든 문제에서 L-BFGS보다 적은 반복({newton}, L-BFGS는 {lbfgs})으로 끝났지만 그 대가로 Hessian-vector 곱을 "
                               "썼다 (총 {hvps}): step은 적고 각 step은 비싸다.",
     "second.newton.contradicts": "Newton이 모든 곳에서 L-BFGS보다 적게 반복하지는 않았다 ({newton} 대 {lbfgs}; Hessian-vector "
                                  "곱 {hvps}).",
