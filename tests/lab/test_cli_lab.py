@@ -102,17 +102,16 @@ def test_problems_lists_every_problem(capsys):
     assert code == 0 and all(name in stdout for name, _, _ in list_problems())
 
 
-def test_tour_command_passes_out_and_lang(tmp_path, capsys, monkeypatch):
+def test_tour_command_passes_out_lang_and_seed(tmp_path, capsys, monkeypatch):
     calls = []
     fake = types.ModuleType("inertia.lab.tour")
-    fake.run_tour = lambda out_dir, lang="en": calls.append((out_dir, lang))
+    fake.run_tour = lambda out_dir, lang="en", seed=0: calls.append((out_dir, lang, seed)) or out_dir
     monkeypatch.setitem(sys.modules, "inertia.lab.tour", fake)
     monkeypatch.chdir(tmp_path)
     assert run_cli(capsys, "tour", "--lang", "ko")[0] == 0
-    assert run_cli(capsys, "tour", "--out", "elsewhere")[0] == 0
-    assert [(str(out), lang) for out, lang in calls] == [("inertia-report", "ko"), ("elsewhere", "en")]
-    code, _, err = run_cli(capsys, "tour", "--seed", "3")
-    assert code == 2 and "--seed" in err
+    assert run_cli(capsys, "tour", "--out", "elsewhere", "--seed", "3")[0] == 0
+    assert [(str(out), lang, seed) for out, lang, seed in calls] == [("inertia-report", "ko", 0),
+                                                                    ("elsewhere", "en", 3)]
 
 
 @pytest.mark.parametrize("argv", [["train", "--epochs", "1"], ["compare", "--problem", "valley", "--optimizers", "sgd"],

@@ -6,7 +6,6 @@ message naming the argument and its value; ``inertia.cli.main`` prints it on one
 
 from __future__ import annotations
 
-import inspect
 import math
 from pathlib import Path
 from typing import Any
@@ -219,7 +218,7 @@ def problems() -> int:
 def tour(
     out: Path = typer.Option(Path("inertia-report"), help="output directory for index.html"),
     lang: str = typer.Option("en", help="language of the text: en or ko"),
-    seed: int | None = typer.Option(None, help="seed of the tour's random choices"),
+    seed: int = typer.Option(0, help="seed of the tour's random choices"),
 ) -> int:
     """Walk the optimization notes chapter by chapter and write an HTML report."""
     if lang not in ("en", "ko"):
@@ -228,15 +227,8 @@ def tour(
     from inertia.lab.tour import run_tour
 
     check_output_dir(out, "--out")
-
-    kwargs: dict[str, Any] = {"lang": lang}
-    if seed is not None:
-        if "seed" not in inspect.signature(run_tour).parameters:
-            raise _user_error("--seed: this tour takes no seed")
-        kwargs["seed"] = seed
-    page = run_tour(out, **kwargs)
-    if isinstance(page, (str, Path)):
-        print(f"report: {page}")
+    page = run_tour(out, lang=lang, seed=seed)
+    print(f"report: {page}")
     return 0
 
 
