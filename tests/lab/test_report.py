@@ -94,6 +94,9 @@ def test_figures_build_from_data_with_divergence():
     assert fig.axes[0].get_xscale() == "log"
     fig = figures.schedule_curves({"half": lambda t: 0.5 ** (t // 5)}, 20)
     assert np.allclose(fig.axes[0].get_lines()[0].get_ydata()[[0, 5, 19]], [1.0, 0.5, 0.125])
+    assert fig.axes[0].get_ylabel() == "lr multiplier"
+    lrs = figures.schedule_curves({"lrs": [0.1, 0.05]}, 2, ylabel="learning rate")
+    assert lrs.axes[0].get_ylabel() == "learning rate"
     assert list(figures.frame_indices(100, 5)) == [0, 25, 50, 74, 99]
 
 

@@ -136,3 +136,34 @@ def test_bad_out_dir_and_seed_are_rejected(tmp_path):
         tour.run_tour(occupied)
     with pytest.raises(ValueError, match="seed.*-1"):
         tour.run_tour(tmp_path, seed=-1)
+
+
+def _tuned_lrs(by_key):
+    """(chapter, run, tuned lr, grid) for every run a chapter compares at its own tuned lr, where the grid
+    is not bounded by a stability limit of the method."""
+    from inertia.lab.tour import ch_adam, ch_digits, ch_schedules, ch_second_order
+
+    schedules = by_key["schedules"].measured
+    yield from (("schedules", n, schedules[n]["lr"], ch_schedules.GRID)
+                for n in ("constant", "step", "exponential", "inverse_time"))
+    for problem, runs in by_key["second_order"].measured["problems"].items():
+        yield from ((problem, k, runs[k]["lr"], ch_second_order.FIRST_ORDER_GRID) for k in ch_second_order.FIRST_ORDER)
+    yield from (("digits", k, r["lr"], ch_digits.GRID) for k, r in by_key["digits"].measured["runs"].items())
+    adam = by_key["adam"].measured
+    yield from (("adam", k, lr, ch_adam.GRID) for k, lr in (("corrected", adam["lr"]),
+                                                            ("uncorrected", adam["uncorrected_tuned"]["lr"])))
+
+
+def test_compared_lrs_are_not_capped_by_their_grids(tour_run):
+    """A best lr on the edge of its grid means the method was not tuned: a comparison with it is unfair."""
+    _, results = tour_run
+    by_key = {r.key: r for r in results}
+    for chapter, run, lr, grid in _tuned_lrs(by_key):
+        assert grid[0] < lr < grid[-1], (chapter, run, lr)
+
+
+def test_plateau_starts_from_the_constant_lr_as_the_lecture_recommends(tour_run):
+    _, results = tour_run
+    schedules = next(r for r in results if r.key == "schedules").measured
+    assert schedules["plateau"]["lr"] == schedules["constant"]["lr"]
+    assert schedules["eval_seeds"] == 8

@@ -83,3 +83,38 @@ def test_rank_correlation_matches_scipy():
     for _ in range(5):
         a, b = rng.random(6), rng.random(6)
         assert rank_correlation(list(a), list(b)) == pytest.approx(spearmanr(a, b)[0], abs=1e-12)
+
+
+def test_runs_converged_to_within_1e_12_tie_and_the_smaller_lr_wins():
+    """Final losses of 1e-40 and 1e-20 are both "converged": ranking them would pick by rounding noise."""
+    from inertia.lab.tour._shared import CONVERGED, TourContext
+
+    def loss(xs: np.ndarray) -> np.ndarray:
+        return 0.5 * np.sum(xs**2 * np.array([1.0, 10.0]), axis=-1)
+
+    grid = [0.01, 0.05, 0.08, 0.15]
+    run = TourContext().tuned("quadratic", quadratic_grad, loss, np.array([1.0, 1.0]), E.SGD, grid, 400)
+    finals = {lr: E.final_loss(loss(trace.xs)) for lr, trace in zip(grid, run.all_traces, strict=True)}
+    assert finals[0.01] > CONVERGED > finals[0.05] > finals[0.08]  # 0.08 ends lower, yet only rounding apart
+    assert run.lr == 0.05 and run.scores[0.05] == run.scores[0.08] == CONVERGED
+
+
+def _notes_momentum(grad, x0: np.ndarray, lr: float, mu: float, steps: int, nesterov: bool) -> np.ndarray:
+    """The notes' (CS231n) forms: v = mu v - lr grad(x + mu v if nesterov else x); x += v. Returns the points
+    the tour plots: x itself, or the look-ahead point x + mu v for Nesterov."""
+    x, v, points = x0.copy(), np.zeros_like(x0), [x0.copy()]
+    for t in range(steps):
+        v = mu * v - lr * grad(x + mu * v if nesterov else x, t)
+        x = x + v
+        points.append(x + mu * v if nesterov else x.copy())
+    return np.array(points)
+
+
+@pytest.mark.parametrize("spec", [E.MOMENTUM, E.NESTEROV])
+def test_torch_forms_take_the_notes_steps_at_a_constant_lr(spec):
+    """What chapters 5 and 6 say: at a constant lr torch's momentum is the notes' velocity form, and torch's
+    Nesterov is the notes' look-ahead update seen at the look-ahead point x + mu v."""
+    x0 = np.array([1.0, -0.5])
+    trace = E.run_paths(quadratic_grad, x0, spec, 0.07, 40)
+    expected = _notes_momentum(quadratic_grad, x0, 0.07, 0.9, 40, nesterov=spec is E.NESTEROV)
+    np.testing.assert_allclose(trace.xs, expected, rtol=1e-12, atol=1e-15)

@@ -78,11 +78,26 @@ def test_saddle_rule_uses_the_share_of_stalled_steps():
         return {"escape": escape, "escape_text": escape, "escaped": True, "stall": stall}
 
     census = {2: {"saddle": 0.7}, 32: {"saddle": 1.0}}
-    slow = {"gd": run(100, stall=80), "momentum": run(20), "sgd": run(30), "adam": run(2), "census": census}
+    slow = {"gd": run(100, stall=80), "momentum": run(20), "sgd": run(90), "adam": run(2), "census": census}
     assert _outcomes(ch_landscape.verdicts_saddles(slow)) == ["supports"] * 4
     quick = {"gd": run(20, stall=2), "momentum": run(25), "sgd": run(20), "adam": run(2),
              "census": {2: {"saddle": 0.7}, 32: {"saddle": 0.5}}}
-    assert _outcomes(ch_landscape.verdicts_saddles(quick)) == ["contradicts"] * 4
+    assert _outcomes(ch_landscape.verdicts_saddles(quick)) == ["contradicts", "contradicts", "supports",
+                                                               "contradicts"]
+
+
+def test_noise_that_frees_sgd_from_the_saddle_contradicts_the_notes_stalled_sgd():
+    """The notes say SGD (on mini-batches) stops at a saddle; noise that makes it escape sooner says otherwise."""
+    def run(escape: int, stall: int = 0) -> dict:
+        return {"escape": escape, "escape_text": escape, "escaped": True, "stall": stall}
+
+    freed = {"gd": run(100, stall=80), "momentum": run(20), "sgd": run(30), "adam": run(2),
+             "census": {2: {"saddle": 0.7}, 32: {"saddle": 1.0}}}
+    noise = ch_landscape.verdicts_saddles(freed)[2]
+    assert noise.outcome == "contradicts" and noise.values["speedup"] == pytest.approx(100 / 30)
+    assert verdict_text(noise, "en").startswith("Contradicts the notes: The notes' SGD runs on noisy mini-batch")
+    stuck = dict(freed, sgd={"escape": 200, "escape_text": ">200", "escaped": False, "stall": 150})
+    assert ch_landscape.verdicts_saddles(stuck)[2].outcome == "supports"
 
 
 def test_every_verdict_template_exists_for_both_outcomes_and_languages():
@@ -112,3 +127,19 @@ def test_number_format():
         "3", "0", "1.23", "1338", "4.5e-07", "0.5", "\u2014", ">150", "inf"]
     with pytest.raises(ValueError, match="lang.*'de'"):
         check_lang("de")
+
+
+@pytest.mark.parametrize(("key", "english", "korean"), [
+    ("schedules", "grid {lo}…{hi} ({n} values)", "{lo}~{hi} 격자({n}개 값)"),
+    ("second_order", "best lr of {n} values from {lo} to {hi}", "{lo}~{hi}의 {n}개 값"),
+    ("digits", "best of {n} values from {lo} to {hi}", "{lo}~{hi}의 {n}개 값"),
+    ("adam", "(grid {lo}…{hi}, {n} values)", "lr({lo}~{hi} 격자, {n}개 값)"),
+])
+def test_setup_texts_quote_the_grids_the_chapters_use(key, english, korean):
+    from inertia.lab.tour import ch_adam, ch_digits, ch_second_order
+
+    grid = {"schedules": ch_schedules.GRID, "second_order": ch_second_order.FIRST_ORDER_GRID,
+            "digits": ch_digits.GRID, "adam": ch_adam.GRID}[key]
+    values = {"lo": f"{grid[0]:g}", "hi": f"{grid[-1]:g}", "n": len(grid)}
+    assert english.format(**values) in text(f"{key}.setup", "en")
+    assert korean.format(**values) in text(f"{key}.setup", "ko")

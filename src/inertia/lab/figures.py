@@ -286,8 +286,12 @@ def schedule_curves(
     base_lr: float = 1.0,
     logy: bool = False,
     title: str = "learning-rate schedules",
+    ylabel: str | None = None,
 ) -> Figure:
-    """Learning rate against step for each schedule: ``base_lr * schedule(t)`` for t in [0, steps)."""
+    """Learning rate against step for each schedule: ``base_lr * schedule(t)`` for t in [0, steps).
+
+    ``ylabel`` defaults to "lr multiplier" when ``base_lr`` is 1 and "learning rate" otherwise;
+    pass "learning rate" when the curves already are learning rates."""
     fig = Figure(figsize=(6.0, 4.0))
     ax = fig.add_subplot()
     for index, (label, schedule) in enumerate(schedules.items()):
@@ -299,7 +303,7 @@ def schedule_curves(
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("learning rate" if base_lr != 1.0 else "lr multiplier")
+    ax.set_ylabel(ylabel or ("learning rate" if base_lr != 1.0 else "lr multiplier"))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title)

@@ -13,6 +13,14 @@ from inertia.lab.tour._engine import GradFn, LossFn, OptSpec, Trace, final_loss,
 from inertia.lab.tour._model import Figure
 
 FIGURE_DPI = 72
+CONVERGED = 1e-12  # final losses below this (on surfaces whose minimum is 0) count as converged and tie
+
+
+def converged_final_loss(losses: np.ndarray) -> float:
+    """:func:`final_loss`, floored at :data:`CONVERGED`: runs that all reached the minimum to within
+    1e-12 tie instead of being ranked by rounding noise (1e-47 against 1e-21), and the tie goes to the
+    smaller lr. Only for losses whose minimum is 0."""
+    return max(final_loss(losses), CONVERGED)
 
 
 @dataclass
@@ -47,12 +55,12 @@ class TourContext:
         grid: list[float],
         steps: int,
         noise_std: float = 0.0,
-        score: Callable[[np.ndarray], float] = final_loss,
+        score: Callable[[np.ndarray], float] = converged_final_loss,
     ) -> TunedRun:
         """Run ``spec`` at every lr of ``grid`` with the same budget and keep the best by ``score``.
 
-        ``score`` maps a loss curve to a number, lower is better (non-finite counts as inf). The
-        result is cached by its arguments so later chapters reuse the run instead of repeating it.
+        ``score`` maps a loss curve to a number, lower is better (non-finite counts as inf; equal scores
+        go to the smaller lr, ``grid`` being ascending). The result is cached by its arguments so later chapters reuse the run instead of repeating it.
         """
         key = (problem_key, spec, steps, noise_std, tuple(grid), score)
         if key not in self.cache:

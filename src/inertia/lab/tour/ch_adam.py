@@ -25,7 +25,7 @@ from inertia.lab.tour._shared import TourContext, steps_text, to_figure
 from inertia.lab.tour.ch_sgd import KAPPA, VALLEY_GRID, VALLEY_STEPS
 
 STEPS = 150
-GRID = log_grid(0.003, 1.0, 8)
+GRID = log_grid(0.004, 4.0, 10)  # the corrected run's best lr lies inside
 EARLY = 50
 BETAS = (0.9, 0.999)
 TARGET = 1e-3

@@ -133,7 +133,8 @@ def compute_rmsprop(ctx: TourContext) -> ChapterResult:
         xs = run.trace.xs
         measured[name] = {"lr": run.lr, "overshoot": 100.0 * overshoot(xs, np.zeros(2)),
                           "path_ratio": path_length(xs) / float(np.linalg.norm(xs[0])),
-                          "hit": first_step_below(run.losses, TARGET), "final": float(run.losses[-1])}
+                          "hit": first_step_below(run.losses, TARGET), "final": float(run.losses[-1]),
+                          **_largest_overshoot(run.all_traces, loss)}
     tables = [
         Table(["col.run", "col.lr", "col.step_early", "col.step_last", "col.step_ratio"],
               [[label, measured["lr"], s["step_early"], s["step_last"], s["step_last"] / s["step_early"]]
@@ -156,17 +157,32 @@ def compute_rmsprop(ctx: TourContext) -> ChapterResult:
     return ChapterResult(8, "rmsprop", tables, figs, measured, verdicts_rmsprop(measured))
 
 
+def _largest_overshoot(traces: list[Trace], loss: Any) -> dict[str, Any]:
+    """The largest overshoot (%) among the runs of :data:`VALLEY_GRID` that reach f < TARGET, and its lr."""
+    reached = [(100.0 * overshoot(t.xs, np.zeros(2)), lr) for lr, t in zip(VALLEY_GRID, traces, strict=True)
+               if first_step_below(loss(t.xs), TARGET) is not None]
+    largest, lr = max(reached, default=(None, None))
+    return {"max_overshoot": largest, "max_overshoot_lr": lr}
+
+
 def verdicts_rmsprop(m: dict[str, Any]) -> list[Verdict]:
     """Keeps its step if the last effective step is >= half the step-10 one; beats momentum's overshoot
-    if its overshoot on the valley is smaller."""
+    if its overshoot on the valley is smaller at the tuned lrs, and only partly so when, among the grid's
+    lrs that reach the target, RMSprop's largest overshoot exceeds momentum's."""
     rms = m["rmsprop"]
     ratio = rms["step_last"] / rms["step_early"]
     keeps = "supports" if ratio >= 0.5 else "contradicts"
     mom, rv = m["momentum"], m["rmsprop_valley"]
     less = "supports" if rv["overshoot"] < mom["overshoot"] else "contradicts"
+    if less == "supports" and (rv["max_overshoot"] or 0.0) > (mom["max_overshoot"] or 0.0):
+        less = "mixed"
     return [
         Verdict(keeps, f"rmsprop.keeps.{keeps}", {"ratio": ratio, "early": m["early"], "steps": m["steps"],
                                                   "ada_ratio": m["adagrad"]["step_last"] / m["adagrad"]["step_early"]}),
         Verdict(less, f"rmsprop.overshoot.{less}", {"rms": rv["overshoot"], "mom": mom["overshoot"],
-                                                    "rpath": rv["path_ratio"], "mpath": mom["path_ratio"]}),
+                                                    "rpath": rv["path_ratio"], "mpath": mom["path_ratio"],
+                                                    "rlr": rv["lr"], "mlr": mom["lr"],
+                                                    "rmax": rv["max_overshoot"], "rmax_lr": rv["max_overshoot_lr"],
+                                                    "mmax": mom["max_overshoot"],
+                                                    "mmax_lr": mom["max_overshoot_lr"]}),
     ]

@@ -176,15 +176,17 @@ def compute_saddles(ctx: TourContext) -> ChapterResult:
 
 
 def verdicts_saddles(m: dict[str, Any]) -> list[Verdict]:
-    """GD stalls if >= half of its steps before escaping have |grad| < 0.1; a method helps if it
-    escapes >= 1.5x sooner than GD; saddles dominate if >= 99% of random Hessians are indefinite."""
+    """GD stalls if >= half of its steps before escaping have |grad| < 0.1; momentum helps if it escapes
+    >= 1.5x sooner than GD; the notes' mini-batch SGD is not held like GD unless its noise makes it escape
+    >= 1.5x sooner (then the noise contradicts the notes' stalled SGD); saddles dominate if >= 99% of random
+    Hessians are indefinite."""
     gd = m["gd"]
     stall_share = gd["stall"] / max(gd["escape"], 1)
     stalls = "supports" if stall_share >= 0.5 else "contradicts"
     speedup = gd["escape"] / max(m["momentum"]["escape"], 1)
     noise_speedup = gd["escape"] / max(m["sgd"]["escape"], 1)
     helps = "supports" if speedup >= 1.5 and m["momentum"]["escaped"] else "contradicts"
-    noise = "supports" if noise_speedup >= 1.5 and m["sgd"]["escaped"] else "contradicts"
+    noise = "contradicts" if noise_speedup >= 1.5 and m["sgd"]["escaped"] else "supports"
     dims = sorted(m["census"])
     share = m["census"][dims[-1]]["saddle"]
     common = "supports" if share >= 0.99 else "contradicts"

@@ -16,7 +16,7 @@ from inertia.lab.tour._shared import TourContext, to_figure
 
 GAP = 1e-6  # target: f - f* <= GAP * max(1, |f*|)
 FIRST_ORDER = {"sgd": SGD, "momentum": MOMENTUM, "adam": ADAM}
-FIRST_ORDER_GRID = log_grid(1e-3, 1.0, 7)
+FIRST_ORDER_GRID = log_grid(1e-3, 10.0, 9)  # half decades; every best lr lies inside
 FIRST_ORDER_ITER = 200
 LOGISTIC_SAMPLES = 300
 L2 = 5e-3

@@ -38,8 +38,8 @@ KO: dict[str, str] = {
     "col.first_step": "첫 update / lr", "col.max_step_early": "최대 update / lr (처음 50 step)",
     "col.peak_loss_early": "최대 loss (처음 50 step)", "col.steps_aligned": "f < 1e-3 까지 step (축 정렬)",
     "col.steps_rotated": "f < 1e-3 까지 step (45° 회전)", "col.slowdown": "느려진 배수",
-    "col.schedule": "schedule", "col.seed_std": "3개 seed 표준편차", "col.vs_constant": "constant 대비",
-    "col.plateau_decays": "plateau가 decay한 step", "col.problem": "문제", "col.method": "방법",
+    "col.schedule": "schedule", "col.seed_std": "평가 seed 8개의 표준편차", "col.vs_constant": "constant 대비",
+    "col.plateau_decays": "plateau가 decay한 step (첫 seed)", "col.problem": "문제", "col.method": "방법",
     "col.iters_to_target": "목표까지 반복 수", "col.fevals": "함수 평가 수",
     "col.hvps": "Hessian-vector 곱 수", "col.final_gap": "최종 f - f*", "col.steps": "step 수",
     "col.optimizer": "optimizer", "col.val_acc": "검증 정확도 (%)", "col.test_acc": "테스트 정확도 (%)",
@@ -49,7 +49,7 @@ KO: dict[str, str] = {
     "zigzag.gist": "",
     "zigzag.setup": (
         "곡면: 골짜기 f = (x²/100 + y²)/2 (condition number 100), 시작점 (-8, 2), 150 step. full-batch GD는 튜닝된 lr"
-        "(0.01~1.9의 9개 값 중 최종 loss가 가장 낮은 값)로, GD를 조심스러운 lr 0.5(가파른 축 곡률의 역수보다 작음)로, 그리고 "
+        "(0.01~1.9의 9개 값 중 최종 loss가 가장 낮은 값; 1e-12보다 작은 최종 loss는 수렴한 것으로 보아 동률로 치고, 동률이면 더 작은 lr을 고른다)로, GD를 조심스러운 lr 0.5(가파른 축 곡률의 역수보다 작음)로, 그리고 "
         "mini-batch를 흉내 낸 Gaussian gradient noise(σ = 0.3)를 더한 SGD를 각자의 튜닝된 lr로 돌린다. 가파른 좌표 y의 "
         "부호가 바뀔 때를 zig-zag로 세고, 전체 step의 4분의 1 이상에서 일어나면 zig-zag라고 판정한다."
     ),
@@ -135,9 +135,12 @@ KO: dict[str, str] = {
     "saddle.momentum.contradicts": "momentum은 {momentum} step에, GD는 {gd} step에 탈출했다 ({speedup}배): lr을 튜닝하면 이 "
                                    "saddle에서 뚜렷이 (1.5배) 더 빠르지 않다. 아주 작은 y gradient를 키워 주는 Adam은 {adam} step에 "
                                    "탈출했다.",
-    "saddle.noise.supports": "gradient noise가 도움이 된다: noisy SGD는 {sgd} step, GD는 {gd} step에 탈출했다 ({speedup}배 빠름).",
-    "saddle.noise.contradicts": "gradient noise가 뚜렷한 (1.5배) 도움이 되지 않았다: noisy SGD는 {sgd} step, GD는 {gd} step에 탈출했다 "
-                                "({speedup}배).",
+    "saddle.noise.contradicts": "노트의 SGD는 noise가 있는 mini-batch gradient로 움직이는데, 여기서는 그 noise가 SGD를 "
+                                "saddle에서 풀어 준다: noisy SGD는 {sgd} step, 정확한 gradient의 GD는 {gd} step에 "
+                                "탈출했다 ({speedup}배 빠름). gradient가 사라지는 곳에 오래 붙잡히는 것은 noisy SGD가 "
+                                "아니라 정확한 GD이다.",
+    "saddle.noise.supports": "gradient noise가 탈출을 뚜렷이 (1.5배) 앞당기지 않았다: noisy SGD는 {sgd} step, 정확한 "
+                             "gradient의 GD는 {gd} step에 탈출했다 ({speedup}배).",
     "saddle.highdim.supports": "{dim}차원에서 무작위 Hessian의 {share}%가 부정부호이다: 노트 말대로 거의 모든 임계점이 saddle이다.",
     "saddle.highdim.contradicts": "{dim}차원에서 무작위 Hessian의 {share}%만 부정부호이다.",
     # ------------------------------------------------------------------ chapter 5
@@ -145,7 +148,10 @@ KO: dict[str, str] = {
     "momentum.gist": "",
     "momentum.setup": (
         "1장의 골짜기(condition number 100), 150 step, GD와 momentum 0.9를 각자의 튜닝된 lr(같은 격자)로 돌린다. overshoot: "
-        "시작점-최솟값 직선을 따라 경로가 최솟값을 지나간 거리를 시작 거리 대비 백분율로 잰 것. " + _FAIR
+        "시작점-최솟값 직선을 따라 경로가 최솟값을 지나간 거리를 시작 거리 대비 백분율로 잰 것 (가파른 축만 가로지르는 것은 "
+        "1장의 zig-zag이며 y의 부호 변화로 따로 센다). inertia.SGD는 torch의 형태 b ← μb + g, x ← x - lr·b를 쓴다. 여기처럼 "
+        "lr이 일정하면 노트의 velocity 형태 v ← μv - lr·g, x ← x + v (v = -lr·b)와 정확히 같은 step을 밟으며, 두 형태는 "
+        "실행 도중 lr이 바뀔 때만 달라진다. " + _FAIR
     ),
     "momentum.fig.contour": "골짜기 위의 GD와 momentum.",
     "momentum.fig.approach": "시작점-최솟값 직선 위의 위치; 0 아래는 최솟값을 지나친 것이다.",
@@ -161,7 +167,9 @@ KO: dict[str, str] = {
     "nesterov.gist": "",
     "nesterov.setup": (
         "같은 골짜기, 같은 예산. momentum과 Nesterov(둘 다 μ = 0.9)를 같은 learning rate(0.35~1.3의 7개 값; 둘 다 안정적이고 "
-        "momentum의 overshoot가 1% 이상인 쌍만 셈)에서 비교하고, 각자의 튜닝된 lr에서도 비교한다."
+        "momentum의 overshoot가 1% 이상인 쌍만 셈)에서 비교하고, 각자의 튜닝된 lr에서도 비교한다. inertia의 Nesterov는 "
+        "torch의 b ← μb + g, x ← x - lr·(g + μb)이다. 이는 노트의 미리 가 보는 update(velocity만큼 간 곳에서 gradient를 "
+        "구함)를 노트가 말한 대로 한 지점에서 계산하도록 바꾼 식이므로, 그림의 점은 미리 가 본 지점 x + μv이다."
     ),
     "nesterov.fig.contour": "같은 lr의 momentum과 Nesterov.",
     "nesterov.fig.gif": "같은 두 실행의 애니메이션.",
@@ -189,24 +197,25 @@ KO: dict[str, str] = {
     "adagrad.fig.contour": "같은 lr의 AdaGrad와 RMSprop.",
     "adagrad.fig.x": "같은 lr에서 두 규칙의 step에 따른 x (바닥은 x 방향으로 뻗어 있다).",
     "adagrad.table.tuned": "각자의 튜닝된 lr에서의 결과.",
-    "adagrad.decay.supports": "AdaGrad의 유효 step은 {early}번째 step의 {a0}에서 {a1}로 ({shrink}배) 줄었고, RMSprop의 유효 "
-                              "step은 {r0}에서 {r1}이 되었다.",
-    "adagrad.decay.contradicts": "AdaGrad의 유효 step은 {early}번째 step의 {a0}에서 {a1}로 ({shrink}배) 줄었고 RMSprop은 {r0}"
-                                 "에서 {r1}이 되었다: 더 크게 줄지 않았다.",
+    "adagrad.decay.supports": "AdaGrad의 유효 step은 {early}번째 step의 {a0}에서 마지막 step의 {a1}까지 ({shrink}배) "
+                              "줄었고, 같은 기간 RMSprop의 유효 step은 {r0}에서 {r1}까지 바뀌었다.",
+    "adagrad.decay.contradicts": "AdaGrad의 유효 step은 {early}번째 step의 {a0}에서 마지막 step의 {a1}까지 ({shrink}배) "
+                                 "줄었고 RMSprop은 {r0}에서 {r1}까지 바뀌었다: 더 크게 줄지 않았다.",
     "adagrad.stall.supports": "lr {lr}에서 AdaGrad는 전반부에 {d1}, 후반부에는 {d2}만 이동하고 f = {final}에서 끝났지만 "
                               "RMSprop은 {rfinal}에 도달했다: AdaGrad는 멈춘다.",
     "adagrad.stall.contradicts": "lr {lr}에서 AdaGrad는 전반부에 {d1}, 후반부에 {d2} 이동하고 f = {final}에서 끝났다 (RMSprop: "
                                  "{rfinal}): 멈추지 않았다.",
-    "adagrad.tuned.supports": "자신의 튜닝된 lr({alr})에서도 AdaGrad는 f = {afinal}로 끝나 RMSprop의 {rfinal}(lr {rlr})보다 "
-                              "높다.",
-    "adagrad.tuned.contradicts": "자신의 튜닝된 lr({alr})에서 AdaGrad는 f = {afinal}로 끝났다 (RMSprop: lr {rlr}에서 "
+    "adagrad.tuned.supports": "자신의 튜닝된 lr({alr})에서도 AdaGrad의 최종 loss(f = {afinal})는 RMSprop의 {rfinal}(lr {rlr})"
+                              "보다 높다.",
+    "adagrad.tuned.contradicts": "자신의 튜닝된 lr({alr})에서 AdaGrad의 최종 loss는 f = {afinal}이다 (RMSprop: lr {rlr}에서 "
                                  "{rfinal}): lr을 튜닝하면 이 예산 안에서 일찍 멈추지 않는다.",
     # ------------------------------------------------------------------ chapter 8
     "rmsprop.title": "RMSprop의 새는 cache",
     "rmsprop.gist": "",
     "rmsprop.setup": (
-        "7장 실행의 시간에 따른 유효 step, 그리고 1장 골짜기에서 RMSprop과 momentum (각자 튜닝된 lr, 같은 격자와 예산). "
-        "경로 비율: 경로 길이 / 시작점에서 최솟값까지의 거리 (1이면 직선)."
+        "7장 실행의 시간에 따른 유효 step, 그리고 1장 골짜기에서 RMSprop과 momentum (각자 튜닝된 lr, 1장과 같은 격자, 예산, "
+        "규칙). 경로 비율: 경로 길이 / 시작점에서 최솟값까지의 거리 (1이면 직선). overshoot는 lr에 따라 달라지므로, 판정에는 "
+        "격자의 lr 중 f < 1e-3에 도달한 것들의 최대 overshoot도 함께 적는다."
     ),
     "rmsprop.fig.step": "같은 lr에서 step별 유효 step |Δx|/|g_x| (로그 눈금).",
     "rmsprop.fig.contour": "골짜기 위의 momentum과 RMSprop.",
@@ -215,16 +224,24 @@ KO: dict[str, str] = {
                               "{ada_ratio}배): 새는 cache가 step 크기를 유지한다.",
     "rmsprop.keeps.contradicts": "{steps} step 후 RMSprop의 마지막 유효 step은 {early}번째 step 값의 {ratio}배이다 (AdaGrad: "
                                  "{ada_ratio}배): RMSprop의 step도 줄어든다.",
-    "rmsprop.overshoot.supports": "골짜기에서 RMSprop은 {rms}%, momentum은 {mom}% overshoot했고 경로 비율은 {rpath} 대 "
-                                  "{mpath}이다.",
-    "rmsprop.overshoot.contradicts": "골짜기에서 RMSprop은 {rms}%, momentum은 {mom}% overshoot했다 (경로 비율 {rpath} 대 "
-                                     "{mpath}): 튜닝된 lr에서 RMSprop이 momentum보다 덜 overshoot하지는 않는다.",
+    "rmsprop.overshoot.supports": "골짜기에서 튜닝된 lr {rlr}의 RMSprop은 {rms}%, lr {mlr}의 momentum은 {mom}% "
+                                  "overshoot했고 경로 비율은 {rpath} 대 {mpath}이다. 격자의 lr 중 f < 1e-3에 "
+                                  "도달한 것들에서 최대 overshoot는 RMSprop {rmax}% (lr {rmax_lr}), momentum "
+                                  "{mmax}% (lr {mmax_lr})이다.",
+    "rmsprop.overshoot.mixed": "골짜기에서 튜닝된 lr {rlr}의 RMSprop은 {rms}%, lr {mlr}의 momentum은 {mom}% overshoot했지만 "
+                               "(경로 비율 {rpath} 대 {mpath}) 모든 lr에서 그렇지는 않다: 격자의 lr 중 f < 1e-3에 도달한 "
+                               "것들에서 RMSprop의 overshoot는 최대 {rmax}% (lr {rmax_lr})로, momentum의 {mmax}% (lr "
+                               "{mmax_lr})보다 크다.",
+    "rmsprop.overshoot.contradicts": "골짜기에서 튜닝된 lr {rlr}의 RMSprop은 {rms}%, lr {mlr}의 momentum은 {mom}% "
+                                     "overshoot했다 (경로 비율 {rpath} 대 {mpath}): 튜닝된 lr에서 RMSprop이 momentum보다 덜 "
+                                     "overshoot하지는 않는다. 격자의 lr 중 f < 1e-3에 도달한 것들에서 최대 overshoot는 "
+                                     "RMSprop {rmax}% (lr {rmax_lr}), momentum {mmax}% (lr {mmax_lr})이다.",
     # ------------------------------------------------------------------ chapter 9
     "adam.title": "Adam과 bias correction",
     "adam.gist": "",
     "adam.setup": (
-        "Rosenbrock, 시작점 (-1.2, 1), 150 step. inertia.Adam의 bias_correction=True(기본값)와 False를 모두 보정한 실행의 튜닝된 "
-        "lr(0.003~1 격자, 8개 값)로 돌리고, 보정하지 않은 것은 자신의 튜닝된 lr로도 돌린다. 보정이 없으면 첫 update는 "
+        "Rosenbrock, 시작점 (-1.2, 1), 150 step. inertia.Adam의 bias_correction=True(기본값)와 False를 둘 다 보정한 실행의 튜닝된 "
+        "lr(0.004~4 격자, 10개 값)로 돌리고, 보정하지 않은 것은 자신의 튜닝된 lr로도 돌린다. 보정이 없으면 첫 update는 "
         "좌표마다 lr·(1-β₁)/√(1-β₂) ≈ 3.16·lr이다 (β = (0.9, 0.999)). 두 번째 표: 1장의 골짜기와 그것을 45° 회전한 골짜기에서 "
         "f < 1e-3까지의 step 수, 각자 튜닝된 lr (끝내 도달하지 못하면 전체 예산으로 세므로 느려진 배수는 하한이다)."
     ),
@@ -237,8 +254,8 @@ KO: dict[str, str] = {
                               "첫 step이 더 크지 않다.",
     "adam.fails.supports": "lr {lr}에서 보정하지 않은 실행은 f = {peak}까지 치솟았다가 {unc}에서 끝났고, 보정한 실행은 "
                            "{cor}이다: 같은 lr에서 수렴하지 못한다 (자신의 튜닝된 lr {tlr}에서는 {tfinal}).",
-    "adam.fails.contradicts": "lr {lr}에서 보정하지 않은 실행은 {unc}, 보정한 실행은 {cor}에서 끝났다 (최대 {peak}): 보정 없는 "
-                              "시작이 오래 해를 끼치지 않았다 (자신의 튜닝된 lr {tlr}: {tfinal}).",
+    "adam.fails.contradicts": "lr {lr}에서 보정하지 않은 실행은 {unc}, 보정한 실행은 {cor}에서 끝났다 (최대 {peak}): 수렴 실패로 볼 "
+                              "만한 10배 차이는 아니다 (자신의 튜닝된 lr {tlr}: {tfinal}).",
     "adam.rotation.supports": "골짜기를 45° 회전하면 적응형 방법은 {slowdown}배 느려지고 (중앙값; Adam은 {aligned}에서 "
                               "{rotated} step으로) momentum은 {momentum}배로 변한다: 노트 말대로 좌표별 scaling은 회전을 "
                               "따라가지 못한다.",
@@ -249,9 +266,11 @@ KO: dict[str, str] = {
     "schedules.title": "learning rate decay",
     "schedules.gist": "",
     "schedules.setup": (
-        "Gaussian gradient noise σ = 0.1이 있는 20차원 이차함수(condition number 100)에서 SGD 500 step. 각 schedule의 기본 lr은 "
-        "0.1~1.8 격자(6개 값)에서 seed 0으로 튜닝한 뒤 새 seed 3개로 평가한다. loss는 마지막 10% step의 초과 loss f - f* "
-        "평균이다. plateau schedule은 25 step 구간마다 평균 loss를 보고, 개선이 멈추면 lr에 0.3을 곱한다."
+        "Gaussian gradient noise σ = 0.1이 있는 20차원 이차함수(condition number 100)에서 SGD 500 step. constant lr과 step, "
+        "exponential, 1/t decay의 기본 lr은 0.02~1.8 격자(10개 값)에서 noise seed 4개의 평균 최종 loss로 튜닝한 뒤, 다른 "
+        "seed 8개로 평가한다. loss는 마지막 10% step과 8개 seed에 걸친 초과 loss f - f*의 평균이다. plateau schedule은 "
+        "강의의 권고를 따른다: constant lr의 튜닝된 값에서 시작해 25 step 구간마다 평균 loss를 보고, 개선이 멈추면 lr에 "
+        "0.3을 곱한다."
     ),
     "schedules.fig.loss": "step별 초과 loss, 첫 평가 seed (로그 눈금).",
     "schedules.fig.lr": "각 schedule이 쓴 learning rate (로그 눈금).",
@@ -259,17 +278,18 @@ KO: dict[str, str] = {
                                 "decay schedule 3개 중 {beat}개가 constant lr보다 낫다.",
     "schedules.decay.contradicts": "decay가 도움이 되지 않았다: 가장 좋은 decay schedule {best}도 constant lr loss의 {ratio}배로 "
                                    "끝났다 ({value} 대 {constant}); 3개 중 {beat}개가 더 낫다.",
-    "schedules.plateau.supports": "plateau 규칙은 {count}번 decay했고 (step {decays}) constant lr의 {constant}에 비해 {final}"
-                                  "에서 끝났다.",
-    "schedules.plateau.contradicts": "plateau 규칙은 {count}번 decay했고 (step {decays}) {final}에서 끝났다 (constant lr: "
-                                     "{constant}): 여기서는 decay하면서 튜닝된 constant lr을 이기지는 못했다.",
+    "schedules.plateau.supports": "plateau 규칙은 첫 평가 실행에서 {count}번 decay했고 (step {decays}), 같은 lr을 고정한 "
+                                  "실행의 {constant}에 비해 {final}에서 끝났다.",
+    "schedules.plateau.contradicts": "plateau 규칙은 첫 평가 실행에서 {count}번 decay했고 (step {decays}) {final}에서 끝났다 "
+                                     "(같은 lr을 고정한 실행: {constant}): 여기서는 decay하면서 constant lr을 이기지는 "
+                                     "못했다.",
     # ------------------------------------------------------------------ chapter 11
     "second_order.title": "Newton과 L-BFGS",
     "second_order.gist": "",
     "second_order.setup": (
         "full-batch 문제: Rosenbrock, condition number 1000인 50차원 이차함수, digits 300개에 대한 L2 정규화 softmax 회귀(650개 "
         "parameter). 목표: f - f* ≤ 1e-6·max(1, |f*|). inertia.minimize로 L-BFGS(history 10, Moré–Thuente line search)와 "
-        "Newton(exact; 650 parameter 문제에서는 Newton-CG)을 돌리고, GD, momentum, Adam은 0.001~1의 7개 값 중 최적 lr로 200번 "
+        "Newton(exact; 650 parameter 문제에서는 Newton-CG)을 돌리고, GD, momentum, Adam은 0.001~10의 9개 값 중 최적 lr로 200번 "
         "반복한다. 이어서 mini-batch 64의 L-BFGS를 전체 batch와 비교한다."
     ),
     "second_order.fig.gap": "함수 평가 수에 따른 f - f* (로그-로그).",
@@ -284,7 +304,7 @@ KO: dict[str, str] = {
                               "썼다 (총 {hvps}): step은 적고 각 step은 비싸다.",
     "second.newton.contradicts": "Newton이 모든 곳에서 L-BFGS보다 적게 반복하지는 않았다 ({newton} 대 {lbfgs}; Hessian-vector "
                                  "곱 {hvps}).",
-    "second.minibatch.supports": "mini-batch {batch}에서 L-BFGS는 {steps} step 후 f - f* = {mini}로, 전체 batch의 {full}보다 "
+    "second.minibatch.supports": "mini-batch {batch}에서 L-BFGS는 {steps} step 후 f - f* = {mini}에서 끝나, 전체 batch의 {full}보다 "
                                  "훨씬 나빴다 (mini-batch Adam: {adam}): 전체 batch가 필요하다.",
     "second.minibatch.contradicts": "mini-batch {batch}에서 L-BFGS는 {steps} step 후 f - f* = {mini}, 전체 batch는 {full}이다 "
                                     "(mini-batch Adam: {adam}): 여기서는 mini-batch가 L-BFGS를 망가뜨리지 않았다.",
@@ -293,15 +313,16 @@ KO: dict[str, str] = {
     "digits.gist": "",
     "digits.setup": (
         "scikit-learn의 8×8 digits (학습 1437장, 테스트 360장), ReLU를 쓰는 MLP 64-64-64-10, mini-batch 64. 각 optimizer의 lr은 "
-        "0.001~0.3의 6개 값 중 3 epoch 후 검증 정확도(학습 세트의 20%를 떼어 둠)가 가장 높은 값이며, 그 lr로 같은 초기화와 "
+        "0.001~3의 8개 값 중 3 epoch 후 검증 정확도(학습 세트의 20%를 떼어 둠)가 가장 높은 값이며, 그 lr로 같은 초기화와 "
         "batch 순서를 써서 전체 학습 세트에서 6 epoch 다시 학습한다. 시간은 이 기계에서 실행 하나당 걸린 시간이다."
     ),
     "digits.fig.loss": "epoch별, 그리고 실제 시간에 따른 학습 loss.",
     "digits.fig.accuracy": "테스트 정확도.",
-    "digits.sgd.supports": "{epochs} epoch 후 plain SGD의 학습 loss는 {sgd}로, momentum의 {momentum}과 Adam의 {adam}보다 높다: "
+    "digits.sgd.supports": "{epochs} epoch 후 plain SGD의 학습 loss({sgd})는 momentum({momentum})과 Adam({adam})보다 높다: "
                            "셋 중 가장 느리다.",
     "digits.sgd.contradicts": "{epochs} epoch 후 plain SGD의 학습 loss는 {sgd}, momentum은 {momentum}, Adam은 {adam}이다: lr을 "
                               "튜닝하면 가장 느리지 않다.",
+    "digits.adam.best": "Adam의 테스트 정확도는 {adam_acc}%로 셋 중 가장 높다: 좋은 기본값이다.",
     "digits.adam.supports": "Adam의 테스트 정확도는 {adam_acc}%로 최고({best}, {best_acc}%)와 {gap}%p 이내이다: 좋은 기본값이다.",
     "digits.adam.contradicts": "Adam의 테스트 정확도는 {adam_acc}%로 최고({best}, {best_acc}%)보다 {gap}%p 낮다: 튜닝하면 "
                                "기본값이 여기서의 승자는 아니다.",
