@@ -6,10 +6,14 @@ n = 2, 10, 100 from (-1.2, 1, -1.2, 1, ...), and f(x) = x' diag(logspace(0, 4, 5
 (condition number 1e4), also rotated by three random orthogonal matrices. The bar: inertia reaches f < 1e-10 with at most 1.1x scipy's evaluations.
 
 Run: python benchmarks/lbfgs_vs_scipy.py
+     python benchmarks/lbfgs_vs_scipy.py --dim 30 --condition 1e5 --seeds 0 1 2 3 4 5
+(the second: other quadratics; the Rosenbrock rows are the same)
 """
 
 from __future__ import annotations
 
+import argparse
+import math
 import sys
 
 import numpy as np
@@ -38,13 +42,19 @@ def quadratic_problem(n: int = 50, condition: float = 1e4, seed: int | None = No
     return (lambda x: 0.5 * float(x @ a @ x), lambda x: a @ x, lambda x: 0.5 * (x @ (a_t @ x)), np.ones(n))
 
 
-def problems():
+def _power_of_ten(value: float) -> str:
+    """1e4 for 10000.0; other values as %g."""
+    exponent = round(math.log10(value))
+    return f"1e{exponent}" if 10.0**exponent == value else f"{value:g}"
+
+
+def problems(dim: int = 50, condition: float = 1e4, seeds: tuple[int, ...] = (0, 1, 2)):
     for n in (2, 10, 100):
         x0 = np.array([-1.2, 1.0] * (n // 2))
         yield f"Rosenbrock n={n}", scipy.optimize.rosen, scipy.optimize.rosen_der, rosenbrock_torch, x0
-    yield ("quadratic n=50, cond 1e4", *quadratic_problem())
-    for seed in (0, 1, 2):
-        yield (f"rotated quadratic, seed {seed}", *quadratic_problem(seed=seed))
+    yield (f"quadratic n={dim}, cond {_power_of_ten(condition)}", *quadratic_problem(dim, condition))
+    for seed in seeds:
+        yield (f"rotated quadratic, seed {seed}", *quadratic_problem(dim, condition, seed=seed))
 
 
 def first_below(values: list[float], target: float) -> int | None:
@@ -93,14 +103,28 @@ def run_torch(f_t, x0):
     return opt.state[x]["func_evals"], float(f_t(x.detach())), first_below(values, TARGET)
 
 
-def main() -> int:
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dim", type=int, default=50, help="dimension of the quadratics (default 50)")
+    parser.add_argument("--condition", type=float, default=1e4, help="their condition number (default 1e4)")
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2], help="seeds of the rotated ones")
+    args = parser.parse_args(argv)
+    if args.dim < 2:
+        parser.error(f"--dim must be at least 2, got {args.dim}")
+    if not args.condition >= 1:
+        parser.error(f"--condition must be at least 1, got {args.condition}")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
     torch.set_default_dtype(torch.float64)
     header = ("problem", "scipy nfev", "inertia nfev", "inertia/scipy", "torch nfev", "inertia f",
               "evals to f<1e-10 (scipy / inertia / torch)", "verdict")  # fmt: skip
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     all_pass = True
-    for name, f, g, f_t, x0 in problems():
+    for name, f, g, f_t, x0 in problems(args.dim, args.condition, tuple(args.seeds)):
         s_nfev, s_f, s_hit = run_scipy(f, g, x0)
         i_nfev, i_f, i_hit, i_status = run_inertia(f_t, x0)
         t_nfev, t_f, t_hit = run_torch(f_t, x0)
@@ -114,4 +138,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

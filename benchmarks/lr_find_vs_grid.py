@@ -55,11 +55,17 @@ def grid_search(optimizer_name: str, grid: np.ndarray, epochs: int) -> list[tupl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--optimizers", nargs="+", default=["sgd", "momentum", "adam"])
+    parser.add_argument("--optimizers", nargs="+", default=["sgd", "momentum", "adam"], choices=list(OPTIMIZERS))
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sweep-steps", type=int, nargs="*", default=[])
     args = parser.parse_args()
+    for option in ("epochs", "threads"):
+        if getattr(args, option) < 1:
+            parser.error(f"--{option} must be at least 1, got {getattr(args, option)}")
+    for steps in args.sweep_steps:
+        if steps < 10:
+            parser.error(f"--sweep-steps must each be at least 10 (as lr_find's num_steps), got {steps}")
     torch.set_num_threads(args.threads)
     grid = 2.0 ** np.arange(-14, 3)  # 6.1e-5 .. 4
     verdicts = []

@@ -80,8 +80,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200, help="steps per timed block")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = parser.parse_args()
+    for option in ("batch_size", "interval", "blocks", "steps", "threads"):
+        if getattr(args, option) < 1:
+            parser.error(f"--{option.replace('_', '-')} must be at least 1, got {getattr(args, option)}")
+    if not 0 < args.lr < float("inf"):
+        parser.error(f"--lr must be a finite number > 0, got {args.lr}")
+    try:
+        bare, _ = make_trainer(args, monitored=False)
+    except ValueError as exc:  # unknown data set, model or optimizer
+        parser.error(str(exc))
     torch.set_num_threads(args.threads)
-    bare, _ = make_trainer(args, monitored=False)
     control, _ = make_trainer(args, monitored=False)  # a second bare run: the A/A noise floor
     monitored, monitor = make_trainer(args, monitored=True)
     timed, timed_monitor = make_trainer(args, monitored=True, instrumented=True)

@@ -17,8 +17,8 @@ in turns so that load from other processes hits them alike:
   ``capturable=True``, and ``bare-graph``, its stepper alone);
 - ``torch-foreach``, ``torch-fused``: torch.optim's paths;
 - ``front end``: inertia - bare; ``ratio``: inertia / torch's best;
-- ``zero_grad`` of inertia and of torch (``set_to_none=True``; gradients restored before
-  each timed call).
+- ``zero_grad`` of inertia and of torch (``set_to_none=True``), timed alone; the gradients are
+  put back after each call (untimed), so every timed step steps on the same nonzero gradients.
 
 Examples::
 
@@ -92,7 +92,7 @@ def build_rows(name: str, tensors: int, numel: int, device: torch.device) -> dic
         except (RuntimeError, ValueError, TypeError):
             continue  # torch has no fused path for this rule
         label = {"inertia-fused": "inertia", "inertia-fused-graph": "inertia-graph"}.get(impl, impl)
-        rows[label] = (optimizer.step, _zero_grad_call(optimizer, params, impl.startswith("torch")))
+        rows[label] = (optimizer.step, _zero_grad_call(optimizer, params))
     for impl, label in (("inertia-fused", "bare"), ("inertia-fused-graph", "bare-graph")):
         if impl in impls:
             optimizer = build_optimizer(name, impl, make_params(tensors, numel, device))
@@ -107,18 +107,23 @@ def build_rows(name: str, tensors: int, numel: int, device: torch.device) -> dic
     return rows
 
 
-def _zero_grad_call(optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter], restore: bool) -> Call:
-    """``optimizer.zero_grad()``; for torch the gradients it set to None are put back first (untimed)."""
-    if not restore:
-        return optimizer.zero_grad
+def _zero_grad_call(optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter]) -> Call:
+    """``optimizer.zero_grad()`` alone, timed; afterwards (untimed) the gradients are put back, so that
+    every timed step of every row steps on the same nonzero gradients: torch's ``set_to_none`` leaves
+    no gradient (its next step would do nothing), inertia's fused path zeros its flat buffer in place."""
     grads = [p.grad for p in params]
+    values = [g.detach().clone() for g in grads]
 
     def call() -> float:
-        for param, grad in zip(params, grads, strict=True):
-            param.grad = grad
         begin = time.perf_counter()
         optimizer.zero_grad()
-        return time.perf_counter() - begin
+        elapsed = time.perf_counter() - begin
+        with torch.no_grad():
+            for param, grad, value in zip(params, grads, values, strict=True):
+                if param.grad is None:
+                    param.grad = grad
+                param.grad.copy_(value)
+        return elapsed
 
     return call
 
@@ -148,14 +153,8 @@ def time_rows(rows: dict[str, tuple[Call, Call | None]], rounds: int, batch: int
                 samples[f"device-bound {key}"].append((time.perf_counter() - begin) / batch)
             samples[key].append((end - begin) / batch)
             if zero is not None:
-                samples[f"zero_grad {key}"].append(_time_zero_grad(zero))
+                samples[f"zero_grad {key}"].append(zero())
     return {key: statistics.median(values) * 1e6 for key, values in samples.items()}
-
-
-def _time_zero_grad(zero: Call) -> float:
-    begin = time.perf_counter()
-    inner = zero()
-    return inner if isinstance(inner, float) else time.perf_counter() - begin
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 
 from inertia.lab.execute import execute
 from inertia.lab.loops import evaluate
-from inertia.lab.runs import RunConfig
+from inertia.lab.runs import RunConfig, validate
 from inertia.lab.train_progress import TrainingProgress
 from inertia.optim import make_optimizer
 from inertia.problems.datasets import load_dataset
@@ -224,8 +224,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0, help="seed of the run order")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    for option in ("repeats", "threads"):
+        if getattr(args, option) < 1:
+            parser.error(f"--{option} must be at least 1, got {getattr(args, option)}")
     config = RunConfig(args.data, args.optimizer, model=args.model, epochs=args.epochs)
+    try:
+        validate(config)
+        load_dataset(config.problem, seed=config.data_seed)
+    except ValueError as exc:
+        parser.error(str(exc))
+    torch.set_num_threads(args.threads)
     times, accuracy = measure(config, args.repeats, args.seed)
     print(f"{args.data}/{args.model}/{args.optimizer}, {args.epochs} epochs, {args.threads} torch thread(s), "
           f"{args.repeats} shuffled repeats; lab run test accuracy {100 * accuracy:.2f}%")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,6 +37,7 @@ def test_small_cpu_run_writes_json_and_markdown(tmp_path: Path) -> None:
     (["--steps", "0"], "--steps: 0"),
     (["--scale", "2"], "--scale: 2"),
     (["--device", "tpu"], "--device: 'tpu'"),
+    (["--impl", "inertia-fused-graph"], "--impl: 'inertia-fused-graph'"),  # a CUDA graph on CPU
 ])
 def test_bad_arguments_are_named(args: list[str], named: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--device", "cpu", *args] if "--device" not in args else ["bench", *args]) == 2
@@ -78,3 +81,72 @@ def test_cuda_batches_are_lengthened_so_the_fill_weighs_little(monkeypatch: pyte
     assert len(calls) == 2 + 10 + 3 * length
     # One step's fill spread over `length` steps instead of 10: within 1% of the per-call time.
     assert seconds == pytest.approx(per_call + _FakeEvent.FILL / length) and seconds < 1.01 * per_call
+
+
+def _load_benchmark(name: str) -> Any:
+    """A script of ``benchmarks/`` as a module (the folder is not a package)."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_host_overhead_zero_grad_leaves_every_row_its_gradients() -> None:
+    """The timed zero_grad of a row must not leave the next timed steps without gradients (an empty
+    torch step costs a fraction of a real one) or with zeroed ones."""
+    import torch
+
+    script = _load_benchmark("step_host_overhead")
+    rows = script.build_rows("adam", 3, 4, torch.device("cpu"))
+    checked = []
+    for label, (step, zero) in rows.items():
+        if zero is None:
+            continue
+        params = [p for group in step.__self__.param_groups for p in group["params"]]
+        before = [p.grad.clone() for p in params]
+        zero()
+        assert all(p.grad is not None and torch.equal(p.grad, g) for p, g in zip(params, before, strict=True)), label
+        checked.append(label)
+    assert sorted(checked) == ["inertia", "torch-foreach", "torch-fused"]
+
+
+def test_markdown_of_rows_without_their_own_bandwidth_shows_the_run_bandwidth() -> None:
+    """Rows saved before the per-row bandwidth existed (benchmarks/results/step_speed_cuda_h200.json)
+    show the run's bandwidth in the GB/s column, not an invented 0."""
+    from inertia.kernels.report import markdown_tables
+
+    row = {"size": "10M/100", "optimizer": "adam", "impl": "inertia-fused", "step_ms": 0.104, "floor_ms": 0.064,
+           "percent_of_floor": 61.5, "ratio_to_torch_best": None, "note": ""}
+    result = {"machine": {"date": "2026-11-27 22:49 UTC"}, "steps": 10, "bandwidth_GBps": 4352.8, "rows": [row]}
+    assert "| adam | 4353 | 0.064 | 0.104 (62%) | n/a |" in markdown_tables(result)
+
+
+@pytest.mark.parametrize(("script", "args", "named"), [
+    ("step_host_overhead", ["--rounds", "0"], "--rounds must be at least 1, got 0"),
+    ("step_host_overhead", ["--optimizers", "lion"], "unknown optimizer 'lion'"),
+    ("lbfgs_vs_scipy", ["--dim", "1"], "--dim must be at least 2, got 1"),
+    ("lbfgs_vs_scipy", ["--condition", "0.5"], "--condition must be at least 1, got 0.5"),
+    ("train_overhead", ["--repeats", "0"], "--repeats must be at least 1, got 0"),
+    ("train_overhead", ["--epochs", "0"], "epochs: must be an integer >= 1, got 0"),
+    ("monitor_overhead", ["--blocks", "0"], "--blocks must be at least 1, got 0"),
+    ("monitor_overhead", ["--optimizer", "lion"], "'lion'"),
+    ("lr_find_vs_grid", ["--epochs", "0"], "--epochs must be at least 1, got 0"),
+    ("lr_find_vs_grid", ["--sweep-steps", "5"], "--sweep-steps must each be at least 10"),
+    ("lr_find_vs_grid", ["--optimizers", "lion"], "invalid choice: 'lion'"),
+])
+def test_benchmark_scripts_name_bad_arguments(script: str, args: list[str], named: str,
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Bad arguments stop a benchmark before any work, with argparse's exit code 2 and the value named
+    (not a traceback, nor a verdict computed from a degenerate run)."""
+    import inspect
+    import sys
+
+    module = _load_benchmark(script)
+    monkeypatch.setattr(sys, "argv", [f"{script}.py", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(args) if inspect.signature(module.main).parameters else module.main()
+    assert exit_info.value.code == 2
+    assert named in capsys.readouterr().err

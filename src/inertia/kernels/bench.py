@@ -286,6 +286,9 @@ def run_benchmark(device: str, sizes: list[str] | None = None, optimizers: list[
                   report: Callable[[Row], None] = lambda row: None) -> dict[str, Any]:
     """Run the step benchmark on ``device`` and return the JSON-ready result."""
     dev = torch.device(device)
+    if impls and "inertia-fused-graph" in impls and dev.type != "cuda":
+        raise ValueError(f"Invalid --impl: 'inertia-fused-graph' (a CUDA graph replay needs --device cuda, "
+                         f"not {device!r})")
     table = size_table(dev.type, scale)
     chosen_impls = list(impls or IMPLS) + (["inertia-fused-graph"] if dev.type == "cuda" and not impls else [])
     bandwidth = measure_bandwidth(dev, steps, scale)

@@ -39,7 +39,8 @@ def markdown_tables(result: dict[str, Any]) -> str:
             text = [_cell(cells.get(i)) for i in impls]
             fused = cells.get("inertia-fused")
             ratio = fused and fused["ratio_to_torch_best"]
-            lines.append(f"| {name} | {first.get('bandwidth_GBps', 0):.0f} | {_ms(first['floor_ms'])} | "
+            bandwidth = first.get("bandwidth_GBps") or result["bandwidth_GBps"]  # older rows: the run's
+            lines.append(f"| {name} | {bandwidth:.0f} | {_ms(first['floor_ms'])} | "
                          + " | ".join(text) + f" | {_ratio(ratio)} |")
     lines += _backend_table(result.get("cpu_backends"))
     return "\n".join(lines) + "\n"
