@@ -13,9 +13,9 @@ import sys
 import typer
 
 try:  # typer >= 0.20 vendors click
-    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+    from typer._click.exceptions import BadParameter, NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover - older typer depends on click itself
-    from click.exceptions import NoArgsIsHelpError, UsageError
+    from click.exceptions import BadParameter, NoArgsIsHelpError, UsageError
 
 app = typer.Typer(
     name="inertia",
@@ -42,6 +42,24 @@ def _register_all() -> None:
         importlib.import_module(name).register(app)
 
 
+def _one_line(text: object) -> str:
+    """The message on a single line: the contract is one line on stderr per error."""
+    return " ".join(str(text).split())
+
+
+def _usage_message(exc: UsageError) -> str:
+    """Click's message, plus the rejected value when the parser names it only in the exception's cause."""
+    message = exc.format_message()
+    errors = getattr(exc.__cause__, "errors", None)  # typer's conversion errors hide the input there
+    if isinstance(exc, BadParameter) and callable(errors):
+        try:
+            value = errors()[0]["input"]
+        except (LookupError, TypeError):
+            return message
+        message = f"{message.rstrip('.')}, got {value!r}"
+    return message
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``inertia`` console script."""
     _register_all()
@@ -51,10 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     except NoArgsIsHelpError:
         return 0
     except UsageError as exc:
-        print(f"inertia: error: {exc.format_message()}", file=sys.stderr)
+        print(f"inertia: error: {_one_line(_usage_message(exc))}", file=sys.stderr)
         return 2
-    except (UserInputError, ValueError, FileNotFoundError) as exc:
-        print(f"inertia: error: {exc}", file=sys.stderr)
+    except (UserInputError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
+            PermissionError) as exc:  # the OS errors: an output or data path the user gave
+        print(f"inertia: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except typer.Exit as exc:
         return exc.exit_code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,19 @@ def _check_int(flag: str, value: int, low: int) -> None:
 
 
 def _check_out(out: Path) -> None:
+    """Reject an --out that is a file or cannot be created, before any work is done."""
     if out.exists() and not out.is_dir():
         raise UserInputError(f"--out: {str(out)!r} exists and is not a directory")
+    existing = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise UserInputError(f"--out: {str(out)!r} cannot be created: {str(existing)!r} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserInputError(f"--out: {str(out)!r} cannot be written: {str(existing)!r} is not writable")
+
+
+def _check_seed(seed: int) -> None:
+    if not 0 <= seed < 2**32:
+        raise UserInputError(f"--seed: must be an integer in [0, 2**32), got {seed!r}")
 
 
 def _setup(optimizer: str, dataset: str, model: str, seed: int, batch_size: int,
@@ -38,9 +50,10 @@ def _setup(optimizer: str, dataset: str, model: str, seed: int, batch_size: int,
     if model not in MODELS:
         raise UserInputError(f"--model: unknown model {model!r}; choose from {', '.join(MODELS)}")
     _check_int("--batch-size", batch_size, 1)
+    _check_seed(seed)
     try:
         workload = make_workload(dataset, model, seed=seed, batch_size=batch_size)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:  # unknown spec, missing or malformed files
         raise UserInputError(f"--data: {exc}") from exc
     hyper = {} if lr is None else {"lr": lr}
     return workload, OPTIMIZERS[optimizer.lower()](workload.model.parameters(), **hyper)
@@ -85,6 +98,8 @@ def lr_find_command(
     workload, opt = _setup(optimizer, dataset, model, seed, batch_size, None)
     result = lr_find(workload.model, opt, workload.batch_loss, lr_min=lr_min, lr_max=lr_max, num_steps=steps,
                      seeds=range(seeds), curvature_loss=workload.train_loss if curvature else None)
+    result.settings.update(optimizer=optimizer.lower(), dataset=dataset, model=model, batch_size=batch_size,
+                           seed=seed, curvature=curvature)
     plot_path, summary_path = write_lr_find(result, out)
     rows = [("suggested lr", f"{result.suggested_lr:.4g}"), ("confidence", f"{result.confidence:.2f}"),
             ("rule", result.rule), ("steepest .. minimum", f"{result.steepest_lr:.3g} .. {result.minimum_lr:.3g}"),
@@ -131,6 +146,7 @@ def diagnose_command(
     if run.stability is not None:
         rows.append(("edge of stability", f"lambda_max {run.stability.lambda_max:.4g} vs "
                                           f"{run.stability.threshold:.4g}: {run.stability.verdict}"))
+    rows += [("note", note) for note in run.notes]
     rows += [("report", str(html_path)), ("summary", str(summary_path))]
     _print_table(f"diagnose: {optimizer} (lr {used_lr:g}) on {dataset}/{model}", rows)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,21 @@ def _resolve_device(device: str) -> str:
     if device == "cuda" and not torch.cuda.is_available():
         raise UserInputError("Invalid --device: 'cuda' (no CUDA device is available here)")
     return device
+
+
+def _check_output(flag: str, path: Path | None) -> None:
+    """Reject an output file that could not be written, before the (long) benchmark runs."""
+    from inertia.cli import UserInputError
+
+    if path is None:
+        return
+    if path.is_dir():
+        raise UserInputError(f"Invalid {flag}: {str(path)!r} is a directory (give a file name)")
+    existing = next(p for p in path.absolute().parents if p.exists())
+    if not existing.is_dir():
+        raise UserInputError(f"Invalid {flag}: {str(path)!r} cannot be created: {str(existing)!r} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserInputError(f"Invalid {flag}: {str(path)!r} cannot be written: {str(existing)!r} is not writable")
 
 
 def _write(path: Path | None, text: str) -> None:
@@ -63,7 +79,7 @@ def run_bench(device: str, sizes: list[str], optimizers: list[str], impls: list[
     if sweep and device == "cuda":
         result["launch_sweep"] = _sweep(int(355_000_000 * scale), steps, console)
     result.update(bench.run_benchmark(device, sizes or None, optimizers or None, impls or None, steps, scale,
-                                      report=lambda row: console.print(row_line(row))))
+                                      report=lambda row: console.print(row_line(row), soft_wrap=True)))
     if cpu_backends:
         from inertia.kernels.bench_backends import compare_cpu_backends
 
@@ -80,7 +96,7 @@ def _sweep(n: int, steps: int, console: Any) -> list[dict[str, Any]]:
     best = min(rows, key=lambda r: r["step_ms"])
     triton_steps.LAUNCH.update(block=best["block"], num_warps=best["num_warps"])
     for row in rows:
-        console.print(f"launch block={row['block']} warps={row['num_warps']}: {row['step_ms']:.3f} ms")
+        console.print(f"launch block={row['block']} warps={row['num_warps']}: {row['step_ms']:.3f} ms", soft_wrap=True)
     return rows
 
 
@@ -101,6 +117,8 @@ def register(app: typer.Typer) -> None:
         sweep: bool = typer.Option(False, help="on CUDA, first pick the Triton launch shape by timing"),
     ) -> None:
         """Time optimizer steps: inertia fused/reference against torch.optim, as % of the bandwidth floor."""
+        _check_output("--json", json_path)
+        _check_output("--markdown", markdown)
         result = run_bench(device, size, optimizer, impl, steps, scale, cpu_backends, sweep)
         _write(json_path, json.dumps(result, indent=1))
         tables = markdown_tables(result)
