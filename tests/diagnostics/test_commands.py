@@ -34,6 +34,19 @@ def test_diagnose_writes_an_html_report(tmp_path, capsys) -> None:
     assert "report" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("lr", ["1e4", "1000"])
+def test_a_diverged_diagnosis_still_writes_its_report_in_strict_json(lr, tmp_path, capsys) -> None:
+    out = tmp_path / "diag"
+    code = main(["diagnose", "--optimizer", "sgd", "--lr", lr, "--steps", "4", "--max-hvp", "3",
+                 "--batch-size", "512", "--out", str(out)])
+    assert code == 0
+    text = (out / "summary.json").read_text()
+    summary = json.loads(text, parse_constant=lambda name: pytest.fail(f"non-JSON token {name}"))
+    assert summary["curvature_end"] is None and "non-finite" in " ".join(summary["notes"])
+    printed = " ".join(capsys.readouterr().out.replace("│", " ").split())  # the table wraps the note
+    assert (out / "index.html").exists() and "lower the learning rate" in printed
+
+
 @pytest.mark.parametrize("argv, message", [
     (["lr-find", "--optimizer", "lbfgs"], "--optimizer: unknown optimizer 'lbfgs'"),
     (["lr-find", "--lr-min", "-1"], "--lr-min: must be a positive number, got -1.0"),

@@ -127,17 +127,25 @@ def run_diagnosis(workload: Workload, optimizer: torch.optim.Optimizer, *, steps
             optimizer.step()
             losses.append(float(loss.detach()))
             if step + 1 in checkpoints and step + 1 < steps and math.isfinite(losses[-1]):
-                lam = hessian_eigenvalues(workload.train_loss, params, max_hvp=max_hvp, seed=seed).values[0]
+                try:
+                    lam = hessian_eigenvalues(workload.train_loss, params, max_hvp=max_hvp, seed=seed).values[0]
+                except FloatingPointError:
+                    continue  # the curvature overflowed here; the sharpness curve skips this point
                 sharpness.append((step + 1, lam))
     notes: list[str] = []
     run_settings = dict(settings or {}, steps=steps, interval=interval)
-    if not all(bool(torch.isfinite(p).all()) for p in params):
-        notes.append("The weights became non-finite during training, so the curvature after training was not "
-                     "measured; lower the learning rate.")
+    end = None
+    if all(bool(torch.isfinite(p).all()) for p in params):
+        try:
+            end = _curvature(workload, steps, max_hvp, trace_samples, seed)
+        except FloatingPointError:
+            end = None
+    if end is None:
+        notes.append("The weights, the training loss or its curvature became non-finite during training, so the "
+                     "curvature after training was not measured; lower the learning rate.")
         return DiagnosisRun(settings=run_settings, losses=losses, monitor=monitor, sharpness=sharpness,
                             start=start, end=None, stability=None, density=None, layers=[],
                             test_accuracy=workload.test_accuracy(), notes=notes)
-    end = _curvature(workload, steps, max_hvp, trace_samples, seed)
     sharpness.append((steps, end.lambda_max))
     density = spectral_density(workload.train_loss, params, num_probes=3, lanczos_steps=max_hvp, seed=seed)
     layers = layer_curvature(workload.train_loss, model.named_parameters(), max_hvp=max(10, max_hvp // 2),

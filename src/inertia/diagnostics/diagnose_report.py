@@ -14,7 +14,8 @@ from inertia.diagnostics.density import density_figure
 from inertia.diagnostics.diagnose import DiagnosisRun
 from inertia.diagnostics.monitor import OptimizerMonitor
 from inertia.diagnostics.pathologies import recent
-from inertia.lab.report import Report, atomic_write_text
+from inertia.lab.report import Report
+from inertia.lab.runs import write_json
 
 _MONITOR_PANELS = (
     ("update_ratio", "update-to-weight ratio", True),
@@ -148,5 +149,6 @@ def write_diagnosis(run: DiagnosisRun, out_dir: str | os.PathLike) -> tuple[Path
     """Write ``index.html`` and ``summary.json`` into ``out_dir`` atomically; return their paths."""
     html_path = build_report(run).write(out_dir)
     summary_path = Path(out_dir) / "summary.json"
-    atomic_write_text(summary_path, json.dumps(run.summary(), indent=2, default=float) + "\n")
+    # numpy scalars to floats, then non-finite values to null (strict JSON), written atomically
+    write_json(summary_path, json.loads(json.dumps(run.summary(), default=float)))
     return html_path, summary_path

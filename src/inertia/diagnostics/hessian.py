@@ -59,7 +59,11 @@ class HessianOperator:
                                            grad_outputs=[parts[i] for i in live],
                                            retain_graph=True, allow_unused=True)
             out = [torch.zeros_like(p) if h is None else h for p, h in zip(self.params, products, strict=True)]
-        return torch.cat([h.detach().reshape(-1).double() for h in out])
+        product = torch.cat([h.detach().reshape(-1).double() for h in out])
+        if not bool(torch.isfinite(product).all()):
+            raise FloatingPointError("the Hessian-vector product is not finite at these parameters (the loss or "
+                                     "its curvature overflowed); measure curvature where the loss is finite")
+        return product
 
 
 @dataclass

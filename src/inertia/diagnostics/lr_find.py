@@ -299,15 +299,16 @@ def lr_find_figure(result: LRFindResult, title: str = "Learning-rate range test"
 
 def write_lr_find(result: LRFindResult, out_dir: str | os.PathLike) -> tuple[Path, Path]:
     """Write ``lr_find.png`` and ``summary.json`` into ``out_dir`` (each atomically); return their paths."""
-    from inertia.lab.report import atomic_write_bytes, atomic_write_text, figure_to_png
+    from inertia.lab.report import atomic_write_bytes, figure_to_png
+    from inertia.lab.runs import write_json
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"out: {str(out)!r} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     png = figure_to_png(lr_find_figure(result), dpi=110)
-    text = json.dumps(result.summary(), indent=2, allow_nan=True)
+    summary = json.loads(json.dumps(result.summary(), default=float))  # numpy scalars to floats
     plot_path, summary_path = out / "lr_find.png", out / "summary.json"
     atomic_write_bytes(plot_path, png)
-    atomic_write_text(summary_path, text + "\n")
+    write_json(summary_path, summary)  # non-finite values as null (strict JSON)
     return plot_path, summary_path
