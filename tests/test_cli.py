@@ -134,3 +134,11 @@ def test_diagnose_prints_its_notes(tmp_path: Path, capsys) -> None:
     assert summary["notes"] and summary["curvature_end"] is None
     first_words = " ".join(summary["notes"][0].split()[:6])
     assert re.search(r"note │ " + re.escape(first_words), printed)
+
+
+def test_python_dash_m_inertia_is_the_same_command_line() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "inertia", "problems", "--bogus"], capture_output=True, text=True)
+    assert done.returncode == 2 and "--bogus" in done.stderr

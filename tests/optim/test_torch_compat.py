@@ -108,6 +108,8 @@ BAD_GROUPS = [
     ("Adam", dict(nonfinite="warn"), "nonfinite", "'warn'"),
     ("Adam", dict(impl="cuda"), "impl", "'cuda'"),
     ("Adam", dict(fused="yes"), "fused", "'yes'"),
+    ("Adam", dict(fused=True, foreach=True), "fused", "True"),
+    ("SGD", dict(fused=True, foreach=True), "foreach", "True"),
     ("SGD", dict(differentiable=True), "differentiable", "True"),
 ]
 

@@ -122,6 +122,8 @@ class FlatOptimizer(Optimizer):
         for flag in ("foreach", "fused", "capturable"):
             if group.get(flag) is not None:
                 check_flag(flag, group[flag])
+        if group.get("fused") and group.get("foreach"):
+            raise ValueError("Invalid fused: True with foreach: True (they cannot both be True, as in torch.optim)")
         if group.get("differentiable"):
             raise ValueError(f"Invalid differentiable: {group['differentiable']!r} (not supported by inertia)")
 
