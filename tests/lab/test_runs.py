@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inertia.lab.execute import execute, load_run
-from inertia.lab.runs import RunConfig, prepare_run_dir, read_metrics, validate, write_metrics
+from inertia.lab.runs import ConfigError, RunConfig, prepare_run_dir, read_metrics, validate, write_metrics
 
 
 def without_times(rows):
@@ -47,8 +48,15 @@ def test_validate_names_argument_and_value(changes, message):
 
 def test_run_directory_refuses_other_config(tmp_path):
     prepare_run_dir(RunConfig("valley", "sgd", lr=0.1), tmp_path / "run")
-    with pytest.raises(ValueError, match="differs in: lr"):
+    with pytest.raises(ConfigError, match=r"^run_dir: .* holds a different run \(differs in: lr\)") as caught:
         prepare_run_dir(RunConfig("valley", "sgd", lr=0.2), tmp_path / "run")
+    assert caught.value.field == "run_dir"
+
+
+def test_config_error_survives_pickling():  # worker processes send errors back pickled
+    error = pickle.loads(pickle.dumps(ConfigError("batch_size", "must be an integer >= 1, got 0")))
+    assert isinstance(error, ValueError) and (error.field, error.detail) == ("batch_size", "must be an integer >= 1, got 0")
+    assert str(error) == "batch_size: must be an integer >= 1, got 0"
 
 
 @settings(max_examples=30, deadline=None)

@@ -7,16 +7,41 @@ message naming the argument and its value; ``inertia.cli.main`` prints it on one
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from inertia.lab.runs import RunConfig
+
+# Config fields whose flag is not ``--`` + the field name with dashes (see :func:`flag_of`).
+TRAIN_FLAGS = {"problem": "--data", "run_dir": "--out"}
+COMPARE_FLAGS = {"optimizer": "--optimizers", "out_dir": "--out", "lrs": "--lr"}
 
 
 def _user_error(message: str) -> Exception:
     from inertia.cli import UserInputError
 
     return UserInputError(message)
+
+
+def flag_of(field: str, renamed: Mapping[str, str]) -> str:
+    """The command-line flag of a config field: ``renamed[field]``, else ``batch_size`` -> ``--batch-size``."""
+    return renamed.get(field, "--" + field.replace("_", "-"))
+
+
+@contextmanager
+def flags_for_fields(renamed: Mapping[str, str]) -> Iterator[None]:
+    """Report a :class:`~inertia.lab.runs.ConfigError` raised inside under the flag of its field."""
+    from inertia.lab.runs import ConfigError
+
+    try:
+        yield
+    except ConfigError as exc:
+        raise _user_error(f"{flag_of(exc.field, renamed)}: {exc.detail}") from exc
 
 
 def _set_threads(threads: int | None, small: bool) -> None:
@@ -68,36 +93,33 @@ def train(
 
     Pathology monitors watch the optimizer: warnings are shown live and kept in summary.json.
     """
-    from inertia.lab.execute import execute
     from inertia.lab.hyper_spec import check_hyper, parse_hyper
-    from inertia.lab.monitoring import MonitorOptions
     from inertia.lab.runs import RunConfig, check_output_dir, is_dataset_spec, validate
-    from inertia.lab.train_progress import TrainingProgress, print_summary
 
     if not is_dataset_spec(data):
         raise _user_error(f"--data: unknown dataset {data!r}; use digits, teacher, mnist:PATH or cifar10:PATH")
     config = RunConfig(problem=data, optimizer=optimizer.lower(), lr=lr, schedule=schedule, seed=seed,
                        model=model, epochs=epochs, batch_size=batch_size, checkpoint_every=checkpoint_every,
                        hyper=parse_hyper(hyper))
-    validate(config.replace(hyper={}))
-    check_hyper(config.optimizer, config.hyper, flag="--hyper")
-    _check_data_path(data)
-    _set_threads(threads, small=data.partition(":")[0] in ("digits", "teacher"))
-    run_dir = check_output_dir(out if out is not None else Path("inertia-runs") / config.run_id(), "--out")
+    with flags_for_fields(TRAIN_FLAGS):
+        validate(config.replace(hyper={}))  # the data path included: a bad one leaves no run directory
+        check_hyper(config.optimizer, config.hyper, flag="--hyper")
+        _set_threads(threads, small=data.partition(":")[0] in ("digits", "teacher"))
+        run_dir = check_output_dir(out if out is not None else Path("inertia-runs") / config.run_id(), "out")
+        return _train_in(config, run_dir, restart, no_monitor)
+
+
+def _train_in(config: RunConfig, run_dir: Path, restart: bool, no_monitor: bool) -> int:
+    """Execute a validated training config in ``run_dir`` with live progress; print the summary."""
+    from inertia.lab.execute import execute
+    from inertia.lab.monitoring import MonitorOptions
+    from inertia.lab.train_progress import TrainingProgress, print_summary
+
     with TrainingProgress(config) as progress:
         monitor = False if no_monitor else MonitorOptions(on_warning=progress.on_warning)
         summary = execute(config, run_dir, on_record=progress.on_epoch, on_batch=progress.on_batch, rerun=restart,
                           monitor=monitor)
     return print_summary(summary, run_dir)
-
-
-def _check_data_path(data: str) -> None:
-    kind, _, path = data.partition(":")
-    if kind in ("mnist", "cifar10"):
-        if not path:
-            raise _user_error(f"--data: {kind} needs a path, as in {kind}:PATH")
-        if not Path(path).exists():
-            raise _user_error(f"--data: path {path!r} does not exist")
 
 
 def compare(
@@ -125,7 +147,7 @@ def compare(
     """
     from inertia.lab.compare import compare as run_comparison
     from inertia.lab.compare_report import write_comparison
-    from inertia.lab.runs import RunConfig, check_output_dir, is_dataset_spec, validate
+    from inertia.lab.runs import RunConfig, check_output_dir, validate
     from inertia.lab.train_progress import RunsProgress, print_leaderboard
 
     names = [name.strip().lower() for name in optimizers.split(",") if name.strip()]
@@ -135,17 +157,16 @@ def compare(
     params = _problem_params(problem, problem_params)
     base = RunConfig(problem=problem, optimizer=names[0], lr=common_lr, steps=steps, epochs=epochs, model=model,
                      noise=noise, target=target, schedule=schedule, problem_params=params)
-    if is_dataset_spec(problem):
-        _check_data_path(problem)
-    for name in names:
-        validate(base.replace(optimizer=name, lr=lrs.get(name, common_lr)))
-    lr_grid = parse_grid(grid) if tune else ()
-    check_output_dir(out, "--out")
-    _set_threads(None, small=True)
-    with RunsProgress() as progress:
-        result = run_comparison(base, names, out, tune=tune, seeds=seeds, grid=lr_grid, jobs=jobs,
-                                on_done=progress.on_done, on_phase=progress.on_phase, lrs=lrs,
-                                monitor=not no_monitor)
+    with flags_for_fields(COMPARE_FLAGS):
+        for name in names:
+            validate(base.replace(optimizer=name, lr=lrs.get(name, common_lr)))  # data paths included
+        lr_grid = parse_grid(grid) if tune else ()
+        check_output_dir(out, "out")
+        _set_threads(None, small=True)
+        with RunsProgress() as progress:
+            result = run_comparison(base, names, out, tune=tune, seeds=seeds, grid=lr_grid, jobs=jobs,
+                                    on_done=progress.on_done, on_phase=progress.on_phase, lrs=lrs,
+                                    monitor=not no_monitor)
     page = write_comparison(result)
     print_leaderboard(result, page)
     return 0

@@ -22,7 +22,7 @@ import numpy as np
 
 from inertia.lab.execute import first_reaching, load_run
 from inertia.lab.parallel import OnDone, run_many
-from inertia.lab.runs import Record, RunConfig, check_output_dir
+from inertia.lab.runs import ConfigError, Record, RunConfig, check_output_dir
 
 DEFAULT_GRID = tuple(float(v) for v in np.logspace(-4, 0, 9))
 
@@ -161,16 +161,16 @@ def compare(
     """
     names = [name.strip().lower() for name in optimizers]
     if not names or len(set(names)) != len(names) or not all(names):
-        raise ValueError(f"optimizers: need distinct names, got {','.join(optimizers)!r}")
+        raise ConfigError("optimizers", f"need distinct names, got {','.join(optimizers)!r}")
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds: must be an integer >= 1, got {seeds!r}")
+        raise ConfigError("seeds", f"must be an integer >= 1, got {seeds!r}")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs: must be an integer >= 1, got {jobs!r}")
+        raise ConfigError("jobs", f"must be an integer >= 1, got {jobs!r}")
     lrs = dict(lrs or {})
     if set(lrs) - set(names):
-        raise ValueError(f"lrs: {', '.join(sorted(set(lrs) - set(names)))} not among the optimizers {', '.join(names)}")
+        raise ConfigError("lrs", f"{', '.join(sorted(set(lrs) - set(names)))} not among the optimizers {', '.join(names)}")
     if tune and lrs:
-        raise ValueError("lrs: per-optimizer learning rates cannot be combined with tuning")
+        raise ConfigError("lrs", "per-optimizer learning rates cannot be combined with tuning")
     root = check_output_dir(out_dir, "out_dir") / "runs"
     chosen: dict[str, float | None] = {name: lrs.get(name, base.lr) for name in names}
     sensitivity: dict[str, tuple[list[float], list[float]]] = {}

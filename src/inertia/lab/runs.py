@@ -37,6 +37,22 @@ Record = dict[str, Any]
 OnRecord = Callable[[Record], None]
 
 
+class ConfigError(ValueError):
+    """A bad setting of a run or comparison, as the Python API names it.
+
+    ``field`` is the argument's name (``batch_size``, ``run_dir``, ...), ``detail`` what is wrong with
+    its value; ``str()`` is ``"field: detail"``. A command line reports ``detail`` under its own flag.
+    """
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}")
+        self.field = field
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # picklable across worker processes
+        return type(self), (self.field, self.detail)
+
+
 def is_dataset_spec(problem: str) -> bool:
     """Whether ``problem`` names a dataset (``digits``, ``teacher``, ``mnist:PATH``, ``cifar10:PATH``)."""
     return problem.partition(":")[0] in DATASET_KINDS
@@ -135,53 +151,112 @@ class RunConfig:
         return kwargs
 
 
+SEED_LIMIT = 2**63  # seeds feed torch.manual_seed and numpy's SeedSequence
+DATA_SEED_LIMIT = 2**32  # the digits split's random_state (scikit-learn) takes 32-bit seeds
+
+
 def _is_count(value: Any, minimum: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
 def validate(config: RunConfig) -> None:
-    """Check a config before running it; raise ValueError naming the bad argument and value."""
+    """Check a config before running it; raise :class:`ConfigError` naming the field and the value.
+
+    Dataset paths are checked too (the files must be where ``mnist:PATH``/``cifar10:PATH`` says), so a
+    bad path is reported before a run directory is created.
+    """
     from inertia.lab.hyper_spec import check_hyper
     from inertia.lab.schedule_spec import parse_schedule
     from inertia.optim import OPTIMIZERS
 
     if config.optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer: unknown optimizer {config.optimizer!r} (choose from {', '.join(OPTIMIZERS)})")
+        raise ConfigError("optimizer", f"unknown optimizer {config.optimizer!r} (choose from {', '.join(OPTIMIZERS)})")
     if config.lr is not None and not (isinstance(config.lr, (int, float)) and math.isfinite(config.lr)
                                       and config.lr > 0):
-        raise ValueError(f"lr: must be a finite number > 0, got {config.lr!r}")
-    for name, minimum in (("seed", 0), ("steps", 1), ("epochs", 1), ("batch_size", 1), ("data_seed", 0)):
-        if not _is_count(getattr(config, name), minimum):
-            raise ValueError(f"{name}: must be an integer >= {minimum}, got {getattr(config, name)!r}")
-    if config.checkpoint_every is not None and not _is_count(config.checkpoint_every, 1):
-        raise ValueError(f"checkpoint_every: must be an integer >= 1, got {config.checkpoint_every!r}")
+        raise ConfigError("lr", f"must be a finite number > 0, got {config.lr!r}")
+    _check_counts(config)
     if not (isinstance(config.noise, (int, float)) and math.isfinite(config.noise) and config.noise >= 0):
-        raise ValueError(f"noise: must be a finite number >= 0, got {config.noise!r}")
-    _check_target(config)
+        raise ConfigError("noise", f"must be a finite number >= 0, got {config.noise!r}")
     if config.kind == "training":
         from inertia.problems.models import MODELS
 
         if config.model not in MODELS:
-            raise ValueError(f"model: unknown model {config.model!r} (choose from {', '.join(MODELS)})")
+            raise ConfigError("model", f"unknown model {config.model!r} (choose from {', '.join(MODELS)})")
+        check_dataset(config.problem)
     else:
         from inertia.problems.registry import PROBLEMS
 
         if config.problem not in PROBLEMS:
-            raise ValueError(f"problem: unknown problem {config.problem!r} "
-                             f"(choose from {', '.join(PROBLEMS)}, or a dataset: {', '.join(DATASET_KINDS)})")
+            raise ConfigError("problem", f"unknown problem {config.problem!r} (choose from {', '.join(PROBLEMS)}, "
+                                         f"or a dataset: {', '.join(DATASET_KINDS)})")
+    _check_target(config)
     parse_schedule(config.schedule, total_steps=config.epochs if config.kind == "training" else config.steps)
     check_hyper(config.optimizer, config.hyper)
 
 
+def _check_counts(config: RunConfig) -> None:
+    """Seeds in their generators' ranges; step, epoch, batch and checkpoint counts >= 1."""
+    for name, limit in (("seed", SEED_LIMIT), ("data_seed", DATA_SEED_LIMIT)):
+        value = getattr(config, name)
+        if not (_is_count(value, 0) and value < limit):
+            raise ConfigError(name, f"must be an integer in [0, 2**{limit.bit_length() - 1}), got {value!r}")
+    for name in ("steps", "epochs", "batch_size"):
+        if not _is_count(getattr(config, name), 1):
+            raise ConfigError(name, f"must be an integer >= 1, got {getattr(config, name)!r}")
+    if config.checkpoint_every is not None and not _is_count(config.checkpoint_every, 1):
+        raise ConfigError("checkpoint_every", f"must be an integer >= 1, got {config.checkpoint_every!r}")
+
+
+def check_dataset(spec: str) -> None:
+    """Raise :class:`ConfigError` (field ``problem``) unless the dataset ``spec`` can be found.
+
+    ``digits`` and ``teacher`` take no path; ``mnist:PATH`` needs the four IDX files in PATH and
+    ``cifar10:PATH`` the six python batches (file contents are read only when the run loads them).
+    """
+    from inertia.problems.file_formats import find_cifar10_dir, find_mnist_files
+
+    kind, _, path = spec.partition(":")
+    if kind not in DATASET_KINDS:
+        raise ConfigError("problem", f"unknown dataset {spec!r} (choose from digits, teacher, mnist:PATH, cifar10:PATH)")
+    if kind in ("digits", "teacher"):
+        if path:
+            raise ConfigError("problem", f"{kind} takes no path, got {spec!r}")
+        return
+    if not path:
+        raise ConfigError("problem", f"{kind} needs a path, as in {kind}:PATH")
+    if not Path(path).exists():
+        raise ConfigError("problem", f"path {path!r} does not exist")
+    try:
+        (find_mnist_files if kind == "mnist" else find_cifar10_dir)(Path(path))
+    except FileNotFoundError as exc:
+        raise ConfigError("problem", str(exc)) from None
+
+
 def _check_target(config: RunConfig) -> None:
-    """A target is a finite number; for datasets it is a test accuracy, a fraction in (0, 1]."""
+    """A target is a finite number: for datasets a test accuracy, a fraction in (0, 1]; for problems
+    with a known minimum ``f*`` a gap ``f - f*`` > 0 (where ``f*`` is unknown it is a loss, any sign)."""
     target = config.target
     if target is None:
         return
     if isinstance(target, bool) or not isinstance(target, (int, float)) or not math.isfinite(target):
-        raise ValueError(f"target: must be a finite number, got {target!r}")
-    if config.kind == "training" and not 0 < target <= 1:
-        raise ValueError(f"target: the test accuracy to reach must be a fraction in (0, 1], got {target!r}")
+        raise ConfigError("target", f"must be a finite number, got {target!r}")
+    if config.kind == "training":
+        if not 0 < target <= 1:
+            raise ConfigError("target", f"the test accuracy to reach must be a fraction in (0, 1], got {target!r}")
+    elif target <= 0 and _min_value(config) is not None:
+        raise ConfigError("target", f"the gap f - f* to reach must be > 0 ({config.problem} has a known "
+                                    f"minimum f*), got {target!r}")
+
+
+def _min_value(config: RunConfig) -> float | None:
+    """The problem's minimum ``f*`` (None when unknown)."""
+    from inertia.problems.registry import get_problem
+
+    try:
+        return get_problem(config.problem, **config.problem_params).min_value
+    except (TypeError, ValueError) as exc:
+        raise ConfigError("problem_params", f"{dict(config.problem_params)!r} rejected by {config.problem}: "
+                                            f"{' '.join(str(exc).split())}") from None
 
 
 # ----------------------------------------------------------------------------- run directory I/O
@@ -279,30 +354,32 @@ class RunDir:
 
 
 def check_output_dir(path: str | os.PathLike, name: str = "out") -> Path:
-    """Return ``path`` if it is, or can be created as, a writable directory; else raise ValueError
-    naming ``name`` and the path (so a long job does not fail only when it writes its output)."""
+    """Return ``path`` if it is, or can be created as, a writable directory; else raise
+    :class:`ConfigError` naming ``name`` and the path (so a long job does not fail only when it
+    writes its output)."""
     out = Path(path)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"{name}: {str(out)!r} exists and is not a directory")
+        raise ConfigError(name, f"{str(out)!r} exists and is not a directory")
     existing = next(p for p in (out, *out.parents) if p.exists())
     if not existing.is_dir():
-        raise ValueError(f"{name}: {str(out)!r} cannot be created: {str(existing)!r} is not a directory")
+        raise ConfigError(name, f"{str(out)!r} cannot be created: {str(existing)!r} is not a directory")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"{name}: {str(out)!r} cannot be written: {str(existing)!r} is not writable")
+        raise ConfigError(name, f"{str(out)!r} cannot be written: {str(existing)!r} is not writable")
     return out
 
 
 def prepare_run_dir(config: RunConfig, run_dir: str | os.PathLike) -> RunDir:
-    """Create the run directory, or check that an existing one holds this same config."""
-    paths = RunDir(check_output_dir(run_dir))
+    """Create the run directory, or check that an existing one holds this same config
+    (:class:`ConfigError` on ``run_dir`` if it holds another)."""
+    paths = RunDir(check_output_dir(run_dir, "run_dir"))
     if paths.config.exists():
         existing = read_json(paths.config)
         existing.pop("kind", None)
         wanted = json.loads(json.dumps(_json_safe(config.to_dict())))
         if existing != wanted:
             changed = sorted(k for k in set(existing) | set(wanted) if existing.get(k) != wanted.get(k))
-            raise ValueError(f"out: {str(paths.root)!r} holds a different run (differs in: "
-                             f"{', '.join(changed) or 'fields'}); choose another --out")
+            raise ConfigError("run_dir", f"{str(paths.root)!r} holds a different run (differs in: "
+                                         f"{', '.join(changed) or 'fields'}); choose another directory")
     paths.root.mkdir(parents=True, exist_ok=True)
     write_json(paths.config, {**config.to_dict(), "kind": config.kind})
     return paths

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from inertia import schedules
+from inertia.lab.runs import ConfigError
 from inertia.schedules import Schedule
 
 # name -> (factory, ordered keys, integer keys)
@@ -50,8 +51,8 @@ _RENAMED = {"total": "total_steps", "min": "min_multiplier"}
 SCHEDULE_NAMES = tuple(_TERMS)
 
 
-def _error(spec: str, why: str) -> ValueError:
-    return ValueError(f"schedule: {spec!r} is not a valid schedule spec: {why}")
+def _error(spec: str, why: str) -> ConfigError:
+    return ConfigError("schedule", f"{spec!r} is not a valid schedule spec: {why}")
 
 
 def _number(spec: str, key: str, text: str, integer: bool) -> int | float:
@@ -110,7 +111,8 @@ def parse_schedule(spec: str | None, total_steps: int | None = None) -> Schedule
     """Parse a schedule SPEC (see the module docstring) into an :mod:`inertia.schedules` schedule.
 
     ``total_steps`` (the run length) fills in a missing ``cosine`` total. None or an empty
-    string means :func:`inertia.schedules.constant`. Raises ValueError naming the spec and the fault.
+    string means :func:`inertia.schedules.constant`. Raises :class:`~inertia.lab.runs.ConfigError`
+    (a ValueError, field ``schedule``) naming the spec and the fault.
     """
     if spec is None or not spec.strip():
         return schedules.constant()
