@@ -304,7 +304,7 @@ def write_lr_find(result: LRFindResult, out_dir: str | os.PathLike) -> tuple[Pat
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"out: {str(out)!r} exists and is not a directory")
+        raise ValueError(f"out_dir: {str(out)!r} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     png = figure_to_png(lr_find_figure(result), dpi=110)
     summary = json.loads(json.dumps(result.summary(), default=float))  # numpy scalars to floats

@@ -204,7 +204,7 @@ class Report:
         """Write the page to ``out_dir/filename`` atomically and return its path."""
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
-            raise ValueError(f"out: {str(out)!r} exists and is not a directory")
+            raise ValueError(f"out_dir: {str(out)!r} exists and is not a directory")
         out.mkdir(parents=True, exist_ok=True)
         target = out / filename
         atomic_write_text(target, self.to_html())
