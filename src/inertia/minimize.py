@@ -113,6 +113,15 @@ def minimize(
     Returns:
         :class:`Result`. Failures (line search, non-finite values, non-descent, evaluation limit)
         do not raise: they set ``status``/``message``, and ``x`` is the last finite iterate.
+
+    Example:
+        >>> import numpy as np, inertia
+        >>> rosenbrock = lambda x: (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+        >>> res = inertia.minimize(rosenbrock, np.array([-1.2, 1.0]), method="newton")
+        >>> res.success, res.nit, res.nfev, res.x.round(6)
+        (True, 20, 27, array([1., 1.]))
+
+    Like ``scipy.optimize.minimize``, evaluation counts are part of the result, and tests pin them.
     """
     if not isinstance(method, str) or method.lower() not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")

@@ -127,6 +127,12 @@ class AdamW(Adam):
     ``weight_decay`` :math:`\lambda` (default 1e-2, as torch). Accepts every option of
     :class:`Adam`.
 
+    Example:
+        >>> import torch, inertia
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = inertia.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
+        >>> model(torch.randn(8, 4)).pow(2).mean().backward(); opt.step()
+
     Reference: Loshchilov & Hutter (2019), "Decoupled Weight Decay Regularization".
     """
 

@@ -164,7 +164,32 @@ class SecondOrderBase(Optimizer):
 
 
 class LBFGS(SecondOrderBase):
-    """L-BFGS, closure-based like ``torch.optim.LBFGS``; all param groups form one vector.
+    r"""L-BFGS, closure-based like ``torch.optim.LBFGS``; all param groups form one vector.
+
+    Each iteration moves along :math:`d = -H_k g` and picks the step by a line search. The inverse
+    Hessian estimate :math:`H_k` is never formed: the two-loop recursion applies it from the last
+    ``history_size`` pairs :math:`s_i = x_{i+1} - x_i`, :math:`y_i = g_{i+1} - g_i`, starting from
+    :math:`H_0 = (s^\top y / y^\top y)\,I`. The strong Wolfe line search accepts a step
+    :math:`\alpha` with :math:`f(x + \alpha d) \le f(x) + c_1 \alpha\, g^\top d` and
+    :math:`|\nabla f(x + \alpha d)^\top d| \le c_2 |g^\top d|`. It needs exact, full-batch
+    gradients: on mini-batches the pairs mix the noise of two batches.
+
+    Example:
+        >>> import torch, inertia
+        >>> x = torch.tensor([-1.2, 1.0], requires_grad=True)
+        >>> opt = inertia.LBFGS([x], max_iter=100)
+        >>> def closure():
+        ...     opt.zero_grad()
+        ...     loss = (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+        ...     loss.backward()
+        ...     return loss
+        >>> _ = opt.step(closure)
+        >>> x.detach().round(decimals=4)
+        tensor([1., 1.])
+
+    References: Nocedal (1980), "Updating quasi-Newton matrices with limited storage"; Liu &
+    Nocedal (1989), "On the limited memory BFGS method for large scale optimization"; Moré &
+    Thuente (1994), "Line search algorithms with guaranteed sufficient decrease".
 
     The positional arguments come in ``torch.optim.LBFGS``'s order; the defaults of ``history_size``
     (10, as L-BFGS-B) and of the line search differ.

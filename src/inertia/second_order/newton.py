@@ -45,7 +45,27 @@ class _Move:
 
 
 class Newton(SecondOrderBase):
-    """Newton's method, closure-based; all param groups form one vector.
+    r"""Newton's method, closure-based; all param groups form one vector.
+
+    Each iteration solves :math:`(B + \lambda I)\, d = -g` and sets :math:`x \leftarrow x + \eta d`,
+    with :math:`B = H` (``"exact"``, or ``"cg"`` by conjugate gradients on Hessian-vector
+    products) or :math:`B = |H| = V |\Lambda| V^\top` (``"saddle-free"``: negative curvature
+    becomes a direction of descent instead of attraction). Near a minimum with positive definite
+    :math:`H` the error squares each step; the damping :math:`\lambda` grows when a step
+    decreases :math:`f` much less than the quadratic model predicted, and shrinks when it agrees.
+
+    Example:
+        >>> import torch, inertia
+        >>> x = torch.tensor([-1.2, 1.0], requires_grad=True)
+        >>> opt = inertia.Newton([x], max_iter=50)
+        >>> _ = opt.step(lambda: (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2)
+        >>> opt.status == "converged", x.detach().round(decimals=4)
+        (True, tensor([1., 1.]))
+
+    References: Nocedal & Wright (2006), "Numerical Optimization", chapters 3-4 and 7 (damped and
+    inexact Newton-CG); Dembo, Eisenstat & Steihaug (1982), "Inexact Newton methods"; Dauphin et
+    al. (2014), "Identifying and attacking the saddle point problem in high-dimensional non-convex
+    optimization" (saddle-free Newton).
 
     The closure must compute and return the loss **without** calling ``backward()``: the optimizer
     differentiates it twice itself.
