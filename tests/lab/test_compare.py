@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from inertia.lab.compare import compare, log_grid
+from inertia.lab.compare import TUNING_SEED, compare, log_grid
 from inertia.lab.compare_report import verdict, write_comparison
 from inertia.lab.execute import load_run
 from inertia.lab.parallel import run_many
@@ -50,8 +50,9 @@ def test_fair_tuning_picks_grid_minimum_and_ranks_by_target(tmp_path, one_thread
         lrs, scores = result.sensitivity[name]
         assert lrs == list(grid)
         finals = []
-        for lr in grid:  # the same budget for every optimizer: one seed-0 run per grid point
-            _, summary, rows = load_run(tmp_path / "runs" / base.replace(optimizer=name, lr=lr, seed=0).run_id())
+        for lr in grid:  # the same budget for every optimizer: one run per grid point, on the tuning seed
+            config = base.replace(optimizer=name, lr=lr, seed=result.tune_seed)
+            _, summary, rows = load_run(tmp_path / "runs" / config.run_id())
             assert len(rows) == 61
             finals.append(rows[-1]["gap"] if summary["status"] == "completed" else math.inf)
         assert scores == finals and result.chosen_lr[name] == grid[finals.index(min(finals))]
@@ -135,3 +136,37 @@ def test_leaderboard_spread_is_not_invented_for_one_seed_or_a_diverged_seed():
     assert one_diverged.final_mean == math.inf and one_diverged.final_std is None and one_diverged.diverged == 1
     single = leaderboard_row("sgd", 0.1, [seed("completed", 1.0)], "gap", False, 2.0)
     assert single.final_std is None and format_row(single) == "sgd: lr=0.1 final=1 steps=1"
+
+
+def test_tuning_runs_on_a_seed_that_is_not_reported(tmp_path, one_thread):
+    grid = log_grid(1e-2, 1.0, 3)
+    base = RunConfig("quadratic", "sgd", steps=30, noise=0.2, problem_params={"dim": 4})
+    result = compare(base, ["sgd", "adam"], tmp_path / "held", tune=True, seeds=2, grid=grid)
+    assert result.tune_seed == TUNING_SEED and not result.tuned_in_sample()
+    runs = sorted(p.name for p in (tmp_path / "held" / "runs").iterdir())
+    assert sum(f"-s{TUNING_SEED}-" in name for name in runs) == 2 * len(grid)  # the search, on its own seed
+    assert all([c.seed for c, _, _ in result.runs[name]] == [0, 1] for name in ("sgd", "adam"))
+    for name in ("sgd", "adam"):  # the scores come from the tuning seed's runs, not from reported seed 0
+        tuned = load_run(tmp_path / "held" / "runs" / base.replace(optimizer=name, lr=grid[0], seed=TUNING_SEED)
+                         .run_id())[2]
+        assert result.sensitivity[name][1][0] == tuned[-1]["gap"]
+    write_comparison(result)
+    assert "on seed 1000000 (held out from the reported seeds)" in (tmp_path / "held" / "index.html").read_text()
+    stored = json.loads((tmp_path / "held" / "leaderboard.json").read_text())
+    assert stored["tune_seed"] == TUNING_SEED and stored["tuned_in_sample"] is False
+    in_sample = compare(base, ["sgd"], tmp_path / "in", tune=True, seeds=2, grid=grid, tune_seed=1)
+    assert in_sample.tuned_in_sample()
+    write_comparison(in_sample)
+    assert "on seed 1 (which is also one of the reported seeds" in (tmp_path / "in" / "index.html").read_text()
+    with pytest.raises(ValueError, match="tune_seed: must be an integer >= 0, got -1"):
+        compare(base, ["sgd"], tmp_path / "bad", tune=True, grid=grid, tune_seed=-1)
+
+
+def test_verdict_names_optimizers_for_which_every_grid_rate_diverged():
+    comparison = _board(None, ("adam", 0, None, 0.1), ("sgd", 0, None, math.inf))
+    comparison.sensitivity = {"adam": ([0.01, 0.1, 1.0], [0.5, 0.1, 0.3]),
+                              "sgd": ([0.01, 0.1, 1.0], [math.inf, math.inf, math.inf])}
+    comparison.chosen_lr = {"adam": 0.1, "sgd": 0.01}
+    sentence = verdict(comparison)
+    assert "Every learning rate of the grid diverged or failed for sgd: the smallest rate was kept" in sentence
+    assert "edge of the grid" not in sentence  # adam's 0.1 is inside the grid; sgd's case is named above

@@ -51,6 +51,28 @@ def test_bad_arguments_are_named() -> None:
         make_model("mlp", (), 10)
 
 
+@pytest.mark.parametrize("name", MODELS)
+def test_every_model_is_seeded(name: str) -> None:
+    a, b, c = (make_model(name, (1, 8, 8), 10, seed=s) for s in (3, 3, 4))
+    assert all(torch.equal(pa, pb) for pa, pb in zip(a.parameters(), b.parameters(), strict=True))
+    assert not torch.equal(next(a.parameters()), next(c.parameters()))
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"hidden": 0}, "hidden must be an integer >= 1, got 0"),
+    ({"hidden": -3}, "hidden must be an integer >= 1, got -3"),
+    ({"hidden": 2.5}, "hidden must be an integer >= 1, got 2.5"),
+    ({"seed": 1.5}, "seed must be an integer, got 1.5"),  # would silently equal seed 1
+    ({"seed": True}, "seed must be an integer, got True"),
+    ({"input_shape": 64}, "input_shape must be a non-empty tuple of positive integer sizes, got 64"),
+    ({"input_shape": (2.5,)}, r"input_shape must be a non-empty tuple of positive integer sizes, got \(2.5,\)"),
+])
+def test_bad_sizes_and_seeds_are_named(kwargs: dict, message: str) -> None:
+    arguments = {"name": "mlp", "input_shape": (64,), "num_classes": 10, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        make_model(**arguments)
+
+
 def test_digits_mlp_with_adam_defaults_reaches_97_percent() -> None:
     """The quality bar of ``inertia train --data digits --model mlp --optimizer adam``.
 

@@ -84,6 +84,22 @@ def test_gradient_noise_has_the_given_scale() -> None:
     assert float(noise.std()) == pytest.approx(0.3, rel=0.03)
 
 
+def test_stochastic_gradients_have_the_stated_mean_and_covariance() -> None:
+    """g_t(x) = grad f(x) + sigma xi_t with xi_t ~ N(0, I): sample mean grad f(x), covariance sigma^2 I
+    (float64, away from the minimum, rotated spectrum); within 5 standard errors of each estimate."""
+    sigma, samples = 0.7, 20000
+    q = noisy_quadratic(dim=3, condition=50.0, noise_scale=sigma, seed=4)
+    x = torch.tensor(q.start, dtype=torch.float64)
+    noise = torch.stack([q.stochastic_grad(x, step) for step in range(samples)]) - q.grad(x)
+    assert float(q.grad(x).norm()) > 0.1 and noise.dtype == torch.float64
+    assert float(noise.mean(0).abs().max()) < 5 * sigma / math.sqrt(samples)
+    covariance = torch.cov(noise.T) / sigma**2
+    torch.testing.assert_close(covariance, torch.eye(3, dtype=torch.float64), atol=5 * math.sqrt(2 / samples), rtol=0)
+    x32 = q.init_params(dtype=torch.float32)  # the float32 closure sees the same draw, rounded
+    q.closure(x32, 9)()
+    torch.testing.assert_close(x32.grad, q.stochastic_grad(x32.detach().double(), 9).float())
+
+
 def test_sgd_noise_floor_matches_simulation() -> None:
     """Stationary E[f - f*] of SGD equals sum_i lr sigma^2 / (2 (2 - lr lambda_i))."""
     q = noisy_quadratic(dim=8, condition=10.0, noise_scale=0.5, seed=0, rotate=False)

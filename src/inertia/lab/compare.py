@@ -1,11 +1,14 @@
 """Compare optimizers on one problem, optionally after a fair learning-rate search.
 
 Fair tuning gives every optimizer the same budget: the same log-spaced grid of learning rates,
-each run for the same number of steps (or epochs) with seed 0. The learning rate with the best
-final performance is chosen (problems: lowest final suboptimality, or loss when ``f*`` is
-unknown; datasets: lowest final *training* loss, so the test set is never used for selection;
-a diverged run counts as infinitely bad), then rerun with ``seeds`` seeds. The leaderboard
-reports steps and wall time to a common target and the final metric with its spread over seeds.
+each run for the same number of steps (or epochs) with one tuning seed (:data:`TUNING_SEED`
+unless given), which is not among the reported seeds ``0 .. seeds-1``, so the reported figures
+are not the ones the rate was selected on. The learning rate with the best final performance is
+chosen (problems: lowest final suboptimality, or loss when ``f*`` is unknown; datasets: lowest
+final *training* loss, so the test set is never used for selection; a diverged or failed run
+counts as infinitely bad; ties, including a grid where every rate diverged, go to the smallest
+rate), then rerun with ``seeds`` seeds. The leaderboard reports steps and wall time to a common
+target and the final metric with its spread over seeds.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from inertia.lab.parallel import OnDone, run_many
 from inertia.lab.runs import ConfigError, Record, RunConfig, check_output_dir
 
 DEFAULT_GRID = tuple(float(v) for v in np.logspace(-4, 0, 9))
+TUNING_SEED = 1_000_000  # the learning-rate search's seed: held out from the reported seeds 0 .. seeds-1
 
 
 def log_grid(low: float, high: float, points: int) -> tuple[float, ...]:
@@ -66,6 +70,11 @@ class Comparison:
     target: float | None
     out_dir: Path
     monitored: bool = True
+    tune_seed: int | None = None
+
+    def tuned_in_sample(self) -> bool:
+        """Whether the learning-rate search ran on one of the reported seeds (its figures then flatter)."""
+        return self.tune_seed is not None and self.tune_seed < (self.leaderboard[0].seeds if self.leaderboard else 0)
 
 
 def selection_score(config: RunConfig, summary: dict[str, Any], rows: list[Record]) -> float:
@@ -150,13 +159,14 @@ def compare(
     on_phase: Callable[[str, int], None] | None = None,
     lrs: Mapping[str, float] | None = None,
     monitor: bool = True,
+    tune_seed: int = TUNING_SEED,
 ) -> Comparison:
     """Compare ``optimizers`` on ``base`` (its ``optimizer``/``lr``/``seed`` fields are replaced).
 
     Without ``tune`` each optimizer keeps ``lrs[name]`` if given, else ``base.lr`` (or its own
     default when None). With ``tune`` every optimizer gets the same ``grid`` of learning rates
-    (seed 0), the best one is chosen by :func:`selection_score`, then all ``seeds`` seeds are run
-    at that rate. ``on_phase(name, n_runs)`` announces each phase. Runs live in ``out_dir/runs``;
+    (seed ``tune_seed``), the best one is chosen by :func:`selection_score` (ties: the smallest
+    rate), then the reported seeds ``0 .. seeds-1`` are run at that rate. ``on_phase(name, n_runs)`` announces each phase. Runs live in ``out_dir/runs``;
     with ``monitor`` each runs under a pathology monitor (warnings in its ``summary.json``).
     """
     names = [name.strip().lower() for name in optimizers]
@@ -169,13 +179,15 @@ def compare(
     lrs = dict(lrs or {})
     if set(lrs) - set(names):
         raise ConfigError("lrs", f"{', '.join(sorted(set(lrs) - set(names)))} not among the optimizers {', '.join(names)}")
+    if isinstance(tune_seed, bool) or not isinstance(tune_seed, int) or tune_seed < 0:
+        raise ConfigError("tune_seed", f"must be an integer >= 0, got {tune_seed!r}")
     if tune and lrs:
         raise ConfigError("lrs", "per-optimizer learning rates cannot be combined with tuning")
     root = check_output_dir(out_dir, "out_dir") / "runs"
     chosen: dict[str, float | None] = {name: lrs.get(name, base.lr) for name in names}
     sensitivity: dict[str, tuple[list[float], list[float]]] = {}
     if tune:
-        grid_configs = [base.replace(optimizer=n, lr=lr, seed=0) for n in names for lr in grid]
+        grid_configs = [base.replace(optimizer=n, lr=lr, seed=tune_seed) for n in names for lr in grid]
         if on_phase:
             on_phase("lr search", len(grid_configs))
         run_many(grid_configs, root, jobs, on_done, monitor=monitor)
@@ -194,4 +206,5 @@ def compare(
     target = _common_target(base, runs, metric, higher)
     rows = [leaderboard_row(n, chosen[n], runs[n], metric, higher, target) for n in names]
     rows.sort(key=lambda row: _rank_key(row, higher))
-    return Comparison(base, names, chosen, rows, sensitivity, runs, metric, higher, target, Path(out_dir), monitor)
+    return Comparison(base, names, chosen, rows, sensitivity, runs, metric, higher, target, Path(out_dir), monitor,
+                      tune_seed if tune else None)

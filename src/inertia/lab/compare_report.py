@@ -32,12 +32,19 @@ def leaderboard_table(comparison: Comparison) -> tuple[list[str], list[list[Any]
 
 
 def grid_edge_note(comparison: Comparison) -> str:
-    """A warning when a tuned learning rate sits at an end of the grid (the optimum may lie outside)."""
+    """A warning when a tuned learning rate sits at an end of the grid (the optimum may lie outside),
+    and one naming the optimizers for which every rate of the grid diverged or failed."""
+    failed = [name for name, (_, scores) in comparison.sensitivity.items()
+              if scores and not any(map(math.isfinite, scores))]
     edge = [f"{name} ({lr:.3g})" for name, (lrs, _) in comparison.sensitivity.items()
-            if (lr := comparison.chosen_lr.get(name)) is not None and lr in (min(lrs), max(lrs))]
-    if not edge:
-        return ""
-    return f" Chosen learning rate at the edge of the grid for {', '.join(edge)}: a wider grid may do better."
+            if name not in failed and (lr := comparison.chosen_lr.get(name)) is not None and lr in (min(lrs), max(lrs))]
+    note = ""
+    if failed:
+        note += (f" Every learning rate of the grid diverged or failed for {', '.join(failed)}: the smallest "
+                 "rate was kept, and a grid of smaller rates is needed.")
+    if edge:
+        note += f" Chosen learning rate at the edge of the grid for {', '.join(edge)}: a wider grid may do better."
+    return note
 
 
 def verdict(comparison: Comparison) -> str:
@@ -129,6 +136,7 @@ def write_comparison(comparison: Comparison, lang: str = "en") -> Path:
     write_json(out / "leaderboard.json", {
         "problem": comparison.base.problem, "metric": comparison.metric, "target": comparison.target,
         "higher_is_better": comparison.higher_is_better, "chosen_lr": comparison.chosen_lr,
+        "tune_seed": comparison.tune_seed, "tuned_in_sample": comparison.tuned_in_sample(),
         "leaderboard": [asdict(r) for r in comparison.leaderboard],
         "sensitivity": {k: {"lr": v[0], "score": v[1]} for k, v in comparison.sensitivity.items()},
         "monitor": monitor_json(comparison),
@@ -148,11 +156,15 @@ def write_comparison(comparison: Comparison, lang: str = "en") -> Path:
 def _intro(comparison: Comparison) -> str:
     base = comparison.base
     budget = f"{base.epochs} epochs" if base.kind == "training" else f"{base.steps} steps"
-    tuned = ("Learning rates were chosen by a log-grid search with the same grid and budget for every "
-             "optimizer." if comparison.sensitivity else "Learning rates were not tuned.")
     seeds = comparison.leaderboard[0].seeds if comparison.leaderboard else 0
+    tuned = "Learning rates were not tuned."
+    if comparison.sensitivity:
+        held_out = ("which is also one of the reported seeds, so the reported figures include the run the rate "
+                    "was selected on" if comparison.tuned_in_sample() else "held out from the reported seeds")
+        tuned = ("Learning rates were chosen by a log-grid search with the same grid and budget for every "
+                 f"optimizer, on seed {comparison.tune_seed} ({held_out}).")
     return (f"Optimizers {', '.join(comparison.optimizers)} on {base.problem}, {budget} per run, "
-            f"{seeds} seed(s) each. {tuned}")
+            f"{seeds} seed(s) each ({'seed 0' if seeds == 1 else f'seeds 0 to {seeds - 1}'}). {tuned}")
 
 
 def format_row(row: LeaderboardRow) -> str:

@@ -11,6 +11,7 @@ Training defaults that reach >= 97% test accuracy on digits with the MLP and Ada
 from __future__ import annotations
 
 import math
+from numbers import Integral
 
 import torch
 from torch import nn
@@ -36,11 +37,17 @@ def make_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed: 
 
     Initialization is PyTorch's default, drawn from a generator seeded with ``seed``.
     """
-    shape = tuple(int(s) for s in input_shape)
-    if not shape or any(s < 1 for s in shape):
-        raise ValueError(f"input_shape must be a non-empty tuple of positive sizes, got {input_shape!r}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+    sizes = tuple(input_shape) if isinstance(input_shape, (tuple, list, torch.Size)) else ()
+    if not sizes or not all(_is_integer(s) and s >= 1 for s in sizes):
+        raise ValueError(f"input_shape must be a non-empty tuple of positive integer sizes, got {input_shape!r}")
+    shape = tuple(int(s) for s in sizes)
+    if not _is_integer(num_classes) or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    if not _is_integer(hidden) or hidden < 1:
+        raise ValueError(f"hidden must be an integer >= 1, got {hidden!r}")
+    if not _is_integer(seed):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    num_classes, hidden, seed = int(num_classes), int(hidden), int(seed)
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
     with torch.random.fork_rng(devices=[]):
@@ -68,6 +75,10 @@ def _cnn(shape: tuple[int, ...], num_classes: int) -> nn.Module:
             height, width = height // 2, width // 2
     layers += [nn.Flatten(), nn.Linear(channels * height * width, 64), nn.ReLU(), nn.Linear(64, num_classes)]
     return nn.Sequential(*layers)
+
+
+def _is_integer(value: object) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
 
 
 def count_parameters(model: nn.Module) -> int:
