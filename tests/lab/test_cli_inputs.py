@@ -134,3 +134,14 @@ def test_a_loss_target_may_be_negative_where_the_minimum_is_unknown():
     validate(RunConfig("saddle", "sgd", target=-1.0))  # f* unknown: the target is a loss, any finite number
     with pytest.raises(ConfigError, match=r"^target: the gap f - f\* to reach must be > 0"):
         validate(RunConfig("saddle_bounded", "sgd", target=-1.0))
+
+
+def test_compare_passes_tune_seed_and_names_it_when_bad(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["compare", "--problem", "rosenbrock", "--optimizers", "sgd", "--tune", "--grid", "0.001,0.01",
+            "--seeds", "2", "--steps", "5", "--no-monitor", "--out", "cmp"]
+    assert main([*args, "--tune-seed", "-1"]) == 2
+    assert "--tune-seed: must be an integer >= 0, got -1" in capsys.readouterr().err
+    assert main([*args, "--tune-seed", "1"]) == 0
+    leaderboard = json.loads((tmp_path / "cmp" / "leaderboard.json").read_text())
+    assert leaderboard["tune_seed"] == 1 and leaderboard["tuned_in_sample"] is True

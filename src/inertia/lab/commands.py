@@ -134,6 +134,8 @@ def compare(
     lr: str | None = typer.Option(None, help="learning rate for every optimizer when not tuning, or "
                                            "NAME=LR[,NAME=LR...] per optimizer (others keep their default)"),
     grid: str = typer.Option("1e-4:1:9", help="lr grid for --tune: LOW:HIGH:POINTS or a comma list"),
+    tune_seed: int = typer.Option(1_000_000, help="seed of the --tune search runs (held out from the reported "
+                                                    "seeds 0..seeds-1 unless it is one of them)"),
     noise: float = typer.Option(0.0, help="gradient-noise standard deviation (problems)"),
     target: float | None = typer.Option(None, help="target gap/loss (problems) or test accuracy (datasets)"),
     schedule: str | None = typer.Option(None, help="schedule SPEC applied to every run"),
@@ -166,7 +168,7 @@ def compare(
         with RunsProgress() as progress:
             result = run_comparison(base, names, out, tune=tune, seeds=seeds, grid=lr_grid, jobs=jobs,
                                     on_done=progress.on_done, on_phase=progress.on_phase, lrs=lrs,
-                                    monitor=not no_monitor)
+                                    monitor=not no_monitor, tune_seed=tune_seed)
     page = write_comparison(result)
     print_leaderboard(result, page)
     return 0
