@@ -8,7 +8,7 @@ step with O(1) Python work. Which one a rule uses is :data:`CPU_BACKEND_FOR`, ch
 from __future__ import annotations
 
 import functools
-import importlib.util
+import importlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -27,8 +27,16 @@ PARALLEL_MIN = 1 << 18
 
 @functools.cache
 def numba_available() -> bool:
-    """Whether numba is installed (the ``fast`` extra)."""
-    return importlib.util.find_spec("numba") is not None
+    """Whether the numba kernels can be used: numba (the ``fast`` extra) is installed *and* imports.
+
+    A numba that fails to import (e.g. built for another numpy) counts as missing, so the step
+    falls back to another backend or the reference path instead of failing.
+    """
+    try:
+        importlib.import_module("inertia.kernels.numba_loops")
+    except Exception:  # ImportError, or whatever a broken numba install raises while loading
+        return False
+    return True
 
 
 def torch_supports(spec: StepSpec) -> bool:
@@ -114,8 +122,9 @@ class NumbaStepper:
     """Runs the :mod:`inertia.kernels.numba_loops` kernel of a rule over numpy views of the buffers.
 
     Buffers of at least :data:`PARALLEL_MIN` elements are split into one contiguous chunk
-    per thread (``torch.get_num_threads()``); the kernels release the GIL, so the chunks
-    run in parallel. The kernel's arguments are fixed at construction except its scalars,
+    per thread (``torch.get_num_threads()``, read again on every step, so that
+    ``torch.set_num_threads`` applies at once); the kernels release the GIL, so the chunks
+    run in parallel (numba's own thread settings play no part: the kernels are serial loops). The kernel's arguments are fixed at construction except its scalars,
     which are recomputed only when the hyperparameters or (for step-dependent rules) the
     step change.
     """
@@ -125,17 +134,23 @@ class NumbaStepper:
 
         self.spec = spec
         self.kernel = getattr(numba_loops, f"{spec.rule}_step")
-        arrays = {key: value.detach().numpy() for key, value in buffers.items()}
-        self.cast = arrays["param"].dtype.type
-        n = arrays["param"].size
-        threads = max(1, torch.get_num_threads()) if n >= PARALLEL_MIN else 1
-        edges = [n * k // threads // 16 * 16 for k in range(threads)] + [n]
-        bounds = zip(edges[:-1], edges[1:], strict=True)
-        self.chunks = [_kernel_arrays(spec, {key: a[lo:hi] for key, a in arrays.items()}) for lo, hi in bounds]
-        self.pool = _pool(threads) if threads > 1 else None
+        self.arrays = {key: value.detach().numpy() for key, value in buffers.items()}
+        self.cast = self.arrays["param"].dtype.type
+        self.parallel = self.arrays["param"].size >= PARALLEL_MIN
+        self._split(torch.get_num_threads() if self.parallel else 1)
         self.flags = _kernel_flags(spec, self.cast)
         self.step_dependent = bool(dict(spec.flags).get("step_dependent"))
         self.cached: tuple[Any, ...] = (None, None, ())  # (hyper, step or None, scalar arguments)
+
+    def _split(self, threads: int) -> None:
+        """Cut the buffers into ``threads`` contiguous chunks (multiples of 16 elements but the last)."""
+        threads, n = max(1, threads), self.arrays["param"].size
+        edges = [n * k // threads // 16 * 16 for k in range(threads)] + [n]
+        bounds = zip(edges[:-1], edges[1:], strict=True)
+        self.chunks = [_kernel_arrays(self.spec, {key: a[lo:hi] for key, a in self.arrays.items()})
+                       for lo, hi in bounds]
+        self.threads = threads
+        self.pool = _pool(threads) if threads > 1 else None
 
     def _scalars(self, hyper: tuple[float, ...], step: int) -> tuple[Any, ...]:
         """The kernel's arguments after the arrays, for this step."""
@@ -162,6 +177,8 @@ class NumbaStepper:
     def __call__(self, hyper: tuple[float, ...], step: int) -> None:
         """Apply step number ``step`` (>= 1) with hyperparameters ``hyper``."""
         scalars = self._scalars(hyper, step)
+        if self.parallel and torch.get_num_threads() != self.threads:
+            self._split(torch.get_num_threads())
         if self.pool is None:
             self.kernel(*self.chunks[0], *scalars)
             return

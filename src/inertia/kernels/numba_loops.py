@@ -7,31 +7,53 @@ loop-invariant flags turned into selects; variants that write a different set of
 buffers are separate loops, since a conditional store would block vectorization.
 The arithmetic follows :mod:`inertia.rules` operation by operation, in the buffers'
 dtype (scalars are passed already cast to it).
+
+Compiled kernels are cached on disk (numba's ``cache=True``: next to this file, else in
+``NUMBA_CACHE_DIR`` or the user cache directory). Where none of these is writable (a
+read-only install without a writable home), the kernels are compiled in memory in each
+process instead: slower to start, same results.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from numba import njit
 
-_JIT = dict(error_model="numpy", nogil=True, cache=True)
-_LOOP = dict(error_model="numpy", cache=True)
+_JIT = dict(error_model="numpy", nogil=True)
+_LOOP = dict(error_model="numpy")
 
 
-@njit(**_LOOP)
+def _jit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``njit`` with the on-disk cache, or without it where numba finds no writable cache directory."""
+
+    def decorate(function: Callable[..., Any]) -> Any:
+        try:
+            return njit(cache=True, **options)(function)
+        except RuntimeError as error:  # numba: "cannot cache function ...: no locator available ..."
+            if "cannot cache" not in str(error):
+                raise
+            return njit(cache=False, **options)(function)
+
+    return decorate
+
+
+@_jit(**_LOOP)
 def _signed(g, p, sign, use_wd, wd):
     gi = g * sign
     return gi + wd * p if use_wd else gi
 
 
-@njit(**_LOOP)
+@_jit(**_LOOP)
 def _sgd_plain_loop(p, g, lr, wd, sign, use_wd):
     for i in range(p.size):
         gi = _signed(g[i], p[i], sign, use_wd, wd)
         p[i] = p[i] - lr * gi
 
 
-@njit(**_LOOP)
+@_jit(**_LOOP)
 def _sgd_momentum_loop(p, g, b, lr, wd, mom, keep, sign, use_wd, nesterov, first):
     for i in range(p.size):
         gi = _signed(g[i], p[i], sign, use_wd, wd)
@@ -41,7 +63,7 @@ def _sgd_momentum_loop(p, g, b, lr, wd, mom, keep, sign, use_wd, nesterov, first
         p[i] = p[i] - lr * direction
 
 
-@njit(**_LOOP)
+@_jit(**_LOOP)
 def _sgd_velocity_loop(p, g, v, lr, wd, mom, sign, use_wd, nesterov):
     for i in range(p.size):
         gi = _signed(g[i], p[i], sign, use_wd, wd)
@@ -51,7 +73,7 @@ def _sgd_velocity_loop(p, g, v, lr, wd, mom, sign, use_wd, nesterov):
         p[i] = (p[i] - mom * previous) + (1 + mom) * vi if nesterov else p[i] + vi
 
 
-@njit(**_JIT)
+@_jit(**_JIT)
 def sgd_step(p, g, b, lr, wd, mom, keep, sign, use_wd, has_momentum, nesterov, velocity, first):
     """SGD over flat buffers (``b``: momentum or velocity buffer; any same-size buffer, untouched, without)."""
     if not has_momentum:
@@ -62,7 +84,7 @@ def sgd_step(p, g, b, lr, wd, mom, keep, sign, use_wd, has_momentum, nesterov, v
         _sgd_momentum_loop(p, g, b, lr, wd, mom, keep, sign, use_wd, nesterov, first)
 
 
-@njit(**_LOOP)
+@_jit(**_LOOP)
 def _adagrad_loop(p, g, acc, clr, eps, wd, sign, use_wd, eps_inside):
     for i in range(p.size):
         gi = _signed(g[i], p[i], sign, use_wd, wd)
@@ -72,18 +94,18 @@ def _adagrad_loop(p, g, acc, clr, eps, wd, sign, use_wd, eps_inside):
         p[i] = p[i] - clr * (gi / std)
 
 
-@njit(**_JIT)
+@_jit(**_JIT)
 def adagrad_step(p, g, acc, clr, eps, wd, sign, use_wd, eps_inside):
     """AdaGrad over flat buffers."""
     _adagrad_loop(p, g, acc, clr, eps, wd, sign, use_wd, eps_inside)
 
 
-@njit(**_LOOP)
+@_jit(**_LOOP)
 def _root(x, eps, eps_inside):
     return np.sqrt(x + eps) if eps_inside else np.sqrt(x) + eps
 
 
-@njit(**_LOOP)
+@_jit(**_LOOP)
 def _rmsprop_plain_loop(p, g, sq, lr, alpha, oma, eps, wd, sign, use_wd, eps_inside):
     for i in range(p.size):
         gi = _signed(g[i], p[i], sign, use_wd, wd)
@@ -92,7 +114,7 @@ def _rmsprop_plain_loop(p, g, sq, lr, alpha, oma, eps, wd, sign, use_wd, eps_ins
         p[i] = p[i] - lr * (gi / _root(si, eps, eps_inside))
 
 
-@njit(**_LOOP)
+@_jit(**_LOOP)
 def _rmsprop_centered_loop(p, g, sq, ga, lr, alpha, oma, eps, wd, sign, use_wd, eps_inside):
     for i in range(p.size):
         gi = _signed(g[i], p[i], sign, use_wd, wd)
@@ -103,7 +125,7 @@ def _rmsprop_centered_loop(p, g, sq, ga, lr, alpha, oma, eps, wd, sign, use_wd, 
         p[i] = p[i] - lr * (gi / _root(si - ai * ai, eps, eps_inside))
 
 
-@njit(**_LOOP)
+@_jit(**_LOOP)
 def _rmsprop_momentum_loop(p, g, sq, ga, b, lr, alpha, oma, eps, wd, mom, sign, use_wd, centered,
                            eps_inside):
     for i in range(p.size):
@@ -119,7 +141,7 @@ def _rmsprop_momentum_loop(p, g, sq, ga, b, lr, alpha, oma, eps, wd, mom, sign, 
         p[i] = p[i] - lr * bi
 
 
-@njit(**_JIT)
+@_jit(**_JIT)
 def rmsprop_step(p, g, sq, ga, b, lr, alpha, oma, eps, wd, mom, sign, use_wd, centered, has_momentum,
                  eps_inside):
     """RMSprop over flat buffers (``ga``/``b``: any same-size buffer, untouched, unless centered/momentum)."""
@@ -131,7 +153,7 @@ def rmsprop_step(p, g, sq, ga, b, lr, alpha, oma, eps, wd, mom, sign, use_wd, ce
         _rmsprop_plain_loop(p, g, sq, lr, alpha, oma, eps, wd, sign, use_wd, eps_inside)
 
 
-@njit(**_LOOP)
+@_jit(**_LOOP)
 def _adam_moments(p, g, m, v, omb1, beta2, omb2, wd, decay, sign, wd_mode):
     pi = p * decay if wd_mode == 2 else p
     gi = g * sign
@@ -141,12 +163,12 @@ def _adam_moments(p, g, m, v, omb1, beta2, omb2, wd, decay, sign, wd_mode):
     return pi, mi, vi
 
 
-@njit(**_LOOP)
+@_jit(**_LOOP)
 def _adam_denom(s, eps, scale, eps_inside):
     return np.sqrt(s / scale + eps) if eps_inside else np.sqrt(s) / scale + eps
 
 
-@njit(**_LOOP)
+@_jit(**_LOOP)
 def _adam_loop(p, g, m, v, omb1, beta2, omb2, eps, wd, decay, step_size, scale, sign, wd_mode, eps_inside):
     for i in range(p.size):
         pi, mi, vi = _adam_moments(p[i], g[i], m[i], v[i], omb1, beta2, omb2, wd, decay, sign, wd_mode)
@@ -155,7 +177,7 @@ def _adam_loop(p, g, m, v, omb1, beta2, omb2, eps, wd, decay, step_size, scale, 
         p[i] = pi - step_size * (mi / _adam_denom(vi, eps, scale, eps_inside))
 
 
-@njit(**_LOOP)
+@_jit(**_LOOP)
 def _adam_amsgrad_loop(p, g, m, v, vmax, omb1, beta2, omb2, eps, wd, decay, step_size, scale, sign, wd_mode,
                        eps_inside):
     for i in range(p.size):
@@ -167,7 +189,7 @@ def _adam_amsgrad_loop(p, g, m, v, vmax, omb1, beta2, omb2, eps, wd, decay, step
         p[i] = pi - step_size * (mi / _adam_denom(top, eps, scale, eps_inside))
 
 
-@njit(**_JIT)
+@_jit(**_JIT)
 def adam_step(p, g, m, v, vmax, omb1, beta2, omb2, eps, wd, decay, step_size, scale, sign, wd_mode, amsgrad,
               eps_inside):
     """Adam/AdamW over flat buffers (``vmax``: any same-size buffer, untouched, unless amsgrad)."""

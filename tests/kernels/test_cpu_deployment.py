@@ -1,0 +1,148 @@
+"""The CPU fused kernels as deployed: no writable numba cache, numba missing or broken, dtypes, threads."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from test_fused_optimizer import assert_same, build, make_params, train
+
+import inertia
+from inertia.kernels import cpu, dispatch
+from inertia.kernels.spec import FusedFallbackWarning
+
+
+def fallback_messages(impl: str, name: str = "RMSprop", kwargs: dict | None = None) -> list[str]:
+    params = make_params()
+    optimizer = build(name, kwargs or dict(lr=0.01), params, impl)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(optimizer, params, 3)
+    reference = make_params()
+    train(build(name, kwargs or dict(lr=0.01), reference, "reference"), reference, 3)
+    assert_same(params, reference, exact=True)
+    return [str(w.message) for w in caught if issubclass(w.category, FusedFallbackWarning)]
+
+
+def test_kernels_load_and_run_without_any_writable_cache_location(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only install with no writable NUMBA_CACHE_DIR or user cache: compile in memory, no error."""
+    from numba.core import caching
+
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
+    importlib.import_module("inertia.kernels.numba_loops")  # so that the cached module comes back afterwards
+    monkeypatch.delitem(sys.modules, "inertia.kernels.numba_loops")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loops = importlib.import_module("inertia.kernels.numba_loops")
+        p, g, sq = np.linspace(-1, 1, 5), np.linspace(2, -2, 5), np.zeros(5)
+        loops.adagrad_step(p, g, sq, 0.1, 1e-10, 0.0, 1.0, False, False)
+    np.testing.assert_allclose(p, np.linspace(-1, 1, 5) - 0.1 * np.sign(np.linspace(2, -2, 5)))
+
+
+def simulate_missing_numba(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if numba were absent, or installed but failing to import (a numpy it does not support)."""
+    monkeypatch.setitem(sys.modules, "numba", None)
+    importlib.import_module("inertia.kernels.numba_loops")  # so that the cached module comes back afterwards
+    monkeypatch.delitem(sys.modules, "inertia.kernels.numba_loops")
+    cpu.numba_available.cache_clear()
+    monkeypatch.setattr(dispatch, "AUTO_CPU_MIN_ELEMENTS", 1)
+
+
+@pytest.fixture
+def numba_cache_restored():
+    yield
+    cpu.numba_available.cache_clear()
+
+
+@pytest.mark.usefixtures("numba_cache_restored")
+def test_missing_numba_falls_back_with_one_warning_under_fused(monkeypatch: pytest.MonkeyPatch) -> None:
+    simulate_missing_numba(monkeypatch)
+    messages = fallback_messages("fused")
+    assert len(messages) == 1 and "numba" in messages[0] and "reference path" in messages[0]
+
+
+@pytest.mark.usefixtures("numba_cache_restored")
+def test_missing_numba_falls_back_silently_under_auto(monkeypatch: pytest.MonkeyPatch) -> None:
+    simulate_missing_numba(monkeypatch)
+    assert fallback_messages("auto") == []
+
+
+@pytest.mark.usefixtures("numba_cache_restored")
+def test_numba_that_fails_to_import_counts_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    simulate_missing_numba(monkeypatch)
+    assert not cpu.numba_available()
+    assert cpu.cpu_backends(dispatch.spec_from_group("rmsprop", inertia.RMSprop(
+        [torch.zeros(1, requires_grad=True)]).param_groups[0])[0], torch.float32) == []
+
+
+CASES = [("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
+         ("SGD", dict(lr=0.05, momentum=0.9, momentum_form="velocity")),
+         ("Adagrad", dict(lr=0.1, lr_decay=0.01, eps_inside_sqrt=True)),
+         ("RMSprop", dict(lr=0.01, centered=True, momentum=0.5, weight_decay=0.01, maximize=True)),
+         ("Adam", dict(lr=0.01, amsgrad=True, weight_decay=0.01)),
+         ("AdamW", dict(lr=0.01, eps_mode="hat")),
+         ("Adam", dict(lr=0.01, bias_correction=False))]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{'-'.join(c[1])}")
+def test_float64_buckets_match_the_reference_closely(case) -> None:
+    name, kwargs = case
+    runs = {}
+    for impl in ("reference", "fused"):
+        params = make_params(torch.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FusedFallbackWarning)
+            optimizer = build(name, kwargs, params, impl)
+            train(optimizer, params, 5)
+        runs[impl] = params
+    assert all(b.stepper is not None for g in optimizer._fused.values() for b in g.buckets)
+    for a, b in zip(runs["fused"], runs["reference"], strict=True):
+        torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "Adam"])
+def test_half_buckets_fall_back_once_to_the_reference(dtype: torch.dtype, name: str) -> None:
+    kwargs = dict(lr=0.01, momentum=0.9) if name in ("SGD", "RMSprop") else dict(lr=0.01)
+    runs, messages = {}, {}
+    for impl in ("reference", "fused"):
+        params = make_params(dtype)
+        optimizer = build(name, kwargs, params, impl)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            train(optimizer, params, 3)
+        runs[impl] = params
+        messages[impl] = [str(w.message) for w in caught if issubclass(w.category, FusedFallbackWarning)]
+    assert messages["reference"] == []
+    assert len(messages["fused"]) == 1 and str(dtype).split(".")[1] in messages["fused"][0]
+    assert_same(runs["fused"], runs["reference"], exact=True)
+
+
+def test_numba_stepper_follows_torch_thread_count_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cpu, "PARALLEL_MIN", 64)
+    spec, hyper = dispatch.spec_from_group("rmsprop", inertia.RMSprop(
+        [torch.zeros(1, requires_grad=True)], lr=0.01).param_groups[0])
+    n = 1000
+    buffers = {"param": torch.linspace(-1, 1, n, dtype=torch.float64),
+               "grad": torch.linspace(1, -2, n, dtype=torch.float64),
+               "square_avg": torch.zeros(n, dtype=torch.float64)}
+    expected = {k: v.clone() for k, v in buffers.items()}
+    single = cpu.NumbaStepper(spec, expected)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        stepper = cpu.NumbaStepper(spec, buffers)
+        assert len(stepper.chunks) == 1
+        torch.set_num_threads(3)
+        for step in (1, 2):
+            stepper(hyper, step)
+            single(hyper, step)
+        assert len(stepper.chunks) == 3
+    finally:
+        torch.set_num_threads(before)
+    for key in buffers:
+        torch.testing.assert_close(buffers[key], expected[key], rtol=0, atol=0)
