@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from inertia.kernels.cpu import cpu_backends, make_cpu_stepper
+from inertia.kernels.cpu import CPU_DTYPES, cpu_backends, make_cpu_stepper
 from inertia.kernels.flat import RELAYOUT, FusedBucket
 from inertia.kernels.spec import GROUP_KEYS, FusedFallbackWarning, StepSpec, spec_from_group
 from inertia.kernels.triton_steps import TRITON_DTYPES, triton_available
@@ -113,7 +113,9 @@ def _backend(bucket: FusedBucket, spec: StepSpec, impl: str) -> tuple[str | None
         return None, ""
     names = cpu_backends(spec, dtype)
     if not names:
-        return None, f"no CPU kernel for dtype {dtype} with these options (numba missing?)"
+        if dtype not in CPU_DTYPES:
+            return None, f"no CPU kernel for dtype {dtype}"
+        return None, "numba is not installed or fails to import (pip install 'inertia[fast]')"
     return names[0], ""
 
 
