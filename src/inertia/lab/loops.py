@@ -109,10 +109,11 @@ def _checkpoint(paths: RunDir, state: LoopState, position: int, params: Any, opt
     state.checkpoint_step = position
 
 
-def _kept(state: LoopState) -> str:
+def _kept(state: LoopState, unit: str = "step") -> str:
+    """Which checkpoint a diverged run keeps; its position is counted in ``unit`` (step or epoch)."""
     if state.checkpoint_step is None:
         return "no checkpoint had been written yet"
-    return f"last good checkpoint (step {state.checkpoint_step}) kept"
+    return f"last good checkpoint ({unit} {state.checkpoint_step}) kept"
 
 
 def run_optimization(config: RunConfig, paths: RunDir, checkpoint: dict[str, Any] | None,
@@ -223,8 +224,10 @@ def run_training(config: RunConfig, paths: RunDir, checkpoint: dict[str, Any] | 
     """``config.epochs`` epochs of mini-batch training; one row per epoch.
 
     Columns: epoch (1-based), step (optimizer steps so far), train_loss (mean over the epoch's
-    batches), test_loss, test_accuracy, lr (during the epoch), time_s. Plateau schedules are fed
-    the epoch's training loss. With ``monitor`` the steps run under a
+    examples, accumulated in float64), test_loss, test_accuracy, lr (during the epoch), time_s.
+    Plateau schedules are fed the epoch's training loss. A non-finite training loss ends the run
+    (status ``diverged``) without recording that epoch; a non-finite test loss ends it after
+    recording the epoch. Either way the last checkpoint written before stays. With ``monitor`` the steps run under a
     :class:`~inertia.lab.monitoring.RunMonitor` with the model's layer names.
     """
     data, model = load_training(config)
@@ -246,7 +249,7 @@ def _training_epochs(config: RunConfig, paths: RunDir, data: Any, model: torch.n
                      on_batch: Callable[[int], None] | None) -> None:
     batches_per_epoch = data.num_batches(config.batch_size)
     batch_sizes = torch.tensor([min(config.batch_size, data.n_train - b * config.batch_size)
-                                for b in range(batches_per_epoch)], dtype=torch.float32)
+                                for b in range(batches_per_epoch)], dtype=torch.float64)
     feed_metric = takes_metric(schedule)
     cadence, started = Cadence(config.checkpoint_every, config.checkpoint_interval_s), time.perf_counter()
     model.train()
@@ -258,9 +261,9 @@ def _training_epochs(config: RunConfig, paths: RunDir, data: Any, model: torch.n
             step = epoch * batches_per_epoch + bad + 1
             state.status = "diverged"
             state.message = (f"non-finite training loss ({float(losses[bad])}) at step {step} "
-                             f"(epoch {epoch + 1}, batch {bad + 1}); {_kept(state)}")
+                             f"(epoch {epoch + 1}, batch {bad + 1}); {_kept(state, 'epoch')}")
             break
-        train_loss = float((losses * batch_sizes).sum() / data.n_train)
+        train_loss = float((losses.double() * batch_sizes).sum() / data.n_train)  # float64, as loss.item() sums
         test_loss, test_accuracy = evaluate(model, data.X_test, data.y_test)
         elapsed = state.elapsed_s + time.perf_counter() - started
         row = {"epoch": epoch + 1, "step": (epoch + 1) * batches_per_epoch, "train_loss": train_loss,
@@ -268,6 +271,10 @@ def _training_epochs(config: RunConfig, paths: RunDir, data: Any, model: torch.n
         state.rows.append(row)
         if on_record is not None:
             on_record(row)
+        if not math.isfinite(test_loss):  # the last update overflowed the model: its state is not a good one
+            state.status = "diverged"
+            state.message = f"non-finite test loss ({test_loss}) after epoch {epoch + 1}; {_kept(state, 'epoch')}"
+            break
         _advance(scheduler, feed_metric, train_loss)
         if epoch + 1 < config.epochs and cadence.due(epoch + 1):
             _checkpoint(paths, state, epoch + 1, model.state_dict(), optimizer, scheduler, elapsed)
