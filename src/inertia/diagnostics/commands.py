@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +23,11 @@ def _check_int(flag: str, value: int, low: int) -> None:
 
 def _check_out(out: Path) -> None:
     """Reject an --out that is a file or cannot be created, before any work is done."""
-    if out.exists() and not out.is_dir():
-        raise UserInputError(f"--out: {str(out)!r} exists and is not a directory")
-    existing = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
-    if not existing.is_dir():
-        raise UserInputError(f"--out: {str(out)!r} cannot be created: {str(existing)!r} is not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserInputError(f"--out: {str(out)!r} cannot be written: {str(existing)!r} is not writable")
+    from inertia.lab.atomic import unwritable_reason
+
+    reason = unwritable_reason(out, directory=True)
+    if reason is not None:
+        raise UserInputError(f"--out: {reason}")
 
 
 def _check_seed(seed: int) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -37,16 +36,11 @@ def _resolve_device(device: str) -> str:
 def _check_output(flag: str, path: Path | None) -> None:
     """Reject an output file that could not be written, before the (long) benchmark runs."""
     from inertia.cli import UserInputError
+    from inertia.lab.atomic import unwritable_reason
 
-    if path is None:
-        return
-    if path.is_dir():
-        raise UserInputError(f"Invalid {flag}: {str(path)!r} is a directory (give a file name)")
-    existing = next(p for p in path.absolute().parents if p.exists())
-    if not existing.is_dir():
-        raise UserInputError(f"Invalid {flag}: {str(path)!r} cannot be created: {str(existing)!r} is not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserInputError(f"Invalid {flag}: {str(path)!r} cannot be written: {str(existing)!r} is not writable")
+    reason = None if path is None else unwritable_reason(path, directory=False)
+    if reason is not None:
+        raise UserInputError(f"Invalid {flag}: {reason}")
 
 
 def _write(path: Path | None, text: str) -> None:

@@ -44,3 +44,24 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = False
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """UTF-8 variant of :func:`atomic_write_bytes`."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def unwritable_reason(path: str | os.PathLike, *, directory: bool) -> str | None:
+    """Why ``path`` could not be written as a directory (``directory=True``) or a file, or None.
+
+    Checked before long work starts, so that it does not fail only when it writes its output: the
+    path must not be a file (a directory), or a directory (a file), and its nearest existing
+    ancestor must be a directory this process may write into.
+    """
+    out = Path(path)
+    if directory and out.exists() and not out.is_dir():
+        return f"{str(out)!r} exists and is not a directory"
+    if not directory and out.is_dir():
+        return f"{str(out)!r} is a directory (give a file name)"
+    candidates = (out, *out.parents) if directory else out.parents  # a relative path ends at "."
+    existing = next(p for p in candidates if p.exists())
+    if not existing.is_dir():
+        return f"{str(out)!r} cannot be created: {str(existing)!r} is not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{str(out)!r} cannot be written: {str(existing)!r} is not writable"
+    return None

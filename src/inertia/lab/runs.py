@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from inertia.lab.atomic import atomic_write_bytes, atomic_write_text
+from inertia.lab.atomic import atomic_write_bytes, atomic_write_text, unwritable_reason
 
 DATASET_KINDS = ("digits", "teacher", "mnist", "cifar10")
 STATUSES = ("running", "completed", "diverged", "failed")
@@ -357,15 +357,10 @@ def check_output_dir(path: str | os.PathLike, name: str = "out") -> Path:
     """Return ``path`` if it is, or can be created as, a writable directory; else raise
     :class:`ConfigError` naming ``name`` and the path (so a long job does not fail only when it
     writes its output)."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(name, f"{str(out)!r} exists and is not a directory")
-    existing = next(p for p in (out, *out.parents) if p.exists())
-    if not existing.is_dir():
-        raise ConfigError(name, f"{str(out)!r} cannot be created: {str(existing)!r} is not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(name, f"{str(out)!r} cannot be written: {str(existing)!r} is not writable")
-    return out
+    reason = unwritable_reason(path, directory=True)
+    if reason is not None:
+        raise ConfigError(name, reason)
+    return Path(path)
 
 
 def prepare_run_dir(config: RunConfig, run_dir: str | os.PathLike) -> RunDir:
