@@ -69,8 +69,7 @@ class FlatOptimizer(Optimizer):
     fused_rule: ClassVar[str] = ""
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
-        _plain_scalars(defaults)
-        self._check_group(defaults)
+        _plain_scalars(defaults)  # every group is checked (with the defaults) as torch adds it
         self.skipped_steps = 0
         self._layouts: dict[int, GroupLayout] = {}
         self._fused: dict[int, Any] = {}

@@ -92,8 +92,6 @@ def split_torch_options(optimizer_name: str, options: dict[str, Any]) -> dict[st
     if unknown:
         name = unknown[0]
         raise ValueError(f"Unknown option for inertia.{optimizer_name}: {name}={options[name]!r}")
-    if options.get("differentiable"):
-        raise ValueError(f"Invalid differentiable: {options['differentiable']!r} (not supported by inertia)")
     keys = TORCH_GROUP_FLAGS.get(optimizer_name, tuple(TORCH_OPTIONS))
     result = {key: TORCH_OPTIONS[key] for key in keys}
     result.update(options)
