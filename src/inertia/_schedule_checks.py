@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 import operator
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from inertia.optim.validation import is_number
 
 Schedule = Callable[[int], float]
 
 
 def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:  # numpy ints too
+    if not is_number(value, integer=True) or value < minimum:  # numpy ints too
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
 def _check_real(name: str, value: Any, low: float, high: float, low_open: bool = False,
                 high_open: bool = False) -> float:
-    ok_type = isinstance(value, numbers.Real) and not isinstance(value, bool)  # also numpy floats
-    ok = ok_type and math.isfinite(value) and (value > low if low_open else value >= low) and (
+    ok = is_number(value) and math.isfinite(value) and (value > low if low_open else value >= low) and (
         value < high if high_open else value <= high)
     if not ok:
         interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"

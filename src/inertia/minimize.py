@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from inertia.second_order.lbfgs import LBFGS, IterationInfo, _check_positive, _is_number
+from inertia.optim.validation import is_number
+from inertia.second_order.lbfgs import LBFGS, IterationInfo, _check_positive
 from inertia.second_order.newton import Newton
 from inertia.second_order.result import History, Iterate, Recorder, Result
 from inertia.second_order.status import Status
@@ -69,9 +70,9 @@ def _call(fun: Callable[[torch.Tensor], Any], x: torch.Tensor) -> torch.Tensor:
 def _check_args(fun: Any, tol: Any, max_iter: Any, callback: Any) -> None:
     if not callable(fun):
         raise ValueError(f"fun must be callable, got {type(fun).__name__}")
-    if not _is_number(tol) or not tol >= 0:
+    if not is_number(tol) or not tol >= 0:
         raise ValueError(f"tol must be a non-negative number, got {tol!r}")
-    if not _is_number(max_iter, integer=True) or max_iter < 1:
+    if not is_number(max_iter, integer=True) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
     if callback is not None and not callable(callback):
         raise ValueError(f"callback must be callable, got {type(callback).__name__}")

@@ -24,9 +24,9 @@ NONFINITE_CHOICES = ("ignore", "raise", "skip")
 IMPL_CHOICES = ("auto", "reference", "fused")
 
 
-def _is_number(value: Any) -> bool:
-    """A real number (Python or numpy scalar), not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+def is_number(value: Any, *, integer: bool = False) -> bool:
+    """A real number, an integral one when ``integer`` (Python or numpy scalar), not a bool."""
+    return isinstance(value, numbers.Integral if integer else numbers.Real) and not isinstance(value, bool)
 
 
 def _hint(value: Any) -> str:
@@ -35,14 +35,14 @@ def _hint(value: Any) -> str:
 
 def check_finite_at_least(name: str, value: Any, low: float = 0.0) -> float:
     """``value`` must be a finite number ``>= low``."""
-    if not _is_number(value) or not math.isfinite(value) or value < low:
+    if not is_number(value) or not math.isfinite(value) or value < low:
         raise ValueError(f"Invalid {name}: {value!r} (must be a finite number >= {low:g}{_hint(value)})")
     return float(value)
 
 
 def check_unit_interval(name: str, value: Any, *, closed_right: bool) -> float:
     """``value`` must lie in [0, 1) or, with ``closed_right``, in [0, 1]."""
-    ok = _is_number(value) and 0.0 <= value and (value <= 1.0 if closed_right else value < 1.0)
+    ok = is_number(value) and 0.0 <= value and (value <= 1.0 if closed_right else value < 1.0)
     if not ok:
         interval = "[0, 1]" if closed_right else "[0, 1)"
         raise ValueError(f"Invalid {name}: {value!r} (must be in {interval})")
@@ -54,7 +54,7 @@ def check_betas(value: Any) -> tuple[float, float]:
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise ValueError(f"Invalid betas: {value!r} (must be a pair (beta1, beta2))")
     for index, beta in enumerate(value):
-        if not _is_number(beta) or not 0.0 <= beta < 1.0:
+        if not is_number(beta) or not 0.0 <= beta < 1.0:
             raise ValueError(f"Invalid betas: {tuple(value)!r} (betas[{index}] must be in [0, 1))")
     return float(value[0]), float(value[1])
 

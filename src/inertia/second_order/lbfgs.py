@@ -9,7 +9,6 @@ direction is always one of descent.
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
+from inertia.optim.validation import is_number
 from inertia.second_order.flat import FlatParams, check_shared_hyperparameters, to_float
 from inertia.second_order.line_search import strong_wolfe
 from inertia.second_order.status import FAILURES, ON_FAILURE_CHOICES, OptimizationError, Status
@@ -39,24 +39,18 @@ class IterationInfo:
     step: float
 
 
-def _is_number(value: Any, integer: bool = False) -> bool:
-    """A real number (Python or numpy scalar, not a bool); an integral one when ``integer``."""
-    kind = numbers.Integral if integer else numbers.Real
-    return isinstance(value, kind) and not isinstance(value, bool) and type(value).__name__ != "bool_"
-
-
 def _check_positive(name: str, value: Any, *, integer: bool = False, allow_none: bool = False) -> Any:
     """Return ``value`` as a Python int/float (None stays None where allowed); raise if not positive."""
     if value is None and allow_none:
         return None
-    if not _is_number(value, integer) or not value > 0 or not math.isfinite(value):
+    if not is_number(value, integer=integer) or not value > 0 or not math.isfinite(value):
         raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}, got {value!r}")
     return int(value) if integer else float(value)
 
 
 def _check_nonnegative(name: str, value: Any) -> float:
     """Return ``value`` as a Python float; raise if it is not a number >= 0."""
-    if not _is_number(value) or not value >= 0:
+    if not is_number(value) or not value >= 0:
         raise ValueError(f"{name} must be a non-negative number, got {value!r}")
     return float(value)
 
@@ -242,7 +236,7 @@ class LBFGS(SecondOrderBase):
         tolerance_grad = _check_nonnegative("tolerance_grad", tolerance_grad)
         tolerance_change = _check_nonnegative("tolerance_change", tolerance_change)
         line_search = _line_search_choice(line_search, line_search_fn)
-        if not (_is_number(c1) and _is_number(c2) and 0.0 < c1 < c2 < 1.0):
+        if not (is_number(c1) and is_number(c2) and 0.0 < c1 < c2 < 1.0):
             raise ValueError(f"c1 and c2 must satisfy 0 < c1 < c2 < 1, got c1={c1!r}, c2={c2!r}")
         if max_eval is None:  # torch's default for fixed steps; room for one trial per iteration with a search
             max_eval = max_iter * 5 // 4 if line_search is None else max(max_iter * 5 // 4, max_iter + 1)
