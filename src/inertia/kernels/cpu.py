@@ -124,9 +124,9 @@ class NumbaStepper:
     Buffers of at least :data:`PARALLEL_MIN` elements are split into one contiguous chunk
     per thread (``torch.get_num_threads()``, read again on every step, so that
     ``torch.set_num_threads`` applies at once); the kernels release the GIL, so the chunks
-    run in parallel (numba's own thread settings play no part: the kernels are serial loops). The kernel's arguments are fixed at construction except its scalars,
-    which are recomputed only when the hyperparameters or (for step-dependent rules) the
-    step change.
+    run in parallel (numba's own thread settings play no part: the kernels are serial loops).
+    The kernel's arguments are fixed at construction except its scalars, which are recomputed
+    only when the hyperparameters or (for step-dependent rules) the step change.
     """
 
     def __init__(self, spec: StepSpec, buffers: dict[str, Tensor]) -> None:

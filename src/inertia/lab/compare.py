@@ -166,8 +166,9 @@ def compare(
     Without ``tune`` each optimizer keeps ``lrs[name]`` if given, else ``base.lr`` (or its own
     default when None). With ``tune`` every optimizer gets the same ``grid`` of learning rates
     (seed ``tune_seed``), the best one is chosen by :func:`selection_score` (ties: the smallest
-    rate), then the reported seeds ``0 .. seeds-1`` are run at that rate. ``on_phase(name, n_runs)`` announces each phase. Runs live in ``out_dir/runs``;
-    with ``monitor`` each runs under a pathology monitor (warnings in its ``summary.json``).
+    rate), then the reported seeds ``0 .. seeds-1`` are run at that rate. ``on_phase(name, n_runs)``
+    announces each phase. Runs live in ``out_dir/runs``; with ``monitor`` each runs under a
+    pathology monitor (warnings in its ``summary.json``).
     """
     names = [name.strip().lower() for name in optimizers]
     if not names or len(set(names)) != len(names) or not all(names):

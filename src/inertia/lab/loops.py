@@ -227,8 +227,8 @@ def run_training(config: RunConfig, paths: RunDir, checkpoint: dict[str, Any] | 
     examples, accumulated in float64), test_loss, test_accuracy, lr (during the epoch), time_s.
     Plateau schedules are fed the epoch's training loss. A non-finite training loss ends the run
     (status ``diverged``) without recording that epoch; a non-finite test loss ends it after
-    recording the epoch. Either way the last checkpoint written before stays. With ``monitor`` the steps run under a
-    :class:`~inertia.lab.monitoring.RunMonitor` with the model's layer names.
+    recording the epoch. Either way the last checkpoint written before stays. With ``monitor`` the
+    steps run under a :class:`~inertia.lab.monitoring.RunMonitor` with the model's layer names.
     """
     data, model = load_training(config)
     optimizer, schedule, scheduler = _make_optimizer(config, model.parameters())
