@@ -17,6 +17,7 @@ from inertia.diagnostics.hessian import (
     hessian_eigenvalues,
     hessian_trace,
     layer_curvature,
+    sgd_terms,
 )
 from inertia.diagnostics.monitor import DEFAULT_INTERVAL, OptimizerMonitor
 from inertia.diagnostics.pathologies import Diagnosis
@@ -85,16 +86,15 @@ def _curvature(workload: Workload, step: int, max_hvp: int, trace_samples: int, 
 
 def _stability(optimizer: torch.optim.Optimizer, lambda_max: float, notes: list[str]) -> StabilityCheck | None:
     group = optimizer.param_groups[0]
-    if any(key in group for key in ("betas", "alpha", "lr_decay", "rho", "etas")):  # adaptive, not (S)GD
+    terms = sgd_terms(group)
+    if terms is None:
         notes.append("The edge-of-stability check (lambda_max against 2/lr) applies to (S)GD; adaptive methods "
                      "rescale each coordinate, so it is skipped for this optimizer.")
         return None
-    if float(group.get("dampening", 0.0)) >= 1:
+    if terms["dampening"] >= 1:
         notes.append("dampening = 1: SGD takes no gradient steps, so the edge-of-stability check is skipped.")
         return None
-    return edge_of_stability(lambda_max, float(group["lr"]), momentum=float(group.get("momentum", 0.0)),
-                             nesterov=bool(group.get("nesterov", False)),
-                             dampening=float(group.get("dampening", 0.0)))
+    return edge_of_stability(lambda_max, float(group["lr"]), **terms)
 
 
 def run_diagnosis(workload: Workload, optimizer: torch.optim.Optimizer, *, steps: int = 300,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -250,6 +251,20 @@ class StabilityCheck:
     verdict: str
 
 
+#: Param-group keys of adaptive methods (Adam family, RMSprop, AdaGrad, Adadelta, Rprop), whose
+#: per-coordinate scaling the (S)GD stability limit does not describe.
+ADAPTIVE_GROUP_KEYS = ("betas", "alpha", "lr_decay", "rho", "etas")
+
+
+def sgd_terms(group: dict[str, Any]) -> dict[str, Any] | None:
+    """``momentum``, ``nesterov`` and ``dampening`` of an (S)GD param group, as keywords of
+    :func:`edge_of_stability`; None for an adaptive method's group."""
+    if any(key in group for key in ADAPTIVE_GROUP_KEYS):
+        return None
+    return {"momentum": float(group.get("momentum", 0.0)), "nesterov": bool(group.get("nesterov", False)),
+            "dampening": float(group.get("dampening", 0.0))}
+
+
 def edge_of_stability(lambda_max: float, lr: float, momentum: float = 0.0, nesterov: bool = False,
                       margin: float = 0.1, dampening: float = 0.0) -> StabilityCheck:
     """Compare the sharpness ``lambda_max`` with the stability limit of (S)GD at ``lr``.
@@ -258,8 +273,9 @@ def edge_of_stability(lambda_max: float, lr: float, momentum: float = 0.0, neste
     iff ``lr * lambda < 2``; heavy-ball momentum ``mu`` raises the limit to ``2 (1 + mu) / lr``
     and Nesterov's to ``(2 + 2 mu) / ((1 + 2 mu) lr)`` (Goh, "Why momentum really works",
     Distill 2017). torch's ``dampening`` ``d`` scales every gradient by ``1 - d``, so the step
-    acts like ``lr (1 - d)`` and the limit divides by ``1 - d``. Full-batch training tends to hover at this edge (Cohen et al., "Gradient
-    descent on neural networks typically occurs at the edge of stability", ICLR 2021).
+    acts like ``lr (1 - d)`` and the limit divides by ``1 - d``. Full-batch training tends to
+    hover at this edge (Cohen et al., "Gradient descent on neural networks typically occurs at
+    the edge of stability", ICLR 2021).
     Within ``margin`` of the limit the verdict is "at the edge".
     """
     if not lr > 0:

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from inertia.diagnostics.hessian import edge_of_stability, hessian_eigenvalues
+from inertia.diagnostics.hessian import edge_of_stability, hessian_eigenvalues, sgd_terms
 from inertia.diagnostics.state import TrainingSnapshot
 
 if TYPE_CHECKING:  # matplotlib loads when a figure is drawn
@@ -173,18 +173,15 @@ def _sweep(model: nn.Module, optimizer: torch.optim.Optimizer, batch_loss: Batch
 
 
 def _stability_limit(optimizer: torch.optim.Optimizer, lambda_max: float) -> tuple[float | None, str | None]:
-    group = optimizer.param_groups[0]
-    if any(key in group for key in ("betas", "alpha", "lr_decay", "rho", "etas")):  # adaptive, not (S)GD
+    terms = sgd_terms(optimizer.param_groups[0])
+    if terms is None:
         return None, ("2/lambda_max applies to (S)GD; an adaptive method rescales each coordinate, so the "
                       "stability limit is not compared with its suggestion")
-    momentum, nesterov = float(group.get("momentum", 0.0)), bool(group.get("nesterov", False))
     if lambda_max <= 0:
         return None, f"lambda_max = {lambda_max:.3g} <= 0 at the initial weights: no curvature limit on lr"
-    dampening = float(group.get("dampening", 0.0))
-    if dampening >= 1:
-        return None, f"dampening = {dampening:.3g}: SGD takes no gradient steps, so no curvature limit on lr"
-    threshold = edge_of_stability(lambda_max, 1.0, momentum=momentum, nesterov=nesterov,
-                                  dampening=dampening).threshold
+    if terms["dampening"] >= 1:
+        return None, f"dampening = {terms['dampening']:.3g}: SGD takes no gradient steps, so no curvature limit on lr"
+    threshold = edge_of_stability(lambda_max, 1.0, **terms).threshold
     return threshold / lambda_max, None
 
 
