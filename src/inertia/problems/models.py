@@ -11,10 +11,11 @@ Training defaults that reach >= 97% test accuracy on digits with the MLP and Ada
 from __future__ import annotations
 
 import math
-from numbers import Integral
 
 import torch
 from torch import nn
+
+from inertia.optim.validation import is_number
 
 MODELS: tuple[str, ...] = ("softmax", "mlp", "cnn")
 
@@ -38,14 +39,14 @@ def make_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed: 
     Initialization is PyTorch's default, drawn from a generator seeded with ``seed``.
     """
     sizes = tuple(input_shape) if isinstance(input_shape, (tuple, list, torch.Size)) else ()
-    if not sizes or not all(_is_integer(s) and s >= 1 for s in sizes):
+    if not sizes or not all(is_number(s, integer=True) and s >= 1 for s in sizes):
         raise ValueError(f"input_shape must be a non-empty tuple of positive integer sizes, got {input_shape!r}")
     shape = tuple(int(s) for s in sizes)
-    if not _is_integer(num_classes) or num_classes < 2:
+    if not is_number(num_classes, integer=True) or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-    if not _is_integer(hidden) or hidden < 1:
+    if not is_number(hidden, integer=True) or hidden < 1:
         raise ValueError(f"hidden must be an integer >= 1, got {hidden!r}")
-    if not _is_integer(seed):
+    if not is_number(seed, integer=True):
         raise ValueError(f"seed must be an integer, got {seed!r}")
     num_classes, hidden, seed = int(num_classes), int(hidden), int(seed)
     if name not in MODELS:
@@ -75,10 +76,6 @@ def _cnn(shape: tuple[int, ...], num_classes: int) -> nn.Module:
             height, width = height // 2, width // 2
     layers += [nn.Flatten(), nn.Linear(channels * height * width, 64), nn.ReLU(), nn.Linear(64, num_classes)]
     return nn.Sequential(*layers)
-
-
-def _is_integer(value: object) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
 
 
 def count_parameters(model: nn.Module) -> int:
