@@ -71,10 +71,8 @@ class FusedGroup:
         and options, by identity first), every gradient still a flat view and every parameter still in
         the flat buffer. Whatever :func:`plan_group` would repair or warn about fails one of these.
         """
-        plan, params = self.plan, group["params"]
-        if (plan is None or params is not self.params_list or len(params) != len(self.params)
-                or not all(map(operator.is_, params, self.params))
-                or tuple(map(group.get, key_names)) != self.key):
+        plan = self.plan
+        if plan is None or not self.current(group) or tuple(map(group.get, key_names)) != self.key:
             return None
         for bucket in self.buckets:
             if not bucket.unchanged():
