@@ -148,23 +148,17 @@ def test_groups_with_different_hyperparameters_are_rejected():
 
 
 def test_float32_params():
-    x = torch.tensor([-1.2, 1.0], requires_grad=True)  # float32: the curvature test and the search use its eps
-    opt = LBFGS([x], max_iter=1000, max_eval=1000, tolerance_grad=1e-4)
-
-    def closure():
-        opt.zero_grad()
-        value = rosenbrock(x)
-        value.backward()
-        return value
-
+    # float32: the curvature test and the search use its eps
+    x, opt, closure = make(rosenbrock, (-1.2, 1.0), dtype=torch.float32, max_iter=1000, max_eval=1000,
+                           tolerance_grad=1e-4)
     opt.step(closure)
     assert x.dtype == torch.float32 and opt.state[x]["d"].dtype == torch.float32
     assert opt.status.success and np.allclose(x.detach().numpy(), 1.0, atol=1e-3)
     assert opt.nfev == 42  # pinned (float64 needs 46 to reach a gradient of 1e-8)
 
 
-def make(fun, x0=(1.0, 2.0), **kwargs):
-    x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
+def make(fun, x0=(1.0, 2.0), dtype=torch.float64, **kwargs):
+    x = torch.tensor(x0, dtype=dtype, requires_grad=True)
     opt = LBFGS([x], **kwargs)
 
     def closure():
