@@ -8,8 +8,8 @@ same run: floor = bytes moved (read p, g and the state, write p and the state;
 ``x.add_(y)`` over a large buffer (12 bytes per element).
 
 On CUDA each row is timed on its own with CUDA events (3 batches of at least ``steps``
-steps and about 20 ms each, median). On CPU, where other processes share the cores, the implementations of one
-optimizer are timed in turns (one step each per round, ``steps`` rounds, medians), with an
+steps and about 20 ms each, median). On CPU, where other processes share the cores, the
+implementations of one optimizer are timed in turns (one step each per round, ``steps`` rounds, medians), with an
 ``x.add_(y)`` bandwidth probe in every round; the floor of that optimizer uses the median
 probe of its own rounds.
 """
