@@ -130,3 +130,31 @@ def test_checkpoint_with_python_number_steps_loads(name: str, impl: str) -> None
     assert isinstance(got_step, torch.Tensor) and float(got_step) == float(want_step) == 4.0
     for a, b in zip(got, want, strict=True):
         torch.testing.assert_close(a, b, **({} if impl == "fused" else dict(rtol=0, atol=0)))
+
+
+@pytest.mark.parametrize("source", ["torch", "inertia"])
+@pytest.mark.parametrize("impl", ["reference", "fused"])
+def test_adamw_loading_an_adam_state_decouples_its_weight_decay_as_torch(source: str, impl: str) -> None:
+    """torch.optim.AdamW forces decoupled decay on load; a coupled (L2) Adam state must not stay coupled."""
+    params = make_params(torch.float64)
+    adam = (torch.optim if source == "torch" else inertia).Adam(params, lr=0.05, weight_decay=0.2)
+    train(adam, params, 3)
+    checkpoint = roundtrip({"params": snapshot(params), "optimizer": adam.state_dict()})
+    assert checkpoint["optimizer"]["param_groups"][0]["decoupled_weight_decay"] is False
+    runs = {}
+    for name, make in [("torch AdamW", lambda p: torch.optim.AdamW(p)),
+                       ("inertia AdamW", lambda p: inertia.AdamW(p, impl=impl)),
+                       ("torch Adam", lambda p: torch.optim.Adam(p))]:
+        resumed = [torch.nn.Parameter(t.clone()) for t in checkpoint["params"]]
+        optimizer = make(resumed)
+        optimizer.load_state_dict(copy.deepcopy(checkpoint["optimizer"]))  # torch keeps the step tensors
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FusedFallbackWarning)
+            train(optimizer, resumed, 4)
+        runs[name] = (snapshot(resumed), optimizer.param_groups[0]["decoupled_weight_decay"])
+    assert runs["inertia AdamW"][1] is True and runs["torch AdamW"][1] is True
+    exact = {} if impl == "fused" else dict(rtol=0, atol=0)
+    for got, want, coupled in zip(runs["inertia AdamW"][0], runs["torch AdamW"][0], runs["torch Adam"][0],
+                                  strict=True):
+        torch.testing.assert_close(got, want, **exact)
+        assert not torch.allclose(got, coupled, rtol=1e-6, atol=1e-9)  # the decay mode changes the result

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor
 
@@ -136,6 +136,9 @@ class AdamW(Adam):
     Reference: Loshchilov & Hutter (2019), "Decoupled Weight Decay Regularization".
     """
 
+    #: Values every param group holds, whatever a loaded state dict says (as torch.optim.AdamW).
+    forced_group_values: ClassVar[dict[str, Any]] = {"decoupled_weight_decay": True}
+
     def __init__(
         self,
         params: Iterable[Any],
@@ -155,3 +158,16 @@ class AdamW(Adam):
             params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
             bias_correction=bias_correction, decoupled_weight_decay=True, maximize=maximize, **kwargs,
         )
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        super()._check_group(group)
+        if not group["decoupled_weight_decay"]:
+            raise ValueError(f"Invalid decoupled_weight_decay: {group['decoupled_weight_decay']!r} "
+                             "(AdamW always decouples; use Adam)")
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore (or load) state; every group decouples its weight decay, as in torch.optim.AdamW,
+        even when the state was saved by Adam with L2-coupled decay."""
+        for group in state.get("param_groups", ()):
+            group.update(self.forced_group_values)
+        super().__setstate__(state)

@@ -13,7 +13,9 @@ from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
+from inertia.optim.input_checks import check_state_dict, normalize_param_group, params_argument
 from inertia.optim.layout import GroupLayout
+from inertia.optim.sharded import copy_state
 from inertia.optim.validation import IMPL_CHOICES, NONFINITE_CHOICES, check_choice, check_flag
 
 # Run step/zero_grad eagerly inside torch.compile'd code; torch's lazy variant keeps `import inertia`
@@ -74,7 +76,7 @@ class FlatOptimizer(Optimizer):
         self._layouts: dict[int, GroupLayout] = {}
         self._fused: dict[int, Any] = {}
         self._fused_warned: set[str] = set()
-        super().__init__(params, defaults)
+        super().__init__(params_argument(params), defaults)
 
     @staticmethod
     def profile_hook_step(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -127,9 +129,12 @@ class FlatOptimizer(Optimizer):
             raise ValueError(f"Invalid differentiable: {group['differentiable']!r} (not supported by inertia)")
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """torch.optim's ``add_param_group``; bad hyperparameters raise ValueError and add nothing."""
-        if isinstance(param_group, dict):
-            self._check_group({**self.defaults, **_plain_scalars(param_group)})
+        """torch.optim's ``add_param_group``; bad params or hyperparameters raise and add nothing.
+
+        A tensor listed twice in the group is refused (torch.optim warns, then steps it twice).
+        """
+        normalize_param_group(param_group, len(self.param_groups))
+        self._check_group({**self.defaults, **_plain_scalars(param_group)})
         super().add_param_group(param_group)
 
     # ----------------------------------------------------------------- state layout
@@ -158,9 +163,7 @@ class FlatOptimizer(Optimizer):
                     view = layout.view(key, param)
                 else:
                     continue
-                if view.data_ptr() != value.data_ptr():
-                    view.copy_(value.detach().reshape(view.shape))
-                state[key] = view
+                state[key] = copy_state(view, value, param)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load torch.optim-format state; tensors are copied into fresh flat buffers.
@@ -168,6 +171,7 @@ class FlatOptimizer(Optimizer):
         A state tensor whose size does not match its parameter raises ValueError (naming the group,
         index, key and shapes) before anything is changed.
         """
+        check_state_dict(self, state_dict)
         self._check_loaded_state(state_dict)
         super().load_state_dict(state_dict)
 

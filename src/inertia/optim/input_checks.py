@@ -1,0 +1,161 @@
+"""Checks of the structures an optimizer is given: the ``params`` argument, param groups and state dicts.
+
+Each check raises TypeError (wrong kind of object) or ValueError (right kind, bad value) naming the
+argument, the group and the index, before the optimizer changes anything.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from inertia.optim.validation import is_number
+
+_SEQUENCES = (list, tuple)
+
+
+def params_argument(params: Any) -> list[Any]:
+    """The constructor's ``params`` as a list: tensors, (name, tensor) pairs or param-group dicts.
+
+    A lone tensor, a set (its order changes between runs, so checkpoints would not line up) and
+    anything that is not iterable raise TypeError; an empty list raises ValueError.
+    """
+    if isinstance(params, Tensor):
+        raise TypeError("Invalid params: got a single Tensor (pass an iterable of Tensors or dicts, "
+                        "for example [tensor] or model.parameters())")
+    if isinstance(params, (set, frozenset, str, bytes, Mapping)) or not isinstance(params, Iterable):
+        raise TypeError(f"Invalid params: {_describe(params)} (pass an ordered iterable of Tensors or dicts, "
+                        "for example a list or model.parameters())")
+    entries = list(params)
+    if not entries:
+        raise ValueError("Invalid params: an empty list (the optimizer needs at least one parameter)")
+    return entries
+
+
+def normalize_param_group(param_group: Any, group_index: int) -> None:
+    """Check the ``params`` of a group about to be added and store them as a list, in place.
+
+    Refused: a group that is not a dict or lacks ``"params"``; params that are not an ordered
+    iterable of Tensors (or (name, Tensor) pairs); a non-leaf tensor; a tensor listed twice
+    (torch.optim would step it twice per step).
+    """
+    where = f"param group {group_index}"
+    if not isinstance(param_group, dict):
+        raise TypeError(f"Invalid param_group: {_describe(param_group)} ({where} must be a dict with a "
+                        "'params' key)")
+    if "params" not in param_group:
+        raise ValueError(f"Invalid param_group: {where} has no 'params' key (keys: {sorted(map(str, param_group))})")
+    params = param_group["params"]
+    if isinstance(params, Tensor):
+        params = [params]
+    elif isinstance(params, (set, frozenset, str, bytes, Mapping)) or not isinstance(params, Iterable):
+        raise TypeError(f"Invalid params: {_describe(params)} in {where} (pass an ordered iterable of Tensors)")
+    params = list(params)
+    seen: dict[int, int] = {}
+    for index, entry in enumerate(params):
+        tensor = entry[1] if isinstance(entry, tuple) and len(entry) == 2 else entry
+        if not isinstance(tensor, Tensor):
+            raise TypeError(f"Invalid params: entry {index} of {where} is {_describe(entry)} (expected a Tensor "
+                            "or a (name, Tensor) pair)")
+        if not (tensor.is_leaf or tensor.retains_grad):
+            raise ValueError(f"Invalid params: entry {index} of {where} is not a leaf tensor (it was computed "
+                             "from other tensors); optimize the tensors it was computed from")
+        if id(tensor) in seen:
+            raise ValueError(f"Invalid params: entries {seen[id(tensor)]} and {index} of {where} are the same "
+                             "tensor (a duplicate would be stepped twice per step); list each tensor once")
+        seen[id(tensor)] = index
+    param_group["params"] = params
+
+
+def check_state_dict(optimizer: Any, state_dict: Any) -> None:
+    """Check the layout of a torch.optim-format ``state_dict`` against ``optimizer``.
+
+    The outer dict, its ``"state"`` and ``"param_groups"``, each saved group (its ``params`` and its
+    hyperparameters, as :meth:`add_param_group` checks them) and each parameter's state (a dict whose
+    ``step`` is a real number and whose state tensors are tensors) are checked before anything loads.
+    """
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"Invalid state_dict: {_describe(state_dict)} (expected a dict with keys 'state' "
+                        "and 'param_groups', as optimizer.state_dict() returns)")
+    missing = [key for key in ("state", "param_groups") if key not in state_dict]
+    if missing:
+        raise ValueError(f"Invalid state_dict: no {' and no '.join(map(repr, missing))} key (keys: "
+                         f"{sorted(map(str, state_dict))}); nothing was loaded")
+    state, groups = state_dict["state"], state_dict["param_groups"]
+    if not isinstance(state, Mapping):
+        raise TypeError(f"Invalid state_dict['state']: {_describe(state)} (expected a dict from parameter "
+                        "id to that parameter's state)")
+    if not isinstance(groups, _SEQUENCES):
+        raise TypeError(f"Invalid state_dict['param_groups']: {_describe(groups)} (expected a list of dicts)")
+    if len(groups) != len(optimizer.param_groups):
+        raise ValueError(f"Invalid state_dict['param_groups']: {len(groups)} groups, but the optimizer has "
+                         f"{len(optimizer.param_groups)}; nothing was loaded")
+    for group_index, (group, saved) in enumerate(zip(optimizer.param_groups, groups, strict=True)):
+        _check_saved_group(optimizer, group_index, group, saved)
+        for index, (param, saved_id) in enumerate(zip(group["params"], saved["params"], strict=True)):
+            where = f"state_dict['state'][{saved_id!r}]"
+            try:
+                _check_param_state(optimizer, where, param, state.get(saved_id, {}))
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"{exc} (the state of param group {group_index}, index {index}); "
+                                "nothing was loaded") from None
+    for key, value in state.items():
+        if not isinstance(value, Mapping):
+            raise TypeError(f"Invalid state_dict['state'][{key!r}]: {_describe(value)} (expected a dict)")
+
+
+def _check_saved_group(optimizer: Any, group_index: int, group: dict[str, Any], saved: Any) -> None:
+    where = f"state_dict['param_groups'][{group_index}]"
+    if not isinstance(saved, Mapping):
+        raise TypeError(f"Invalid {where}: {_describe(saved)} (expected a dict with a 'params' key)")
+    if "params" not in saved:
+        raise ValueError(f"Invalid {where}: no 'params' key (keys: {sorted(map(str, saved))})")
+    ids = saved["params"]
+    if not isinstance(ids, _SEQUENCES):
+        raise TypeError(f"Invalid {where}['params']: {_describe(ids)} (expected a list of parameter ids)")
+    if len(ids) != len(group["params"]):
+        raise ValueError(f"Invalid {where}['params']: {len(ids)} parameters, but param group {group_index} of "
+                         f"the optimizer has {len(group['params'])}; nothing was loaded")
+    hyper = {key: value for key, value in saved.items() if key not in ("params", "param_names")}
+    merged = {**optimizer.defaults, **hyper, **getattr(optimizer, "forced_group_values", {})}
+    try:
+        optimizer._check_group(merged)
+    except ValueError as exc:
+        raise ValueError(f"Invalid {where}: {exc}; nothing was loaded") from None
+
+
+def _check_param_state(optimizer: Any, where: str, param: Tensor, param_state: Any) -> None:
+    if not isinstance(param_state, Mapping):
+        raise TypeError(f"Invalid {where}: {_describe(param_state)} (expected a dict of state values)")
+    for key, value in param_state.items():
+        if key == "step":
+            _check_step(where, value)
+        elif key in optimizer.state_keys and value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"Invalid {where}[{key!r}]: {_describe(value)} (expected a Tensor)")
+            if value.is_complex() != param.is_complex():
+                raise ValueError(f"Invalid {where}[{key!r}]: a {value.dtype} tensor for a {param.dtype} "
+                                 "parameter")
+
+
+def _check_step(where: str, value: Any) -> None:
+    if isinstance(value, Tensor):
+        ok = (value.numel() == 1 and not value.is_complex() and value.dtype != torch.bool
+              and math.isfinite(float(value)))
+    else:
+        ok = is_number(value) and math.isfinite(value)
+    if not ok:
+        raise ValueError(f"Invalid {where}['step']: {_describe(value)} (expected a finite real number or a "
+                         "one-element real tensor)")
+
+
+def _describe(value: Any) -> str:
+    """``value`` for an error message: its repr, shortened, with its type."""
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} of type {type(value).__name__}"
