@@ -152,7 +152,7 @@ def test_a_loss_that_is_negative_gives_the_same_suggestion_as_the_shifted_loss()
     ({"lr_max": 1e-7}, "lr_max: must be a finite number above lr_min"),
     ({"num_steps": 3}, "num_steps: must be an integer >= 10"),
     ({"seeds": (1, 1)}, "seeds: must be a non-empty list of distinct integers"),
-    ({"diverge_factor": 1.0}, "diverge_factor: must exceed 1"),
+    ({"diverge_factor": 1.0}, "diverge_factor: must be a number > 1, got 1.0"),
 ])
 def test_bad_settings_are_named(kwargs: dict, message: str) -> None:
     model = nn.Linear(2, 1)

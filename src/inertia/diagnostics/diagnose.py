@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from inertia.diagnostics._checks import check_integer, check_optimizer, check_seed
 from inertia.diagnostics.density import SpectralDensity, spectral_density
 from inertia.diagnostics.hessian import (
     LayerCurvature,
@@ -97,6 +98,33 @@ def _stability(optimizer: torch.optim.Optimizer, lambda_max: float, notes: list[
     return edge_of_stability(lambda_max, float(group["lr"]), **terms)
 
 
+#: The longest training run :func:`run_diagnosis` accepts.
+MAX_STEPS = 10_000_000
+
+
+def _check_run_arguments(workload: Any, optimizer: Any, steps: Any, interval: Any, thresholds: Any,
+                         sharpness_points: Any, max_hvp: Any, trace_samples: Any, seed: Any, settings: Any) -> None:
+    """Refuse bad arguments of :func:`run_diagnosis` by name, before any work is done."""
+    if not isinstance(workload, Workload):
+        raise TypeError(f"workload: must be an inertia.diagnostics.workload.Workload (see make_workload), got "
+                        f"{type(workload).__name__}")
+    check_optimizer("optimizer", optimizer)
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    if not any(id(p) in held for p in workload.model.parameters()):
+        raise ValueError("optimizer: holds none of workload.model's parameters; build it on "
+                         "workload.model.parameters()")
+    check_integer("steps", steps, 2, MAX_STEPS)
+    check_integer("interval", interval, 1)
+    if thresholds is not None and not isinstance(thresholds, MonitorThresholds):
+        raise TypeError(f"thresholds: must be None or a MonitorThresholds, got {type(thresholds).__name__}")
+    check_integer("sharpness_points", sharpness_points, 1)
+    check_integer("max_hvp", max_hvp, 2)
+    check_integer("trace_samples", trace_samples, 2)
+    check_seed("seed", seed)
+    if settings is not None and not isinstance(settings, dict):
+        raise TypeError(f"settings: must be None or a dict, got {type(settings).__name__}")
+
+
 def run_diagnosis(workload: Workload, optimizer: torch.optim.Optimizer, *, steps: int = 300,
                   interval: int = DEFAULT_INTERVAL, thresholds: MonitorThresholds | None = None,
                   sharpness_points: int = 5, max_hvp: int = 40, trace_samples: int = 16,
@@ -107,8 +135,8 @@ def run_diagnosis(workload: Workload, optimizer: torch.optim.Optimizer, *, steps
     Hutchinson trace, SLQ density, per-layer blocks) and the sharpness ``lambda_max`` at
     ``sharpness_points`` steps during training, and compares it with the (S)GD stability limit.
     """
-    if not isinstance(steps, int) or steps < 2:
-        raise ValueError(f"steps: must be an integer >= 2, got {steps!r}")
+    _check_run_arguments(workload, optimizer, steps, interval, thresholds, sharpness_points, max_hvp,
+                         trace_samples, seed, settings)
     model = workload.model
     start = _curvature(workload, 0, max_hvp, trace_samples, seed)
     checkpoints = {int(round(x)) for x in np.linspace(0, steps, sharpness_points + 1)[1:]}

@@ -18,6 +18,13 @@ import torch
 from scipy.linalg import eigh_tridiagonal
 from torch import Tensor
 
+from inertia.diagnostics._checks import (
+    check_callable,
+    check_flag,
+    check_integer,
+    check_scalar_loss,
+    check_seed,
+)
 from inertia.diagnostics._params import ParamsLike, group_by_layer, named_params, unflatten
 
 LossFn = Callable[[], Tensor]
@@ -31,15 +38,11 @@ class HessianOperator:
     """
 
     def __init__(self, loss_fn: LossFn, params: ParamsLike) -> None:
+        check_callable("loss_fn", loss_fn, "a callable loss_fn() returning a scalar tensor")
         resolved = named_params(params)
         self.names = list(resolved)
         self.params = list(resolved.values())
-        loss = loss_fn()
-        if not isinstance(loss, Tensor) or loss.numel() != 1:
-            raise ValueError(f"loss_fn: must return a scalar tensor, got {type(loss).__name__} "
-                             f"with shape {tuple(getattr(loss, 'shape', ()))}")
-        if not loss.requires_grad:
-            raise ValueError("loss_fn: the returned loss does not depend on any parameter that requires grad")
+        loss = check_scalar_loss("loss_fn", loss_fn())
         self.loss = float(loss.detach())
         grads = torch.autograd.grad(loss.reshape(()), self.params, create_graph=True, allow_unused=True)
         self._grads = [g if g is not None and g.requires_grad else None for g in grads]
@@ -147,14 +150,16 @@ def hessian_eigenvalues(loss_fn: LossFn, params: ParamsLike, k: int = 1, which: 
     smallest eigenvalue means the point is a saddle (or a maximum) of the loss. Lanczos from one
     start vector finds each distinct eigenvalue once, so repeated eigenvalues are not repeated.
     """
-    if not isinstance(k, int) or k < 1:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k: must be a positive integer, got {k!r}")
-    if which not in WHICH_CHOICES:
+    if not isinstance(which, str) or which not in WHICH_CHOICES:
         raise ValueError(f"which: must be one of {', '.join(WHICH_CHOICES)}, got {which!r}")
     if isinstance(max_hvp, bool) or not isinstance(max_hvp, int) or max_hvp < k:
         raise ValueError(f"max_hvp: must be an integer at least k={k}, got {max_hvp!r}")
-    if not (isinstance(tol, (int, float)) and 0 < tol < 1):
+    if isinstance(tol, bool) or not (isinstance(tol, (int, float)) and 0 < tol < 1):
         raise ValueError(f"tol: must be a number in (0, 1), got {tol!r}")
+    check_seed("seed", seed)
+    check_flag("return_vectors", return_vectors)
     op = HessianOperator(loss_fn, params)
     steps = min(max_hvp, op.dim)
     k = min(k, op.dim)
@@ -197,8 +202,9 @@ def hessian_trace(loss_fn: LossFn, params: ParamsLike, num_samples: int = 64, *,
     Unbiased; its variance is ``2 * sum_{i != j} H_ij^2`` per sample (Hutchinson, "A stochastic
     estimator of the trace of the influence matrix", 1989; Avron & Toledo, JACM 2011).
     """
-    if not isinstance(num_samples, int) or num_samples < 2:
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 2:
         raise ValueError(f"num_samples: must be an integer >= 2, got {num_samples!r}")
+    check_seed("seed", seed)
     op = HessianOperator(loss_fn, params)
     generator = torch.Generator().manual_seed(seed)
     samples = []
@@ -226,6 +232,9 @@ class LayerCurvature:
 def layer_curvature(loss_fn: LossFn, params: ParamsLike, *, max_hvp: int = 60, trace_samples: int = 16,
                     seed: int = 0) -> list[LayerCurvature]:
     """Extreme eigenvalues and trace of each layer's block of the Hessian (layers by module path)."""
+    check_integer("max_hvp", max_hvp, 1)
+    check_integer("trace_samples", trace_samples, 2)
+    check_seed("seed", seed)
     named = named_params(params)
     out = []
     for layer, names in group_by_layer(named).items():

@@ -33,8 +33,18 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from inertia.diagnostics._checks import (
+    check_callable,
+    check_integer,
+    check_module,
+    check_optimizer,
+    check_real,
+    check_scalar_loss,
+    check_seeds,
+)
 from inertia.diagnostics.hessian import edge_of_stability, hessian_eigenvalues, sgd_terms
 from inertia.diagnostics.state import TrainingSnapshot
+from inertia.optim.validation import is_number
 
 if TYPE_CHECKING:  # matplotlib loads when a figure is drawn
     from matplotlib.figure import Figure
@@ -124,20 +134,32 @@ def valley_point(lrs: np.ndarray, smoothed: np.ndarray) -> tuple[float, float, f
     return math.sqrt(steepest * minimum), steepest, minimum
 
 
-def _check_settings(lr_min: float, lr_max: float, num_steps: int, seeds: Sequence[int], smoothing: float,
-                    diverge_factor: float) -> None:
-    if not (isinstance(lr_min, (int, float)) and lr_min > 0 and math.isfinite(lr_min)):
+#: The longest sweep :func:`lr_find` runs (its learning rates and losses are held in memory).
+MAX_STEPS = 1_000_000
+
+
+def _check_arguments(model: Any, optimizer: Any, batch_loss: Any, curvature_loss: Any, max_hvp: Any) -> None:
+    check_module("model", model)
+    check_optimizer("optimizer", optimizer)
+    check_callable("batch_loss", batch_loss, "a callable batch_loss(step, seed) returning a scalar tensor")
+    if curvature_loss is not None:
+        check_callable("curvature_loss", curvature_loss, "None or a callable loss() returning a scalar tensor")
+    check_integer("max_hvp", max_hvp, 1)
+
+
+def _check_settings(lr_min: Any, lr_max: Any, num_steps: Any, seeds: Any, smoothing: Any,
+                    diverge_factor: Any) -> list[int]:
+    """Check the sweep's settings; return the seeds as a list of ints."""
+    if not (is_number(lr_min) and math.isfinite(lr_min) and lr_min > 0):
         raise ValueError(f"lr_min: must be a positive number, got {lr_min!r}")
-    if not (isinstance(lr_max, (int, float)) and math.isfinite(lr_max) and lr_max > lr_min):
+    if not (is_number(lr_max) and math.isfinite(lr_max) and lr_max > lr_min):
         raise ValueError(f"lr_max: must be a finite number above lr_min={lr_min}, got {lr_max!r}")
-    if not isinstance(num_steps, int) or num_steps < 10:
-        raise ValueError(f"num_steps: must be an integer >= 10, got {num_steps!r}")
-    if len(seeds) < 1 or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds: must be a non-empty list of distinct integers, got {list(seeds)!r}")
-    if not 0 <= smoothing < 1:
-        raise ValueError(f"smoothing: must lie in [0, 1), got {smoothing!r}")
-    if not diverge_factor > 1:
-        raise ValueError(f"diverge_factor: must exceed 1, got {diverge_factor!r}")
+    if not is_number(num_steps, integer=True) or not 10 <= num_steps <= MAX_STEPS:
+        raise ValueError(f"num_steps: must be an integer >= 10 and <= {MAX_STEPS}, got {num_steps!r}")
+    seed_list = check_seeds("seeds", seeds)
+    check_real("smoothing", smoothing, at_least=0.0, below=1.0)
+    check_real("diverge_factor", diverge_factor, above=1.0, finite=False)
+    return seed_list
 
 
 def _sweep(model: nn.Module, optimizer: torch.optim.Optimizer, batch_loss: BatchLoss, seed: int,
@@ -153,6 +175,7 @@ def _sweep(model: nn.Module, optimizer: torch.optim.Optimizer, batch_loss: Batch
             group["lr"] = float(lr) * factor
         optimizer.zero_grad()
         loss = batch_loss(step, seed)
+        check_scalar_loss("batch_loss", loss)
         value = float(loss.detach())
         if not math.isfinite(value):
             reason = "non-finite loss"
@@ -205,8 +228,8 @@ def lr_find(model: nn.Module, optimizer: torch.optim.Optimizer, batch_loss: Batc
 
     The suggestion rule and the confidence figure are described in the module docstring.
     """
-    seeds = [int(s) for s in seeds]
-    _check_settings(lr_min, lr_max, num_steps, seeds, smoothing, diverge_factor)
+    _check_arguments(model, optimizer, batch_loss, curvature_loss, max_hvp)
+    seeds = _check_settings(lr_min, lr_max, num_steps, seeds, smoothing, diverge_factor)
     lrs = lr_schedule(lr_min, lr_max, num_steps)
     half_width = max(2, round(num_steps / 25))
     snapshot = TrainingSnapshot(model, optimizer)
