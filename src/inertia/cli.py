@@ -28,6 +28,7 @@ app = typer.Typer(
 # Modules that contribute commands; each defines ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES = (
     "inertia.lab.commands",
+    "inertia.lab.playground.commands",
     "inertia.kernels.commands",
     "inertia.diagnostics.commands",
 )
