@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from inertia.optim.validation import is_number
@@ -37,6 +37,8 @@ def _check_schedule(name: str, value: Any) -> Schedule:
 
 def _check_step(step: Any) -> int:
     try:
+        if isinstance(step, bool):
+            raise TypeError
         step = operator.index(step)
     except TypeError:
         raise ValueError(f"step must be an integer >= 0, got {step!r}") from None
@@ -75,3 +77,97 @@ def _check_state_keys(where: str, state: Any, keys: set[str]) -> None:
 
 def _takes_metric(schedule: Schedule) -> bool:
     return bool(getattr(schedule, "takes_metric", False))
+
+
+def _set(instance: Any, **values: Any) -> None:
+    """Store checked (normalised) values on a frozen dataclass from its ``__post_init__``."""
+    for key, value in values.items():
+        object.__setattr__(instance, key, value)
+
+
+def _check_segments(schedules: Any, lengths: Any) -> tuple[tuple[Schedule, ...], tuple[int, ...]]:
+    """The schedules and lengths of a ``Sequential``: one length fewer than schedules, each >= 1."""
+    if not isinstance(schedules, Sequence) or isinstance(schedules, str) or len(schedules) == 0:
+        raise ValueError(f"schedules must be a non-empty tuple of schedules, got {schedules!r}")
+    if not isinstance(lengths, Sequence) or isinstance(lengths, str) or len(lengths) != len(schedules) - 1:
+        raise ValueError(f"lengths must hold {len(schedules) - 1} segment lengths (one per schedule but the "
+                         f"last), got {lengths!r}")
+    checked = tuple(_check_schedule(f"schedules[{i}]", schedule) for i, schedule in enumerate(schedules))
+    return checked, tuple(_check_int(f"lengths[{i}]", length, 1) for i, length in enumerate(lengths))
+
+
+def _check_plateau_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings of a ``Plateau`` (factor, patience, threshold, mode, cooldown, min_multiplier,
+    threshold_mode, eps), checked and normalised; ValueError naming the first bad one."""
+    mode, threshold_mode = settings["mode"], settings["threshold_mode"]
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+    if threshold_mode not in ("rel", "abs"):
+        raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+    threshold = _check_real("threshold", settings["threshold"], 0.0, math.inf, high_open=True)
+    if threshold_mode == "rel" and threshold >= 1.0:
+        raise ValueError(f"threshold must be < 1 when threshold_mode is 'rel', got {settings['threshold']!r}")
+    return dict(factor=_check_real("factor", settings["factor"], 0.0, 1.0, low_open=True, high_open=True),
+                patience=_check_int("patience", settings["patience"], 0), threshold=threshold, mode=mode,
+                cooldown=_check_int("cooldown", settings["cooldown"], 0),
+                min_multiplier=_check_real("min_multiplier", settings["min_multiplier"], 0.0, 1.0),
+                threshold_mode=threshold_mode, eps=_check_real("eps", settings["eps"], 0.0, math.inf, high_open=True))
+
+
+def _check_plateau_state(state: Mapping[str, Any]) -> None:
+    """The values of a ``Plateau`` state (its keys are checked already); ValueError naming the key."""
+    try:
+        _check_plateau_settings(dict(state))
+        for key in ("num_bad_updates", "cooldown_counter", "num_updates"):
+            _check_int(key, state[key], 0)
+        _check_real("multiplier", state["multiplier"], 0.0, 1.0)
+        if not is_number(state["best"]) or math.isnan(state["best"]):
+            raise ValueError(f"best must be a number (inf before the first metric), got {state['best']!r}")
+        steps = state["decay_steps"]
+        if not isinstance(steps, (list, tuple)) or not all(is_number(t, integer=True) for t in steps):
+            raise ValueError(f"decay_steps must be a list of integers, got {steps!r}")
+    except ValueError as exc:
+        raise ValueError(f"state_dict: {exc}; nothing was loaded") from None
+
+
+def _check_multiplier(multiplier: Any, step: int) -> float:
+    """What a schedule returned at ``step``: a finite number >= 0."""
+    if not (is_number(multiplier) and math.isfinite(multiplier) and multiplier >= 0):
+        raise ValueError(f"schedule returned {multiplier!r} at step {step}; a multiplier must be a finite number >= 0")
+    return float(multiplier)
+
+
+def _check_last_epoch(optimizer: Any, last_epoch: Any) -> None:
+    """``last_epoch`` of a scheduler: -1 (a fresh start), or a step to resume from when every group
+    holds the ``initial_lr`` a previous scheduler stored."""
+    _check_int("last_epoch", last_epoch, -1)
+    if last_epoch >= 0:
+        for index, group in enumerate(optimizer.param_groups):
+            if "initial_lr" not in group:
+                raise ValueError(f"last_epoch={last_epoch!r} resumes a schedule, but param_groups[{index}] has "
+                                 "no 'initial_lr'; create the scheduler with last_epoch=-1 and load its state_dict")
+
+
+def _check_scheduler_state(state: Any, current: Mapping[str, Any], num_groups: int) -> None:
+    """A saved ``ScheduleLR`` state: the keys its ``state_dict`` has, counters and one lr per group."""
+    if not isinstance(state, Mapping):
+        raise TypeError(f"state_dict must be a dict as ScheduleLR.state_dict() returns, got {state!r} of type "
+                        f"{type(state).__name__}")
+    unknown = sorted(map(str, set(state) - set(current)))
+    missing = sorted({"base_lrs", "last_epoch", "schedule_state"} - set(state))
+    if unknown or missing:
+        problem = " and ".join(f"{what} keys {keys}" for what, keys in (("unknown", unknown), ("missing", missing))
+                               if keys)
+        raise ValueError(f"state_dict: {problem} (expected the keys {sorted(current)}); nothing was loaded")
+    _check_int("state_dict['last_epoch']", state["last_epoch"], -1)
+    if "_step_count" in state:
+        _check_int("state_dict['_step_count']", state["_step_count"], 0)
+    for key in ("base_lrs", "_last_lr"):
+        lrs = state.get(key, [0.0] * num_groups)
+        if (not isinstance(lrs, (list, tuple)) or len(lrs) != num_groups
+                or not all(is_number(lr) and math.isfinite(lr) and lr >= 0 for lr in lrs)):
+            raise ValueError(f"state_dict['{key}'] must hold one finite lr >= 0 per param group ({num_groups}), "
+                             f"got {lrs!r}")
+    for key in ("_is_initial", "_get_lr_called_within_step"):
+        if key in state and not isinstance(state[key], bool):
+            raise ValueError(f"state_dict['{key}'] must be True or False, got {state[key]!r}")

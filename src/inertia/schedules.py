@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -24,11 +23,18 @@ from torch.optim.lr_scheduler import LRScheduler
 from inertia._schedule_checks import (
     Schedule,
     _check_int,
+    _check_last_epoch,
+    _check_multiplier,
+    _check_plateau_settings,
+    _check_plateau_state,
     _check_real,
     _check_schedule,
+    _check_scheduler_state,
+    _check_segments,
     _check_state_keys,
     _check_step,
     _load_state,
+    _set,
     _state_of,
     _takes_metric,
 )
@@ -57,6 +63,10 @@ class StepDecay:
     every: int
     gamma: float
 
+    def __post_init__(self) -> None:
+        _set(self, every=_check_int("every", self.every, 1),
+             gamma=_check_real("gamma", self.gamma, 0.0, 1.0, low_open=True))
+
     def __call__(self, step: int) -> float:
         return self.gamma ** (_check_step(step) // self.every)
 
@@ -67,6 +77,9 @@ class ExponentialDecay:
 
     gamma: float
 
+    def __post_init__(self) -> None:
+        _set(self, gamma=_check_real("gamma", self.gamma, 0.0, 1.0, low_open=True))
+
     def __call__(self, step: int) -> float:
         return self.gamma ** _check_step(step)
 
@@ -76,6 +89,9 @@ class InverseTimeDecay:
     """``m(t) = 1 / (1 + k t)``: the notes' 1/t decay."""
 
     k: float
+
+    def __post_init__(self) -> None:
+        _set(self, k=_check_real("k", self.k, 0.0, math.inf, high_open=True))
 
     def __call__(self, step: int) -> float:
         return 1.0 / (1.0 + self.k * _check_step(step))
@@ -91,6 +107,10 @@ class CosineDecay:
 
     total_steps: int
     final: float = 0.0
+
+    def __post_init__(self) -> None:
+        _set(self, total_steps=_check_int("total_steps", self.total_steps, 1),
+             final=_check_real("final", self.final, 0.0, 1.0))
 
     def __call__(self, step: int) -> float:
         progress = min(_check_step(step), self.total_steps) / self.total_steps
@@ -108,6 +128,9 @@ class LinearWarmup:
 
     steps: int
     then: Schedule = field(default_factory=Constant)
+
+    def __post_init__(self) -> None:
+        _set(self, steps=_check_int("steps", self.steps, 1), then=_check_schedule("then", self.then))
 
     @property
     def takes_metric(self) -> bool:
@@ -143,6 +166,10 @@ class Sequential:
 
     schedules: tuple[Schedule, ...]
     lengths: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        schedules, lengths = _check_segments(self.schedules, self.lengths)
+        _set(self, schedules=schedules, lengths=lengths)
 
     @property
     def takes_metric(self) -> bool:
@@ -203,19 +230,10 @@ class Plateau:
     def __init__(self, factor: float = 0.1, patience: int = 10, threshold: float = 1e-4,
                  mode: Literal["min", "max"] = "min", cooldown: int = 0, min_multiplier: float = 0.0,
                  threshold_mode: Literal["rel", "abs"] = "rel", eps: float = 1e-8) -> None:
-        self.factor = _check_real("factor", factor, 0.0, 1.0, low_open=True, high_open=True)
-        self.patience = _check_int("patience", patience, 0)
-        self.threshold = _check_real("threshold", threshold, 0.0, math.inf, high_open=True)
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
-        if threshold_mode == "rel" and threshold >= 1.0:
-            raise ValueError(f"threshold must be < 1 when threshold_mode is 'rel', got {threshold!r}")
-        self.mode, self.threshold_mode = mode, threshold_mode
-        self.cooldown = _check_int("cooldown", cooldown, 0)
-        self.min_multiplier = _check_real("min_multiplier", min_multiplier, 0.0, 1.0)
-        self.eps = _check_real("eps", eps, 0.0, math.inf, high_open=True)
+        settings = _check_plateau_settings(dict(factor=factor, patience=patience, threshold=threshold, mode=mode,
+                                                cooldown=cooldown, min_multiplier=min_multiplier,
+                                                threshold_mode=threshold_mode, eps=eps))
+        self.__dict__.update(settings)
         self.multiplier = 1.0
         self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_updates = 0
@@ -243,6 +261,8 @@ class Plateau:
             value = float(metric)
         except (TypeError, ValueError, RuntimeError):
             raise ValueError(f"metric must be a real number, got {metric!r}") from None
+        if step is not None:
+            step = _check_step(step)
         self.num_updates += 1
         if self._is_better(value):
             self.best, self.num_bad_updates = value, 0
@@ -264,6 +284,7 @@ class Plateau:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state from :meth:`state_dict`; ValueError, and nothing changes, if its keys differ."""
         _check_state_keys("state_dict", state, set(vars(self)))
+        _check_plateau_state(state)
         self.__dict__.update({key: (list(v) if isinstance(v, list) else v) for key, v in state.items()})
 
 
@@ -275,28 +296,27 @@ def constant() -> Constant:
 
 def step_decay(every: int, gamma: float) -> StepDecay:
     """``m(t) = gamma ** (t // every)``, with ``every >= 1`` and ``0 < gamma <= 1``."""
-    return StepDecay(_check_int("every", every, 1), _check_real("gamma", gamma, 0.0, 1.0, low_open=True))
+    return StepDecay(every, gamma)
 
 
 def exponential_decay(gamma: float) -> ExponentialDecay:
     """``m(t) = gamma ** t``, with ``0 < gamma <= 1``."""
-    return ExponentialDecay(_check_real("gamma", gamma, 0.0, 1.0, low_open=True))
+    return ExponentialDecay(gamma)
 
 
 def inverse_time_decay(k: float) -> InverseTimeDecay:
     """``m(t) = 1 / (1 + k t)``, with finite ``k >= 0``."""
-    return InverseTimeDecay(_check_real("k", k, 0.0, math.inf, high_open=True))
+    return InverseTimeDecay(k)
 
 
 def cosine_decay(total_steps: int, final: float = 0.0) -> CosineDecay:
     """``m(t) = final + (1 - final)(1 + cos(pi min(t, T)/T))/2``, ``T = total_steps >= 1``, final in [0, 1]."""
-    return CosineDecay(_check_int("total_steps", total_steps, 1), _check_real("final", final, 0.0, 1.0))
+    return CosineDecay(total_steps, final)
 
 
 def linear_warmup(steps: int, then: Schedule | None = None) -> LinearWarmup:
     """``m(t) = (t + 1)/steps`` for ``t < steps``, then ``then(t - steps)`` (default :func:`constant`)."""
-    then = Constant() if then is None else _check_schedule("then", then)
-    return LinearWarmup(_check_int("steps", steps, 1), then)
+    return LinearWarmup(steps, Constant() if then is None else then)
 
 
 def sequence(segments: Sequence[tuple[Schedule, int | None]]) -> Sequential:
@@ -336,14 +356,11 @@ class ScheduleLR(LRScheduler):
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise ValueError(f"optimizer must be a torch.optim.Optimizer, got {optimizer!r}")
         self.schedule = _check_schedule("schedule", schedule)
+        _check_last_epoch(optimizer, last_epoch)
         super().__init__(optimizer, last_epoch)
 
     def _multiplier(self, step: int) -> float:
-        multiplier = self.schedule(step)
-        if not (isinstance(multiplier, numbers.Real) and math.isfinite(multiplier) and multiplier >= 0):
-            raise ValueError(f"schedule returned {multiplier!r} at step {step}; "
-                             "a multiplier must be a finite number >= 0")
-        return float(multiplier)
+        return _check_multiplier(self.schedule(step), step)
 
     def get_lr(self) -> list[float | torch.Tensor]:
         multiplier = self.__dict__.pop("_pending_multiplier", None)
@@ -366,6 +383,9 @@ class ScheduleLR(LRScheduler):
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a state from :meth:`state_dict`; ValueError or TypeError, and nothing changes, if it
+        does not fit (unknown keys, bad counters or learning rates, a schedule state of another kind)."""
+        _check_scheduler_state(state_dict, self.state_dict(), len(self.optimizer.param_groups))
         state = dict(state_dict)
         _load_state(self.schedule, state.pop("schedule_state", None), "state_dict['schedule_state']")
         self.__dict__.update(state)
