@@ -63,8 +63,15 @@ def cpu_backends(spec: StepSpec, dtype: torch.dtype) -> list[str]:
     return sorted(available, key=lambda name: name != preferred)
 
 
+def _listed(buffer: Tensor | list[Tensor]) -> list[Tensor]:
+    """A buffer as the tensor list torch's fused ops take (a list is used as is, so that its owner may
+    change its contents between steps)."""
+    return buffer if isinstance(buffer, list) else [buffer]
+
+
 class TorchFusedStepper:
-    """Calls torch's ``_fused_sgd_``/``_fused_adagrad_``/``_fused_adam(w)_`` on one flat tensor each.
+    """Calls torch's ``_fused_sgd_``/``_fused_adagrad_``/``_fused_adam(w)_`` on one flat tensor each
+    (or on lists of tensors, such as the local shards of DTensor parameters).
 
     The op and its option arguments are fixed at construction; per step only the step
     number and, when they changed, the hyperparameter arguments are written.
@@ -75,10 +82,11 @@ class TorchFusedStepper:
             raise ValueError(f"Invalid spec: {spec!r} (no torch fused CPU op computes it)")
         self.spec = spec
         flags = dict(spec.flags)
-        param, grad = [buffers["param"]], [buffers["grad"]]
-        state = [[buffers[key]] for key in spec.state_keys]
-        self.step_tensor = [torch.zeros((), dtype=torch.float32)]
-        self.step_array = self.step_tensor[0].numpy()  # a view: writing it sets the tensor without an op
+        param, grad = _listed(buffers["param"]), _listed(buffers["grad"])
+        state = [_listed(buffers[key]) for key in spec.state_keys]
+        steps = torch.zeros(len(param), dtype=torch.float32)  # one counter per tensor, as the ops take
+        self.step_tensor = list(steps.unbind())
+        self.step_array = steps.numpy()  # a view: writing it sets the counters without an op
         maximize = bool(flags["maximize"])
         if spec.rule == "sgd":
             self.op = torch._fused_sgd_
@@ -111,7 +119,7 @@ class TorchFusedStepper:
         if hyper is not self.hyper:  # a tuple holding a tensor (in-place lr changes) is re-read every step
             self.kwargs = self._hyper_kwargs(hyper)
             self.hyper = hyper if plain_numbers(hyper) else None
-        self.step_array[()] = step
+        self.step_array[:] = step
         if self.spec.rule == "sgd":
             self.op(*self.args, is_first_step=step == 1, **self.kwargs)
         else:

@@ -25,6 +25,7 @@ import torch
 
 from inertia.kernels.cpu import CPU_DTYPES, cpu_backends, make_cpu_stepper
 from inertia.kernels.flat import RELAYOUT, FusedBucket
+from inertia.kernels.sharded import ShardedBucket
 from inertia.kernels.spec import GROUP_KEYS, FusedFallbackWarning, StepSpec, spec_from_group
 from inertia.kernels.triton_steps import TRITON_DTYPES, triton_available
 
@@ -50,7 +51,8 @@ class FusedGroup:
         self.params_list = group["params"]
         self.params = list(group["params"])
         self.layout = optimizer._layout(group)
-        self.buckets = [FusedBucket(b, optimizer._fused_warn) for b in self.layout.buckets.values()]
+        self.buckets = [(ShardedBucket if b.sharded else FusedBucket)(b, optimizer._fused_warn)
+                        for b in self.layout.buckets.values()]
         self.key: tuple[Any, ...] | None = None  # the group values the decisions below were made for
         self.spec: StepSpec | None = None
         self.hyper: tuple[float, ...] = ()
@@ -99,6 +101,8 @@ class FusedGroup:
 def _backend(bucket: FusedBucket, spec: StepSpec, impl: str) -> tuple[str | None, str]:
     """The backend for ``bucket`` under ``impl`` ("auto"/"fused"), or None and why (empty: silently)."""
     device, dtype = bucket.bucket.device, bucket.bucket.dtype
+    if bucket.bucket.sharded and device.type != "cpu":
+        return None, f"no fused kernel over DTensor shards on {device.type} (CPU only)"
     if device.type == "cuda":
         if not triton_available():
             return None, "Triton is not installed (pip install 'inertia[fast]')"

@@ -28,6 +28,7 @@ from torch.multiprocessing.reductions import StorageWeakRef
 
 from inertia.kernels.spec import StepSpec
 from inertia.optim.layout import FlatBucket
+from inertia.optim.sharded import copy_state, share_memory
 
 _grad_of = operator.attrgetter("grad")
 _FLAT_STORAGES: dict[int, StorageWeakRef] = {}
@@ -150,9 +151,8 @@ class FusedBucket:
                 view = layout.step_view(param) if key == "step" else layout.view(key, param)
                 if key not in state:
                     state[key] = view.zero_()
-                elif view.data_ptr() != state[key].data_ptr():
-                    view.copy_(state[key].detach().reshape(view.shape))
-                    state[key] = view
+                elif not share_memory(view, state[key]):
+                    state[key] = copy_state(view, state[key], param)
         if spec.counts_steps:
             steps = self.bucket.steps
             assert steps is not None

@@ -7,6 +7,10 @@ each parameter owns a fixed slice ``[offset, offset + numel)`` (offsets aligned 
 ``step`` counters of a bucket are 0-d views into one float tensor, so the state dict
 looks exactly like torch.optim's while a fused kernel can update a whole bucket, and
 all its counters, in O(1) Python work.
+
+DTensor parameters (FSDP2, HSDP, tensor parallel) get buckets of their own: a slice holds
+only this rank's local shard, and their state tensors are DTensors placed like the
+parameter that wrap views of it (:mod:`inertia.optim.sharded`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
+
+from inertia.optim.sharded import is_dtensor, local_shape, shaped_like
 
 ALIGNMENT = 16  # elements; 64 bytes in float32
 
@@ -30,11 +36,17 @@ def _aligned(n: int) -> int:
 
 @dataclass
 class FlatBucket:
-    """The parameters of one group that share a device and dtype, and their flat state."""
+    """The parameters of one group that share a device and dtype, and their flat state.
+
+    A ``sharded`` bucket holds DTensor parameters: slices are sized by their local shards and
+    state views are DTensors placed like their parameters.
+    """
 
     device: torch.device
     dtype: torch.dtype
+    sharded: bool = False
     params: list[Tensor] = field(default_factory=list)
+    shapes: list[torch.Size] = field(default_factory=list)  # of the local shards
     offsets: list[int] = field(default_factory=list)
     total: int = 0
     buffers: dict[str, Tensor] = field(default_factory=dict)
@@ -42,9 +54,11 @@ class FlatBucket:
 
     def add(self, param: Tensor) -> int:
         """Reserve a slice for ``param``; return its index in the bucket."""
+        shape = local_shape(param) if self.sharded else param.shape
         self.params.append(param)
+        self.shapes.append(shape)
         self.offsets.append(self.total)
-        self.total += _aligned(param.numel())
+        self.total += _aligned(shape.numel())
         return len(self.params) - 1
 
     def buffer(self, key: str) -> Tensor:
@@ -54,10 +68,14 @@ class FlatBucket:
         return self.buffers[key]
 
     def view(self, key: str, index: int) -> Tensor:
-        """The state tensor ``key`` of parameter ``index``, shaped like the parameter."""
-        param = self.params[index]
-        start = self.offsets[index]
-        return self.buffer(key)[start : start + param.numel()].view_as(param)
+        """The state tensor ``key`` of parameter ``index``, shaped (and, if a DTensor, placed) like it."""
+        local = self.local_view(key, index)
+        return shaped_like(local, self.params[index]) if self.sharded else local
+
+    def local_view(self, key: str, index: int) -> Tensor:
+        """The part of state ``key`` of parameter ``index`` this rank holds (a plain tensor)."""
+        shape, start = self.shapes[index], self.offsets[index]
+        return self.buffer(key)[start : start + shape.numel()].view(shape)
 
     def step_view(self, index: int) -> Tensor:
         """The 0-d ``step`` counter of parameter ``index`` (a view into :attr:`steps`)."""
@@ -71,11 +89,11 @@ class GroupLayout:
 
     def __init__(self, params: list[Tensor]) -> None:
         self.param_ids = tuple(id(p) for p in params)
-        self.buckets: dict[tuple[torch.device, torch.dtype], FlatBucket] = {}
+        self.buckets: dict[tuple[torch.device, torch.dtype, bool], FlatBucket] = {}
         self._where: dict[int, tuple[FlatBucket, int]] = {}
         for param in params:
-            key = (param.device, param.dtype)
-            bucket = self.buckets.setdefault(key, FlatBucket(param.device, param.dtype))
+            key = (param.device, param.dtype, is_dtensor(param))
+            bucket = self.buckets.setdefault(key, FlatBucket(*key))
             self._where[id(param)] = (bucket, bucket.add(param))
 
     def matches(self, params: list[Tensor]) -> bool:
