@@ -18,7 +18,9 @@ import numpy as np
 import torch
 
 from inertia.optim.validation import is_number
-from inertia.second_order.lbfgs import LBFGS, IterationInfo, _check_positive
+from inertia.second_order.base import IterationInfo, _check_positive
+from inertia.second_order.curvature import autograd_hvp, lanczos_curvature
+from inertia.second_order.lbfgs import LBFGS
 from inertia.second_order.newton import Newton
 from inertia.second_order.result import History, Iterate, Recorder, Result
 from inertia.second_order.status import Status
@@ -136,6 +138,11 @@ def minimize(
     if history_x not in (None, True, False):
         raise ValueError(f"history_x must be True, False or None, got {history_x!r}")
     keep_x = history_x if history_x is not None else x.numel() <= HISTORY_X_LIMIT
+    check_curvature = False  # the Newton methods take check_curvature as an option of Newton itself
+    if method not in NEWTON_MODES:
+        check_curvature = options.pop("check_curvature", False)
+        if not isinstance(check_curvature, bool):
+            raise ValueError(f"check_curvature must be True or False, got {check_curvature!r}")
     recorder = Recorder(numpy_out, keep_x, callback)
     if method == "lbfgs":
         runner = _run_lbfgs
@@ -144,7 +151,23 @@ def minimize(
     else:
         runner = _run_first_order
     status, message, counts = runner(fun, x, method, tol, max_iter, recorder, options)
+    if check_curvature and status.success:
+        status, message, counts = _curvature_verdict(fun, x, method, status, message, counts)
     return _result(fun, x, method, status, message, counts, recorder)
+
+
+def _curvature_verdict(fun, x, method: str, status: Status, message: str, counts) -> tuple[Status, str, tuple]:
+    """``check_curvature=True``: at the end point, Lanczos on Hessian-vector products (one evaluation with
+    the graph, up to 20 products); a clearly negative eigenvalue turns success into ``saddle``."""
+    with torch.enable_grad():
+        hvp, grad = autograd_hvp(_call(fun, x), x)
+        curvature = lanczos_curvature(hvp, x.detach())
+    nit, nfev, ngev, nhvp = counts
+    counts = (nit, nfev + 1, ngev + 1, nhvp + curvature.matvecs)
+    if curvature.negative:
+        verdict = curvature.saddle_message(float(grad.abs().max()))
+        return Status.SADDLE, f"{verdict} ({method} stopped there: {message})", counts
+    return status, f"{message}; lowest Hessian eigenvalue found {curvature.eigenvalue:.3g}", counts
 
 
 def _result(fun, x, method, status, message, counts, recorder: Recorder) -> Result:

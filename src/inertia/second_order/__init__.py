@@ -4,6 +4,7 @@ See docs/second_order.md. :func:`inertia.minimize` drives these (and the first-o
 on a function of one vector.
 """
 
+from inertia.second_order.base import IterationInfo
 from inertia.second_order.hvp import (
     dense_hessian_from_gradient,
     gradient_with_graph,
@@ -12,7 +13,7 @@ from inertia.second_order.hvp import (
     hvp_from_gradient,
 )
 from inertia.second_order.krylov import CGResult, LanczosResult, lanczos, truncated_cg
-from inertia.second_order.lbfgs import LBFGS, IterationInfo
+from inertia.second_order.lbfgs import LBFGS
 from inertia.second_order.line_search import LineSearchResult, MoreThuente, strong_wolfe
 from inertia.second_order.newton import Newton
 from inertia.second_order.result import History, Iterate, Result

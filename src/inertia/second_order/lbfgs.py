@@ -9,50 +9,23 @@ direction is always one of descent.
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
-from torch.optim import Optimizer
 
 from inertia.optim.validation import is_number
-from inertia.second_order.flat import FlatParams, check_shared_hyperparameters, to_float
+from inertia.second_order.base import (
+    IterationInfo,
+    SecondOrderBase,
+    check_step_arguments,
+)
+from inertia.second_order.flat import to_float
+from inertia.second_order.hyperparameters import LINE_SEARCHES, check_lbfgs_hyperparameters
 from inertia.second_order.line_search import strong_wolfe
-from inertia.second_order.status import FAILURES, ON_FAILURE_CHOICES, OptimizationError, Status
+from inertia.second_order.status import Status
 
-LINE_SEARCHES = ("strong_wolfe", None)
 _UNSET: Any = object()  # line_search_fn not given
-
-
-@dataclass(frozen=True)
-class IterationInfo:
-    """What a per-iteration callback of a second-order optimizer receives (after the iteration)."""
-
-    nit: int  # iterations done by this optimizer since creation
-    loss: float
-    grad_norm: float  # infinity norm
-    nfev: int
-    ngev: int
-    nhvp: int
-    step: float
-
-
-def _check_positive(name: str, value: Any, *, integer: bool = False, allow_none: bool = False) -> Any:
-    """Return ``value`` as a Python int/float (None stays None where allowed); raise if not positive."""
-    if value is None and allow_none:
-        return None
-    if not is_number(value, integer=integer) or not value > 0 or not math.isfinite(value):
-        raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}, got {value!r}")
-    return int(value) if integer else float(value)
-
-
-def _check_nonnegative(name: str, value: Any) -> float:
-    """Return ``value`` as a Python float; raise if it is not a number >= 0."""
-    if not is_number(value) or not value >= 0:
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-    return float(value)
 
 
 def _line_search_choice(line_search: Any, line_search_fn: Any) -> str | None:
@@ -64,97 +37,6 @@ def _line_search_choice(line_search: Any, line_search_fn: Any) -> str | None:
     if line_search not in LINE_SEARCHES:
         raise ValueError(f"line_search must be 'strong_wolfe' or None, got {line_search!r}")
     return line_search
-
-
-class SecondOrderBase(Optimizer):
-    """Shared bookkeeping: flat view of all groups, evaluation counters, stop status.
-
-    Param groups are checked whenever they change (``add_param_group``, ``load_state_dict``): a
-    failing check raises ValueError and leaves the optimizer as it was. Copies (``copy.deepcopy``,
-    pickle) keep ``on_failure``, ``status`` and ``message``.
-    """
-
-    requires_closure = True  # step(closure) only, as torch.optim.LBFGS (see inertia.lab.loops.needs_closure)
-    # attributes beyond torch's defaults/state/param_groups that copies keep
-    _PICKLED = ("on_failure", "status", "message", "_hyperparameters")
-
-    def _setup(self, on_failure: str) -> None:
-        if on_failure not in ON_FAILURE_CHOICES:
-            raise ValueError(f"on_failure must be one of {ON_FAILURE_CHOICES}, got {on_failure!r}")
-        # this class's own hyperparameters (torch adds keys such as "differentiable" to defaults later)
-        self._hyperparameters = tuple(self.defaults)
-        self._flat = self._checked_flat(self.param_groups, self._hyperparameters)
-        self.on_failure = on_failure
-        self.status: Status = Status.RUNNING
-        self.message: str = "not started"
-
-    def _checked_flat(self, groups: list[dict[str, Any]], hyperparameters: tuple[str, ...]) -> FlatParams:
-        """Validate ``groups`` (every hyperparameter present and shared) and return their flat view."""
-        name = type(self).__name__
-        for index, group in enumerate(groups):
-            missing = sorted(set(hyperparameters) - set(group))
-            if missing:
-                raise ValueError(f"{name}: param group {index} lacks {missing} (saved by another optimizer?)")
-        check_shared_hyperparameters(name, groups, hyperparameters)
-        return FlatParams(groups, name)
-
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        super().add_param_group(param_group)
-        if hasattr(self, "_flat"):  # groups added after construction join the same vector
-            try:
-                self._flat = self._checked_flat(self.param_groups, self._hyperparameters)
-            except ValueError:
-                self.param_groups.pop()  # leave the optimizer as it was
-                raise
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state.update({key: self.__dict__[key] for key in self._PICKLED if key in self.__dict__})
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        """Unpickling, and the last act of ``load_state_dict``: check the groups before changing anything."""
-        flat = None
-        if "param_groups" in state:
-            keys = state["_hyperparameters"] if "_hyperparameters" in state else self._hyperparameters
-            flat = self._checked_flat(state["param_groups"], keys)
-        super().__setstate__(state)
-        if flat is not None:
-            self._flat = flat
-
-    @property
-    def _state(self) -> dict[str, Any]:
-        state = self.state[self._flat.params[0]]
-        for key in ("func_evals", "grad_evals", "hvp_evals", "n_iter"):
-            state.setdefault(key, 0)
-        return state
-
-    @property
-    def nfev(self) -> int:
-        """Function evaluations (closure calls) since creation."""
-        return int(self._state["func_evals"])
-
-    @property
-    def ngev(self) -> int:
-        """Gradient evaluations since creation."""
-        return int(self._state["grad_evals"])
-
-    @property
-    def nhvp(self) -> int:
-        """Hessian-vector products since creation (a dense Hessian of n params counts n)."""
-        return int(self._state["hvp_evals"])
-
-    @property
-    def nit(self) -> int:
-        """Iterations since creation."""
-        return int(self._state["n_iter"])
-
-    def _finish(self, status: Status, message: str) -> None:
-        self.status, self.message = status, message
-        if status in FAILURES and self.on_failure != "ignore":
-            if self.on_failure == "raise":
-                raise OptimizationError(status, message)
-            warnings.warn(f"{type(self).__name__}: {message}", RuntimeWarning, stacklevel=3)
 
 
 class LBFGS(SecondOrderBase):
@@ -228,25 +110,34 @@ class LBFGS(SecondOrderBase):
         max_ls: int = 20,
         on_failure: str = "warn",
     ) -> None:
-        lr = _check_positive("lr", lr)
-        history_size = _check_positive("history_size", history_size, integer=True)
-        max_iter = _check_positive("max_iter", max_iter, integer=True)
-        max_eval = _check_positive("max_eval", max_eval, integer=True, allow_none=True)
-        max_ls = _check_positive("max_ls", max_ls, integer=True)
-        tolerance_grad = _check_nonnegative("tolerance_grad", tolerance_grad)
-        tolerance_change = _check_nonnegative("tolerance_change", tolerance_change)
-        line_search = _line_search_choice(line_search, line_search_fn)
-        if not (is_number(c1) and is_number(c2) and 0.0 < c1 < c2 < 1.0):
-            raise ValueError(f"c1 and c2 must satisfy 0 < c1 < c2 < 1, got c1={c1!r}, c2={c2!r}")
-        if max_eval is None:  # torch's default for fixed steps; room for one trial per iteration with a search
-            max_eval = max_iter * 5 // 4 if line_search is None else max(max_iter * 5 // 4, max_iter + 1)
-        defaults = dict(
-            lr=lr, history_size=history_size, max_iter=max_iter, max_eval=max_eval,
-            tolerance_grad=tolerance_grad, tolerance_change=tolerance_change, line_search=line_search,
-            c1=float(c1), c2=float(c2), max_ls=max_ls,
+        defaults = self._check_hyperparameters(
+            dict(
+                lr=lr, history_size=history_size, max_iter=max_iter, max_eval=max_eval,
+                tolerance_grad=tolerance_grad, tolerance_change=tolerance_change,
+                line_search=_line_search_choice(line_search, line_search_fn), c1=c1, c2=c2, max_ls=max_ls,
+            ),
+            in_group=False,
         )  # fmt: skip
         super().__init__(params, defaults)
         self._setup(on_failure)
+
+    _check_hyperparameters = staticmethod(check_lbfgs_hyperparameters)
+
+    def _check_state_entry(self, key: Any, entry: Mapping[str, Any]) -> None:
+        """The loaded L-BFGS memory: tensors where tensors are kept, numbers where numbers are."""
+        name = type(self).__name__
+        for item in ("d", "prev_flat_grad"):
+            if item in entry and not isinstance(entry[item], torch.Tensor):
+                raise TypeError(f"{name}.load_state_dict: state[{key!r}][{item!r}] must be a tensor, "
+                                f"got {type(entry[item]).__name__}")  # fmt: skip
+        for item in ("old_dirs", "old_stps", "ro"):
+            if item in entry and not isinstance(entry[item], list):
+                raise TypeError(f"{name}.load_state_dict: state[{key!r}][{item!r}] must be a list, "
+                                f"got {type(entry[item]).__name__}")  # fmt: skip
+        for item in ("t", "prev_loss", "H_diag"):
+            value = entry.get(item, 0.0)
+            if not (is_number(value) or (isinstance(value, torch.Tensor) and value.numel() == 1)):
+                raise TypeError(f"{name}.load_state_dict: state[{key!r}][{item!r}] must be a number, got {value!r}")
 
     # ----------------------------------------------------------------- evaluation
     def _evaluate(self, closure: Callable[[], Any]) -> tuple[float, torch.Tensor]:
@@ -322,8 +213,7 @@ class LBFGS(SecondOrderBase):
         """Run up to ``max_iter`` iterations; ``closure`` must zero grads, compute the loss, call
         ``backward()`` and return the loss. ``callback(info)`` runs after each iteration; a truthy
         return value stops the run with status ``"callback"``. Returns the first loss."""
-        if closure is None:
-            raise ValueError("LBFGS.step needs a closure that recomputes the loss and its gradient")
+        check_step_arguments(type(self).__name__, closure, callback)
         closure = torch.enable_grad()(closure)
         group, state = self.param_groups[0], self._state
         orig_loss = closure()

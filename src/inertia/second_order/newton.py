@@ -19,15 +19,34 @@ from typing import Any
 
 import torch
 
+from inertia.second_order.base import (
+    IterationInfo,
+    SecondOrderBase,
+    _check_nonnegative,
+    check_step_arguments,
+)
+from inertia.second_order.curvature import (
+    Curvature,
+    TrialPoint,
+    dense_curvature,
+    lanczos_curvature,
+    negative_curvature_search,
+)
 from inertia.second_order.flat import to_float
 from inertia.second_order.hvp import dense_hessian_from_gradient, gradient_with_graph, hvp_from_gradient
-from inertia.second_order.lbfgs import IterationInfo, SecondOrderBase, _check_nonnegative, _check_positive
-from inertia.second_order.newton_directions import CGModel, ExactModel, SaddleFreeModel, SingularSystemError
+from inertia.second_order.hyperparameters import NEWTON_MODES, check_newton_hyperparameters
+from inertia.second_order.newton_directions import (
+    CGModel,
+    ExactModel,
+    SaddleFreeModel,
+    SingularSystemError,
+    judge_trial,
+)
 from inertia.second_order.status import Status
 
-MODES = ("exact", "cg", "saddle-free")
+MODES = NEWTON_MODES
 DEFAULT_KRYLOV_DIM = 20
-_ACCEPT, _SHRINK, _GROW = 1e-4, 0.75, 0.25
+_SHRINK, _GROW = 0.75, 0.25
 _MAX_FACTORIZATIONS = 200
 
 
@@ -84,7 +103,11 @@ class Newton(SecondOrderBase):
         tolerance_change: stop when the loss or the step's infinity norm changes by less.
         cg_max_iter: CG iterations per solve (default ``min(n, 250)``); cg_rtol: relative residual
             (default the forcing term ``min(0.5, sqrt(||g||))``).
-        on_failure: ``"warn"``, ``"raise"`` or ``"ignore"`` when a step fails.
+        check_curvature: where the gradient vanishes, look for negative curvature (the dense
+            eigenvalues where the mode forms H, else Lanczos on Hessian-vector products); at a saddle
+            the status is ``"saddle"``, not ``"converged"``, except that saddle-free Newton and the trust
+            region step along the negative curvature and go on.
+        on_failure: ``"warn"``, ``"raise"`` or ``"ignore"`` when a step fails (a saddle counts as one).
 
     Counters ``nfev``, ``ngev``, ``nhvp`` (a dense Hessian counts n products) and ``status``,
     ``message`` are readable after each :meth:`step`; ``damping_now`` is the current ``lam``.
@@ -108,32 +131,31 @@ class Newton(SecondOrderBase):
         krylov_dim: int | None = None,
         cg_max_iter: int | None = None,
         cg_rtol: float | None = None,
+        check_curvature: bool = True,
         on_failure: str = "warn",
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        lr = _check_positive("lr", lr)
-        damping = _check_nonnegative("damping", damping)
-        max_iter = _check_positive("max_iter", max_iter, integer=True)
-        max_eval = _check_positive("max_eval", max_eval, integer=True, allow_none=True)
-        krylov_dim = _check_positive("krylov_dim", krylov_dim, integer=True, allow_none=True)
-        cg_max_iter = _check_positive("cg_max_iter", cg_max_iter, integer=True, allow_none=True)
-        max_exact_params = _check_positive("max_exact_params", max_exact_params, integer=True)
-        cg_rtol = _check_positive("cg_rtol", cg_rtol, allow_none=True)
-        tolerance_grad = _check_nonnegative("tolerance_grad", tolerance_grad)
-        tolerance_change = _check_nonnegative("tolerance_change", tolerance_change)
-        if not isinstance(trust_region, bool):
-            raise ValueError(f"trust_region must be True or False, got {trust_region!r}")
-        defaults = dict(
-            mode=mode, lr=lr, damping=damping, trust_region=trust_region, max_iter=max_iter,
-            max_eval=max_eval if max_eval is not None else max_iter * 10 + 10,
-            tolerance_grad=tolerance_grad, tolerance_change=tolerance_change,
-            max_exact_params=max_exact_params, krylov_dim=krylov_dim, cg_max_iter=cg_max_iter, cg_rtol=cg_rtol,
+        defaults = self._check_hyperparameters(
+            dict(
+                mode=mode, lr=lr, damping=damping, trust_region=trust_region, max_iter=max_iter, max_eval=max_eval,
+                tolerance_grad=tolerance_grad, tolerance_change=tolerance_change, max_exact_params=max_exact_params,
+                krylov_dim=krylov_dim, cg_max_iter=cg_max_iter, cg_rtol=cg_rtol, check_curvature=check_curvature,
+            ),
+            in_group=False,
         )  # fmt: skip
         super().__init__(params, defaults)
         self._setup(on_failure)
         self.start_loss = math.nan  # loss and gradient infinity norm at the start of the last step()
         self.start_grad_norm = math.nan
+
+    _check_hyperparameters = staticmethod(check_newton_hyperparameters)
+
+    def _check_state_entry(self, key: Any, entry: Any) -> None:
+        """The loaded damping ``lam``: a finite number >= 0."""
+        if "lam" in entry:
+            try:
+                _check_nonnegative("lam", entry["lam"])
+            except ValueError as exc:
+                raise ValueError(f"Newton.load_state_dict: state[{key!r}]: {exc}") from None
 
     def _checked_flat(self, groups, hyperparameters):
         """The shared checks, and the size cap of the dense Hessian in "exact" mode."""
@@ -218,20 +240,21 @@ class Newton(SecondOrderBase):
         ``callback(info)`` runs after each iteration; a truthy return stops with status "callback".
         Returns the loss at the start, as a float.
         """
-        if closure is None:
-            raise ValueError("Newton.step needs a closure that returns the loss")
+        check_step_arguments(type(self).__name__, closure, callback)
         group = self.param_groups[0]
         loss, g = self._evaluate(closure)
         first_loss, evals = loss, 1
         self.start_loss, self.start_grad_norm = loss, float(g.detach().abs().max())
+        verdict = self._verdict(loss, g, group, "")
         for n_iter in range(1, group["max_iter"] + 1):
-            if not (math.isfinite(loss) and bool(torch.isfinite(g.detach()).all())):
-                self._finish(Status.NON_FINITE, f"non-finite loss or gradient (loss={loss})")
+            if isinstance(verdict, tuple):
+                self._finish(*verdict)
                 return first_loss
-            if float(g.detach().abs().max()) <= group["tolerance_grad"]:
-                self._finish(Status.CONVERGED, "gradient infinity norm <= tolerance_grad")
-                return first_loss
-            move = self._iterate(closure, loss, g, group, group["max_eval"] - evals)
+            budget = group["max_eval"] - evals
+            if verdict is None:
+                move = self._iterate(closure, loss, g, group, budget)
+            else:  # a saddle: step along its negative curvature
+                move = self._escape(closure, loss, g, verdict, group, budget)
             evals += move.evals
             if move.status is not None:
                 self._finish(move.status, move.message)
@@ -248,7 +271,9 @@ class Newton(SecondOrderBase):
             if callback is not None and callback(self._info(loss, g, step_norm)):
                 self._finish(Status.CALLBACK, "stopped by the callback")
                 return first_loss
-            stop = self._stop_reason(loss, prev_loss, g, step_norm, n_iter, evals, group)
+            verdict = self._verdict(loss, g, group, f" after iteration {self.nit}")
+            stop = verdict if isinstance(verdict, tuple) else None
+            stop = stop or self._stop_reason(loss, prev_loss, step_norm, n_iter, evals, group, verdict is None)
             if stop is not None:
                 self._finish(*stop)
                 return first_loss
@@ -264,13 +289,61 @@ class Newton(SecondOrderBase):
             return Status.MAX_ITER, f"reached max_iter={group['max_iter']}"
         return Status.MAX_EVAL, f"reached max_eval={group['max_eval']}"
 
-    def _stop_reason(self, loss, prev_loss, g, step_norm, n_iter, evals, group):
+    def _verdict(self, loss: float, g: torch.Tensor, group: dict[str, Any], where: str):
+        """At the current point: a ``(status, message)`` to stop with (non-finite, converged, saddle),
+        a :class:`Curvature` to escape along (a saddle that this mode leaves), or None (go on)."""
         if not (math.isfinite(loss) and bool(torch.isfinite(g.detach()).all())):
-            return Status.NON_FINITE, f"non-finite loss or gradient after iteration {self.nit} (loss={loss})"
-        if float(g.detach().abs().max()) <= group["tolerance_grad"]:
+            return Status.NON_FINITE, f"non-finite loss or gradient{where} (loss={loss})"
+        grad_norm = float(g.detach().abs().max())
+        if grad_norm > group["tolerance_grad"]:
+            return None
+        if not group["check_curvature"]:
             return Status.CONVERGED, "gradient infinity norm <= tolerance_grad"
+        curvature = self._curvature(g, group)
+        if not curvature.negative:
+            lowest = f"lowest Hessian eigenvalue {curvature.eigenvalue:.3g}"
+            return Status.CONVERGED, f"gradient infinity norm <= tolerance_grad; {lowest}, no negative curvature"
+        if group["mode"] == "saddle-free" or group["trust_region"]:
+            return curvature
+        hint = "Newton without a trust region is drawn to saddles (use trust_region=True or mode='saddle-free')"
+        return Status.SADDLE, f"{curvature.saddle_message(grad_norm)}; {hint}"
+
+    def _curvature(self, g: torch.Tensor, group: dict[str, Any]) -> Curvature:
+        """The lowest curvature at the current point: dense eigenvalues where this mode forms H, else Lanczos."""
+        if self._dense:
+            self._state["hvp_evals"] += g.numel()
+            return dense_curvature(dense_hessian_from_gradient(g, self._flat.params), g.numel())
+        hvp = self._counting(self._hvp_closure(g))
+        return lanczos_curvature(hvp, g.detach(), group["krylov_dim"] or DEFAULT_KRYLOV_DIM)
+
+    def _escape(self, closure, loss: float, g: torch.Tensor, curvature: Curvature, group, budget: int) -> _Move:
+        """One iteration along the eigenvector of negative curvature (sign: downhill), first trial length lr."""
+        v = curvature.vector.to(g.dtype)
+        slope = float(g.detach().dot(v))
+        if slope > 0.0:
+            v, slope = -v, -slope
+        x0 = self._flat.get()
+
+        def evaluate_at(step: float) -> TrialPoint:
+            self._flat.set_(x0.add(v, alpha=step))
+            return TrialPoint(*self._evaluate(closure))
+
+        eps = torch.finfo(x0.dtype).eps
+        step, point, evals = negative_curvature_search(
+            evaluate_at, loss, slope, curvature.eigenvalue, group["lr"], budget, eps
+        )
+        if point is not None:
+            return _Move(evals, loss=point.loss, grad=point.grad, step_norm=step * float(v.abs().max()))
+        self._flat.set_(x0)
+        if evals >= budget:
+            return _Move(evals, Status.MAX_EVAL, f"reached max_eval={group['max_eval']} leaving a saddle")
+        grad_norm = float(g.detach().abs().max())
+        message = f"{curvature.saddle_message(grad_norm)}; no step along its eigenvector decreased f"
+        return _Move(evals, Status.SADDLE, message)
+
+    def _stop_reason(self, loss, prev_loss, step_norm, n_iter, evals, group, small_change_counts: bool):
         tol = group["tolerance_change"]
-        if step_norm <= tol or abs(loss - prev_loss) < tol:
+        if small_change_counts and (step_norm <= tol or abs(loss - prev_loss) < tol):
             return Status.SMALL_CHANGE, f"change in x or loss below tolerance_change={tol:g}"
         if n_iter >= group["max_iter"] or evals >= group["max_eval"]:
             return self._limit_status(n_iter, evals, group)
@@ -307,7 +380,7 @@ class Newton(SecondOrderBase):
                 return _Move(evals, Status.MAX_EVAL, eval_limit)
             new_loss, new_g = self._evaluate(closure)
             evals += 1
-            accepted, rho = self._judge(loss, new_loss, predicted, torch.finfo(x0.dtype).eps)
+            accepted, rho = judge_trial(loss, new_loss, predicted, torch.finfo(x0.dtype).eps)
             if accepted:
                 if rho is not None and rho > _SHRINK:
                     lam = lam / 3.0 if lam / 3.0 >= floor else group["damping"]
@@ -325,16 +398,3 @@ class Newton(SecondOrderBase):
                 model.hvp = self._counting(self._hvp_closure(g_again))
         state["lam"] = lam
         return _Move(evals, Status.NO_PROGRESS, f"trust region rejected every step up to damping {lam:.3g}")
-
-    @staticmethod
-    def _judge(loss: float, new_loss: float, predicted: float, eps: float) -> tuple[bool, float | None]:
-        """``(accept, rho)``: accept when rho = actual / predicted decrease exceeds 1e-4, or when the
-        prediction is at rounding level and f did not rise beyond it; then rho is None (it says
-        nothing about the damping, which stays as it is)."""
-        if not math.isfinite(new_loss):
-            return False, None
-        noise = 1e2 * eps * max(1.0, abs(loss))
-        if predicted < noise:
-            return new_loss <= loss + noise, None
-        rho = (loss - new_loss) / predicted
-        return rho > _ACCEPT, rho

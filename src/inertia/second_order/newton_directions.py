@@ -13,6 +13,7 @@ definite and the caller asked for a guaranteed descent direction.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -106,3 +107,19 @@ class SaddleFreeModel:
         d = -(self.V @ (self.coeff / denom))
         predicted = float((self.coeff**2 / denom).sum() - 0.5 * (self.coeff**2 * self.abs_eig / denom**2).sum())
         return d, predicted
+
+
+ACCEPT_RATIO = 1e-4  # a trust-region trial with rho = actual / predicted decrease above this is accepted
+
+
+def judge_trial(loss: float, new_loss: float, predicted: float, eps: float) -> tuple[bool, float | None]:
+    """``(accept, rho)``: accept when rho = actual / predicted decrease exceeds 1e-4, or when the
+    prediction is at rounding level and f did not rise beyond it; then rho is None (it says
+    nothing about the damping, which stays as it is)."""
+    if not math.isfinite(new_loss):
+        return False, None
+    noise = 1e2 * eps * max(1.0, abs(loss))
+    if predicted < noise:
+        return new_loss <= loss + noise, None
+    rho = (loss - new_loss) / predicted
+    return rho > ACCEPT_RATIO, rho

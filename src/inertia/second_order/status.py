@@ -22,6 +22,7 @@ class Status(str, Enum):
     NON_DESCENT = "non_descent"
     NO_PROGRESS = "no_progress"  # trust region rejected every step it tried
     SINGULAR = "singular"  # undamped Newton system could not be solved
+    SADDLE = "saddle"  # gradient vanished where the Hessian has a negative eigenvalue
     CALLBACK = "callback"
 
     @property
@@ -35,7 +36,10 @@ class Status(str, Enum):
 
 #: Status codes after which a warning is worth raising: the run did not end where it wanted to.
 FAILURES = frozenset(
-    {Status.LINE_SEARCH_FAILED, Status.NON_FINITE, Status.NON_DESCENT, Status.NO_PROGRESS, Status.SINGULAR}
+    {
+        Status.LINE_SEARCH_FAILED, Status.NON_FINITE, Status.NON_DESCENT, Status.NO_PROGRESS, Status.SINGULAR,
+        Status.SADDLE,
+    }
 )
 
 ON_FAILURE_CHOICES = ("warn", "raise", "ignore")

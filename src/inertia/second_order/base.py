@@ -1,0 +1,221 @@
+"""What LBFGS and Newton share: argument checks, the flat view of all groups, counters, the stop status.
+
+Every hyperparameter is checked where it enters: in the constructor, in each param group (given at
+construction, by ``add_param_group`` or by ``load_state_dict``), and a loaded state dict is checked
+as a whole before anything is replaced. A refused change leaves the optimizer as it was.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from torch.optim import Optimizer
+
+from inertia.optim.validation import is_number
+from inertia.second_order.flat import FlatParams, check_shared_hyperparameters
+from inertia.second_order.status import FAILURES, ON_FAILURE_CHOICES, OptimizationError, Status
+
+COUNTERS = ("func_evals", "grad_evals", "hvp_evals", "n_iter")
+
+
+@dataclass(frozen=True)
+class IterationInfo:
+    """What a per-iteration callback of a second-order optimizer receives (after the iteration)."""
+
+    nit: int  # iterations done by this optimizer since creation
+    loss: float
+    grad_norm: float  # infinity norm
+    nfev: int
+    ngev: int
+    nhvp: int
+    step: float
+
+
+def _check_positive(name: str, value: Any, *, integer: bool = False, allow_none: bool = False) -> Any:
+    """Return ``value`` as a Python int/float (None stays None where allowed); raise if not positive and finite."""
+    if value is None and allow_none:
+        return None
+    if not is_number(value, integer=integer) or not value > 0 or not math.isfinite(value):
+        raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def _check_nonnegative(name: str, value: Any) -> float:
+    """Return ``value`` as a Python float; raise if it is not a finite number >= 0."""
+    if not is_number(value) or not value >= 0:
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def _check_flag(name: str, value: Any) -> bool:
+    """``value`` must be True or False."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def check_step_arguments(name: str, closure: Any, callback: Any) -> None:
+    """``step(closure, callback)``: a callable closure and a callable (or no) callback, checked before any work."""
+    if closure is None:
+        raise ValueError(f"{name}.step needs a closure that returns the loss; got closure=None")
+    if not callable(closure):
+        raise TypeError(f"{name}.step: closure must be callable, got {type(closure).__name__}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"{name}.step: callback must be callable or None, got {type(callback).__name__}")
+
+
+def _check_state_dict_shape(name: str, state_dict: Any) -> None:
+    """The containers of a state dict: {"state": {int: dict}, "param_groups": [{"params": [int, ...]}, ...]}."""
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"{name}.load_state_dict: state_dict must be a dict, got {type(state_dict).__name__}")
+    missing = [key for key in ("state", "param_groups") if key not in state_dict]
+    if missing:
+        raise ValueError(f"{name}.load_state_dict: state_dict lacks {missing} (has {sorted(map(str, state_dict))})")
+    state, groups = state_dict["state"], state_dict["param_groups"]
+    if not isinstance(state, Mapping):
+        raise TypeError(f"{name}.load_state_dict: state_dict['state'] must be a dict, got {type(state).__name__}")
+    if not isinstance(groups, (list, tuple)):
+        raise TypeError(
+            f"{name}.load_state_dict: state_dict['param_groups'] must be a list, got {type(groups).__name__}"
+        )
+    ids: list[Any] = []
+    for index, group in enumerate(groups):
+        if not isinstance(group, Mapping) or not isinstance(group.get("params"), (list, tuple)):
+            raise ValueError(
+                f"{name}.load_state_dict: param_groups[{index}] must be a dict with a 'params' list, got {group!r}"
+            )
+        ids.extend(group["params"])
+    for key, value in state.items():
+        if key not in ids:
+            raise ValueError(f"{name}.load_state_dict: state key {key!r} names no parameter of param_groups {ids}")
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{name}.load_state_dict: state[{key!r}] must be a dict, got {type(value).__name__}")
+
+
+class SecondOrderBase(Optimizer):
+    """Shared bookkeeping: flat view of all groups, evaluation counters, stop status.
+
+    Param groups are checked whenever they change (``add_param_group``, ``load_state_dict``): a
+    failing check raises ValueError and leaves the optimizer as it was. Copies (``copy.deepcopy``,
+    pickle) keep ``on_failure``, ``status`` and ``message``. Subclasses define
+    :meth:`_check_hyperparameters` (one dict of hyperparameters in, checked and normalised out) and
+    may add checks of their per-parameter state in :meth:`_check_state_entry`.
+    """
+
+    requires_closure = True  # step(closure) only, as torch.optim.LBFGS (see inertia.lab.loops.needs_closure)
+    # attributes beyond torch's defaults/state/param_groups that copies keep
+    _PICKLED = ("on_failure", "status", "message", "_hyperparameters")
+
+    @classmethod
+    def _check_hyperparameters(cls, values: dict[str, Any], *, in_group: bool) -> dict[str, Any]:
+        """Check ``values`` (raise ValueError naming the first bad one); return them normalised."""
+        raise NotImplementedError
+
+    def _setup(self, on_failure: str) -> None:
+        if on_failure not in ON_FAILURE_CHOICES:
+            raise ValueError(f"on_failure must be one of {ON_FAILURE_CHOICES}, got {on_failure!r}")
+        # this class's own hyperparameters (torch adds keys such as "differentiable" to defaults later)
+        self._hyperparameters = tuple(self.defaults)
+        self._flat = self._checked_flat(self.param_groups, self._hyperparameters)
+        self.on_failure = on_failure
+        self.status: Status = Status.RUNNING
+        self.message: str = "not started"
+
+    def _checked_flat(self, groups: list[dict[str, Any]], hyperparameters: tuple[str, ...]) -> FlatParams:
+        """Validate ``groups`` (every hyperparameter present, valid and shared) and return their flat view."""
+        name = type(self).__name__
+        for index, group in enumerate(groups):
+            missing = sorted(set(hyperparameters) - set(group))
+            if missing:
+                raise ValueError(f"{name}: param group {index} lacks {missing} (saved by another optimizer?)")
+            try:
+                self._check_hyperparameters({key: group[key] for key in hyperparameters}, in_group=True)
+            except ValueError as exc:
+                raise ValueError(f"{name}: param group {index}: {exc}") from None
+        check_shared_hyperparameters(name, groups, hyperparameters)
+        return FlatParams(groups, name)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        if not isinstance(param_group, Mapping):
+            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        super().add_param_group(param_group)
+        if hasattr(self, "_flat"):  # groups added after construction join the same vector
+            try:
+                self._flat = self._checked_flat(self.param_groups, self._hyperparameters)
+            except ValueError:
+                self.param_groups.pop()  # leave the optimizer as it was
+                raise
+
+    def load_state_dict(self, state_dict: Any) -> None:
+        """torch's ``load_state_dict``, after checking the whole ``state_dict`` (nothing changes if it is refused)."""
+        name = type(self).__name__
+        _check_state_dict_shape(name, state_dict)
+        for key, entry in state_dict["state"].items():
+            for counter in COUNTERS:
+                value = entry.get(counter, 0)
+                if not is_number(value, integer=True) or value < 0:
+                    raise ValueError(
+                        f"{name}.load_state_dict: state[{key!r}][{counter!r}] must be a non-negative integer, "
+                        f"got {value!r}"
+                    )
+            self._check_state_entry(key, entry)
+        super().load_state_dict(state_dict)
+
+    def _check_state_entry(self, key: Any, entry: Mapping[str, Any]) -> None:
+        """Raise ValueError/TypeError if a loaded per-parameter state entry is malformed (subclass hook)."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.update({key: self.__dict__[key] for key in self._PICKLED if key in self.__dict__})
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickling, and the last act of ``load_state_dict``: check the groups before changing anything."""
+        flat = None
+        if "param_groups" in state:
+            keys = state["_hyperparameters"] if "_hyperparameters" in state else self._hyperparameters
+            flat = self._checked_flat(state["param_groups"], keys)
+        super().__setstate__(state)
+        if flat is not None:
+            self._flat = flat
+
+    @property
+    def _state(self) -> dict[str, Any]:
+        state = self.state[self._flat.params[0]]
+        for key in COUNTERS:
+            state.setdefault(key, 0)
+        return state
+
+    @property
+    def nfev(self) -> int:
+        """Function evaluations (closure calls) since creation."""
+        return int(self._state["func_evals"])
+
+    @property
+    def ngev(self) -> int:
+        """Gradient evaluations since creation."""
+        return int(self._state["grad_evals"])
+
+    @property
+    def nhvp(self) -> int:
+        """Hessian-vector products since creation (a dense Hessian of n params counts n)."""
+        return int(self._state["hvp_evals"])
+
+    @property
+    def nit(self) -> int:
+        """Iterations since creation."""
+        return int(self._state["n_iter"])
+
+    def _finish(self, status: Status, message: str) -> None:
+        self.status, self.message = status, message
+        if status in FAILURES and self.on_failure != "ignore":
+            if self.on_failure == "raise":
+                raise OptimizationError(status, message)
+            warnings.warn(f"{type(self).__name__}: {message}", RuntimeWarning, stacklevel=3)
+

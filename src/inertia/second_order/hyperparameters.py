@@ -1,0 +1,65 @@
+"""The hyperparameter checks of LBFGS and Newton, for the constructor and for every param group.
+
+Each takes a dict of hyperparameters, raises ValueError naming the first bad one and its value, and
+returns them normalised (Python numbers, defaults resolved).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inertia.optim.validation import is_number
+from inertia.second_order.base import _check_flag, _check_nonnegative, _check_positive
+
+LINE_SEARCHES = ("strong_wolfe", None)
+NEWTON_MODES = ("exact", "cg", "saddle-free")
+
+
+def check_lbfgs_hyperparameters(values: dict[str, Any], *, in_group: bool) -> dict[str, Any]:
+    """Check and normalise the hyperparameters of :class:`LBFGS` (of the constructor, or of one param group).
+
+    ``max_eval=None`` means the default only in the constructor; a group holds a number."""
+    checked = dict(values)
+    checked["lr"] = _check_positive("lr", values["lr"])
+    for name in ("history_size", "max_iter", "max_ls"):
+        checked[name] = _check_positive(name, values[name], integer=True)
+    checked["max_eval"] = _check_positive("max_eval", values["max_eval"], integer=True, allow_none=not in_group)
+    for name in ("tolerance_grad", "tolerance_change"):
+        checked[name] = _check_nonnegative(name, values[name])
+    line_search, c1, c2 = values["line_search"], values["c1"], values["c2"]
+    if line_search not in LINE_SEARCHES:
+        raise ValueError(f"line_search must be 'strong_wolfe' or None, got {line_search!r}")
+    if not (is_number(c1) and is_number(c2) and 0.0 < c1 < c2 < 1.0):
+        raise ValueError(f"c1 and c2 must satisfy 0 < c1 < c2 < 1, got c1={c1!r}, c2={c2!r}")
+    checked["c1"], checked["c2"] = float(c1), float(c2)
+    if checked["max_eval"] is None:  # torch's default for fixed steps; room for one trial per iteration
+        max_iter = checked["max_iter"]
+        checked["max_eval"] = max_iter * 5 // 4 if line_search is None else max(max_iter * 5 // 4, max_iter + 1)
+    return checked
+
+
+def check_newton_hyperparameters(values: dict[str, Any], *, in_group: bool) -> dict[str, Any]:
+    """Check and normalise the hyperparameters of :class:`Newton` (of the constructor, or of one param group).
+
+    ``max_eval=None`` means the default only in the constructor; a group holds a number."""
+    checked = dict(values)
+    if not isinstance(values["mode"], str) or values["mode"] not in NEWTON_MODES:
+        raise ValueError(f"mode must be one of {NEWTON_MODES}, got {values['mode']!r}")
+    checked["lr"] = _check_positive("lr", values["lr"])
+    checked["damping"] = _check_nonnegative("damping", values["damping"])
+    for name in ("max_iter", "max_exact_params"):
+        checked[name] = _check_positive(name, values[name], integer=True)
+    checked["max_eval"] = _check_positive("max_eval", values["max_eval"], integer=True, allow_none=not in_group)
+    for name in ("krylov_dim", "cg_max_iter"):
+        checked[name] = _check_positive(name, values[name], integer=True, allow_none=True)
+    cg_rtol = values["cg_rtol"]
+    if cg_rtol is not None and not (is_number(cg_rtol) and 0.0 < cg_rtol < 1.0):
+        raise ValueError(f"cg_rtol must be a number in (0, 1) or None, got {cg_rtol!r}")
+    checked["cg_rtol"] = None if cg_rtol is None else float(cg_rtol)
+    for name in ("tolerance_grad", "tolerance_change"):
+        checked[name] = _check_nonnegative(name, values[name])
+    for name in ("trust_region", "check_curvature"):
+        checked[name] = _check_flag(name, values[name])
+    if checked["max_eval"] is None:
+        checked["max_eval"] = checked["max_iter"] * 10 + 10
+    return checked
