@@ -133,7 +133,7 @@ class FlatOptimizer(Optimizer):
 
         A tensor listed twice in the group is refused (torch.optim warns, then steps it twice).
         """
-        normalize_param_group(param_group, len(self.param_groups))
+        normalize_param_group(param_group, self.param_groups)
         self._check_group({**self.defaults, **_plain_scalars(param_group)})
         super().add_param_group(param_group)
 

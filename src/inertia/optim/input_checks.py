@@ -36,13 +36,14 @@ def params_argument(params: Any) -> list[Any]:
     return entries
 
 
-def normalize_param_group(param_group: Any, group_index: int) -> None:
+def normalize_param_group(param_group: Any, groups: list[dict[str, Any]]) -> None:
     """Check the ``params`` of a group about to be added and store them as a list, in place.
 
     Refused: a group that is not a dict or lacks ``"params"``; params that are not an ordered
     iterable of Tensors (or (name, Tensor) pairs); a non-leaf tensor; a tensor listed twice
-    (torch.optim would step it twice per step).
+    (torch.optim would step it twice per step) or already in one of ``groups``, the optimizer's groups.
     """
+    group_index = len(groups)
     where = f"param group {group_index}"
     if not isinstance(param_group, dict):
         raise TypeError(f"Invalid param_group: {_describe(param_group)} ({where} must be a dict with a "
@@ -55,6 +56,7 @@ def normalize_param_group(param_group: Any, group_index: int) -> None:
     elif isinstance(params, (set, frozenset, str, bytes, Mapping)) or not isinstance(params, Iterable):
         raise TypeError(f"Invalid params: {_describe(params)} in {where} (pass an ordered iterable of Tensors)")
     params = list(params)
+    owner = {id(p): index for index, group in enumerate(groups) for p in group["params"]}
     seen: dict[int, int] = {}
     for index, entry in enumerate(params):
         tensor = entry[1] if isinstance(entry, tuple) and len(entry) == 2 else entry
@@ -67,6 +69,9 @@ def normalize_param_group(param_group: Any, group_index: int) -> None:
         if id(tensor) in seen:
             raise ValueError(f"Invalid params: entries {seen[id(tensor)]} and {index} of {where} are the same "
                              "tensor (a duplicate would be stepped twice per step); list each tensor once")
+        if id(tensor) in owner:
+            raise ValueError(f"Invalid params: entry {index} of {where} is already in param group "
+                             f"{owner[id(tensor)]} (a tensor belongs to one group)")
         seen[id(tensor)] = index
     param_group["params"] = params
 
@@ -155,7 +160,7 @@ def _check_step(where: str, value: Any) -> None:
 
 def _describe(value: Any) -> str:
     """``value`` for an error message: its repr, shortened, with its type."""
-    text = repr(value)
+    text = " ".join(repr(value).split())  # one line, even for tensors
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{text} of type {type(value).__name__}"
