@@ -51,11 +51,11 @@ def test_a_diverged_diagnosis_still_writes_its_report_in_strict_json(lr, tmp_pat
     (["lr-find", "--optimizer", "lbfgs"], "--optimizer: unknown optimizer 'lbfgs'"),
     (["lr-find", "--lr-min", "-1"], "--lr-min: must be a positive number, got -1.0"),
     (["lr-find", "--lr-min", "1", "--lr-max", "0.5"], "--lr-max: must exceed --lr-min=1.0, got 0.5"),
-    (["lr-find", "--steps", "3"], "--steps: must be an integer >= 10, got 3"),
+    (["lr-find", "--steps", "3"], "--steps: must be an integer in [10, 1000000], got 3"),
     (["diagnose", "--data", "imagenet"], "--data: unknown dataset 'imagenet'"),
     (["diagnose", "--model", "resnet"], "--model: unknown model 'resnet'"),
     (["diagnose", "--lr", "nan"], "--lr: must be a positive number, got nan"),
-    (["diagnose", "--interval", "0"], "--interval: must be an integer >= 1, got 0"),
+    (["diagnose", "--interval", "0"], "--interval: must be an integer in [1, 1000000], got 0"),
 ])
 def test_bad_input_exits_2_naming_the_flag(argv: list[str], message: str, capsys, tmp_path) -> None:
     assert main(argv + ["--out", str(tmp_path / "out")]) == 2

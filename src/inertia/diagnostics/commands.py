@@ -3,36 +3,25 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import typer
 
 from inertia.cli import UserInputError
+from inertia.cli_checks import (
+    MAX_BATCH_SIZE,
+    MAX_HVP,
+    MAX_STEPS,
+    MAX_SWEEPS,
+    check_count,
+    check_seed,
+    output_path,
+)
 
 
 def _check_positive(flag: str, value: float) -> None:
     if not (math.isfinite(value) and value > 0):
         raise UserInputError(f"{flag}: must be a positive number, got {value!r}")
-
-
-def _check_int(flag: str, value: int, low: int) -> None:
-    if value < low:
-        raise UserInputError(f"{flag}: must be an integer >= {low}, got {value!r}")
-
-
-def _check_out(out: Path) -> None:
-    """Reject an --out that is a file or cannot be created, before any work is done."""
-    from inertia.lab.atomic import unwritable_reason
-
-    reason = unwritable_reason(out, directory=True)
-    if reason is not None:
-        raise UserInputError(f"--out: {reason}")
-
-
-def _check_seed(seed: int) -> None:
-    if not 0 <= seed < 2**32:
-        raise UserInputError(f"--seed: must be an integer in [0, 2**32), got {seed!r}")
 
 
 def _setup(optimizer: str, dataset: str, model: str, seed: int, batch_size: int,
@@ -46,8 +35,8 @@ def _setup(optimizer: str, dataset: str, model: str, seed: int, batch_size: int,
         raise UserInputError(f"--optimizer: unknown optimizer {optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
     if model not in MODELS:
         raise UserInputError(f"--model: unknown model {model!r}; choose from {', '.join(MODELS)}")
-    _check_int("--batch-size", batch_size, 1)
-    _check_seed(seed)
+    check_count("--batch-size", batch_size, 1, MAX_BATCH_SIZE)
+    check_seed("--seed", seed)
     try:
         workload = make_workload(dataset, model, seed=seed, batch_size=batch_size)
     except (ValueError, OSError) as exc:  # unknown spec, missing or malformed files
@@ -80,7 +69,7 @@ def lr_find_command(
     seed: int = typer.Option(0, "--seed", help="Seed of the data split and the initial weights."),
     curvature: bool = typer.Option(True, "--curvature/--no-curvature",
                                    help="Cross-check against 2/lambda_max of the initial training loss."),
-    out: Path = typer.Option(Path("lr-find"), "--out", help="Output folder for lr_find.png and summary.json."),
+    out: str = typer.Option("lr-find", "--out", help="Output folder for lr_find.png and summary.json."),
 ) -> None:
     """Learning-rate range test: exponential sweep over several seeds; writes a plot and summary.json."""
     from inertia.diagnostics.lr_find import lr_find, write_lr_find
@@ -89,15 +78,15 @@ def lr_find_command(
     _check_positive("--lr-max", lr_max)
     if lr_max <= lr_min:
         raise UserInputError(f"--lr-max: must exceed --lr-min={lr_min}, got {lr_max!r}")
-    _check_int("--steps", steps, 10)
-    _check_int("--seeds", seeds, 1)
-    _check_out(out)
+    check_count("--steps", steps, 10, MAX_STEPS)
+    check_count("--seeds", seeds, 1, MAX_SWEEPS)
+    folder = output_path("--out", out, directory=True)
     workload, opt = _setup(optimizer, dataset, model, seed, batch_size, None)
     result = lr_find(workload.model, opt, workload.batch_loss, lr_min=lr_min, lr_max=lr_max, num_steps=steps,
                      seeds=range(seeds), curvature_loss=workload.train_loss if curvature else None)
     result.settings.update(optimizer=optimizer.lower(), dataset=dataset, model=model, batch_size=batch_size,
                            seed=seed, curvature=curvature)
-    plot_path, summary_path = write_lr_find(result, out)
+    plot_path, summary_path = write_lr_find(result, folder)
     rows = [("suggested lr", f"{result.suggested_lr:.4g}"), ("confidence", f"{result.confidence:.2f}"),
             ("rule", result.rule), ("steepest .. minimum", f"{result.steepest_lr:.3g} .. {result.minimum_lr:.3g}"),
             ("per seed", ", ".join(f"{c.suggestion:.3g} ({c.stop_reason})" for c in result.curves))]
@@ -118,7 +107,7 @@ def diagnose_command(
     batch_size: int = typer.Option(64, "--batch-size", help="Mini-batch size."),
     seed: int = typer.Option(0, "--seed", help="Seed of the data, the initial weights and the batch order."),
     max_hvp: int = typer.Option(40, "--max-hvp", help="Hessian-vector products per eigenvalue estimate."),
-    out: Path = typer.Option(Path("diagnose-report"), "--out", help="Output folder for index.html and summary.json."),
+    out: str = typer.Option("diagnose-report", "--out", help="Output folder for index.html and summary.json."),
 ) -> None:
     """Short training under the optimizer monitors plus Hessian diagnostics; writes an HTML report."""
     from inertia.diagnostics.diagnose import run_diagnosis
@@ -126,17 +115,17 @@ def diagnose_command(
 
     if lr is not None:
         _check_positive("--lr", lr)
-    _check_int("--steps", steps, 2)
-    _check_int("--interval", interval, 1)
-    _check_int("--max-hvp", max_hvp, 2)
-    _check_out(out)
+    check_count("--steps", steps, 2, MAX_STEPS)
+    check_count("--interval", interval, 1, MAX_STEPS)
+    check_count("--max-hvp", max_hvp, 2, MAX_HVP)
+    folder = output_path("--out", out, directory=True)
     workload, opt = _setup(optimizer, dataset, model, seed, batch_size, lr)
     used_lr = float(opt.param_groups[0]["lr"])
     settings = {"optimizer": optimizer, "lr": used_lr, "dataset": dataset, "model": model,
                 "batch_size": batch_size, "seed": seed}
     run = run_diagnosis(workload, opt, steps=steps, interval=interval, max_hvp=max_hvp, seed=seed,
                         settings=settings)
-    html_path, summary_path = write_diagnosis(run, out)
+    html_path, summary_path = write_diagnosis(run, folder)
     rows = [("final mini-batch loss", f"{run.losses[-1]:.4g}"), ("test accuracy", f"{run.test_accuracy:.3f}"),
             ("warnings", str(len(run.diagnoses)))]
     rows += [(f"step {d.step}", d.message) for d in run.diagnoses[:10]]

@@ -33,14 +33,11 @@ def _resolve_device(device: str) -> str:
     return device
 
 
-def _check_output(flag: str, path: Path | None) -> None:
-    """Reject an output file that could not be written, before the (long) benchmark runs."""
-    from inertia.cli import UserInputError
-    from inertia.lab.atomic import unwritable_reason
+def _check_output(flag: str, path: str | None) -> Path | None:
+    """The output file, refused (before the long benchmark runs) if it could not be written."""
+    from inertia.cli_checks import output_path
 
-    reason = None if path is None else unwritable_reason(path, directory=False)
-    if reason is not None:
-        raise UserInputError(f"Invalid {flag}: {reason}")
+    return None if path is None else output_path(f"Invalid {flag}", path, directory=False)
 
 
 def _write(path: Path | None, text: str) -> None:
@@ -58,14 +55,15 @@ def run_bench(device: str, sizes: list[str], optimizers: list[str], impls: list[
     from rich.console import Console
 
     from inertia.cli import UserInputError
+    from inertia.cli_checks import MAX_BENCH_STEPS
     from inertia.kernels import bench
 
     device = _resolve_device(device)
     _check("--size", sizes, list(bench.size_table(device)))
     _check("--optimizer", optimizers, list(bench.OPTIMIZERS))
     _check("--impl", impls, list(bench.IMPLS) + ["inertia-fused-graph"])
-    if steps < 1:
-        raise UserInputError(f"Invalid --steps: {steps} (must be at least 1)")
+    if not 1 <= steps <= MAX_BENCH_STEPS:
+        raise UserInputError(f"Invalid --steps: {steps} (must be an integer in [1, {MAX_BENCH_STEPS}])")
     if not 0 < scale <= 1:
         raise UserInputError(f"Invalid --scale: {scale} (must be in (0, 1])")
     console = Console(stderr=True)
@@ -105,16 +103,16 @@ def register(app: typer.Typer) -> None:
         impl: list[str] = typer.Option([], help="implementations to time (default: all)"),
         steps: int = typer.Option(7, help="timed steps per row (median)"),
         scale: float = typer.Option(1.0, help="shrink every tensor by this factor (smoke runs)"),
-        json_path: Path | None = typer.Option(None, "--json", help="write the full result here"),
-        markdown: Path | None = typer.Option(None, help="write the tables as markdown here"),
+        json_path: str | None = typer.Option(None, "--json", help="write the full result here"),
+        markdown: str | None = typer.Option(None, help="write the tables as markdown here"),
         cpu_backends: bool = typer.Option(False, help="also compare numba, torch's fused op and inductor on CPU"),
         sweep: bool = typer.Option(False, help="on CUDA, first pick the Triton launch shape by timing"),
     ) -> None:
         """Time optimizer steps: inertia fused/reference against torch.optim, as % of the bandwidth floor."""
-        _check_output("--json", json_path)
-        _check_output("--markdown", markdown)
+        json_file = _check_output("--json", json_path)
+        markdown_file = _check_output("--markdown", markdown)
         result = run_bench(device, size, optimizer, impl, steps, scale, cpu_backends, sweep)
-        _write(json_path, json.dumps(result, indent=1))
+        _write(json_file, json.dumps(result, indent=1))
         tables = markdown_tables(result)
-        _write(markdown, tables)
+        _write(markdown_file, tables)
         print(tables)

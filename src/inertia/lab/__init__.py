@@ -6,6 +6,8 @@ Modules (import what you need; nothing heavy is imported here):
 - :mod:`inertia.lab.figures`       contour + trajectories, loss vs step/time, lr sensitivity,
   schedule curves, bar charts, trajectory GIFs.
 - :mod:`inertia.lab.runs`          ``RunConfig`` and the run directory (config/summary JSON, metrics CSV).
+- :mod:`inertia.lab.checkpoints`   ``checkpoint.pt``: atomic save, load that unpickles data only.
+- :mod:`inertia.lab.preflight`     checks that load a training run's data and model before any run directory.
 - :mod:`inertia.lab.execute`       ``execute(config, run_dir)``: run, checkpoint, resume; ``load_run``.
 - :mod:`inertia.lab.parallel`      ``run_many(configs, root, jobs)``.
 - :mod:`inertia.lab.compare`       ``compare(...)``: fair lr tuning, seeds, leaderboard.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -50,10 +51,21 @@ def unwritable_reason(path: str | os.PathLike, *, directory: bool) -> str | None
     """Why ``path`` could not be written as a directory (``directory=True``) or a file, or None.
 
     Checked before long work starts, so that it does not fail only when it writes its output: the
-    path must not be a file (a directory), or a directory (a file), and its nearest existing
-    ancestor must be a directory this process may write into.
+    path must not be empty, a file (a directory) or a directory (a file). Permission bits are not
+    trusted (they say yes to root, even where nothing can be created, as in ``/proc``): the missing
+    part of the path is really created, inside a temporary folder beside it, then removed again, so
+    the check leaves nothing behind.
     """
+    if not str(path).strip():
+        return "an empty path names no output (give a directory or file name)"
     out = Path(path)
+    try:
+        return _unusable(out, directory)
+    except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte
+        return f"{str(out)!r} cannot be used as a path ({exc.strerror if isinstance(exc, OSError) else exc})"
+
+
+def _unusable(out: Path, directory: bool) -> str | None:
     if directory and out.exists() and not out.is_dir():
         return f"{str(out)!r} exists and is not a directory"
     if not directory and out.is_dir():
@@ -62,6 +74,35 @@ def unwritable_reason(path: str | os.PathLike, *, directory: bool) -> str | None
     existing = next(p for p in candidates if p.exists())
     if not existing.is_dir():
         return f"{str(out)!r} cannot be created: {str(existing)!r} is not a directory"
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return f"{str(out)!r} cannot be written: {str(existing)!r} is not writable"
+    missing = out.relative_to(existing) if existing != out else None
+    return _probe(out, existing, missing, directory)
+
+
+def _probe(out: Path, existing: Path, missing: Path | None, directory: bool) -> str | None:
+    """Create ``missing`` (the part of ``out`` below ``existing``) in a temporary folder in ``existing``.
+
+    An existing file is replaced by a temporary file in its folder (:func:`atomic_write_bytes`), so
+    for files the folder is what must be writable, and a file of the same name is created there.
+    """
+    try:
+        probe = Path(tempfile.mkdtemp(prefix=".inertia-probe-", dir=existing))
+    except OSError as exc:
+        return f"{str(out)!r} cannot be written: nothing can be created in {str(existing)!r} ({_reason(exc)})"
+    try:
+        if missing is not None:
+            target = probe / missing
+            target.mkdir(parents=True) if directory else _touch(target)
+    except OSError as exc:
+        return f"{str(out)!r} cannot be created in {str(existing)!r} ({_reason(exc)})"
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
     return None
+
+
+def _touch(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from inertia.cli_checks import MAX_THREADS, check_count, check_seed, output_path
+
 if TYPE_CHECKING:
     from inertia.lab.runs import RunConfig
 
@@ -45,12 +47,11 @@ def flags_for_fields(renamed: Mapping[str, str]) -> Iterator[None]:
 
 
 def _set_threads(threads: int | None, small: bool) -> None:
-    """Torch threads: the given number; else 1 for small models, where threads only add overhead."""
+    """Torch threads: the given number (checked by :func:`check_count` first); else 1 for small models,
+    where threads only add overhead."""
     import torch
 
     if threads is not None:
-        if threads < 1:
-            raise _user_error(f"--threads: must be >= 1, got {threads}")
         torch.set_num_threads(threads)
     elif small:
         torch.set_num_threads(1)
@@ -58,17 +59,23 @@ def _set_threads(threads: int | None, small: bool) -> None:
 
 def parse_grid(text: str) -> tuple[float, ...]:
     """``LOW:HIGH:POINTS`` (log-spaced) or a comma list of learning rates."""
-    from inertia.lab.compare import log_grid
+    from inertia.lab.compare import MAX_GRID_POINTS, log_grid
 
     try:
         if ":" in text:
             low, high, points = text.split(":")
-            return log_grid(float(low), float(high), int(points))
-        values = tuple(float(v) for v in text.split(",") if v.strip())
+            spec = (float(low), float(high), int(points))
+        else:
+            values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise _user_error(f"--grid: expected LOW:HIGH:POINTS or a comma list of numbers, got {text!r}") from None
-    if len(values) < 2 or not all(math.isfinite(v) and v > 0 for v in values):
-        raise _user_error(f"--grid: need at least two positive learning rates, got {text!r}")
+    if ":" in text:
+        try:
+            return log_grid(*spec)
+        except ValueError as exc:
+            raise _user_error(f"--grid: {text!r}: {exc}") from None
+    if not 2 <= len(values) <= MAX_GRID_POINTS or not all(math.isfinite(v) and v > 0 for v in values):
+        raise _user_error(f"--grid: need 2 to {MAX_GRID_POINTS} positive learning rates, got {text!r}")
     return values
 
 
@@ -81,7 +88,7 @@ def train(
     epochs: int = typer.Option(30, help="number of epochs"),
     batch_size: int = typer.Option(64, help="mini-batch size"),
     seed: int = typer.Option(0, help="model initialisation and batch order"),
-    out: Path | None = typer.Option(None, help="run directory (default ./inertia-runs/<run id>)"),
+    out: str | None = typer.Option(None, help="run directory (default ./inertia-runs/<run id>)"),
     restart: bool = typer.Option(False, help="discard a previous run in --out and start again"),
     checkpoint_every: int | None = typer.Option(None, help="checkpoint every N epochs (default: every 10 s)"),
     threads: int | None = typer.Option(None, help="torch threads (default: 1 for digits/teacher)"),
@@ -94,7 +101,8 @@ def train(
     Pathology monitors watch the optimizer: warnings are shown live and kept in summary.json.
     """
     from inertia.lab.hyper_spec import check_hyper, parse_hyper
-    from inertia.lab.runs import RunConfig, check_output_dir, is_dataset_spec, validate
+    from inertia.lab.preflight import check_training_data
+    from inertia.lab.runs import RunConfig, is_dataset_spec, validate
 
     if not is_dataset_spec(data):
         raise _user_error(f"--data: unknown dataset {data!r}; use digits, teacher, mnist:PATH or cifar10:PATH")
@@ -104,8 +112,12 @@ def train(
     with flags_for_fields(TRAIN_FLAGS):
         validate(config.replace(hyper={}))  # the data path included: a bad one leaves no run directory
         check_hyper(config.optimizer, config.hyper, flag="--hyper")
+        if threads is not None:
+            check_count("--threads", threads, 1, MAX_THREADS)
+        run_dir = output_path("--out", out if out is not None else Path("inertia-runs") / config.run_id(),
+                              directory=True)
+        check_training_data(config)  # the files' contents and the model's fit: refused before the run directory
         _set_threads(threads, small=data.partition(":")[0] in ("digits", "teacher"))
-        run_dir = check_output_dir(out if out is not None else Path("inertia-runs") / config.run_id(), "out")
         return _train_in(config, run_dir, restart, no_monitor)
 
 
@@ -127,7 +139,7 @@ def compare(
     optimizers: str = typer.Option(..., help="comma-separated optimizer names, e.g. sgd,momentum,adam"),
     tune: bool = typer.Option(False, help="fair log-grid lr search per optimizer before the seeds"),
     seeds: int = typer.Option(3, help="seeds per optimizer"),
-    out: Path = typer.Option(Path("inertia-compare"), help="output directory"),
+    out: str = typer.Option("inertia-compare", help="output directory"),
     steps: int = typer.Option(200, help="optimizer steps per run (problems)"),
     epochs: int = typer.Option(10, help="epochs per run (datasets)"),
     model: str = typer.Option("mlp", help="model for datasets"),
@@ -149,8 +161,8 @@ def compare(
     """
     from inertia.lab.compare import compare as run_comparison
     from inertia.lab.compare_report import write_comparison
-    from inertia.lab.runs import RunConfig, check_output_dir, validate
-    from inertia.lab.train_progress import RunsProgress, print_leaderboard
+    from inertia.lab.runs import RunConfig, validate
+    from inertia.lab.train_progress import RunsProgress, print_failures, print_leaderboard
 
     names = [name.strip().lower() for name in optimizers.split(",") if name.strip()]
     if not names:
@@ -163,15 +175,15 @@ def compare(
         for name in names:
             validate(base.replace(optimizer=name, lr=lrs.get(name, common_lr)))  # data paths included
         lr_grid = parse_grid(grid) if tune else ()
-        check_output_dir(out, "out")
+        out_dir = output_path("--out", out, directory=True)
         _set_threads(None, small=True)
         with RunsProgress() as progress:
-            result = run_comparison(base, names, out, tune=tune, seeds=seeds, grid=lr_grid, jobs=jobs,
+            result = run_comparison(base, names, out_dir, tune=tune, seeds=seeds, grid=lr_grid, jobs=jobs,
                                     on_done=progress.on_done, on_phase=progress.on_phase, lrs=lrs,
                                     monitor=not no_monitor, tune_seed=tune_seed)
     page = write_comparison(result)
     print_leaderboard(result, page)
-    return 0
+    return print_failures(result)
 
 
 def parse_lrs(text: str | None, names: list[str], tune: bool) -> tuple[float | None, dict[str, float]]:
@@ -239,18 +251,17 @@ def problems() -> int:
 
 
 def tour(
-    out: Path = typer.Option(Path("inertia-report"), help="output directory for index.html"),
+    out: str = typer.Option("inertia-report", help="output directory for index.html"),
     lang: str = typer.Option("en", help="language of the text: en or ko"),
     seed: int = typer.Option(0, help="seed of the tour's random choices"),
 ) -> int:
     """Walk the optimization notes chapter by chapter and write an HTML report."""
     if lang not in ("en", "ko"):
         raise _user_error(f"--lang: must be 'en' or 'ko', got {lang!r}")
-    from inertia.lab.runs import check_output_dir
     from inertia.lab.tour import run_tour
 
-    check_output_dir(out, "--out")
-    page = run_tour(out, lang=lang, seed=seed)
+    check_seed("--seed", seed)  # [0, 2**32), as run_tour checks, but before its imports
+    page = run_tour(output_path("--out", out, directory=True), lang=lang, seed=seed)
     print(f"report: {page}")
     return 0
 

@@ -24,23 +24,32 @@ from typing import Any
 import numpy as np
 
 from inertia.lab.execute import first_reaching, load_run
-from inertia.lab.parallel import OnDone, run_many
-from inertia.lab.runs import ConfigError, Record, RunConfig, check_output_dir
+from inertia.lab.parallel import MAX_JOBS, OnDone, run_many
+from inertia.lab.preflight import check_training_data
+from inertia.lab.runs import SEED_LIMIT, ConfigError, Record, RunConfig, check_output_dir
 
 DEFAULT_GRID = tuple(float(v) for v in np.logspace(-4, 0, 9))
+FINISHED_STATUSES = ("completed", "diverged")  # runs with a result; any other status is a failure
 TUNING_SEED = 1_000_000  # the learning-rate search's seed: held out from the reported seeds 0 .. seeds-1
+MAX_GRID_POINTS = 100  # learning rates per optimizer in a search: each is a whole run
+MAX_SEEDS = 1000  # reported seeds per optimizer
 
 
 def log_grid(low: float, high: float, points: int) -> tuple[float, ...]:
-    """``points`` learning rates spaced evenly in log scale from ``low`` to ``high``."""
-    if not (0 < low < high and math.isfinite(high)) or points < 2:
-        raise ValueError(f"lr grid: need 0 < low < high and points >= 2, got {low!r}, {high!r}, {points!r}")
+    """``points`` (2 to :data:`MAX_GRID_POINTS`) learning rates spaced evenly in log scale from ``low`` to ``high``."""
+    if not (0 < low < high and math.isfinite(high)) or not 2 <= points <= MAX_GRID_POINTS:
+        raise ValueError(f"lr grid: need 0 < low < high and 2 <= points <= {MAX_GRID_POINTS}, got {low!r}, "
+                         f"{high!r}, {points!r}")
     return tuple(float(v) for v in np.logspace(math.log10(low), math.log10(high), points))
 
 
 @dataclass
 class LeaderboardRow:
-    """One optimizer's line: its learning rate and statistics over seeds."""
+    """One optimizer's line: its learning rate and statistics over seeds.
+
+    ``failed`` counts the seeds whose run failed (an error, not a divergence): they have no result,
+    so they are left out of ``final_mean``, ``final_std`` and ``wall_time_s`` (NaN when every seed failed).
+    """
 
     optimizer: str
     lr: float | None
@@ -52,6 +61,7 @@ class LeaderboardRow:
     final_std: float | None
     diverged: int
     wall_time_s: float
+    failed: int = 0
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -71,6 +81,12 @@ class Comparison:
     out_dir: Path
     monitored: bool = True
     tune_seed: int | None = None
+
+    def failed_runs(self) -> list[tuple[RunConfig, str]]:
+        """The final runs that failed (any status but completed or diverged), with their messages."""
+        return [(config, summary.get("message") or "no summary was recorded")
+                for entries in self.runs.values() for config, summary, _ in entries
+                if summary.get("status") not in FINISHED_STATUSES]
 
     def tuned_in_sample(self) -> bool:
         """Whether the learning-rate search ran on one of the reported seeds (its figures then flatter)."""
@@ -111,12 +127,16 @@ def _common_target(base: RunConfig, runs: dict[str, list[tuple[RunConfig, dict, 
 
 def leaderboard_row(name: str, lr: float | None, entries: list[tuple[RunConfig, dict, list[Record]]],
                     metric: str, higher: bool, target: float | None) -> LeaderboardRow:
-    """Statistics over one optimizer's seeds (diverged seeds count as inf / 0 accuracy).
+    """Statistics over one optimizer's seeds (diverged seeds count as inf / 0 accuracy; failed seeds,
+    which have no result, are counted apart and left out).
 
     ``final_std`` is None where it is undefined: a single seed, or a final value that is infinite.
     """
-    finals, steps, times, diverged, walls = [], [], [], 0, []
+    finals, steps, times, diverged, walls, failed = [], [], [], 0, [], 0
     for _, summary, rows in entries:
+        if summary.get("status") not in FINISHED_STATUSES:
+            failed += 1
+            continue
         diverged += summary.get("status") == "diverged"
         walls.append(summary.get("wall_time_s") or 0.0)
         last = rows[-1].get(metric) if rows and summary.get("status") == "completed" else None
@@ -133,14 +153,15 @@ def leaderboard_row(name: str, lr: float | None, entries: list[tuple[RunConfig, 
         time_to_target_s=statistics.median(times) if times else None,
         final_mean=statistics.fmean(finals) if finals else math.nan,
         final_std=statistics.stdev(finals) if len(finals) > 1 and all(map(math.isfinite, finals)) else None,
-        diverged=diverged, wall_time_s=statistics.fmean(walls) if walls else 0.0,
+        diverged=diverged, wall_time_s=statistics.fmean(walls) if walls else math.nan, failed=failed,
     )
 
 
 def _rank_key(row: LeaderboardRow, higher: bool) -> tuple:
     steps = row.steps_to_target if row.steps_to_target is not None else math.inf
     final = -row.final_mean if higher else row.final_mean
-    return (-row.reached / max(1, row.seeds), steps, final if math.isfinite(final) else math.inf)
+    return (row.failed == row.seeds, -row.reached / max(1, row.seeds), steps,
+            final if math.isfinite(final) else math.inf)
 
 
 def _load_all(configs: Sequence[RunConfig], root: Path) -> list[tuple[RunConfig, dict, list[Record]]]:
@@ -173,18 +194,20 @@ def compare(
     names = [name.strip().lower() for name in optimizers]
     if not names or len(set(names)) != len(names) or not all(names):
         raise ConfigError("optimizers", f"need distinct names, got {','.join(optimizers)!r}")
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ConfigError("seeds", f"must be an integer >= 1, got {seeds!r}")
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ConfigError("jobs", f"must be an integer >= 1, got {jobs!r}")
+    for name, value, limit in (("seeds", seeds, MAX_SEEDS), ("jobs", jobs, MAX_JOBS)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+            raise ConfigError(name, f"must be an integer in [1, {limit}], got {value!r}")
     lrs = dict(lrs or {})
     if set(lrs) - set(names):
         raise ConfigError("lrs", f"{', '.join(sorted(set(lrs) - set(names)))} not among the optimizers {', '.join(names)}")
-    if isinstance(tune_seed, bool) or not isinstance(tune_seed, int) or tune_seed < 0:
-        raise ConfigError("tune_seed", f"must be an integer >= 0, got {tune_seed!r}")
+    if isinstance(tune_seed, bool) or not isinstance(tune_seed, int) or not 0 <= tune_seed < SEED_LIMIT:
+        raise ConfigError("tune_seed", f"must be an integer in [0, 2**63), got {tune_seed!r}")
+    if tune and not (0 < len(grid) <= MAX_GRID_POINTS):
+        raise ConfigError("grid", f"needs 1 to {MAX_GRID_POINTS} learning rates, got {len(grid)}")
     if tune and lrs:
         raise ConfigError("lrs", "per-optimizer learning rates cannot be combined with tuning")
     root = check_output_dir(out_dir, "out_dir") / "runs"
+    check_training_data(base)  # the data's files and the model's fit, once, before any run
     chosen: dict[str, float | None] = {name: lrs.get(name, base.lr) for name in names}
     sensitivity: dict[str, tuple[list[float], list[float]]] = {}
     if tune:

@@ -17,7 +17,8 @@ from inertia.lab.report import Report
 from inertia.lab.runs import write_json
 
 LEADERBOARD_HEADERS = ("rank", "optimizer", "lr", "reached target", "steps to target (median)",
-                       "time to target s (median)", "final (mean)", "final (std)", "diverged", "wall time s")
+                       "time to target s (median)", "final (mean)", "final (std)", "diverged", "failed",
+                       "wall time s")
 
 
 def leaderboard_table(comparison: Comparison) -> tuple[list[str], list[list[Any]]]:
@@ -26,7 +27,7 @@ def leaderboard_table(comparison: Comparison) -> tuple[list[str], list[list[Any]
     headers[6] = f"final {comparison.metric} (mean)"
     headers[7] = f"final {comparison.metric} (std)"
     rows = [[rank, r.optimizer, r.lr, f"{r.reached}/{r.seeds}", r.steps_to_target, r.time_to_target_s,
-             r.final_mean, r.final_std, r.diverged, r.wall_time_s]
+             r.final_mean, r.final_std, r.diverged, r.failed, r.wall_time_s]
             for rank, r in enumerate(comparison.leaderboard, start=1)]
     return headers, rows
 
@@ -48,12 +49,17 @@ def grid_edge_note(comparison: Comparison) -> str:
 
 
 def verdict(comparison: Comparison) -> str:
-    """One sentence computed from the leaderboard (plus a grid-edge warning when it applies)."""
-    return _ranking_sentence(comparison) + grid_edge_note(comparison)
+    """One sentence computed from the leaderboard (plus a grid-edge warning when it applies); a
+    comparison in which every run failed says so, and nothing else."""
+    failed, total = comparison.failed_runs(), sum(r.seeds for r in comparison.leaderboard)
+    if failed and len(failed) == total:
+        return f"Every run failed, so nothing was compared; the first failure: {failed[0][1]}"
+    note = f" {len(failed)} of {total} runs failed (first: {failed[0][1]})." if failed else ""
+    return _ranking_sentence(comparison) + note + grid_edge_note(comparison)
 
 
 def _ranking_sentence(comparison: Comparison) -> str:
-    board = comparison.leaderboard
+    board = [r for r in comparison.leaderboard if r.failed < r.seeds]
     if comparison.target is None:
         best = board[0]
         return (f"No target was set, so steps to target are not ranked; the best final {comparison.metric} was "

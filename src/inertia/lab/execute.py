@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from inertia.lab.checkpoints import load_checkpoint
 from inertia.lab.loops import LoopState, run_optimization, run_training
 from inertia.lab.monitoring import MONITOR_FILE, MonitorOptions, summary_fields
 from inertia.lab.runs import (
@@ -17,10 +18,11 @@ from inertia.lab.runs import (
     Record,
     RunConfig,
     RunDir,
-    load_checkpoint,
+    check_run_dir,
     prepare_run_dir,
     read_json,
     read_metrics,
+    read_run_json,
     validate,
     write_json,
     write_metrics,
@@ -103,12 +105,13 @@ def execute(config: RunConfig, run_dir: str | os.PathLike, on_record: OnRecord |
     """
     validate(config)
     options = MonitorOptions() if monitor is True else (monitor or None)
-    paths = prepare_run_dir(config, run_dir)
+    paths = check_run_dir(config, run_dir)  # every file read before anything is written
     if not rerun and paths.summary.exists():
-        previous = read_json(paths.summary)
+        previous = read_run_json(paths.summary)
         if previous.get("status") in FINISHED:
             return previous
     checkpoint = None if rerun else load_checkpoint(paths.checkpoint)
+    prepare_run_dir(config, run_dir)
     if rerun:  # nothing of the discarded run may remain beside the new one's records
         for stale in (paths.checkpoint, paths.metrics, paths.root / MONITOR_FILE):
             stale.unlink(missing_ok=True)

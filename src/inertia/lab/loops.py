@@ -19,8 +19,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from inertia.lab.checkpoints import save_checkpoint
 from inertia.lab.monitoring import MonitorOptions, RunMonitor, start_monitor
-from inertia.lab.runs import OnRecord, Record, RunConfig, RunDir, save_checkpoint, write_metrics
+from inertia.lab.runs import OnRecord, Record, RunConfig, RunDir, write_metrics
 from inertia.lab.schedule_spec import parse_schedule, takes_metric
 
 

@@ -20,6 +20,7 @@ from inertia.lab.execute import execute
 from inertia.lab.runs import RunConfig, validate
 
 OnDone = Callable[[RunConfig, dict[str, Any]], None]
+MAX_JOBS = 256  # worker processes
 
 
 def _preload() -> None:
@@ -56,8 +57,8 @@ def run_many(configs: Sequence[RunConfig], root: str | os.PathLike, jobs: int = 
     distinct run finishes. ``jobs=1`` runs in this process. ``monitor`` runs each under a pathology
     monitor (see :func:`inertia.lab.execute.execute`).
     """
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs: must be an integer >= 1, got {jobs!r}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
+        raise ValueError(f"jobs: must be an integer in [1, {MAX_JOBS}], got {jobs!r}")
     for config in configs:
         validate(config)
     root = Path(root)

@@ -6,7 +6,8 @@ A run directory holds
 - ``summary.json``  status (``running``, ``completed``, ``diverged``, ``failed``), message, final
   and target metrics, wall time;
 - ``metrics.csv``   one row per optimizer step (problems) or per epoch (training);
-- ``checkpoint.pt`` the latest good state (parameters, optimizer, schedule, records so far).
+- ``checkpoint.pt`` the latest good state (parameters, optimizer, schedule, records so far; see
+  :mod:`inertia.lab.checkpoints`).
 
 Every file is replaced atomically (temporary file + ``os.replace``), so a run killed at any moment
 leaves complete files behind, and :func:`execute` on the same directory resumes from the
@@ -27,9 +28,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from inertia.lab.atomic import atomic_write_bytes, atomic_write_text, unwritable_reason
+from inertia.lab.atomic import atomic_write_text, unwritable_reason
 
 DATASET_KINDS = ("digits", "teacher", "mnist", "cifar10")
 STATUSES = ("running", "completed", "diverged", "failed")
@@ -153,6 +152,9 @@ class RunConfig:
 
 SEED_LIMIT = 2**63  # seeds feed torch.manual_seed and numpy's SeedSequence
 DATA_SEED_LIMIT = 2**32  # the digits split's random_state (scikit-learn) takes 32-bit seeds
+# Upper bounds of the counts: far above any workload of the lab, below what would overflow torch's
+# indices or keep a record per step (problems) or epoch (datasets) the machine cannot hold.
+COUNT_LIMITS = {"steps": 1_000_000, "epochs": 100_000, "batch_size": 10_000_000, "checkpoint_every": 1_000_000}
 
 
 def _is_count(value: Any, minimum: int) -> bool:
@@ -195,16 +197,15 @@ def validate(config: RunConfig) -> None:
 
 
 def _check_counts(config: RunConfig) -> None:
-    """Seeds in their generators' ranges; step, epoch, batch and checkpoint counts >= 1."""
+    """Seeds in their generators' ranges; step, epoch, batch and checkpoint counts in [1, COUNT_LIMITS]."""
     for name, limit in (("seed", SEED_LIMIT), ("data_seed", DATA_SEED_LIMIT)):
         value = getattr(config, name)
         if not (_is_count(value, 0) and value < limit):
             raise ConfigError(name, f"must be an integer in [0, 2**{limit.bit_length() - 1}), got {value!r}")
-    for name in ("steps", "epochs", "batch_size"):
-        if not _is_count(getattr(config, name), 1):
-            raise ConfigError(name, f"must be an integer >= 1, got {getattr(config, name)!r}")
-    if config.checkpoint_every is not None and not _is_count(config.checkpoint_every, 1):
-        raise ConfigError("checkpoint_every", f"must be an integer >= 1, got {config.checkpoint_every!r}")
+    for name, limit in COUNT_LIMITS.items():
+        value = getattr(config, name)
+        if not (name == "checkpoint_every" and value is None) and not (_is_count(value, 1) and value <= limit):
+            raise ConfigError(name, f"must be an integer in [1, {limit}], got {value!r}")
 
 
 def check_dataset(spec: str) -> None:
@@ -316,18 +317,22 @@ def number_or_text(text: str) -> Any:
     return text
 
 
-def save_checkpoint(path: Path, state: Mapping[str, Any]) -> None:
-    """``torch.save`` to memory, then an atomic replace of ``path``."""
-    buffer = io.BytesIO()
-    torch.save(dict(state), buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (at most 160 characters), or its type's name."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
-def load_checkpoint(path: Path) -> dict[str, Any] | None:
-    """The checkpoint at ``path``, or None when there is none."""
-    if not path.exists():
-        return None
-    return torch.load(path, map_location="cpu", weights_only=False)
+def read_run_json(path: Path) -> dict[str, Any]:
+    """:func:`read_json` of a run directory's file; :class:`ConfigError` on ``run_dir`` if it is not valid JSON."""
+    try:
+        data = read_json(path)
+    except (OSError, ValueError) as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ConfigError("run_dir", f"{str(path)!r} cannot be read ({one_line(exc)}); choose another "
+                                     "directory or remove it") from None
+    if not isinstance(data, dict):
+        raise ConfigError("run_dir", f"{str(path)!r} holds {type(data).__name__}, not a JSON object")
+    return data
 
 
 @dataclass
@@ -363,18 +368,25 @@ def check_output_dir(path: str | os.PathLike, name: str = "out") -> Path:
     return Path(path)
 
 
-def prepare_run_dir(config: RunConfig, run_dir: str | os.PathLike) -> RunDir:
-    """Create the run directory, or check that an existing one holds this same config
-    (:class:`ConfigError` on ``run_dir`` if it holds another)."""
+def check_run_dir(config: RunConfig, run_dir: str | os.PathLike) -> RunDir:
+    """Check, writing nothing, that ``run_dir`` can be created or holds this same config
+    (:class:`ConfigError` on ``run_dir`` if it holds another, or a config that cannot be read)."""
     paths = RunDir(check_output_dir(run_dir, "run_dir"))
     if paths.config.exists():
-        existing = read_json(paths.config)
+        existing = read_run_json(paths.config)
         existing.pop("kind", None)
         wanted = json.loads(json.dumps(_json_safe(config.to_dict())))
         if existing != wanted:
             changed = sorted(k for k in set(existing) | set(wanted) if existing.get(k) != wanted.get(k))
             raise ConfigError("run_dir", f"{str(paths.root)!r} holds a different run (differs in: "
                                          f"{', '.join(changed) or 'fields'}); choose another directory")
+    return paths
+
+
+def prepare_run_dir(config: RunConfig, run_dir: str | os.PathLike) -> RunDir:
+    """Create the run directory, or check that an existing one holds this same config
+    (:class:`ConfigError` on ``run_dir`` if it holds another)."""
+    paths = check_run_dir(config, run_dir)
     paths.root.mkdir(parents=True, exist_ok=True)
     write_json(paths.config, {**config.to_dict(), "kind": config.kind})
     return paths

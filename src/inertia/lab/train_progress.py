@@ -146,6 +146,18 @@ class RunsProgress:
                 self.progress.console.print(warning_line(where, warning["message"]), soft_wrap=True)
 
 
+def print_failures(comparison: Any) -> int:
+    """Report a comparison's failed runs on stderr; return the exit code (0 when none failed, else 1)."""
+    failed = comparison.failed_runs()
+    if not failed:
+        return 0
+    total = sum(row.seeds for row in comparison.leaderboard)
+    config, message = failed[0]
+    what = "every run failed" if len(failed) == total else f"{len(failed)} of {total} runs failed"
+    print(f"inertia: error: {what}; the first, {config.optimizer} seed {config.seed}: {message}", file=sys.stderr)
+    return 1
+
+
 def print_leaderboard(comparison: Any, page: Path) -> None:
     """Print the leaderboard as a rich table, the verdict and where the report is."""
     from inertia.lab.compare_report import leaderboard_table, verdict

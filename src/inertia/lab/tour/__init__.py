@@ -62,10 +62,13 @@ CHAPTERS: tuple[Chapter, ...] = (
 )
 
 
+SEED_LIMIT = 2**32  # the tour's seed also splits the digits (scikit-learn's random_state: 32 bits)
+
+
 def check_seed(seed: int) -> int:
-    """Return ``seed`` if it is an integer >= 0, else raise ValueError naming it."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    """Return ``seed`` if it is an integer in ``[0, 2**32)``, else raise ValueError naming it."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
     return seed
 
 
@@ -149,5 +152,5 @@ def run_tour(out_dir: Path | str = "inertia-report", lang: str = "en", progress:
     return render_tour(results, out, lang=lang, seed=seed, seconds=time.perf_counter() - start)
 
 
-__all__ = ["CHAPTERS", "Chapter", "ChapterResult", "Figure", "Table", "Verdict", "compute_chapters",
+__all__ = ["CHAPTERS", "SEED_LIMIT", "Chapter", "ChapterResult", "Figure", "Table", "Verdict", "compute_chapters",
            "render_tour", "run_tour"]

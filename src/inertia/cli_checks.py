@@ -1,0 +1,50 @@
+"""Checks of command-line values shared by the commands of every area: bounded counts and output paths.
+
+Each check raises :class:`inertia.cli.UserInputError` with a message that starts with the flag and
+names the value, so ``inertia.cli.main`` prints one line and exits 2 before any work is done.
+
+The upper bounds keep a typo (an extra digit, a pasted number) from becoming an hour of work, an
+allocation the machine cannot make, or an integer overflow deep inside torch or numpy; each is far
+above what any of the lab's workloads needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from inertia.cli import UserInputError
+from inertia.lab.atomic import unwritable_reason
+
+MAX_THREADS = 1024  # torch intra-op threads
+MAX_STEPS = 1_000_000  # optimizer steps of lr-find and diagnose (their losses are kept per step)
+MAX_SWEEPS = 1000  # lr-find sweeps (seeds)
+MAX_BATCH_SIZE = 10_000_000  # more than any dataset of the lab holds: a larger batch is the full batch
+MAX_HVP = 10_000  # Hessian-vector products per eigenvalue estimate (each keeps a vector of the model's size)
+MAX_BENCH_STEPS = 100_000  # timed steps per benchmark row
+SEED_LIMIT_32 = 2**32  # numpy's legacy seeding and scikit-learn's random_state take 32-bit seeds
+
+
+def check_count(flag: str, value: int, low: int, high: int) -> int:
+    """``value`` if it is an integer in ``[low, high]``; else :class:`UserInputError` naming ``flag``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise UserInputError(f"{flag}: must be an integer in [{low}, {high}], got {value!r}")
+    return value
+
+
+def check_seed(flag: str, value: int, limit: int = SEED_LIMIT_32) -> int:
+    """``value`` if it is an integer in ``[0, limit)`` (``limit`` a power of two)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < limit:
+        raise UserInputError(f"{flag}: must be an integer in [0, 2**{limit.bit_length() - 1}), got {value!r}")
+    return value
+
+
+def output_path(flag: str, text: str | Path, *, directory: bool) -> Path:
+    """The output directory (``directory=True``) or file named by ``text``, checked by really creating
+    it in a temporary folder beside it (and removing that again): nothing is left on disk either way.
+
+    An empty ``text`` is refused (``Path("")`` would silently be the current directory).
+    """
+    reason = unwritable_reason(text, directory=directory)
+    if reason is not None:
+        raise UserInputError(f"{flag}: {reason}")
+    return Path(text)

@@ -1,0 +1,45 @@
+"""``checkpoint.pt`` of a run directory: saved atomically, loaded without unpickling anything but data."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from inertia.lab.atomic import atomic_write_bytes
+from inertia.lab.runs import ConfigError, one_line
+
+
+def save_checkpoint(path: Path, state: Mapping[str, Any]) -> None:
+    """``torch.save`` to memory, then an atomic replace of ``path``."""
+    buffer = io.BytesIO()
+    torch.save(dict(state), buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+CHECKPOINT_KEYS = ("position", "params", "optimizer", "rows", "elapsed_s")
+
+
+def load_checkpoint(path: Path) -> dict[str, Any] | None:
+    """The checkpoint at ``path``, or None when there is none.
+
+    A checkpoint holds tensors, numbers, strings and containers of them only (parameters, optimizer and
+    schedule state dicts, records), so it is loaded with ``weights_only=True``: nothing else is
+    unpickled, and a file planted in a run directory cannot run code. A file that cannot be loaded
+    (truncated by a killed copy, holding other objects, or lacking a checkpoint's entries) raises
+    :class:`ConfigError` on ``run_dir``, before the run touches anything.
+    """
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load fails in many ways (UnpicklingError, RuntimeError, EOFError, ...)
+        raise ConfigError("run_dir", f"{str(path)!r} cannot be loaded as a checkpoint ({one_line(exc)}); "
+                                     "discard it by starting again (inertia train --restart; execute(..., rerun=True))") from None
+    if not isinstance(state, dict) or not all(key in state for key in CHECKPOINT_KEYS):
+        raise ConfigError("run_dir", f"{str(path)!r} is not a checkpoint of a run (it lacks "
+                                     f"{', '.join(CHECKPOINT_KEYS)}); discard it by starting again (--restart)")
+    return state
