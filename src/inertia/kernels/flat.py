@@ -33,6 +33,7 @@ from inertia.optim.sharded import copy_state, share_memory
 _grad_of = operator.attrgetter("grad")
 _FLAT_STORAGES: dict[int, StorageWeakRef] = {}
 RELAYOUT = "relayout"
+FSDP_MANAGED = "_fsdp_flattened"  # the attribute FullyShardedDataParallel sets on the parameters it manages
 
 
 def register_flat_storage(tensor: Tensor) -> None:
@@ -42,7 +43,14 @@ def register_flat_storage(tensor: Tensor) -> None:
 
 
 def _movable(param: Tensor) -> bool:
-    """Whether ``param`` owns its storage, or lives in an inertia flat buffer, so it may be re-homed."""
+    """Whether ``param`` owns its storage, or lives in an inertia flat buffer, so it may be re-homed.
+
+    Parameters that ``FullyShardedDataParallel`` manages (its flat parameters, and the original
+    parameters with ``use_orig_params=True``, both marked ``_fsdp_flattened``) never are: FSDP keeps
+    its own reference to their storage, even where a shard fills it exactly.
+    """
+    if getattr(param, FSDP_MANAGED, False):
+        return False
     storage = param.untyped_storage()
     if storage.nbytes() == param.numel() * param.element_size() and param.storage_offset() == 0:
         return True
@@ -82,11 +90,17 @@ class FusedBucket:
                   "out of the optimizer")
 
     def _adopt(self, grads: list[Tensor | None]) -> bool:
+        if any(getattr(p, FSDP_MANAGED, False) for p in self.params):
+            self.disabled = "FullyShardedDataParallel (FSDP1) owns the storage of its parameters; use FSDP2 "
+            self.disabled += "(torch.distributed.fsdp.fully_shard) for the fused step over local shards"
+            self.warn("disabled", f"a bucket of {len(self.params)} parameters takes the reference path: "
+                      + self.disabled)
+            return False
         if any(g is None or g.is_sparse for g in grads):
             self._warn_missing_grads()
             return False
         if not all(p.is_contiguous() and _movable(p) for p in self.params):
-            self.disabled = "its parameters live inside another buffer (for example FSDP or "
+            self.disabled = "its parameters live inside another buffer (for example "
             self.disabled += "ZeroRedundancyOptimizer(parameters_as_bucket_view=True)); moving them would break that"
             return False
         b = self.bucket
