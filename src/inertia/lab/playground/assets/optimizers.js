@@ -133,7 +133,7 @@
   // (an entry of InertiaSurfaces) with params `p`; `noise[t]` (optional) is added to gradient t.
   function run(name, hp, surf, p, start, steps, noise) {
     const full = Object.assign({}, DEFAULTS[name], hp);
-    if (name === "sgd") full.mu = 0;
+    const rule = name === "sgd" ? Object.assign({}, full, {mu: 0}) : full;
     const s = {nesterov: name === "nesterov"};
     const xs = [start.slice()], losses = [surf.f(start[0], start[1], p)], grads = [], states = [];
     const hessian = (a, b) => surf.hess(a, b, p);
@@ -141,7 +141,7 @@
     for (let t = 1; t <= steps; t++) {
       let g = surf.grad(x[0], x[1], p);
       if (noise) g = [g[0] + noise[t - 1][0], g[1] + noise[t - 1][1]];
-      const out = STEPS[name](s, x, g, full, t, losses[losses.length - 1], hessian);
+      const out = STEPS[name](s, x, g, rule, t, losses[losses.length - 1], hessian);
       x = out.x;
       xs.push(x);
       grads.push(g);

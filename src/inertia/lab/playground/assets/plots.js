@@ -44,7 +44,6 @@
   function drawMap(ctx, background, win, minima, runs, start) {
     const w = ctx.canvas.width, h = ctx.canvas.height;
     ctx.drawImage(background, 0, 0);
-    for (const [mx, my] of minima) star(ctx, ...toPixel(win, w, h, mx, my));
     runs.forEach((run, k) => {
       ctx.strokeStyle = COLORS[k]; ctx.fillStyle = COLORS[k]; ctx.lineWidth = 1.6;
       ctx.beginPath();
@@ -58,6 +57,7 @@
       ctx.stroke();
       if (last) ctx.fillRect(last[0] - 3, last[1] - 3, 6, 6);
     });
+    for (const [mx, my] of minima) star(ctx, ...toPixel(win, w, h, mx, my));
     const [sx, sy] = toPixel(win, w, h, start[0], start[1]);
     ctx.beginPath(); ctx.arc(sx, sy, 5, 0, 2 * Math.PI); ctx.fillStyle = "#000"; ctx.fill();
   }

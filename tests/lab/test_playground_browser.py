@@ -1,0 +1,192 @@
+"""The playground in headless Chromium: its runs equal inertia's Python runs, offline, one file, live.
+
+One Chromium session serves every check. The parity test drives the page for every optimizer on
+every surface and compares its trajectories with :func:`python_run` (inertia's optimizers in float64):
+equal to 1e-10 relative over 100 steps, or over the first 20 steps where the library's own run
+amplifies rounding (it diverges, or a 1e-13 change of the start grows by more than 1e5: then only the
+steps before that growth passes 1e5, and before a divergence, are compared); those runs are listed in
+the test's output.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import statistics
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inertia.lab.browser import find_chromium
+from inertia.lab.browser_session import BrowserSession
+from inertia.lab.playground import surface_config, write_playground
+from inertia.lab.playground.presets import CHAPTER_VIEWS, chapter_hash
+from inertia.lab.playground.reference import OPTIMIZER_NAMES, python_run
+
+CHROMIUM = find_chromium()
+if CHROMIUM is None:
+    if os.environ.get("INERTIA_REQUIRE_CHROMIUM") == "1":
+        pytest.fail("chromium is required (INERTIA_REQUIRE_CHROMIUM=1) but not on PATH", pytrace=False)
+    pytest.skip("chromium not installed (apt-get install chromium); set INERTIA_REQUIRE_CHROMIUM=1 to require it",
+                allow_module_level=True)
+
+STEPS, SHORT_STEPS, TOLERANCE = 100, 20, 1e-10
+# every optimizer, plus Adam without bias correction
+CONFIGS = [(name, {}) for name in OPTIMIZER_NAMES] + [("adam", {"bias_correction": 0})]
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory):
+    out = tmp_path_factory.mktemp("playground")
+    return {lang: write_playground(out / lang, lang=lang) for lang in ("en", "ko")}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with BrowserSession(CHROMIUM) as session:
+        yield session
+
+
+@pytest.fixture(scope="module")
+def page(browser, pages):
+    return browser.open(pages["en"])
+
+
+def page_runs(page, surface, configs, sigma=0.0):
+    """Set a view with ``configs`` on ``surface`` (defaults of the page) and return (state, runs)."""
+    names = json.dumps([name for name, _ in configs])
+    state = page.evaluate(f"InertiaState.defaultState(PLAYGROUND_CONFIG, {json.dumps(surface)}, {names})")
+    for run, (_, extra) in zip(state["runs"], configs, strict=True):
+        run["hp"].update(extra)
+        run["steps"] = STEPS
+    state["sigma"] = sigma
+    page.evaluate(f"playground.setState({json.dumps(state)})")
+    return state, page.evaluate("playground.runs()"), page.evaluate("playground.noise()")
+
+
+def relative_difference(js: np.ndarray, py: np.ndarray) -> float:
+    """max |js - py| over the run, relative to the run's largest coordinate; inf if finiteness differs."""
+    if not np.array_equal(np.isfinite(js), np.isfinite(py)):
+        return float("inf")
+    finite = np.isfinite(py).all(axis=1)
+    scale = float(np.abs(py[finite]).max()) or 1.0
+    return float(np.abs(js[finite] - py[finite]).max()) / scale
+
+
+def amplifies_rounding(surface, state, run, noise) -> tuple[str, int] | None:
+    """Why the library's run cannot be compared at rounding level over 100 steps, and how many
+    steps can be (at most 20; before a divergence leaves the window by a factor 1e6), or None."""
+    reference = python_run(surface, state["params"], run["opt"], run["hp"], state["start"], STEPS, noise)
+    window = np.abs(np.array(surface_config()[surface]["window"])).max()
+    inside = np.isfinite(reference).all(axis=1) & (np.abs(reference).max(axis=1) <= 1e6 * window)
+    if not inside.all():
+        first_out = int(np.argmin(inside))
+        return f"diverges (leaves the window by 1e6 at step {first_out})", min(SHORT_STEPS, first_out - 1)
+    delta = 1e-13 * max(1.0, float(np.abs(reference).max()))
+    moved = python_run(surface, state["params"], run["opt"], run["hp"],
+                       [state["start"][0] + delta, state["start"][1] + delta], STEPS, noise)
+    growth = np.maximum.accumulate(np.abs(moved - reference).max(axis=1)) / delta
+    if growth[-1] <= 1e5:
+        return None
+    stable = int(np.argmax(growth > 1e5)) - 1  # the last step where rounding cannot have grown past 1e5x
+    return f"chaotic (a 1e-13 change of the start grows {growth[-1]:.2g}x)", min(SHORT_STEPS, stable)
+
+
+def test_trajectories_equal_the_library_for_every_optimizer_and_surface(page, capsys):
+    worst, short = 0.0, []
+    cases = [(surface, 0.0) for surface in surface_config()] + [("valley", 0.5), ("rosenbrock", 0.3)]
+    for surface, sigma in cases:
+        for first in range(0, len(CONFIGS), 4):
+            state, runs, noise = page_runs(page, surface, CONFIGS[first:first + 4], sigma)
+            assert (noise is None) == (sigma == 0.0)
+            for run in runs:
+                js = np.array(run["xs"], dtype=np.float64)
+                py = python_run(surface, state["params"], run["opt"], run["hp"], state["start"], STEPS, noise)
+                difference = relative_difference(js, py)
+                label = f"{surface} sigma={sigma} {run['opt']} {run['hp']}"
+                if difference > TOLERANCE:
+                    reason = amplifies_rounding(surface, state, run, noise)
+                    assert reason is not None, f"{label}: relative difference {difference:.3g} over {STEPS} steps"
+                    (why, compared) = reason
+                    difference = relative_difference(js[:compared + 1], py[:compared + 1])
+                    short.append(f"{label}: {why}; first {compared} steps differ by {difference:.2g}")
+                    assert difference <= TOLERANCE, short[-1]
+                worst = max(worst, difference)
+    with capsys.disabled():
+        print(f"\nplayground parity: largest relative difference {worst:.3g}; compared over "
+              f"{SHORT_STEPS} steps only:\n  " + "\n  ".join(short or ["none"]))
+    assert worst <= TOLERANCE
+
+
+def test_the_default_view_shows_the_valley_with_momentum_and_adam(page):
+    page.evaluate("playground.setHash('')")
+    state = page.evaluate("playground.getState()")
+    assert state["surface"] == "valley" and [r["opt"] for r in state["runs"]] == ["momentum", "adam"]
+    image = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+    box = page.evaluate("(() => { const r = document.getElementById('map').getBoundingClientRect();"
+                        " return [r.left, r.top, r.right, r.bottom].map(Math.round); })()")
+    pixels = np.asarray(image.crop(tuple(box))).reshape(-1, 3).astype(int)
+
+    def count(rgb):
+        return int((np.abs(pixels - np.array(rgb)).sum(axis=1) < 40).sum())
+
+    assert count((0x1F, 0x77, 0xB4)) > 100, "no momentum (blue) trajectory on the map"
+    assert count((0xD6, 0x27, 0x28)) > 100, "no Adam (red) trajectory on the map"
+    assert count((255, 215, 0)) > 20, "no minimum (gold star) on the map"
+
+
+def test_redraw_of_four_runs_of_500_steps_after_a_slider_change(page, capsys):
+    configs = [("momentum", {}), ("adam", {}), ("rmsprop", {}), ("nesterov", {})]
+    page_runs(page, "valley", configs)
+    page.evaluate("(() => { const s = playground.getState(); s.runs.forEach(r => { r.steps = 500; });"
+                  " playground.setState(s); })()")
+    times = page.evaluate("""(() => {
+        const slider = document.querySelector('.run-panel input[data-param=lr]'), out = [];
+        for (let k = 0; k < 30; k++) {
+          slider.value = String(-2 + 0.02 * k);
+          const t0 = performance.now();
+          slider.dispatchEvent(new Event('input'));
+          out.push(performance.now() - t0);
+        }
+        return out; })()""")
+    assert all(len(run["xs"]) == 501 for run in page.evaluate("playground.runs()"))
+    median = statistics.median(times)
+    with capsys.disabled():
+        print(f"\nplayground redraw, 4 optimizers x 500 steps: median {median:.2f} ms, max {max(times):.2f} ms "
+              f"over {len(times)} slider changes (target 16 ms)")
+    assert median < 250.0  # a sanity bound: the figure above is the measurement
+
+
+def test_a_url_reproduces_the_view_exactly(browser, page, pages):
+    page_runs(page, "rosenbrock", [("adam", {"beta1": 0.8}), ("lbfgs", {}), ("newton", {"damping": 0.5})], 0.2)
+    page.evaluate("document.getElementById('map').dispatchEvent(new MouseEvent('click', {clientX: 120, clientY: 300}))")
+    state, runs, hash_ = page.evaluate("playground.getState()"), page.evaluate("playground.runs()"), \
+        page.evaluate("location.hash")
+    again = browser.open(pages["en"], hash_)
+    assert again.evaluate("playground.getState()") == state
+    assert again.evaluate("playground.runs()") == runs
+
+
+@pytest.mark.parametrize("chapter", sorted(CHAPTER_VIEWS))
+def test_every_tour_chapter_opens_its_view(page, chapter):
+    page.evaluate(f"playground.setHash({json.dumps(chapter_hash(chapter))})")
+    state = page.evaluate("playground.getState()")
+    surface, settings, runs = CHAPTER_VIEWS[chapter]
+    assert state["surface"] == surface
+    for name, value in settings.items():
+        assert (state["sigma"] if name == "sigma" else state["params"][name]) == value
+    assert [r["opt"] for r in state["runs"]] == [name for name, _ in runs]
+    for run, (_, hyper) in zip(state["runs"], runs, strict=True):
+        assert {k: (run["steps"] if k == "steps" else run["hp"][k]) for k in hyper} == hyper
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_page_is_one_offline_file_under_2_mb(browser, pages, lang):
+    size = pages[lang].stat().st_size
+    assert size < 2 * 1024 * 1024, f"{lang} page is {size} bytes"
+    opened = browser.open(pages[lang], offline=True)
+    assert opened.evaluate("playground.runs().length") == 2
+    outside = [url[:60] for url in opened.requests if not url.startswith(("file:", "data:"))]
+    assert outside == [] and opened.console_errors == []
