@@ -357,6 +357,7 @@ class ScheduleLR(LRScheduler):
             raise ValueError(f"optimizer must be a torch.optim.Optimizer, got {optimizer!r}")
         self.schedule = _check_schedule("schedule", schedule)
         _check_last_epoch(optimizer, last_epoch)
+        _check_multiplier(schedule(last_epoch + 1), last_epoch + 1)  # before torch writes initial_lr
         super().__init__(optimizer, last_epoch)
 
     def _multiplier(self, step: int) -> float:
