@@ -141,7 +141,7 @@ def test_history_x_can_be_switched_off():
     (lambda: minimize(bowl, []), r"x0 must be a non-empty 1-D array, got shape \(0,\)"),
     (lambda: minimize(bowl, [0.0, math.nan, 0.0]), "x0 must be finite"),
     (lambda: minimize(bowl, ["a", "b"]), "x0 must hold real numbers, got dtype <U1"),
-    (lambda: minimize(bowl, np.zeros(3), tol=-1.0), "tol must be a non-negative number, got -1.0"),
+    (lambda: minimize(bowl, np.zeros(3), tol=-1.0), "tol must be a finite non-negative number, got -1.0"),
     (lambda: minimize(bowl, np.zeros(3), max_iter=0), "max_iter must be a positive integer, got 0"),
     (lambda: minimize("bowl", np.zeros(3)), "fun must be callable, got str"),
     (lambda: minimize(lambda x: 1.0, np.zeros(3)), "fun must return a scalar torch tensor .* got float"),

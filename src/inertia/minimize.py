@@ -35,21 +35,36 @@ HISTORY_X_LIMIT = 10_000  # keep x in the history by default up to this many ent
 __all__ = ["METHODS", "History", "Iterate", "Result", "Status", "minimize"]
 
 
+_NUMPY_REAL = (np.float16, np.float32, np.float64)  # the numpy floats that torch holds
+
+
+def _numpy_to_tensor(x0: Any) -> torch.Tensor:
+    try:
+        array = np.asarray(x0)
+    except Exception as exc:  # noqa: BLE001 - any conversion failure is bad input
+        raise ValueError(f"x0 must be a 1-D array or tensor, got {type(x0).__name__}") from exc
+    kind = array.dtype
+    is_integer = np.issubdtype(kind, np.integer) and not np.issubdtype(kind, np.timedelta64)
+    if not (kind.type in _NUMPY_REAL or is_integer):
+        hint = "; torch holds float16, float32 and float64" if np.issubdtype(kind, np.floating) else ""
+        raise ValueError(f"x0 must hold real numbers, got dtype {kind}{hint}")
+    return torch.from_numpy(np.array(array, dtype=kind if kind.type in _NUMPY_REAL else np.float64))
+
+
+def _tensor_copy(x0: torch.Tensor) -> torch.Tensor:
+    if x0.is_complex() or x0.dtype == torch.bool:
+        raise ValueError(f"x0 must hold real numbers, got dtype {x0.dtype}")
+    if x0.layout != torch.strided:
+        raise ValueError(f"x0 must be a dense tensor, got layout {x0.layout}")
+    if x0.device.type == "meta":
+        raise ValueError("x0 must hold values, got a tensor on the meta device")
+    x = x0.detach().clone()
+    return x if x.is_floating_point() else x.double()
+
+
 def _as_tensor(x0: Any) -> tuple[torch.Tensor, bool]:
     numpy_out = not isinstance(x0, torch.Tensor)
-    if numpy_out:
-        try:
-            array = np.asarray(x0)
-        except Exception as exc:  # noqa: BLE001 - any conversion failure is bad input
-            raise ValueError(f"x0 must be a 1-D array or tensor, got {type(x0).__name__}") from exc
-        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-            raise ValueError(f"x0 must hold real numbers, got dtype {array.dtype}")
-        dtype = array.dtype if np.issubdtype(array.dtype, np.floating) else np.float64
-        x = torch.from_numpy(np.array(array, dtype=dtype))
-    else:
-        x = x0.detach().clone()
-        if not x.is_floating_point():
-            x = x.double()
+    x = _numpy_to_tensor(x0) if numpy_out else _tensor_copy(x0)
     if x.ndim == 0:  # a scalar is a vector of one, as in scipy.optimize.minimize
         x = x.reshape(1)
     if x.ndim != 1 or x.numel() == 0:
@@ -72,8 +87,8 @@ def _call(fun: Callable[[torch.Tensor], Any], x: torch.Tensor) -> torch.Tensor:
 def _check_args(fun: Any, tol: Any, max_iter: Any, callback: Any) -> None:
     if not callable(fun):
         raise ValueError(f"fun must be callable, got {type(fun).__name__}")
-    if not is_number(tol) or not tol >= 0:
-        raise ValueError(f"tol must be a non-negative number, got {tol!r}")
+    if not is_number(tol) or not tol >= 0 or not math.isfinite(tol):
+        raise ValueError(f"tol must be a finite non-negative number, got {tol!r}")
     if not is_number(max_iter, integer=True) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
     if callback is not None and not callable(callback):

@@ -15,6 +15,7 @@ from typing import Any
 
 from torch.optim import Optimizer
 
+from inertia.optim.input_checks import normalize_param_group, params_argument
 from inertia.optim.validation import is_number
 from inertia.second_order.flat import FlatParams, check_shared_hyperparameters
 from inertia.second_order.status import FAILURES, ON_FAILURE_CHOICES, OptimizationError, Status
@@ -141,9 +142,15 @@ class SecondOrderBase(Optimizer):
         check_shared_hyperparameters(name, groups, hyperparameters)
         return FlatParams(groups, name)
 
+    def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
+        try:
+            entries = params_argument(params)
+        except ValueError as exc:  # the one ValueError: no parameters at all
+            raise ValueError(f"{type(self).__name__} got an empty parameter list ({exc})") from None
+        super().__init__(entries, defaults)
+
     def add_param_group(self, param_group: dict[str, Any]) -> None:
-        if not isinstance(param_group, Mapping):
-            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        normalize_param_group(param_group, self.param_groups)  # params: tensors, each once, leaves
         super().add_param_group(param_group)
         if hasattr(self, "_flat"):  # groups added after construction join the same vector
             try:

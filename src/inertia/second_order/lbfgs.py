@@ -215,11 +215,17 @@ class LBFGS(SecondOrderBase):
         return value stops the run with status ``"callback"``. Returns the first loss."""
         check_step_arguments(type(self).__name__, closure, callback)
         closure = torch.enable_grad()(closure)
-        group, state = self.param_groups[0], self._state
         orig_loss = closure()
+        loss = to_float(orig_loss)
+        if all(p.grad is None for p in self._flat.params):  # checked before the state is touched
+            raise ValueError(
+                f"{type(self).__name__}'s closure left every param without a gradient: it must call "
+                "loss.backward() on a loss computed from the params (and return the loss)"
+            )
+        group, state = self.param_groups[0], self._state
         state["func_evals"] += 1
         state["grad_evals"] += 1
-        loss, g = to_float(orig_loss), self._flat.grad().clone()
+        g = self._flat.grad().clone()
         if not (math.isfinite(loss) and bool(torch.isfinite(g).all())):
             self._finish(Status.NON_FINITE, f"non-finite loss or gradient at the start (loss={loss})")
             return orig_loss
