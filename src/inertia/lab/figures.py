@@ -4,10 +4,9 @@ Contours with trajectories, loss against step and time (log scale), lr-sensitivi
 schedule curves, bar charts and an animated GIF of trajectories. Pass the figures to
 :meth:`inertia.lab.report.Report.add_section`, or save them with ``fig.savefig``.
 
-Surfaces are given either as ``func(X, Y) -> Z`` evaluated on numpy grids (vectorised), or as an
-``inertia.problems`` surface (anything with ``loss(points)`` on tensors of shape ``(..., 2)``); for
-the latter the plot window and minima default to the surface's ``window`` and ``minima``. Non-finite points (a diverged run) are dropped from
-curves and trajectories; a curve that stops early is marked with an ``x``.
+Surfaces are given either as ``func(X, Y) -> Z`` on numpy grids (vectorised), or as an ``inertia.problems``
+surface (``loss(points)`` on tensors ``(..., 2)``; plot window and minima default to its ``window`` and
+``minima``). Non-finite points (a diverged run) are dropped; a curve that stops early ends in an ``x``.
 """
 
 from __future__ import annotations
@@ -18,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from inertia.lab.figure_text import localize_figure
 
 ArrayLike = Sequence[float] | np.ndarray
 Surface = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -245,9 +246,7 @@ def lr_sensitivity(
     title: str = "learning-rate sensitivity",
 ) -> Figure:
     """Final metric against learning rate (log x) per optimizer; diverged runs (inf/nan) are gaps.
-
-    ``curves[label] = (lrs, values)``; ``chosen[label]`` (optional) is ringed.
-    """
+    ``curves[label] = (lrs, values)``; ``chosen[label]`` (optional) is ringed."""
     fig = Figure(figsize=(6.0, 4.2))
     ax = fig.add_subplot()
     for index, (label, (lrs, values)) in enumerate(curves.items()):
@@ -289,7 +288,6 @@ def schedule_curves(
     ylabel: str | None = None,
 ) -> Figure:
     """Learning rate against step for each schedule: ``base_lr * schedule(t)`` for t in [0, steps).
-
     ``ylabel`` defaults to "lr multiplier" when ``base_lr`` is 1 and "learning rate" otherwise;
     pass "learning rate" when the curves already are learning rates."""
     fig = Figure(figsize=(6.0, 4.0))
@@ -377,7 +375,7 @@ def trajectory_gif(
     if paths:
         ax.legend(loc="best", fontsize=7, framealpha=0.85)
     ax.set_title(title)
-    fig.tight_layout()
+    localize_figure(fig).tight_layout()  # labels in the current figure language
     canvas.draw()
     background = canvas.copy_from_bbox(fig.bbox)
     lines = [ax.plot([], [], "-", color=color_for(i), linewidth=1.6, animated=True)[0] for i in range(len(paths))]

@@ -33,7 +33,8 @@ def font_path() -> Path:
 def _cmap() -> frozenset[int]:
     from fontTools.ttLib import TTFont
 
-    return frozenset(TTFont(str(font_path()), lazy=True).getBestCmap())
+    with TTFont(str(font_path()), lazy=True) as font:
+        return frozenset(font.getBestCmap())
 
 
 def covered_characters(text: str) -> str:
@@ -57,6 +58,7 @@ def subset_font(text: str) -> bytes:
     subsetter.subset(font)
     buffer = io.BytesIO()
     subset.save_font(font, buffer, options)
+    font.close()
     return buffer.getvalue()
 
 

@@ -75,6 +75,7 @@ class Section:
     tables: list[Table] = field(default_factory=list)
     verdict: str | None = None
     anchor: str = ""
+    links: list[tuple[str, str]] = field(default_factory=list)  # (label, relative href)
 
 
 def sniff_mime(data: bytes) -> str:
@@ -154,6 +155,9 @@ class Report:
         lang: the page's language code (``"en"``, ``"ko"``, ...), set as ``<html lang>``.
         intro: optional paragraph(s) under the title; blank lines separate paragraphs.
         dpi: resolution used when rendering matplotlib figures.
+
+    ``links`` (``(label, href)`` pairs, shown under the intro) and ``style`` (extra CSS, e.g. an
+    embedded ``@font-face``) may be set before writing.
     """
 
     def __init__(self, title: str, lang: str = "en", intro: str = "", dpi: int = 100) -> None:
@@ -164,6 +168,8 @@ class Report:
         self.intro = intro
         self.dpi = dpi
         self.sections: list[Section] = []
+        self.links: list[tuple[str, str]] = []
+        self.style = ""
 
     def add_section(
         self,
@@ -173,12 +179,14 @@ class Report:
         tables: Iterable[TableLike] = (),
         verdict: str | None = None,
         captions: Sequence[str] = (),
+        links: Sequence[tuple[str, str]] = (),
     ) -> Section:
         """Append a section and return it.
 
         Figures are rendered to bytes immediately, so a matplotlib figure may be discarded after
         the call. ``captions[i]`` (optional) captions ``figures[i]``. ``text`` is plain text:
-        it is HTML-escaped and blank lines separate paragraphs.
+        it is HTML-escaped and blank lines separate paragraphs. ``links`` are ``(label, href)``
+        pairs shown after the verdict.
         """
         figures = list(figures)
         captions = list(captions) + [""] * max(0, len(figures) - len(captions))
@@ -190,6 +198,7 @@ class Report:
             tables=[to_table(table) for table in tables],
             verdict=verdict,
             anchor=f"s{len(self.sections) + 1}",
+            links=list(links),
         )
         self.sections.append(section)
         return section

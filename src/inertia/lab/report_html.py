@@ -1,4 +1,4 @@
-"""HTML rendering of :class:`inertia.lab.report.Report` (inline CSS, no scripts, no external links)."""
+"""HTML rendering of :class:`inertia.lab.report.Report` (inline CSS, no scripts; links only to relative paths)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ th { background: var(--panel); }
 td:first-child, th:first-child { text-align: left; }
 .verdict { margin: 1em 0; padding: 10px 14px; border-left: 4px solid var(--accent); background: var(--panel); }
 .verdict strong { color: var(--accent); }
+p.links a { color: var(--accent); }
 footer { margin-top: 3em; color: var(--muted); font-size: 0.85em; }
 """
 
@@ -71,8 +72,15 @@ def render_section(section: Section, lang: str) -> str:
     if section.verdict:
         label = VERDICT_LABEL.get(lang, VERDICT_LABEL["en"])
         parts.append(f'<div class="verdict"><strong>{label}:</strong> {escape(section.verdict)}</div>')
+    parts.append(render_links(section.links))
     parts.append("</section>")
     return "\n".join(part for part in parts if part)
+
+
+def render_links(links: list[tuple[str, str]]) -> str:
+    """Render ``(label, href)`` pairs as one paragraph of links (empty when there are none)."""
+    anchors = " · ".join(f'<a href="{escape(href)}">{escape(label)}</a>' for label, href in links)
+    return f'<p class="links">{anchors}</p>' if anchors else ""
 
 
 def render_toc(report: Report) -> str:
@@ -91,7 +99,8 @@ def render_page(report: Report) -> str:
         "<!DOCTYPE html>\n"
         f'<html lang="{escape(report.lang)}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{escape(report.title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n"
-        f"<h1>{escape(report.title)}</h1>\n{paragraphs(report.intro)}\n{render_toc(report)}\n{body}\n"
+        f"<title>{escape(report.title)}</title>\n<style>{STYLE}{report.style}</style>\n</head>\n<body>\n<main>\n"
+        f"<h1>{escape(report.title)}</h1>\n{paragraphs(report.intro)}\n{render_links(report.links)}\n"
+        f"{render_toc(report)}\n{body}\n"
         "<footer>inertia</footer>\n</main>\n</body>\n</html>\n"
     )

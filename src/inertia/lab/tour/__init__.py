@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from inertia.lab.figure_text import figure_language
 from inertia.lab.tour import (
     ch_adam,
     ch_adaptive,
@@ -85,12 +86,13 @@ def single_thread() -> Iterator[None]:
 
 def compute_chapters(seed: int = 0, progress: bool = True, lang: str = "en",
                      chapters: Sequence[Chapter] = CHAPTERS) -> list[ChapterResult]:
-    """Run the chapters' experiments (deterministic given ``seed``) and return their results."""
+    """Run the chapters' experiments (deterministic given ``seed``) and return their results;
+    the figures' axes and legends are labelled in ``lang``."""
     check_lang(lang)
     check_seed(seed)
     context = TourContext(seed=seed)
     results = []
-    with single_thread(), _progress(progress, len(chapters)) as advance:
+    with single_thread(), figure_language(lang), _progress(progress, len(chapters)) as advance:
         for chapter in chapters:
             advance(text("progress.chapter", lang, number=chapter.number,
                          title=text(f"{chapter.key}.title", lang)))

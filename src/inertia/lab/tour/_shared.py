@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
+from inertia.lab.figure_text import localize_figure
 from inertia.lab.tour._engine import GradFn, LossFn, OptSpec, Trace, final_loss, run_grid
 from inertia.lab.tour._model import Figure
 
@@ -83,7 +84,7 @@ def _finite_or_inf(value: float) -> float:
 
 
 def to_figure(fig: MplFigure, caption_key: str, **caption_args: Any) -> Figure:
-    """Encode a matplotlib figure as PNG bytes for the report."""
+    """Encode a matplotlib figure as PNG bytes for the report, its labels in the current figure language."""
     from inertia.lab.report import figure_to_png
 
-    return Figure(figure_to_png(fig, dpi=FIGURE_DPI), caption_key, caption_args)
+    return Figure(figure_to_png(localize_figure(fig), dpi=FIGURE_DPI), caption_key, caption_args)

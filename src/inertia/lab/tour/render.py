@@ -6,9 +6,15 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from inertia.lab.korean_font import WEB_FAMILY, font_face_css
+from inertia.lab.playground import FILENAME as PLAYGROUND
+from inertia.lab.playground import chapter_hash, write_playground
+from inertia.lab.playground.presets import CHAPTER_VIEWS
 from inertia.lab.tour._model import ChapterResult
 from inertia.lab.tour.text import check_lang, fmt, text, verdict_text
 from inertia.lab.tour.text_quotes import QUOTES
+
+HANGUL_BODY_FONT = f'body {{ font-family: "{WEB_FAMILY}", system-ui, -apple-system, "Segoe UI", sans-serif; }}'
 
 
 def chapter_title(result: ChapterResult, lang: str) -> str:
@@ -29,7 +35,8 @@ def chapter_verdict(result: ChapterResult, lang: str) -> str:
 
 def render_tour(results: Sequence[ChapterResult], out_dir: str | os.PathLike, lang: str = "en",
                 seed: int = 0, seconds: float | None = None) -> Path:
-    """Write ``out_dir/index.html`` (atomically) from measured chapters and return its path."""
+    """Write ``out_dir/index.html`` (atomically) from measured chapters, and the playground it links to
+    (``playground.html``, a "try it" link per chapter), and return the page's path."""
     from inertia.lab.report import Report
     from inertia.lab.report import Table as ReportTable
 
@@ -38,6 +45,7 @@ def render_tour(results: Sequence[ChapterResult], out_dir: str | os.PathLike, la
     if seconds is not None:
         intro += "\n\n" + text("page.footer", lang, seconds=round(seconds, 1))
     report = Report(text("page.title", lang), lang=lang, intro=intro)
+    report.links = [(text("page.playground", lang), PLAYGROUND)]
     for result in results:
         tables = [ReportTable([text(key, lang) for key in table.header_keys], [list(row) for row in table.rows],
                               text(table.caption_key, lang) if table.caption_key else "")
@@ -49,8 +57,17 @@ def render_tour(results: Sequence[ChapterResult], out_dir: str | os.PathLike, la
             captions=[text(figure.caption_key, lang, **figure.caption_args) for figure in result.figures],
             tables=tables,
             verdict=chapter_verdict(result, lang),
+            links=_try_it(result.key, lang),
         )
+    write_playground(out_dir, lang=lang)
+    if lang != "en":  # embed the glyphs of the page, so that it renders without a Korean font installed
+        report.style = font_face_css(report.to_html()) + HANGUL_BODY_FONT
     return report.write(out_dir)
+
+
+def _try_it(key: str, lang: str) -> list[tuple[str, str]]:
+    """The chapter's "try it" link into the playground, when the playground has a view for it."""
+    return [(text("page.tryit", lang), PLAYGROUND + chapter_hash(key))] if key in CHAPTER_VIEWS else []
 
 
 __all__ = ["chapter_prose", "chapter_title", "chapter_verdict", "fmt", "render_tour"]

@@ -16,6 +16,8 @@ EN: dict[str, str] = {
         "with the same budget. Runs are deterministic for a given seed (seed {seed}); wall times vary."
     ),
     "page.footer": "Generated in {seconds} s.",
+    "page.playground": "Open the playground: drag the learning rate and watch each optimizer (offline, one file)",
+    "page.tryit": "Try it in the playground",
     "outcome.supports": "Supports the notes",
     "outcome.contradicts": "Contradicts the notes",
     "outcome.mixed": "Partly supports the notes",

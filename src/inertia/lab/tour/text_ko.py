@@ -14,6 +14,8 @@ KO: dict[str, str] = {
         "에서는 결과가 결정적이며, 실행 시간만 달라진다."
     ),
     "page.footer": "생성 시간 {seconds}초.",
+    "page.playground": "놀이터 열기: 학습률을 움직이며 각 옵티마이저를 지켜보세요 (오프라인, 파일 하나)",
+    "page.tryit": "놀이터에서 직접 해 보기",
     "outcome.supports": "노트와 일치",
     "outcome.contradicts": "노트와 반대",
     "outcome.mixed": "노트와 부분적으로 일치",
