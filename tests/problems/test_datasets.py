@@ -160,7 +160,7 @@ def test_teacher_student_is_deterministic_and_learnable_shape() -> None:
     assert torch.equal(noisy.X_train, a.X_train) and not torch.equal(noisy.y_train, a.y_train)
     with pytest.raises(ValueError, match="num_classes must be an integer >= 2, got 1"):
         make_teacher_student(num_classes=1)
-    with pytest.raises(ValueError, match="label_noise must be in"):
+    with pytest.raises(ValueError, match="label_noise must be a number in"):
         make_teacher_student(label_noise=1.5)
 
 

@@ -8,15 +8,21 @@ Inputs are float32 tensors standardized with *training-set* statistics; images k
 from __future__ import annotations
 
 import functools
+import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from inertia.optim.validation import is_number
 from inertia.problems.file_formats import find_cifar10_dir, find_mnist_files, read_cifar10_batch, read_idx
+
+SEED_LIMIT = 2**32  # the digits split (scikit-learn's random_state) takes 32-bit seeds; the same for every dataset
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,6 +67,8 @@ class Dataset:
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        _check_count("epoch", epoch, 0)
+        _check_count("seed", seed, 0)
         if shuffle:
             rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, epoch])))
             order = torch.from_numpy(rng.permutation(self.n_train))
@@ -72,6 +80,7 @@ class Dataset:
 
     def num_batches(self, batch_size: int) -> int:
         """Number of mini-batches per epoch."""
+        _check_count("batch_size", batch_size, 1)
         return -(-self.n_train // batch_size)
 
     def summary(self) -> dict[str, object]:
@@ -88,8 +97,9 @@ def load_digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
     """
     from sklearn.model_selection import train_test_split
 
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    _check_seed(seed)
+    if not is_number(test_fraction) or not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")
     images, targets = _sklearn_digits()
     x_tr, x_te, y_tr, y_te = train_test_split(images, targets, test_size=test_fraction,
                                               random_state=seed, stratify=targets)
@@ -116,7 +126,7 @@ def load_mnist(path: str | Path, max_train: int | None = None, max_test: int | N
     ``max_train``/``max_test`` keep the first examples only.
     """
     _check_limits(max_train, max_test)
-    files = find_mnist_files(Path(path))
+    files = find_mnist_files(_as_path(path))
     arrays = {key: read_idx(file) for key, file in files.items()}
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
@@ -133,6 +143,7 @@ def load_mnist(path: str | Path, max_train: int | None = None, max_test: int | N
                          f"{arrays['test_images'].shape[1:]}")
     x_tr = arrays["train_images"][:max_train].astype(np.float32) / 255.0
     x_te = arrays["test_images"][:max_test].astype(np.float32) / 255.0
+    _check_examples("MNIST", path, x_tr, x_te)
     mean, std = float(x_tr.mean()), float(x_tr.std()) or 1.0
     y_tr, y_te = arrays["train_labels"][:max_train], arrays["test_labels"][:max_test]
     _check_labels("MNIST", path, y_tr, y_te, 10)
@@ -147,13 +158,14 @@ def load_cifar10(path: str | Path, max_train: int | None = None, max_test: int |
     with training statistics. ``max_train``/``max_test`` keep the first examples only.
     """
     _check_limits(max_train, max_test)
-    folder = find_cifar10_dir(Path(path))
+    folder = find_cifar10_dir(_as_path(path))
     train = [read_cifar10_batch(folder / f"data_batch_{i}") for i in range(1, 6)]
     x_tr = np.concatenate([b[0] for b in train])[:max_train].astype(np.float32) / 255.0
     y_tr = np.concatenate([b[1] for b in train])[:max_train]
     x_te, y_te = read_cifar10_batch(folder / "test_batch")
     x_te, y_te = x_te[:max_test].astype(np.float32) / 255.0, y_te[:max_test]
     _check_labels("CIFAR-10", path, y_tr, y_te, 10)
+    _check_examples("CIFAR-10", path, x_tr, x_te)
     mean = x_tr.mean(axis=(0, 2, 3), keepdims=True)
     std = x_tr.std(axis=(0, 2, 3), keepdims=True)
     std[std == 0] = 1.0
@@ -174,8 +186,9 @@ def make_teacher_student(
             raise ValueError(f"{arg} must be a positive integer, got {value!r}")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-    if not 0.0 <= label_noise <= 1.0:
-        raise ValueError(f"label_noise must be in [0, 1], got {label_noise!r}")
+    if not is_number(label_noise) or not 0.0 <= label_noise <= 1.0:
+        raise ValueError(f"label_noise must be a number in [0, 1], got {label_noise!r}")
+    _check_seed(seed)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 7])))
     w1 = rng.standard_normal((input_dim, teacher_hidden)) / np.sqrt(input_dim)
     w2 = rng.standard_normal((teacher_hidden, num_classes)) / np.sqrt(teacher_hidden)
@@ -188,6 +201,8 @@ def make_teacher_student(
 
 def load_dataset(spec: str, seed: int = 0) -> Dataset:
     """Load by command-line spec: ``digits``, ``mnist:PATH``, ``cifar10:PATH`` or ``teacher``."""
+    if not isinstance(spec, str):
+        raise TypeError(f"spec must be a string such as 'digits' or 'mnist:PATH', got {spec!r}")
     kind, _, path = spec.partition(":")
     if kind == "digits" and not path:
         return load_digits(seed=seed)
@@ -196,6 +211,31 @@ def load_dataset(spec: str, seed: int = 0) -> Dataset:
     if kind in ("mnist", "cifar10") and path:
         return load_mnist(path) if kind == "mnist" else load_cifar10(path)
     raise ValueError(f"unknown dataset {spec!r}; valid: digits, mnist:PATH, cifar10:PATH, teacher")
+
+
+def _check_count(name: str, value: Any, low: int) -> None:
+    if not is_number(value, integer=True) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _check_seed(seed: Any) -> None:
+    if not is_number(seed, integer=True) or not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+
+
+def _as_path(path: Any) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike naming a directory, got {path!r}")
+    return Path(path)
+
+
+def _check_examples(what: str, path: str | Path, x_tr: np.ndarray, x_te: np.ndarray) -> None:
+    """Training needs examples and images need pixels (a header may declare zero of either)."""
+    if len(x_tr) == 0 or len(x_te) == 0:
+        raise ValueError(f"{what} files in {path} hold {len(x_tr)} training and {len(x_te)} test examples "
+                         "(both must be >= 1)")
+    if math.prod(x_tr.shape[1:]) == 0:
+        raise ValueError(f"{what} images in {path} have no pixels (size {'x'.join(map(str, x_tr.shape[1:]))})")
 
 
 def _check_limits(max_train: int | None, max_test: int | None) -> None:
