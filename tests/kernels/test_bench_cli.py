@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
+from packaging.requirements import Requirement
 
 from inertia.cli import main
+from inertia.kernels.bench import OPTIMIZERS, _prepare
 
 
 def test_small_cpu_run_writes_json_and_markdown(tmp_path: Path) -> None:
@@ -150,3 +153,24 @@ def test_benchmark_scripts_name_bad_arguments(script: str, args: list[str], name
         module.main(args) if inspect.signature(module.main).parameters else module.main()
     assert exit_info.value.code == 2
     assert named in capsys.readouterr().err
+
+
+def test_fused_rows_name_the_kernel_each_rule_ran() -> None:
+    """With numba installed (a regular dependency), every rule's fused row runs a CPU kernel, and says which."""
+    pytest.importorskip("numba")
+    masters, grads = [torch.randn(300), torch.randn(200)], [torch.randn(300), torch.randn(200)]
+    for name in OPTIMIZERS:
+        optimizer, note = _prepare(name, "inertia-fused", masters, grads)
+        assert optimizer is not None and note in ("numba kernel", "torch's fused op"), (name, note)
+    _, reference_note = _prepare("adam", "inertia-reference", masters, grads)
+    assert reference_note == ""
+
+
+def test_numba_is_a_regular_dependency_where_it_has_wheels() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    numba = [Requirement(r) for r in pyproject["project"]["dependencies"] if r.startswith("numba")]
+    assert len(numba) == 1 and numba[0].marker is not None
+    for machine in ("x86_64", "AMD64", "aarch64", "arm64"):
+        assert numba[0].marker.evaluate({"platform_machine": machine, "python_version": "3.12"})
+    assert not numba[0].marker.evaluate({"platform_machine": "ppc64le", "python_version": "3.12"})

@@ -173,7 +173,19 @@ def _prepare(name: str, impl: str, masters: list[torch.Tensor],
         optimizer.step()
     except (RuntimeError, ValueError, TypeError) as exc:
         return None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
-    return optimizer, ""
+    return optimizer, fused_backends(optimizer) if impl.startswith("inertia-fused") else ""
+
+
+BACKEND_NAMES = {"numba": "numba kernel", "torch": "torch's fused op", "triton": "Triton kernel"}
+
+
+def fused_backends(optimizer: torch.optim.Optimizer) -> str:
+    """Which kernels an inertia optimizer's last step chose, for example "numba kernel" or "reference path: why"."""
+    used = set()
+    for fused_group in getattr(optimizer, "_fused", {}).values():
+        for backend, why in fused_group.choices:
+            used.add(BACKEND_NAMES.get(backend, backend) if backend else f"reference path: {why or 'small bucket'}")
+    return ", ".join(sorted(used)) or "reference path"
 
 
 def time_rows_sequential(name: str, impls: list[str], masters: list[torch.Tensor], grads: list[torch.Tensor],

@@ -105,7 +105,7 @@ def _backend(bucket: FusedBucket, spec: StepSpec, impl: str) -> tuple[str | None
         return None, f"no fused kernel over DTensor shards on {device.type} (CPU only)"
     if device.type == "cuda":
         if not triton_available():
-            return None, "Triton is not installed (pip install 'inertia[fast]')"
+            return None, "Triton is not installed (torch's CUDA builds bring it; or pip install triton)"
         if dtype not in TRITON_DTYPES:
             return None, f"no Triton kernel for dtype {dtype}"
         return "triton", ""
@@ -117,7 +117,8 @@ def _backend(bucket: FusedBucket, spec: StepSpec, impl: str) -> tuple[str | None
     if not names:
         if dtype not in CPU_DTYPES:
             return None, f"no CPU kernel for dtype {dtype}"
-        return None, "numba is not installed or fails to import (pip install 'inertia[fast]')"
+        return None, ("numba is not installed or fails to import (inertia installs it where numba has "
+                      "wheels; pip install numba)")
     return names[0], ""
 
 

@@ -17,8 +17,9 @@ def row_line(row: Row) -> str:
     """A progress line for one finished row."""
     if row.step_ms is None:
         return f"{row.size} {row.optimizer} {row.impl}: n/a ({row.note})"
-    return (f"{row.size} {row.optimizer} {row.impl}: {_ms(row.step_ms)} ms, {row.percent_of_floor:.0f}% of floor, "
-            f"{_ratio(row.ratio_to_torch_best)} torch's best")
+    kernels = f" ({row.note})" if row.note else ""
+    return (f"{row.size} {row.optimizer} {row.impl}{kernels}: {_ms(row.step_ms)} ms, {row.percent_of_floor:.0f}% "
+            f"of floor, {_ratio(row.ratio_to_torch_best)} torch's best")
 
 
 def markdown_tables(result: dict[str, Any]) -> str:
