@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,18 @@ def check_callable(name: str, value: Any, what: str) -> None:
     """``value`` must be callable; TypeError naming ``name`` and saying ``what`` it should be."""
     if not callable(value):
         raise TypeError(f"{name}: must be {what}, got {value!r} of type {type(value).__name__}")
+
+
+def check_arity(name: str, value: Callable[..., Any], *arguments: str) -> None:
+    """``value`` must accept the positional ``arguments`` (when its signature can be read)."""
+    try:
+        signature = inspect.signature(value)
+    except (TypeError, ValueError):  # builtins and some C callables have none to read
+        return
+    try:
+        signature.bind(*range(len(arguments)))
+    except TypeError:
+        raise TypeError(f"{name}: must accept ({', '.join(arguments)}), but its signature is {signature}") from None
 
 
 def check_integer(name: str, value: Any, low: int, high: int | None = None) -> int:

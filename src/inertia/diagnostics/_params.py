@@ -29,6 +29,9 @@ def named_params(params: ParamsLike) -> dict[str, Tensor]:
     if isinstance(params, Tensor):
         raise TypeError("params: expected an iterable of tensors, a mapping or a module, got one tensor; "
                         "wrap it in a list")
+    if isinstance(params, (str, bytes)) or not isinstance(params, (nn.Module, Mapping, Iterable)):
+        raise TypeError(f"params: expected an iterable of tensors, a mapping or a module, got {params!r} of type "
+                        f"{type(params).__name__}")
     if isinstance(params, nn.Module):
         items: list[tuple[str, Tensor]] = list(params.named_parameters())
     elif isinstance(params, Mapping):

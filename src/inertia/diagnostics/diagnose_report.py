@@ -147,6 +147,12 @@ def build_report(run: DiagnosisRun) -> Report:
 
 def write_diagnosis(run: DiagnosisRun, out_dir: str | os.PathLike) -> tuple[Path, Path]:
     """Write ``index.html`` and ``summary.json`` into ``out_dir`` atomically; return their paths."""
+    if not isinstance(run, DiagnosisRun):
+        raise TypeError(f"run: must be the DiagnosisRun of run_diagnosis, got {type(run).__name__}")
+    if not isinstance(out_dir, (str, os.PathLike)) or not str(out_dir):
+        raise TypeError(f"out_dir: must be a non-empty path, got {out_dir!r}")
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():  # refused before the report is built
+        raise ValueError(f"out_dir: {str(out_dir)!r} exists and is not a directory")
     html_path = build_report(run).write(out_dir)
     summary_path = Path(out_dir) / "summary.json"
     # numpy scalars to floats, then non-finite values to null (strict JSON), written atomically

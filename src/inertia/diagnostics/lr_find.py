@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from inertia.diagnostics._checks import (
+    check_arity,
     check_callable,
     check_integer,
     check_module,
@@ -142,6 +143,7 @@ def _check_arguments(model: Any, optimizer: Any, batch_loss: Any, curvature_loss
     check_module("model", model)
     check_optimizer("optimizer", optimizer)
     check_callable("batch_loss", batch_loss, "a callable batch_loss(step, seed) returning a scalar tensor")
+    check_arity("batch_loss", batch_loss, "step", "seed")
     if curvature_loss is not None:
         check_callable("curvature_loss", curvature_loss, "None or a callable loss() returning a scalar tensor")
     check_integer("max_hvp", max_hvp, 1)
@@ -237,7 +239,10 @@ def lr_find(model: nn.Module, optimizer: torch.optim.Optimizer, batch_loss: Batc
         lambda_max = None
         if curvature_loss is not None:
             params = [p for g in optimizer.param_groups for p in g["params"] if p.requires_grad]
-            lambda_max = hessian_eigenvalues(curvature_loss, params, max_hvp=max_hvp).values[0]
+            try:
+                lambda_max = hessian_eigenvalues(curvature_loss, params, max_hvp=max_hvp).values[0]
+            except (TypeError, ValueError) as exc:  # it names loss_fn, which is curvature_loss here
+                raise type(exc)(f"curvature_loss: {exc}") from exc
             snapshot.restore_model_and_optimizer()
         curves = []
         for seed in seeds:
@@ -322,6 +327,10 @@ def write_lr_find(result: LRFindResult, out_dir: str | os.PathLike) -> tuple[Pat
     from inertia.lab.report import atomic_write_bytes, figure_to_png
     from inertia.lab.runs import write_json
 
+    if not isinstance(result, LRFindResult):
+        raise TypeError(f"result: must be the LRFindResult of lr_find, got {type(result).__name__}")
+    if not isinstance(out_dir, (str, os.PathLike)) or not str(out_dir):
+        raise TypeError(f"out_dir: must be a non-empty path, got {out_dir!r}")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"out_dir: {str(out)!r} exists and is not a directory")

@@ -61,6 +61,10 @@ class Workload:
 def make_workload(dataset: str = "digits", model: str = "mlp", *, seed: int = 0, batch_size: int = 64,
                   hidden: int = 128) -> Workload:
     """Load ``dataset`` (a spec of :func:`inertia.problems.load_dataset`) and build ``model`` on it."""
+    for name, value in (("dataset", dataset), ("model", model)):
+        if not isinstance(value, str):
+            raise TypeError(f"{name}: must be a name such as 'digits' or 'mlp', got {value!r} of type "
+                            f"{type(value).__name__}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: must be a positive integer, got {batch_size!r}")
     data = load_dataset(dataset, seed=seed)
