@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import statistics
 
 import numpy as np
@@ -23,7 +24,7 @@ from inertia.lab.browser import find_chromium
 from inertia.lab.browser_session import BrowserSession
 from inertia.lab.playground import surface_config, write_playground
 from inertia.lab.playground.presets import CHAPTER_VIEWS, chapter_hash
-from inertia.lab.playground.reference import OPTIMIZER_NAMES, python_run
+from inertia.lab.playground.reference import DEFAULTS, OPTIMIZER_NAMES, python_run
 
 CHROMIUM = find_chromium()
 if CHROMIUM is None:
@@ -120,6 +121,10 @@ def test_trajectories_equal_the_library_for_every_optimizer_and_surface(page, ca
     assert worst <= TOLERANCE
 
 
+def test_the_page_uses_the_defaults_of_the_library_runner(page):
+    assert page.evaluate("InertiaOptim.DEFAULTS") == DEFAULTS
+
+
 def test_the_default_view_shows_the_valley_with_momentum_and_adam(page):
     page.evaluate("playground.setHash('')")
     state = page.evaluate("playground.getState()")
@@ -190,3 +195,51 @@ def test_the_page_is_one_offline_file_under_2_mb(browser, pages, lang):
     assert opened.evaluate("playground.runs().length") == 2
     outside = [url[:60] for url in opened.requests if not url.startswith(("file:", "data:"))]
     assert outside == [] and opened.console_errors == []
+
+
+HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
+TEXT_NODES = "h1, h2, p, figcaption, .verdict, a, th, td, .name, #theory span, footer"
+
+
+def hangul_fallbacks(opened, selector=TEXT_NODES) -> list[str]:
+    """Texts with Hangul that Chromium drew (partly) without the embedded font: a glyph fell back."""
+    texts = opened.evaluate(f"Array.from(document.querySelectorAll({json.dumps(selector)}))"
+                            ".map(e => Array.from(e.childNodes).filter(n => n.nodeType === 3)"
+                            ".map(n => n.textContent).join(''))")
+    fonts = opened.platform_fonts(selector)
+    assert len(texts) == len(fonts) and texts
+    bad = []
+    for text, used in zip(texts, fonts, strict=True):
+        custom = sum(font["glyphCount"] for font in used if font["isCustomFont"])
+        if len(HANGUL.findall(text)) > custom:
+            bad.append(f"{text[:30]!r}: {used}")
+    return bad
+
+
+def canvas_uses_the_font(opened, text) -> bool:
+    """Hangul drawn on a canvas with the embedded font differs from the same text in a missing font."""
+    return opened.evaluate(f"""document.fonts.load('20px InertiaHangul', {json.dumps(text)}).then(() => {{
+        const c = document.createElement('canvas'); c.width = 400; c.height = 40;
+        const ctx = c.getContext('2d');
+        const draw = (font) => {{ ctx.clearRect(0, 0, 400, 40); ctx.font = font; ctx.fillText({json.dumps(text)}, 2, 30);
+          return Array.from(ctx.getImageData(0, 0, 400, 40).data).join(','); }};
+        return draw('20px InertiaHangul') !== draw('20px NoSuchFontAnywhere'); }})""")
+
+
+def test_korean_playground_and_tour_draw_every_hangul_glyph_with_the_embedded_font(browser, pages, tmp_path):
+    from inertia.lab.tour import CHAPTERS, compute_chapters
+    from inertia.lab.tour.render import render_tour
+
+    playground = browser.open(pages["ko"])
+    assert playground.evaluate("document.documentElement.lang") == "ko"
+    assert hangul_fallbacks(playground) == []
+    assert canvas_uses_the_font(playground, "스텝에 따른 손실")
+    results = compute_chapters(lang="ko", progress=False, chapters=[c for c in CHAPTERS if c.key == "momentum"])
+    tour = browser.open(render_tour(results, tmp_path / "tour", lang="ko"))
+    assert hangul_fallbacks(tour) == [] and tour.console_errors == []
+    links = tour.evaluate("Array.from(document.querySelectorAll('p.links a')).map(a => a.getAttribute('href'))")
+    assert links[0] == "playground.html" and links[1].startswith("playground.html#surface=valley")
+    # the check sees a fallback: the English page has no Korean font, so its Hangul falls back
+    english = browser.open(pages["en"])
+    english.evaluate("document.querySelector('h1').textContent = '놀이터'")
+    assert len(hangul_fallbacks(english, "h1")) == 1

@@ -45,6 +45,11 @@ def covered_characters(text: str) -> str:
 
 def subset_font(text: str) -> bytes:
     """A TrueType subset of the font with exactly the non-ASCII characters of ``text`` it covers."""
+    return _subset(covered_characters(text))
+
+
+@functools.lru_cache(maxsize=8)
+def _subset(characters: str) -> bytes:
     from fontTools import subset
 
     options = subset.Options()
@@ -54,7 +59,7 @@ def subset_font(text: str) -> bytes:
     options.drop_tables = [*options.drop_tables, "TSI0", "TSI1", "TSI2", "TSI3", "TSI5"]  # hinting sources
     font = subset.load_font(str(font_path()), options)
     subsetter = subset.Subsetter(options)
-    subsetter.populate(text=covered_characters(text))
+    subsetter.populate(text=characters)
     subsetter.subset(font)
     buffer = io.BytesIO()
     subset.save_font(font, buffer, options)
