@@ -39,6 +39,9 @@ class UserInputError(ValueError):
 
 
 def _register_all() -> None:
+    """Register every area's commands, once per process (main may be called many times)."""
+    if app.registered_commands:
+        return
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(app)
 

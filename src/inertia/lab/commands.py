@@ -100,6 +100,7 @@ def train(
 
     Pathology monitors watch the optimizer: warnings are shown live and kept in summary.json.
     """
+    from inertia.lab.execute import open_run
     from inertia.lab.hyper_spec import check_hyper, parse_hyper
     from inertia.lab.preflight import check_training_data
     from inertia.lab.runs import RunConfig, is_dataset_spec, validate
@@ -117,6 +118,7 @@ def train(
         run_dir = output_path("--out", out if out is not None else Path("inertia-runs") / config.run_id(),
                               directory=True)
         check_training_data(config)  # the files' contents and the model's fit: refused before the run directory
+        open_run(config, run_dir, restart)  # an existing run directory's files must be readable
         _set_threads(threads, small=data.partition(":")[0] in ("digits", "teacher"))
         return _train_in(config, run_dir, restart, no_monitor)
 
@@ -176,10 +178,13 @@ def compare(
             validate(base.replace(optimizer=name, lr=lrs.get(name, common_lr)))  # data paths included
         lr_grid = parse_grid(grid) if tune else ()
         out_dir = output_path("--out", out, directory=True)
-        _set_threads(None, small=True)
         with RunsProgress() as progress:
+            def on_phase(name: str, runs: int) -> None:  # the first phase starts once every check passed
+                _set_threads(None, small=True)
+                progress.on_phase(name, runs)
+
             result = run_comparison(base, names, out_dir, tune=tune, seeds=seeds, grid=lr_grid, jobs=jobs,
-                                    on_done=progress.on_done, on_phase=progress.on_phase, lrs=lrs,
+                                    on_done=progress.on_done, on_phase=on_phase, lrs=lrs,
                                     monitor=not no_monitor, tune_seed=tune_seed)
     page = write_comparison(result)
     print_leaderboard(result, page)

@@ -105,12 +105,9 @@ def execute(config: RunConfig, run_dir: str | os.PathLike, on_record: OnRecord |
     """
     validate(config)
     options = MonitorOptions() if monitor is True else (monitor or None)
-    paths = check_run_dir(config, run_dir)  # every file read before anything is written
-    if not rerun and paths.summary.exists():
-        previous = read_run_json(paths.summary)
-        if previous.get("status") in FINISHED:
-            return previous
-    checkpoint = None if rerun else load_checkpoint(paths.checkpoint)
+    paths, previous, checkpoint = open_run(config, run_dir, rerun)
+    if previous is not None:
+        return previous
     prepare_run_dir(config, run_dir)
     if rerun:  # nothing of the discarded run may remain beside the new one's records
         for stale in (paths.checkpoint, paths.metrics, paths.root / MONITOR_FILE):
@@ -134,6 +131,24 @@ def execute(config: RunConfig, run_dir: str | os.PathLike, on_record: OnRecord |
         (paths.root / MONITOR_FILE).unlink(missing_ok=True)
     write_json(paths.summary, summary)
     return read_json(paths.summary)  # as recorded: non-finite numbers are null
+
+
+def open_run(config: RunConfig, run_dir: str | os.PathLike, rerun: bool = False
+             ) -> tuple[RunDir, dict[str, Any] | None, dict[str, Any] | None]:
+    """What :func:`execute` reads before it writes anything: ``(paths, finished summary, checkpoint)``.
+
+    The summary is that of a finished run (None if there is none, or with ``rerun``); the checkpoint
+    is None if there is none or with ``rerun``. A directory holding another run, or files that cannot
+    be read, raise :class:`~inertia.lab.runs.ConfigError` on ``run_dir``; nothing is written.
+    """
+    paths = check_run_dir(config, run_dir)
+    if rerun:
+        return paths, None, None
+    if paths.summary.exists():
+        previous = read_run_json(paths.summary)
+        if previous.get("status") in FINISHED:
+            return paths, previous, None
+    return paths, None, load_checkpoint(paths.checkpoint)
 
 
 def load_run(run_dir: str | os.PathLike) -> tuple[RunConfig, dict[str, Any], list[Record]]:
