@@ -168,7 +168,8 @@ def test_a_url_reproduces_the_view_exactly(browser, page, pages):
     page_runs(page, "rosenbrock", [("adam", {"beta1": 0.8}), ("lbfgs", {}), ("newton", {"damping": 0.5})], 0.2)
     page.evaluate("document.getElementById('map').dispatchEvent(new MouseEvent('click', {clientX: 120, clientY: 300}))")
     state, runs, hash_ = page.evaluate("playground.getState()"), page.evaluate("playground.runs()"), \
-        page.evaluate("location.hash")
+        page.evaluate("playground.hash()")
+    assert page.evaluate("new Promise(done => setTimeout(() => done(location.hash), 400))") == hash_
     again = browser.open(pages["en"], hash_)
     assert again.evaluate("playground.getState()") == state
     assert again.evaluate("playground.runs()") == runs

@@ -99,11 +99,17 @@
     }));
   }
 
+  let hashTimer = null;
+  function scheduleHash() {  // at most one history entry rewrite per 150 ms while a slider moves
+    if (hashTimer !== null) return;
+    hashTimer = setTimeout(() => { hashTimer = null; history.replaceState(null, "", State.encode(state)); }, 150);
+  }
+
   function update() {
     const t0 = performance.now();
     compute();
     draw();
-    history.replaceState(null, "", State.encode(state));
+    scheduleHash();
     lastRedrawMs = performance.now() - t0;
   }
 
