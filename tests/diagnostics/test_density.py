@@ -50,9 +50,9 @@ def test_quadrature_is_exact_for_low_degree_moments() -> None:
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"num_probes": 0}, "num_probes: must be a positive integer"),
+    ({"num_probes": 0}, "num_probes: must be an integer >= 1, got 0"),
     ({"lanczos_steps": 1}, "lanczos_steps: must be an integer >= 2"),
-    ({"sigma": -1.0}, "sigma: must be positive"),
+    ({"sigma": -1.0}, "sigma: must be a finite number > 0, got -1.0"),
 ])
 def test_bad_arguments_are_named(kwargs: dict, message: str) -> None:
     x = torch.ones(4, requires_grad=True)

@@ -16,7 +16,18 @@ from error_cases import ErrorCase, case_ids, expect_refused, listing, same_state
 from torch import nn
 
 import inertia
-from inertia.diagnostics import hessian_eigenvalues, hessian_trace, layer_curvature, lr_find, write_lr_find
+from inertia.diagnostics import (
+    MonitorThresholds,
+    OptimizerMonitor,
+    TrainingSnapshot,
+    edge_of_stability,
+    hessian_eigenvalues,
+    hessian_trace,
+    layer_curvature,
+    lr_find,
+    spectral_density,
+    write_lr_find,
+)
 from inertia.diagnostics.diagnose import run_diagnosis
 from inertia.diagnostics.diagnose_report import write_diagnosis
 from inertia.diagnostics.workload import make_workload
@@ -72,6 +83,17 @@ HESSIAN = [
     *_values("max_hvp", [0, True], _named(layer_curvature, "max_hvp")),
     *_values("trace_samples", [1, "x"], _named(layer_curvature, "trace_samples")),
     *_values("seed", ["x"], _named(layer_curvature, "seed")),
+    *_values("num_probes", [0, True, 1.5], _named(spectral_density, "num_probes")),
+    *_values("lanczos_steps", [1, "x"], _named(spectral_density, "lanczos_steps")),
+    *_values("grid_size", [1, None], _named(spectral_density, "grid_size")),
+    *_values("sigma", [-1.0, "x", math.nan], _named(spectral_density, "sigma")),
+    *_values("seed", ["x", -1], _named(spectral_density, "seed")),
+    E("spectral_density loss_fn=3", lambda f, p: spectral_density(3, p), TypeError, r"loss_fn: must be a callable"),
+    *[E(f"edge_of_stability {name}={value!r}", lambda f, p, n=name, v=value: edge_of_stability(
+        **{"lambda_max": 1.0, "lr": 0.1, n: v}), ValueError, rf"{name}: must .*got {_escape(repr(value))}")
+      for name, value in [("lambda_max", "x"), ("lambda_max", math.nan), ("lr", "x"), ("lr", 0.0), ("lr", math.inf),
+                          ("lr", math.nan), ("momentum", "x"), ("momentum", 1.0), ("dampening", -0.1),
+                          ("nesterov", "x"), ("margin", -1), ("margin", "x")]],
 ]
 
 
@@ -195,6 +217,23 @@ DIAGNOSE = [
         ValueError, rf"batch_size: must be a positive integer, got {_escape(repr(value))}")
       for value in (0, True, "x", 2.5)],
     E("make_workload seed='x'", lambda w, o: make_workload("digits", seed="x"), ValueError, r"seed .*got 'x'"),
+    E("OptimizerMonitor optimizer=3", lambda w, o: OptimizerMonitor(3), TypeError, r"optimizer: expected .*int"),
+    E("OptimizerMonitor thresholds='x'", lambda w, o: OptimizerMonitor(o, thresholds="x"), TypeError,
+      r"thresholds: must be None or a MonitorThresholds, got str"),
+    E("OptimizerMonitor on_warning=3", lambda w, o: OptimizerMonitor(o, on_warning=3), TypeError,
+      r"on_warning: must be None or a callable.*got 3"),
+    E("OptimizerMonitor named_parameters=3", lambda w, o: OptimizerMonitor(o, named_parameters=3), TypeError,
+      r"named_parameters: must be None, a mapping .*got 3"),
+    *[E(f"OptimizerMonitor {name}={value!r}", lambda w, o, n=name, v=value: OptimizerMonitor(o, **{n: v}),
+        ValueError, rf"{name}: must be a .*integer, got {_escape(repr(value))}")
+      for name, value in [("interval", 0), ("interval", True), ("warmup_steps", -1), ("adaptive_every", 1.5)]],
+    *[E(f"MonitorThresholds {name}={value!r}", lambda w, o, n=name, v=value: MonitorThresholds(**{n: v}),
+        ValueError, rf"{name}: must .*got {_escape(repr(value))}")
+      for name, value in [("zigzag_cos", "x"), ("zigzag_cos", 2.0), ("eps_share", -1.0), ("grad_growth", None),
+                          ("window_steps", 0), ("collapse_state_keys", ["sum"]), ("collapse_state_keys", (1,))]],
+    E("TrainingSnapshot model=3", lambda w, o: TrainingSnapshot(3, o), TypeError, r"model: must be a torch\.nn"),
+    E("TrainingSnapshot optimizer=3", lambda w, o: TrainingSnapshot(w.model, 3), TypeError,
+      r"optimizer: must be a torch\.optim\.Optimizer, got 3"),
     E("write_diagnosis run='x'", lambda w, o: write_diagnosis("x", "out"), TypeError,
       r"run: must be the DiagnosisRun of run_diagnosis, got str"),
     E("write_lr_find result='x'", lambda w, o: write_lr_find("x", "out"), TypeError,
@@ -222,3 +261,12 @@ def test_reports_refuse_an_output_path_that_is_a_file_or_none(workload, tmp_path
         with pytest.raises(error, match=match):
             write_diagnosis(run, out)
     assert listing(tmp_path) == ["file"] and (tmp_path / "file").read_text() == "kept"
+
+
+def test_lr_find_with_momentum_above_one_notes_the_missing_limit_instead_of_failing_after_the_sweep() -> None:
+    model, _, batch_loss = _tiny()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=1.5)
+    result = lr_find(model, optimizer, batch_loss, lr_min=1e-6, lr_max=1e-3, num_steps=10, seeds=(0,),
+                     curvature_loss=lambda: batch_loss(0, 0))
+    assert result.stability_limit_lr is None
+    assert any(note.startswith("momentum = 1.5 >= 1") for note in result.notes)

@@ -235,3 +235,27 @@ def test_duplicate_parameters_are_refused_where_torch_warns_and_steps_them_twice
         CLASSES[name]([p, p], lr=0.1, impl=impl)
     with pytest.raises(ValueError, match=r"Invalid params: entries 0 and 1 of param group 0 are the same tensor"):
         CLASSES[name]([{"params": [p, p]}], lr=0.1, impl=impl)
+
+
+STEP_AND_NAME_CASES = [
+    E("step closure=3", lambda o: o.step(3), TypeError, r"closure: must be None or a callable.*got 3"),
+    E("step closure='loss'", lambda o: o.step("loss"), TypeError, r"closure: must be None or a callable.*'loss'"),
+    E("make_optimizer name=3", lambda o: inertia.make_optimizer(3, o.param_groups[0]["params"]), TypeError,
+      r"Unknown optimizer: 3"),
+    E("make_optimizer name=None", lambda o: inertia.make_optimizer(None, o.param_groups[0]["params"]), TypeError,
+      r"Unknown optimizer: None"),
+    E("make_optimizer name='adamax'", lambda o: inertia.make_optimizer("adamax", o.param_groups[0]["params"]),
+      ValueError, r"Unknown optimizer: 'adamax'"),
+]
+STEP_TABLE = [(name, case) for name in CLASSES for case in STEP_AND_NAME_CASES]
+
+
+@pytest.mark.parametrize(("name", "case"), STEP_TABLE,
+                         ids=case_ids(E(f"{n}: {c.id}", c.call, c.error, c.match) for n, c in STEP_TABLE))
+def test_step_and_make_optimizer_refuse_by_name_and_change_nothing(name, case, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    optimizer, params = _trained(name)
+    before = copy.deepcopy((optimizer.state_dict(), [p.detach() for p in params]))
+    expect_refused(case, optimizer)
+    assert same_state((optimizer.state_dict(), [p.detach() for p in params]), before)
+    assert listing(tmp_path) == []

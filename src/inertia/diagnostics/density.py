@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from inertia.diagnostics._checks import check_integer, check_real, check_seed
 from inertia.diagnostics._params import ParamsLike
 from inertia.diagnostics.hessian import HessianOperator, LossFn, lanczos
 
@@ -60,12 +61,12 @@ def spectral_density(loss_fn: LossFn, params: ParamsLike, *, num_probes: int = 4
     Uses ``num_probes * lanczos_steps`` Hessian-vector products. ``sigma`` defaults to 1% of
     the spread of the Ritz values.
     """
-    if not isinstance(num_probes, int) or num_probes < 1:
-        raise ValueError(f"num_probes: must be a positive integer, got {num_probes!r}")
-    if not isinstance(lanczos_steps, int) or lanczos_steps < 2:
-        raise ValueError(f"lanczos_steps: must be an integer >= 2, got {lanczos_steps!r}")
-    if sigma is not None and not sigma > 0:
-        raise ValueError(f"sigma: must be positive, got {sigma!r}")
+    check_integer("num_probes", num_probes, 1)
+    check_integer("lanczos_steps", lanczos_steps, 2)
+    check_integer("grid_size", grid_size, 2)
+    if sigma is not None:
+        check_real("sigma", sigma, above=0.0)
+    check_seed("seed", seed)
     op = HessianOperator(loss_fn, params)
     generator = torch.Generator().manual_seed(seed)
     nodes, weights = [], []

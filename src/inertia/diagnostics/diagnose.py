@@ -95,6 +95,10 @@ def _stability(optimizer: torch.optim.Optimizer, lambda_max: float, notes: list[
     if terms["dampening"] >= 1:
         notes.append("dampening = 1: SGD takes no gradient steps, so the edge-of-stability check is skipped.")
         return None
+    if terms["momentum"] >= 1:
+        notes.append(f"momentum = {terms['momentum']:.3g} >= 1: heavy-ball momentum is unstable at every lr, so "
+                     "the edge-of-stability check is skipped.")
+        return None
     return edge_of_stability(lambda_max, float(group["lr"]), **terms)
 
 

@@ -9,6 +9,7 @@ built once per :class:`HessianOperator`, so every product costs one extra backwa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from inertia.diagnostics._checks import (
     check_seed,
 )
 from inertia.diagnostics._params import ParamsLike, group_by_layer, named_params, unflatten
+from inertia.optim.validation import is_number
 
 LossFn = Callable[[], Tensor]
 WHICH_CHOICES = ("largest", "smallest")
@@ -287,12 +289,17 @@ def edge_of_stability(lambda_max: float, lr: float, momentum: float = 0.0, neste
     the edge of stability", ICLR 2021).
     Within ``margin`` of the limit the verdict is "at the edge".
     """
-    if not lr > 0:
+    if not is_number(lambda_max) or math.isnan(lambda_max):
+        raise ValueError(f"lambda_max: must be a number, got {lambda_max!r}")
+    if not (is_number(lr) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr: must be positive, got {lr!r}")
-    if not 0 <= momentum < 1:
+    if not (is_number(momentum) and 0 <= momentum < 1):
         raise ValueError(f"momentum: must be in [0, 1), got {momentum!r}")
-    if not 0 <= dampening < 1:
+    if not (is_number(dampening) and 0 <= dampening < 1):
         raise ValueError(f"dampening: must be in [0, 1), got {dampening!r}")
+    check_flag("nesterov", nesterov)
+    if not (is_number(margin) and 0 <= margin < 1):
+        raise ValueError(f"margin: must be in [0, 1), got {margin!r}")
     step_lr = lr * (1 - dampening)
     if nesterov:
         threshold = (2 + 2 * momentum) / ((1 + 2 * momentum) * step_lr)

@@ -206,6 +206,8 @@ def _stability_limit(optimizer: torch.optim.Optimizer, lambda_max: float) -> tup
         return None, f"lambda_max = {lambda_max:.3g} <= 0 at the initial weights: no curvature limit on lr"
     if terms["dampening"] >= 1:
         return None, f"dampening = {terms['dampening']:.3g}: SGD takes no gradient steps, so no curvature limit on lr"
+    if terms["momentum"] >= 1:
+        return None, f"momentum = {terms['momentum']:.3g} >= 1: heavy-ball momentum is unstable at every lr"
     threshold = edge_of_stability(lambda_max, 1.0, **terms).threshold
     return threshold / lambda_max, None
 

@@ -109,6 +109,14 @@ class OptimizerMonitor(SampleHistory):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 kind = "positive" if low else "non-negative"
                 raise ValueError(f"{name}: must be a {kind} integer, got {value!r}")
+        if thresholds is not None and not isinstance(thresholds, MonitorThresholds):
+            raise TypeError(f"thresholds: must be None or a MonitorThresholds, got {type(thresholds).__name__}")
+        if on_warning is not None and not callable(on_warning):
+            raise TypeError(f"on_warning: must be None or a callable taking a Diagnosis, got {on_warning!r}")
+        if named_parameters is not None and (isinstance(named_parameters, (str, bytes))
+                                             or not isinstance(named_parameters, (Mapping, Iterable))):
+            raise TypeError(f"named_parameters: must be None, a mapping or (name, tensor) pairs such as "
+                            f"model.named_parameters(), got {named_parameters!r}")
         self.optimizer = optimizer
         self.interval = interval
         self.warmup_steps = warmup_steps

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from inertia.diagnostics._checks import check_module, check_optimizer
+
 _SCALAR_TYPES = (bool, int, float, str, type(None))
 
 
@@ -27,6 +29,8 @@ class TrainingSnapshot:
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        check_module("model", model)
+        check_optimizer("optimizer", optimizer)
         self.model = model
         self.optimizer = optimizer
         tensors = _model_tensors(model) + _all_params(model, optimizer)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from inertia.optim.validation import is_number
+
 
 @dataclass(frozen=True)
 class MonitorThresholds:
@@ -67,7 +69,7 @@ class MonitorThresholds:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "collapse_state_keys":
-                if not isinstance(value, tuple):
+                if not isinstance(value, tuple) or not all(isinstance(key, str) for key in value):
                     raise ValueError(f"collapse_state_keys: must be a tuple of strings, got {value!r}")
                 continue
             if f.name in ("window_steps", "min_samples", "ratio_min_ndim", "repeat_after", "max_warnings"):
@@ -75,6 +77,8 @@ class MonitorThresholds:
                 if isinstance(value, bool) or not isinstance(value, int) or value < (1 if positive else 0):
                     raise ValueError(f"{f.name}: must be a {'positive' if positive else 'non-negative'} "
                                      f"integer, got {value!r}")
+            elif not is_number(value):
+                raise ValueError(f"{f.name}: must be a number, got {value!r}")
             elif f.name in ("zigzag_cos", "collapse_min_cos"):
                 if not -1 <= value <= 1:
                     raise ValueError(f"{f.name}: must lie in [-1, 1], got {value!r}")

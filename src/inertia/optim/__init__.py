@@ -38,6 +38,8 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
 
 def make_optimizer(name: str, params: Iterable[Any], **hyper: Any) -> Optimizer:
     """Build an optimizer by lowercase name (see :data:`OPTIMIZERS`)."""
+    if not isinstance(name, str):
+        raise TypeError(f"Unknown optimizer: {name!r} (a name such as 'sgd'; choose from {', '.join(OPTIMIZERS)})")
     key = name.lower()
     if key not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer: {name!r} (choose from {', '.join(OPTIMIZERS)})")

@@ -220,6 +220,8 @@ class FlatOptimizer(Optimizer):
         """
         loss = None
         if closure is not None:
+            if not callable(closure):
+                raise TypeError(f"closure: must be None or a callable returning the loss, got {closure!r}")
             with torch.enable_grad():
                 loss = closure()
         groups = self.param_groups
