@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -28,7 +29,7 @@ from torch.distributed.tensor import DTensor
 from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
 
 import inertia
-from inertia.kernels import FusedFallbackWarning
+from inertia.kernels import FusedFallbackWarning, dispatch
 
 STEPS = 3
 PARITY = [
@@ -75,11 +76,15 @@ def batch(rank: int, step: int, same_on_all_ranks: bool = False) -> tuple[torch.
     return x, torch.randn(8, 3, generator=generator, dtype=torch.float64)
 
 
-def train(model: torch.nn.Module, optimizer: Any, steps: range, same_on_all_ranks: bool = False) -> None:
+def train(model: torch.nn.Module, optimizer: Any, steps: Iterable[int], same_on_all_ranks: bool = False,
+          poison: int = -1) -> None:
+    """Steps on ``batch(rank, step)``; at step ``poison``, rank 0's first gradient shard gets a NaN."""
     for step in steps:
         x, y = batch(dist.get_rank(), step, same_on_all_ranks)
         optimizer.zero_grad()
         torch.nn.functional.mse_loss(model(x), y).backward()
+        if step == poison and dist.get_rank() == 0:
+            next(model.parameters()).grad.to_local().view(-1)[0] = float("nan")
         optimizer.step()
 
 
@@ -122,7 +127,8 @@ def compare_with_torch(build: Callable[[], torch.nn.Module], name: str, kwargs: 
 
 def init(rank: int, world: int, store: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world,
+                            timeout=timedelta(seconds=120))  # a collective one rank skips fails, not hangs
 
 
 def sharded_rank(rank: int, world: int, folder: str) -> None:
@@ -139,6 +145,7 @@ def sharded_rank(rank: int, world: int, folder: str) -> None:
         results[f"mixed {name}"] = compare_with_torch(sharded_and_plain, name, kwargs)
     for use_orig_params in (False, True):
         results[f"fsdp1 {use_orig_params}"] = fsdp1_case(use_orig_params)
+    results["nonfinite skip"] = nonfinite_case()
     finish(rank, results, os.path.join(folder, "sharded.pt"))
 
 
@@ -163,6 +170,27 @@ def fsdp1_case(use_orig_params: bool) -> dict[str, Any]:
             train(model, optimizer, range(STEPS))
         fallbacks = [str(w.message) for w in caught if issubclass(w.category, FusedFallbackWarning)]
         result[impl] = {"got": gathered(model), "placed": True, "fallbacks": fallbacks}
+    return result
+
+
+def nonfinite_case() -> dict[str, Any]:
+    """``nonfinite="skip"`` with a NaN in rank 0's shard only: every rank must skip that step, on each path.
+
+    Under ``impl="auto"`` the fused threshold lies between the two ranks' local sizes (112 and 96
+    elements): the decision must follow the global size, the same on both ranks.
+    """
+    model = per_layer_and_root()
+    train(model, torch.optim.Adam(model.parameters(), lr=0.05), [0, 2])
+    result: dict[str, Any] = {"want": [full(p) for p in model.parameters()]}
+    dispatch.AUTO_CPU_MIN_ELEMENTS = 100
+    for impl in (*IMPLS, "auto"):
+        model = per_layer_and_root()
+        optimizer = inertia.Adam(model.parameters(), lr=0.05, impl=impl, nonfinite="skip")
+        train(model, optimizer, range(3), poison=1)
+        skipped = [torch.zeros(1, dtype=torch.int64) for _ in range(dist.get_world_size())]
+        dist.all_gather(skipped, torch.tensor([optimizer.skipped_steps]))
+        result[impl] = {"got": [full(p) for p in model.parameters()], "placed": state_placed_like_params(optimizer),
+                        "skipped": [int(count) for count in skipped]}
     return result
 
 

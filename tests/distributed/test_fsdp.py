@@ -76,6 +76,13 @@ def test_fsdp1_takes_the_reference_path_with_one_warning(sharded_results: dict, 
     assert len(fallbacks) == 1 and "FullyShardedDataParallel (FSDP1)" in fallbacks[0], fallbacks
 
 
+@pytest.mark.parametrize("impl", [*fsdp_workers.IMPLS, "auto"])
+def test_nonfinite_skip_agrees_across_ranks(sharded_results: dict, impl: str) -> None:
+    """A NaN in one rank's shard skips the step on both ranks (and equals torch.optim without that step)."""
+    assert sharded_results["nonfinite skip"][impl]["skipped"] == [1, 1]
+    assert_matches_torch(sharded_results["nonfinite skip"], impl, "nonfinite skip")
+
+
 @pytest.mark.parametrize("index", range(len(fsdp_workers.CHECKPOINTED)))
 def test_dcp_save_fresh_process_group_load_continues_bit_identically(checkpoint_results: list,
                                                                      index: int) -> None:

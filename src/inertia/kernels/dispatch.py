@@ -111,7 +111,7 @@ def _backend(bucket: FusedBucket, spec: StepSpec, impl: str) -> tuple[str | None
         return "triton", ""
     if device.type != "cpu":
         return None, f"no fused kernel for device type {device.type!r}"
-    if impl == "auto" and bucket.bucket.total < AUTO_CPU_MIN_ELEMENTS:
+    if impl == "auto" and _auto_size(bucket) < AUTO_CPU_MIN_ELEMENTS:
         return None, ""
     names = cpu_backends(spec, dtype)
     if not names:
@@ -120,6 +120,14 @@ def _backend(bucket: FusedBucket, spec: StepSpec, impl: str) -> tuple[str | None
         return None, ("numba is not installed or fails to import (inertia installs it where numba has "
                       "wheels; pip install numba)")
     return names[0], ""
+
+
+def _auto_size(bucket: FusedBucket) -> int:
+    """The size ``impl="auto"`` compares with :data:`AUTO_CPU_MIN_ELEMENTS`: the flat buffer's length, or
+    for DTensor parameters their global size (the same on every rank, so that all ranks decide alike)."""
+    if bucket.bucket.sharded:
+        return sum(param.numel() for param in bucket.params)
+    return bucket.bucket.total
 
 
 def resolve_impl(group: dict[str, Any]) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib
 import operator
-import sys
 from typing import Any
 
 import torch
@@ -32,7 +31,7 @@ from inertia.kernels.cpu import (
 )
 from inertia.kernels.flat import RELAYOUT, FusedBucket
 from inertia.kernels.spec import StepSpec
-from inertia.optim.sharded import is_dtensor, local_part, same_placement
+from inertia.optim.sharded import agree_on_all_meshes, is_dtensor, local_part, same_placement
 
 _grad_of = operator.attrgetter("grad")
 
@@ -92,7 +91,7 @@ class ShardedBucket(FusedBucket):
     def grads_finite(self) -> bool:
         """Whether every gradient of the bucket is finite, agreed by every rank of each parameter's mesh."""
         finite = all(bool(torch.isfinite(g).all()) for g in self.local_grads)
-        return agree_on_all_meshes(finite, self.params, self.bucket.device)
+        return agree_on_all_meshes(finite, self.params)
 
     def step(self, spec: StepSpec, hyper: tuple[float, ...], backend: str, cuda_graph: bool) -> None:
         """Apply one step to the local shards (``ready`` or ``unchanged`` returned True just before)."""
@@ -113,17 +112,6 @@ class ShardedBucket(FusedBucket):
     def zero_grads(self) -> list[Tensor]:
         """Gradients of DTensor parameters are FSDP's (or autograd's): all are reset as torch.optim does."""
         return self.params
-
-
-def agree_on_all_meshes(flag: bool, params: list[Tensor], device: torch.device) -> bool:
-    """``flag`` and-ed over every rank of the meshes of ``params`` (one all-reduce per mesh dimension)."""
-    dist = sys.modules["torch.distributed"]
-    value = torch.tensor([1.0 if flag else 0.0], device=device)
-    meshes = {id(p.device_mesh): p.device_mesh for p in params}
-    for mesh in meshes.values():
-        for dim in range(mesh.ndim):
-            dist.all_reduce(value, op=dist.ReduceOp.MIN, group=mesh.get_group(dim))
-    return bool(value.item() == 1.0)
 
 
 class NumbaShardStepper(NumbaStepper):

@@ -15,7 +15,7 @@ from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimize
 
 from inertia.optim.input_checks import check_state_dict, normalize_param_group, params_argument
 from inertia.optim.layout import GroupLayout
-from inertia.optim.sharded import copy_state
+from inertia.optim.sharded import all_finite, copy_state
 from inertia.optim.validation import IMPL_CHOICES, NONFINITE_CHOICES, check_choice, check_flag
 
 # Run step/zero_grad eagerly inside torch.compile'd code; torch's lazy variant keeps `import inertia`
@@ -289,7 +289,7 @@ class FlatOptimizer(Optimizer):
                     f"inertia.{type(self).__name__} does not support sparse gradients "
                     f"(param group {group_index}, index {_index_of(group, param)}); use a dense gradient"
                 )
-            if group["nonfinite"] == "ignore" or bool(torch.isfinite(grad).all()):
+            if group["nonfinite"] == "ignore" or all_finite(grad):
                 continue
             if group["nonfinite"] == "raise":
                 raise NonFiniteGradientError(

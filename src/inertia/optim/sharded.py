@@ -80,6 +80,25 @@ def local_value(value: Tensor, param: Tensor) -> Tensor:
     return distribute(full, param.device_mesh, param.placements, src_data_rank=None).to_local()
 
 
+def all_finite(grad: Tensor) -> bool:
+    """Whether ``grad`` holds only finite values; for a DTensor, agreed by every rank of its mesh."""
+    if not is_dtensor(grad):
+        return bool(torch.isfinite(grad).all())
+    return agree_on_all_meshes(bool(torch.isfinite(grad.to_local()).all()), [grad])
+
+
+def agree_on_all_meshes(flag: bool, tensors: list[Tensor]) -> bool:
+    """``flag`` and-ed over every rank of the meshes of DTensors ``tensors`` (one all-reduce per mesh
+    dimension; the same call must be made on all those ranks)."""
+    dist = sys.modules["torch.distributed"]
+    meshes = {id(t.device_mesh): t.device_mesh for t in tensors}
+    value = torch.tensor([1.0 if flag else 0.0], device=local_part(tensors[0]).device)
+    for mesh in meshes.values():
+        for dim in range(mesh.ndim):
+            dist.all_reduce(value, op=dist.ReduceOp.MIN, group=mesh.get_group(dim))
+    return bool(value.item() == 1.0)
+
+
 def share_memory(a: Tensor, b: Tensor) -> bool:
     """Whether ``a`` and ``b`` (DTensors or not) start at the same address (DTensors by their shards)."""
     return local_part(a).data_ptr() == local_part(b).data_ptr()
