@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
+
 
 def test_unwritable_reason_for_directories_and_files(tmp_path):
     from inertia.lab.atomic import unwritable_reason
@@ -14,3 +18,43 @@ def test_unwritable_reason_for_directories_and_files(tmp_path):
     assert unwritable_reason(tmp_path, directory=False) == f"{str(tmp_path)!r} is a directory (give a file name)"
     assert unwritable_reason(a_file / "out.json", directory=False) == (
         f"{str(a_file / 'out.json')!r} cannot be created: {str(a_file)!r} is not a directory")
+
+
+def test_the_check_really_creates_the_path_and_leaves_nothing(tmp_path, monkeypatch):
+    """Permission bits say yes to root even where nothing can be created: the check tries, in a temporary
+    folder beside the target, and removes what it made."""
+    import tempfile
+
+    from inertia.lab.atomic import unwritable_reason
+
+    assert unwritable_reason(tmp_path / "a" / "b" / "out.json", directory=False) is None
+    assert unwritable_reason(tmp_path, directory=True) is None
+    assert list(tmp_path.iterdir()) == []
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    assert unwritable_reason(tmp_path / "out", directory=True) == (
+        f"{str(tmp_path / 'out')!r} cannot be written: nothing can be created in {str(tmp_path)!r} "
+        "(Operation not permitted)")
+
+
+def test_paths_the_file_system_cannot_hold_are_named(tmp_path):
+    from inertia.lab.atomic import unwritable_reason
+
+    assert unwritable_reason("", directory=True) == "an empty path names no output (give a directory or file name)"
+    assert unwritable_reason("a\0b", directory=False) == "'a\\x00b' cannot be used as a path (embedded null byte)"
+    long_name = tmp_path / "new" / ("x" * 300)
+    assert unwritable_reason(long_name, directory=True) == (
+        f"{str(long_name)!r} cannot be created in {str(tmp_path)!r} (File name too long)")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_proc_is_refused_even_for_root():
+    from inertia.lab.atomic import unwritable_reason
+
+    reason = unwritable_reason("/proc/inertia/out.json", directory=False)
+    assert reason is not None and reason.startswith("'/proc/inertia/out.json' cannot be written: nothing can be "
+                                                    "created in '/proc'")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,17 @@ def load_checkpoint(path: Path) -> dict[str, Any] | None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load fails in many ways (UnpicklingError, RuntimeError, EOFError, ...)
-        raise ConfigError("run_dir", f"{str(path)!r} cannot be loaded as a checkpoint ({one_line(exc)}); "
+        raise ConfigError("run_dir", f"{str(path)!r} cannot be loaded as a checkpoint ({_why(exc)}); "
                                      "discard it by starting again (inertia train --restart; execute(..., rerun=True))") from None
     if not isinstance(state, dict) or not all(key in state for key in CHECKPOINT_KEYS):
         raise ConfigError("run_dir", f"{str(path)!r} is not a checkpoint of a run (it lacks "
                                      f"{', '.join(CHECKPOINT_KEYS)}); discard it by starting again (--restart)")
     return state
+
+
+def _why(exc: Exception) -> str:
+    """The part of torch's message that says what is wrong (a refused global is named deep inside it)."""
+    refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+    if refused:
+        return f"it holds {refused.group(1)}, which is not plain data, and was not unpickled"
+    return one_line(exc)
