@@ -26,6 +26,7 @@ RUNS = (  # label, method, options
     ("saddle-free Newton (eigh)", "saddle-free-newton", {}),
     ("saddle-free Newton (Lanczos)", "saddle-free-newton", {"krylov_dim": 20}),
     ("L-BFGS", "lbfgs", {}),
+    ("L-BFGS (check_curvature)", "lbfgs", {"check_curvature": True}),
 )
 
 
@@ -55,12 +56,12 @@ def min_eigenvalue(fun, x: np.ndarray | torch.Tensor) -> float:
     return float(torch.linalg.eigvalsh(torch.func.hessian(fun)(x)).min())
 
 
-def table(fun, x0, describe) -> dict[str, float]:
+def table(fun, x0, describe, tol: float | None = 1e-10) -> dict[str, float]:
     print("| method | end point | f | grad inf-norm | min eig of H | verdict | status | nit | nfev | nhvp |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     verdicts = {}
     for label, method, options in RUNS:
-        res = minimize(fun, x0, method, tol=1e-10, max_iter=500, **options)
+        res = minimize(fun, x0, method, tol=tol, max_iter=500, **options)
         lam_min = min_eigenvalue(fun, res.x)
         verdict = "minimum" if lam_min > 0 else "saddle"
         verdicts[label] = lam_min
@@ -72,6 +73,8 @@ def table(fun, x0, describe) -> dict[str, float]:
 def main() -> int:
     print("Part 1: f = x^2 - y^2 + y^4/4 from (1, 1e-8); minima at y = +-sqrt(2) = +-1.41421356")
     v1 = table(saddle_2d, np.array([1.0, 1e-8]), lambda x: f"({x[0]:.3g}, {x[1]:.9f})")
+    print("\nPart 1b: the same with minimize's default tolerance (tol=1e-5)")
+    table(saddle_2d, np.array([1.0, 1e-8]), lambda x: f"({x[0]:.3g}, {x[1]:.9f})", tol=None)
     fun, u0, f_star = saddle_nd()
     print(f"\nPart 2: rotated saddle, n = 200 with 10 negative-curvature directions; f* = {f_star:.6g}, f(saddle) = 0")
     v2 = table(fun, u0.numpy(), lambda x: f"norm(u) = {np.linalg.norm(x):.3g}")
