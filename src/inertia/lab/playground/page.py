@@ -12,6 +12,7 @@ from typing import Any
 from inertia.lab.atomic import atomic_write_text
 from inertia.lab.korean_font import font_face_css
 from inertia.lab.playground.strings import STRINGS
+from inertia.lab.runs import check_output_dir
 from inertia.problems.surfaces import SURFACES
 
 # Scripts in the order they must run: the rules first, the application last.
@@ -87,8 +88,6 @@ def write_playground(out_dir: str | os.PathLike, lang: str = "en", filename: str
     Raises ValueError for an unknown ``lang`` or an ``out_dir`` that is not, or cannot be created as,
     a writable directory.
     """
-    from inertia.lab.runs import check_output_dir
-
     check_lang(lang)
     out = check_output_dir(out_dir, "out_dir")
     out.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ EN: dict[str, str] = {
     "intro": ("Drag a slider and every trajectory is recomputed by a port of inertia's own update rules "
               "(float64, tested against the library). Click the map to move the start. The URL keeps the view."),
     "footer": "inertia — offline, one file; the numbers match inertia's Python runs.",
-    "plot.loss": "loss against step (log)",
+    "plot.loss": "f against step (log)",
     "plot.gap": "f − f* against step (log); dashed: predicted rate",
     "plot.effective": "effective step |Δx_i| / |g_i| (solid x, dashed y)",
     "state.velocity": "velocity",
@@ -45,7 +45,7 @@ KO: dict[str, str] = {
     "intro": ("슬라이더를 움직이면 inertia의 업데이트 규칙을 옮긴 코드(float64, 라이브러리와 대조해 검사)가 모든 궤적을 "
               "다시 계산합니다. 지도를 클릭하면 시작점이 옮겨집니다. 주소(URL)가 화면 설정을 그대로 담습니다."),
     "footer": "inertia — 오프라인, 파일 하나; 숫자는 inertia의 파이썬 실행과 같습니다.",
-    "plot.loss": "스텝에 따른 손실 (로그)",
+    "plot.loss": "스텝에 따른 f (로그)",
     "plot.gap": "스텝에 따른 f − f* (로그); 점선: 예측한 수렴률",
     "plot.effective": "실제 스텝 크기 |Δx_i| / |g_i| (실선 x, 점선 y)",
     "state.velocity": "속도",

@@ -28,19 +28,27 @@
       backgroundKey = key;
     }
     Plots.drawMap(canvas.getContext("2d"), background, info.window, info.minima, runs, state.start);
-    const minValue = info.min_value ?? null, quad = theoryQuadratic();
-    const lossSeries = runs.map((r, k) => ({values: r.losses.map((f) => (minValue === null ? f : f - minValue)),
-      color: Plots.COLORS[k]}));
+    const shift = lossShift(info.min_value ?? null), quad = theoryQuadratic();
+    const lossSeries = runs.map((r, k) => ({values: r.losses.map((f) => f - shift), color: Plots.COLORS[k]}));
     if (quad) runs.forEach((r, k) => {
       const rate = Theory.predictedRate(state.runs[k].opt, r.hp, quad);
       if (Number.isFinite(rate)) lossSeries.push({values: r.losses.map((_, t) => r.losses[0] * rate ** (2 * t)),
         color: Plots.COLORS[k], dash: true});
     });
-    Plots.linePlot($("loss").getContext("2d"), lossSeries, T(minValue === null ? "plot.loss" : "plot.gap"), true);
+    const lossTitle = info.min_value === null ? `${T("plot.loss")} − (${Controls.show(shift)})` : T("plot.gap");
+    Plots.linePlot($("loss").getContext("2d"), lossSeries, lossTitle, true);
     Plots.linePlot($("eff").getContext("2d"), effectiveSeries(), T("plot.effective"), true);
     drawStates();
     drawTheory(quad);
     document.querySelectorAll(".run-panel").forEach((el, k) => { el.style.borderColor = Plots.COLORS[k]; });
+  }
+
+  // Subtracted before the log plot: f* when known, else the lowest loss on screen less a hair.
+  function lossShift(minValue) {
+    if (minValue !== null) return minValue;
+    let low = Infinity;
+    for (const r of runs) for (const f of r.losses) if (Number.isFinite(f) && f < low) low = f;
+    return Number.isFinite(low) ? low - Math.max(1e-12, Math.abs(low) * 1e-6) : 0;
   }
 
   function effectiveSeries() {
