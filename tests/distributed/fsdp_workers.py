@@ -146,6 +146,7 @@ def sharded_rank(rank: int, world: int, folder: str) -> None:
     for use_orig_params in (False, True):
         results[f"fsdp1 {use_orig_params}"] = fsdp1_case(use_orig_params)
     results["nonfinite skip"] = nonfinite_case()
+    results["full state load"] = full_state_case()
     finish(rank, results, os.path.join(folder, "sharded.pt"))
 
 
@@ -191,6 +192,32 @@ def nonfinite_case() -> dict[str, Any]:
         dist.all_gather(skipped, torch.tensor([optimizer.skipped_steps]))
         result[impl] = {"got": [full(p) for p in model.parameters()], "placed": state_placed_like_params(optimizer),
                         "skipped": [int(count) for count in skipped]}
+    return result
+
+
+def full_state_case() -> dict[str, Any]:
+    """A state dict whose tensors were gathered to full (plain) tensors loads into a fresh optimizer over
+    the sharded model: each rank keeps its chunk, and the run continues exactly as the original."""
+
+    def trained() -> tuple[torch.nn.Module, Any]:
+        model = per_layer_and_root()
+        optimizer = inertia.Adam(model.parameters(), lr=0.05, impl="fused")
+        train(model, optimizer, range(STEPS))
+        return model, optimizer
+
+    model, optimizer = trained()
+    saved = optimizer.state_dict()
+    gathered = {"param_groups": saved["param_groups"],
+                "state": {index: {key: full(value) for key, value in state.items()}
+                          for index, state in saved["state"].items()}}
+    train(model, optimizer, range(STEPS, 2 * STEPS))
+    result: dict[str, Any] = {"want": [full(p) for p in model.parameters()]}
+    model, _ = trained()
+    fresh = inertia.Adam(model.parameters(), lr=0.05, impl="fused")
+    fresh.load_state_dict(gathered)
+    placed = state_placed_like_params(fresh)
+    train(model, fresh, range(STEPS, 2 * STEPS))
+    result["fused"] = {"got": [full(p) for p in model.parameters()], "placed": placed}
     return result
 
 

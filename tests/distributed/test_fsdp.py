@@ -83,6 +83,13 @@ def test_nonfinite_skip_agrees_across_ranks(sharded_results: dict, impl: str) ->
     assert_matches_torch(sharded_results["nonfinite skip"], impl, "nonfinite skip")
 
 
+def test_a_gathered_full_state_dict_loads_into_sharded_state(sharded_results: dict) -> None:
+    result = sharded_results["full state load"]
+    assert result["fused"]["placed"]
+    for got, want in zip(result["fused"]["got"], result["want"], strict=True):
+        assert torch.equal(got, want)
+
+
 @pytest.mark.parametrize("index", range(len(fsdp_workers.CHECKPOINTED)))
 def test_dcp_save_fresh_process_group_load_continues_bit_identically(checkpoint_results: list,
                                                                      index: int) -> None:
