@@ -244,3 +244,32 @@ def test_korean_playground_and_tour_draw_every_hangul_glyph_with_the_embedded_fo
     english = browser.open(pages["en"])
     english.evaluate("document.querySelector('h1').textContent = '놀이터'")
     assert len(hangul_fallbacks(english, "h1")) == 1
+
+
+def companion_radius(matrix) -> float:
+    return float(np.abs(np.linalg.eigvals(np.array(matrix))).max())
+
+
+def test_theory_overlay_matches_closed_forms_and_the_run_on_screen(page):
+    lmax, lmin, mu, lr = 1.0, 0.01, 0.6, 0.7
+    limits = page.evaluate(f"InertiaTheory.limits({{lmax: {lmax}, lmin: {lmin}}}, {mu})")
+    root = np.sqrt(lmax / lmin)
+    assert limits["gd"] == pytest.approx(2 / lmax) and limits["momentum"] == pytest.approx(2 * (1 + mu) / lmax)
+    assert limits["gohLr"] == pytest.approx((2 / (np.sqrt(lmax) + np.sqrt(lmin))) ** 2)
+    assert limits["gohMu"] == pytest.approx(((root - 1) / (root + 1)) ** 2)
+    assert limits["gohRate"] == pytest.approx((root - 1) / (root + 1))
+    for name, matrix in {  # the iteration on one eigen-direction (x_t, x_{t-1}) -> (x_{t+1}, x_t)
+        "sgd": lambda lam: [[1 - lr * lam, 0], [1, 0]],
+        "momentum": lambda lam: [[1 + mu - lr * lam, -mu], [1, 0]],
+        "nesterov": lambda lam: [[(1 + mu) * (1 - lr * lam), -mu * (1 - lr * lam)], [1, 0]],
+    }.items():
+        expected = max(companion_radius(matrix(lam)) for lam in (lmax, lmin))
+        predicted = page.evaluate(f"InertiaTheory.predictedRate('{name}', {{lr: {lr}, mu: {mu}}}, "
+                                  f"{{lmax: {lmax}, lmin: {lmin}}})")
+        assert predicted == pytest.approx(expected, rel=1e-12), name
+    page.evaluate("playground.setHash('#surface=valley&kappa=100&run1=sgd,lr:1.5,steps:400')")
+    text = page.evaluate("document.getElementById('theory').innerText")
+    xs = np.array(page.evaluate("playground.runs()")[0]["xs"])
+    measured = (np.linalg.norm(xs[400]) / np.linalg.norm(xs[200])) ** (1 / 200)
+    assert measured == pytest.approx(1 - 1.5 / 100, rel=1e-6)  # the slowest mode of GD
+    assert "0.985" in text and "2(1+μ)/λ_max" in text
