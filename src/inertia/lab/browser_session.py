@@ -18,10 +18,26 @@ from typing import Any
 from inertia.lab.browser import CHROMIUM_FLAGS, _errors_from, _install_pipe_fds, _Pipe, find_chromium
 
 
+class _RenewingPipe(_Pipe):
+    """The DevTools pipe with a deadline per command (``timeout_s`` from each call) instead of one overall."""
+
+    def __init__(self, write_fd: int, read_fd: int, timeout_s: float) -> None:
+        super().__init__(write_fd, read_fd, time.monotonic() + timeout_s)
+        self.timeout_s = timeout_s
+
+    def call(self, method: str, params: dict[str, Any] | None = None, session: str | None = None) -> dict:
+        self.deadline = time.monotonic() + self.timeout_s
+        return super().call(method, params, session)
+
+    def wait_event(self, method: str) -> dict[str, Any]:
+        self.deadline = time.monotonic() + self.timeout_s
+        return super().wait_event(method)
+
+
 class PageSession:
     """One tab: ``evaluate`` JavaScript, ``screenshot``, the fonts used for a node, requests and errors."""
 
-    def __init__(self, pipe: _Pipe, session: str) -> None:
+    def __init__(self, pipe: _RenewingPipe, session: str) -> None:
         self.pipe, self.session = pipe, session
 
     def evaluate(self, expression: str) -> Any:
@@ -65,9 +81,10 @@ class PageSession:
 
 
 class BrowserSession:
-    """A headless Chromium for the duration of a ``with`` block."""
+    """A headless Chromium for the duration of a ``with`` block; each DevTools command may take
+    ``timeout_s`` seconds (TimeoutError past that)."""
 
-    def __init__(self, chromium: str | None = None, timeout_s: float = 120.0,
+    def __init__(self, chromium: str | None = None, timeout_s: float = 60.0,
                  window: tuple[int, int] = (1280, 900)) -> None:
         self.executable = chromium or find_chromium()
         if self.executable is None:
@@ -87,7 +104,7 @@ class BrowserSession:
         os.close(to_chrome_r)
         os.close(from_chrome_w)
         self._fds = (to_chrome_w, from_chrome_r)
-        self.pipe = _Pipe(to_chrome_w, from_chrome_r, time.monotonic() + self.timeout_s)
+        self.pipe = _RenewingPipe(to_chrome_w, from_chrome_r, self.timeout_s)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
