@@ -123,6 +123,8 @@ def test_trajectories_equal_the_library_for_every_optimizer_and_surface(page, ca
 
 def test_the_page_uses_the_defaults_of_the_library_runner(page):
     assert page.evaluate("InertiaOptim.DEFAULTS") == DEFAULTS
+    with pytest.raises(RuntimeError, match="javascript error: ReferenceError: noSuchName"):
+        page.evaluate("noSuchName()")
 
 
 def test_the_default_view_shows_the_valley_with_momentum_and_adam(page):
