@@ -126,7 +126,10 @@ def minimize(
             StopIteration) stops the run with status ``"callback"``.
         **options: the optimizer's own arguments (``lr``, ``history_size``, ``damping``, ...), plus
             ``max_eval`` for every method and ``history_x`` (keep x per iterate; default when
-            ``n <= 10000``).
+            ``n <= 10000``). ``check_curvature=True`` (lbfgs and first-order methods; default
+            False) looks for negative curvature at the end point (one evaluation, up to 20
+            Hessian-vector products): a saddle ends with status ``"saddle"``, not success. The
+            Newton methods check by default (``check_curvature`` is an argument of :class:`Newton`).
 
     Returns:
         :class:`Result`. Failures (line search, non-finite values, non-descent, evaluation limit)
