@@ -112,6 +112,8 @@ class SecondOrderBase(Optimizer):
     requires_closure = True  # step(closure) only, as torch.optim.LBFGS (see inertia.lab.loops.needs_closure)
     # attributes beyond torch's defaults/state/param_groups that copies keep
     _PICKLED = ("on_failure", "status", "message", "_hyperparameters")
+    # constructor arguments that are not group hyperparameters: in a group they would be ignored
+    _OPTIMIZER_WIDE: frozenset[str] = frozenset({"on_failure"})
 
     @classmethod
     def _check_hyperparameters(cls, values: dict[str, Any], *, in_group: bool) -> dict[str, Any]:
@@ -135,6 +137,11 @@ class SecondOrderBase(Optimizer):
             missing = sorted(set(hyperparameters) - set(group))
             if missing:
                 raise ValueError(f"{name}: param group {index} lacks {missing} (saved by another optimizer?)")
+            for key in self._OPTIMIZER_WIDE & set(group):  # a group would silently ignore them
+                raise ValueError(
+                    f"{name}: param group {index}: {key}={group[key]!r} is an argument of the optimizer, "
+                    "not of a param group"
+                )
             try:
                 self._check_hyperparameters({key: group[key] for key in hyperparameters}, in_group=True)
             except ValueError as exc:

@@ -122,6 +122,7 @@ class LBFGS(SecondOrderBase):
         self._setup(on_failure)
 
     _check_hyperparameters = staticmethod(check_lbfgs_hyperparameters)
+    _OPTIMIZER_WIDE = frozenset({"on_failure", "line_search_fn"})
 
     def _check_state_entry(self, key: Any, entry: Mapping[str, Any]) -> None:
         """The loaded L-BFGS memory: tensors where tensors are kept, numbers where numbers are."""
