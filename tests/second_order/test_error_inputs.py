@@ -40,8 +40,9 @@ def closure_for(opt: torch.optim.Optimizer, x: torch.Tensor) -> Callable[[], tor
 
 
 def stepped(cls: type) -> tuple[torch.optim.Optimizer, torch.Tensor]:
+    """An optimizer with state: 3 iterations (Newton-CG: products only, no dense factorisations to wait on)."""
     x = fresh()
-    opt = cls([x], max_iter=3, on_failure="ignore")
+    opt = cls([x], max_iter=3, on_failure="ignore", **({"mode": "cg"} if cls is Newton else {}))
     opt.step(closure_for(opt, x))
     return opt, x
 
