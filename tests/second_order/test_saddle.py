@@ -93,6 +93,16 @@ def test_check_curvature_at_a_minimum_keeps_success_and_says_what_it_saw():
     assert res.success and "lowest Hessian eigenvalue found 2" in res.message
 
 
+def test_a_state_saved_before_the_curvature_check_loads_with_it_on():
+    x = torch.tensor([1.0, 1e-8], dtype=torch.float64, requires_grad=True)
+    opt = Newton([x], trust_region=False, max_iter=20, on_failure="ignore")
+    saved = opt.state_dict()
+    del saved["param_groups"][0]["check_curvature"]
+    opt.load_state_dict(saved)
+    opt.step(lambda: saddle(x))
+    assert opt.param_groups[0]["check_curvature"] is True and opt.status == Status.SADDLE
+
+
 def test_check_curvature_must_be_a_flag():
     with pytest.raises(ValueError, match="check_curvature must be True or False, got 'yes'"):
         minimize(saddle, [1.0, 0.0], "lbfgs", check_curvature="yes")

@@ -77,10 +77,14 @@ def _check_state_dict_shape(name: str, state_dict: Any) -> None:
         raise TypeError(f"{name}.load_state_dict: state_dict must be a dict, got {type(state_dict).__name__}")
     missing = [key for key in ("state", "param_groups") if key not in state_dict]
     if missing:
-        raise ValueError(f"{name}.load_state_dict: state_dict lacks {missing} (has {sorted(map(str, state_dict))})")
+        raise ValueError(
+            f"{name}.load_state_dict: state_dict lacks {missing} (has {sorted(map(str, state_dict))})"
+        )
     state, groups = state_dict["state"], state_dict["param_groups"]
     if not isinstance(state, Mapping):
-        raise TypeError(f"{name}.load_state_dict: state_dict['state'] must be a dict, got {type(state).__name__}")
+        raise TypeError(
+            f"{name}.load_state_dict: state_dict['state'] must be a dict, got {type(state).__name__}"
+        )
     if not isinstance(groups, (list, tuple)):
         raise TypeError(
             f"{name}.load_state_dict: state_dict['param_groups'] must be a list, got {type(groups).__name__}"
@@ -94,9 +98,13 @@ def _check_state_dict_shape(name: str, state_dict: Any) -> None:
         ids.extend(group["params"])
     for key, value in state.items():
         if key not in ids:
-            raise ValueError(f"{name}.load_state_dict: state key {key!r} names no parameter of param_groups {ids}")
+            raise ValueError(
+                f"{name}.load_state_dict: state key {key!r} names no parameter of param_groups {ids}"
+            )
         if not isinstance(value, Mapping):
-            raise TypeError(f"{name}.load_state_dict: state[{key!r}] must be a dict, got {type(value).__name__}")
+            raise TypeError(
+                f"{name}.load_state_dict: state[{key!r}] must be a dict, got {type(value).__name__}"
+            )
 
 
 class SecondOrderBase(Optimizer):
@@ -114,6 +122,8 @@ class SecondOrderBase(Optimizer):
     _PICKLED = ("on_failure", "status", "message", "_hyperparameters")
     # constructor arguments that are not group hyperparameters: in a group they would be ignored
     _OPTIMIZER_WIDE: frozenset[str] = frozenset({"on_failure"})
+    # hyperparameters newer than some saved state dicts, with the value a group without them gets
+    _ADDED_LATER: dict[str, Any] = {}
 
     @classmethod
     def _check_hyperparameters(cls, values: dict[str, Any], *, in_group: bool) -> dict[str, Any]:
@@ -133,7 +143,10 @@ class SecondOrderBase(Optimizer):
     def _checked_flat(self, groups: list[dict[str, Any]], hyperparameters: tuple[str, ...]) -> FlatParams:
         """Validate ``groups`` (every hyperparameter present, valid and shared) and return their flat view."""
         name = type(self).__name__
+        hyperparameters = tuple(dict.fromkeys((*hyperparameters, *self._ADDED_LATER)))
         for index, group in enumerate(groups):
+            for key, value in self._ADDED_LATER.items():  # a state saved before the key existed
+                group.setdefault(key, value)
             missing = sorted(set(hyperparameters) - set(group))
             if missing:
                 raise ValueError(f"{name}: param group {index} lacks {missing} (saved by another optimizer?)")
@@ -232,4 +245,3 @@ class SecondOrderBase(Optimizer):
             if self.on_failure == "raise":
                 raise OptimizationError(status, message)
             warnings.warn(f"{type(self).__name__}: {message}", RuntimeWarning, stacklevel=3)
-

@@ -23,7 +23,9 @@ def check_lbfgs_hyperparameters(values: dict[str, Any], *, in_group: bool) -> di
     checked["lr"] = _check_positive("lr", values["lr"])
     for name in ("history_size", "max_iter", "max_ls"):
         checked[name] = _check_positive(name, values[name], integer=True)
-    checked["max_eval"] = _check_positive("max_eval", values["max_eval"], integer=True, allow_none=not in_group)
+    checked["max_eval"] = _check_positive(
+        "max_eval", values["max_eval"], integer=True, allow_none=not in_group
+    )
     for name in ("tolerance_grad", "tolerance_change"):
         checked[name] = _check_nonnegative(name, values[name])
     line_search, c1, c2 = values["line_search"], values["c1"], values["c2"]
@@ -34,7 +36,9 @@ def check_lbfgs_hyperparameters(values: dict[str, Any], *, in_group: bool) -> di
     checked["c1"], checked["c2"] = float(c1), float(c2)
     if checked["max_eval"] is None:  # torch's default for fixed steps; room for one trial per iteration
         max_iter = checked["max_iter"]
-        checked["max_eval"] = max_iter * 5 // 4 if line_search is None else max(max_iter * 5 // 4, max_iter + 1)
+        checked["max_eval"] = (
+            max_iter * 5 // 4 if line_search is None else max(max_iter * 5 // 4, max_iter + 1)
+        )
     return checked
 
 
@@ -49,7 +53,9 @@ def check_newton_hyperparameters(values: dict[str, Any], *, in_group: bool) -> d
     checked["damping"] = _check_nonnegative("damping", values["damping"])
     for name in ("max_iter", "max_exact_params"):
         checked[name] = _check_positive(name, values[name], integer=True)
-    checked["max_eval"] = _check_positive("max_eval", values["max_eval"], integer=True, allow_none=not in_group)
+    checked["max_eval"] = _check_positive(
+        "max_eval", values["max_eval"], integer=True, allow_none=not in_group
+    )
     for name in ("krylov_dim", "cg_max_iter"):
         checked[name] = _check_positive(name, values[name], integer=True, allow_none=True)
     cg_rtol = values["cg_rtol"]

@@ -6,8 +6,9 @@ and moves to ``x + lr d``. With ``trust_region=True`` the damping ``lam`` adapts
 ``rho <= 1e-4`` is rejected and ``lam`` grows 4x; ``rho > 0.75`` shrinks ``lam`` 3x, down to
 ``damping``; ``rho < 0.25`` grows it (Nocedal & Wright, Numerical Optimization, 2nd ed., §4.1 and
 §10.3). In "exact" mode the trust region also keeps ``H + lam I`` positive definite. With
-``trust_region=False`` the step is the plain damped Newton step, which follows negative
-curvature to saddle points.
+``trust_region=False`` the step is the plain damped Newton step, which follows negative curvature
+to saddle points; where the gradient vanishes, the curvature check (:mod:`.curvature`) tells a
+saddle from a minimum, and saddle-free Newton and the trust region step away from it.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ class Newton(SecondOrderBase):
     """
 
     _PICKLED = (*SecondOrderBase._PICKLED, "start_loss", "start_grad_norm")
+    _ADDED_LATER = {"check_curvature": True}
 
     def __init__(
         self,
@@ -280,8 +282,7 @@ class Newton(SecondOrderBase):
         return first_loss
 
     def _info(self, loss: float, g: torch.Tensor, step_norm: float) -> IterationInfo:
-        grad_norm = float(g.detach().abs().max())
-        return IterationInfo(self.nit, loss, grad_norm, self.nfev, self.ngev, self.nhvp, step_norm)
+        return IterationInfo(self.nit, loss, float(g.detach().abs().max()), self.nfev, self.ngev, self.nhvp, step_norm)
 
     @staticmethod
     def _limit_status(n_iter: int, evals: int, group: dict[str, Any]) -> tuple[Status, str]:
@@ -329,9 +330,7 @@ class Newton(SecondOrderBase):
             return TrialPoint(*self._evaluate(closure))
 
         eps = torch.finfo(x0.dtype).eps
-        step, point, evals = negative_curvature_search(
-            evaluate_at, loss, slope, curvature.eigenvalue, group["lr"], budget, eps
-        )
+        step, point, evals = negative_curvature_search(evaluate_at, loss, slope, curvature.eigenvalue, group["lr"], budget, eps)
         if point is not None:
             return _Move(evals, loss=point.loss, grad=point.grad, step_norm=step * float(v.abs().max()))
         self._flat.set_(x0)
