@@ -31,9 +31,10 @@ from inertia.kernels.cpu import (
 )
 from inertia.kernels.flat import RELAYOUT, FusedBucket
 from inertia.kernels.spec import StepSpec
-from inertia.optim.sharded import agree_on_all_meshes, is_dtensor, local_part, same_placement
+from inertia.optim.sharded import agree_on_all_meshes, dtensor_type, local_part, local_parts, same_placement
 
 _grad_of = operator.attrgetter("grad")
+_shape_of = operator.attrgetter("shape")
 
 
 class ShardedBucket(FusedBucket):
@@ -48,17 +49,19 @@ class ShardedBucket(FusedBucket):
         """Why this step cannot run over the local shards ("" if it can); fills the local lists."""
         if any(g is None for g in grads):
             return "grads"
+        cls = dtensor_type()
         for param, grad in zip(self.params, grads, strict=True):
-            if not is_dtensor(grad) or not same_placement(grad, param):
+            if not isinstance(grad, cls) or not same_placement(grad, param):
                 return "a gradient is not a DTensor placed like its parameter"
-        self.local_params[:] = map(local_part, self.params)
-        self.local_grads[:] = map(local_part, grads)
-        shapes, dtype = self.bucket.shapes, self.bucket.dtype
-        for local_param, local_grad, shape in zip(self.local_params, self.local_grads, shapes, strict=True):
-            if local_grad.shape != shape or local_grad.dtype != dtype or not local_grad.is_contiguous():
-                return "a gradient shard differs in shape, dtype or layout from its parameter's"
-            if not local_param.is_contiguous():
-                return "a parameter shard is not contiguous"
+        self.local_params[:] = local_parts(self.params)
+        self.local_grads[:] = local_parts(grads)  # type: ignore[arg-type]
+        shapes = self.bucket.shapes
+        if list(map(_shape_of, self.local_grads)) != shapes or {g.dtype for g in self.local_grads} != {
+                self.bucket.dtype}:
+            return "a gradient shard differs in shape or dtype from its parameter's"
+        if not (all(map(Tensor.is_contiguous, self.local_grads)) and all(map(Tensor.is_contiguous,
+                                                                              self.local_params))):
+            return "a parameter or gradient shard is not contiguous"
         return ""
 
     def unchanged(self) -> bool:
