@@ -131,8 +131,14 @@ def init(rank: int, world: int, store: str) -> None:
                             timeout=timedelta(seconds=120))  # a collective one rank skips fails, not hangs
 
 
+def every_case_rank(rank: int, world: int, folder: str) -> None:
+    """The training cases (``sharded.pt``), then the checkpoint round trips (``checkpoint.pt``)."""
+    sharded_rank(rank, world, folder)
+    checkpoint_rank(rank, world, folder)
+
+
 def sharded_rank(rank: int, world: int, folder: str) -> None:
-    """Every case of ``test_fsdp.py`` but the checkpoint; rank 0 saves ``{case: result}``."""
+    """Every training case of ``test_fsdp.py``; rank 0 saves ``{case: result}``."""
     init(rank, world, os.path.join(folder, "store-0"))
     results: dict[str, Any] = {}
     for name, kwargs in PARITY:

@@ -1,7 +1,7 @@
 """FSDP2 (``fully_shard``), HSDP, tensor parallel and FSDP1 over two gloo processes, against torch.optim.
 
-One pair of processes runs every training case (:func:`fsdp_workers.sharded_rank`) and another
-the checkpoint round trips (:func:`fsdp_workers.checkpoint_rank`); each test checks its part.
+One pair of processes runs every training case (:func:`fsdp_workers.sharded_rank`), then the
+checkpoint round trips (:func:`fsdp_workers.checkpoint_rank`); each test checks its part.
 """
 
 from __future__ import annotations
@@ -17,19 +17,22 @@ import torch.multiprocessing as mp
 RTOL = 1e-6
 
 
-def run_two_ranks(worker: Any, folder: Path, result: str) -> Any:
-    mp.start_processes(worker, args=(2, str(folder)), nprocs=2, join=True, start_method="spawn")
-    return torch.load(folder / result, weights_only=True)
+@pytest.fixture(scope="module")
+def two_ranks_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("fsdp")
+    mp.start_processes(fsdp_workers.every_case_rank, args=(2, str(folder)), nprocs=2, join=True,
+                       start_method="spawn")
+    return folder
 
 
 @pytest.fixture(scope="module")
-def sharded_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return run_two_ranks(fsdp_workers.sharded_rank, tmp_path_factory.mktemp("sharded"), "sharded.pt")
+def sharded_results(two_ranks_folder: Path) -> dict[str, Any]:
+    return torch.load(two_ranks_folder / "sharded.pt", weights_only=True)
 
 
 @pytest.fixture(scope="module")
-def checkpoint_results(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    return run_two_ranks(fsdp_workers.checkpoint_rank, tmp_path_factory.mktemp("dcp"), "checkpoint.pt")
+def checkpoint_results(two_ranks_folder: Path) -> list[dict[str, Any]]:
+    return torch.load(two_ranks_folder / "checkpoint.pt", weights_only=True)
 
 
 def assert_matches_torch(result: dict[str, Any], impl: str, case: str) -> None:
