@@ -109,6 +109,7 @@ class ShardedBucket(FusedBucket):
         assert self.done is not None
         self.done += 1
         self.stepper(hyper, self.done)
+        self.local_grads.clear()  # holding them would keep FSDP2's gradients alive past zero_grad()
         if self.step_counts is not None:
             self.step_counts += self.one
 
