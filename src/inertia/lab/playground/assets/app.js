@@ -27,7 +27,8 @@
       background = Plots.contourImage(Surfaces[state.surface], state.params, info.window, canvas.width, canvas.height);
       backgroundKey = key;
     }
-    Plots.drawMap(canvas.getContext("2d"), background, info.window, info.minima, runs, state.start);
+    const minima = Surfaces[state.surface].minima ? Surfaces[state.surface].minima(state.params) : info.minima;
+    Plots.drawMap(canvas.getContext("2d"), background, info.window, minima, runs, state.start);
     const shift = lossShift(info.min_value ?? null), quad = theoryQuadratic();
     const lossSeries = runs.map((r, k) => ({values: r.losses.map((f) => f - shift), color: Plots.COLORS[k]}));
     if (quad) runs.forEach((r, k) => {

@@ -63,6 +63,7 @@
       f(x, y, p) { const r = y - x * x; return (p.a - x) * (p.a - x) + p.b * (r * r); },
       grad(x, y, p) { const r = y - x * x; return [-2.0 * (p.a - x) - 4.0 * p.b * x * r, 2.0 * p.b * r]; },
       hess(x, y, p) { return [2.0 - 4.0 * p.b * (y - x * x) + 8.0 * p.b * x * x, -4.0 * p.b * x, 2.0 * p.b]; },
+      minima: (p) => [[p.a, p.a * p.a]],
     },
     beale: {f: (x, y) => beale(x, y).f, grad: (x, y) => beale(x, y).g, hess: (x, y) => beale(x, y).h},
     saddle: saddleOf(0.0),
