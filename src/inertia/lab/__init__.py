@@ -16,4 +16,9 @@ Modules (import what you need; nothing heavy is imported here):
 - :mod:`inertia.lab.hyper_spec`    ``parse_hyper("momentum=0.9,betas=0.9:0.99")`` and ``check_hyper``.
 - :mod:`inertia.lab.schedule_spec` ``parse_schedule("warmup:5+cosine")``.
 - :mod:`inertia.lab.browser`       ``check_page(path)``: load a page in headless Chromium.
+- :mod:`inertia.lab.browser_session` ``BrowserSession``: one Chromium for many pages, JS, screenshots.
+- :mod:`inertia.lab.playground`    ``write_playground(out, lang)``: the offline optimizer playground;
+  ``reference.python_run`` reproduces one of its runs with inertia's optimizers.
+- :mod:`inertia.lab.figure_text`   ``figure_language("ko")``: figure labels in Korean.
+- :mod:`inertia.lab.korean_font`   NanumGothic for matplotlib and as an embedded page subset.
 """
