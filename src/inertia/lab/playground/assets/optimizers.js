@@ -1,6 +1,7 @@
 // The 2-D update rules of inertia (inertia/rules/*.py, inertia/second_order) in float64.
 // Each rule keeps the operation order of the Python rule (torch's lerp, addcmul and addcdiv),
-// so that a run here matches the library's run from the same start to rounding.
+// so that a run here matches the library's run from the same start to rounding. Every step makes new
+// state arrays, so the states recorded per step are never changed afterwards.
 "use strict";
 (function (root) {
   const DEFAULTS = {
@@ -24,19 +25,19 @@
     if (!hp.mu) return {x: x.map((xi, i) => xi + (-hp.lr) * g[i])};
     s.buf = t === 1 ? g.slice() : s.buf.map((b, i) => b * hp.mu + g[i]);
     const dir = s.nesterov ? g.map((gi, i) => gi + hp.mu * s.buf[i]) : s.buf;
-    return {x: x.map((xi, i) => xi + (-hp.lr) * dir[i]), state: {velocity: s.buf.slice()}};
+    return {x: x.map((xi, i) => xi + (-hp.lr) * dir[i]), state: {velocity: s.buf}};
   }
 
   function adagradStep(s, x, g, hp) {
     s.sum = (s.sum || [0, 0]).map((v, i) => v + 1 * g[i] * g[i]);
     const std = s.sum.map((v) => Math.sqrt(v) + hp.eps);
-    return {x: x.map((xi, i) => xi + (-hp.lr) * g[i] / std[i]), state: {cache: s.sum.slice()}};
+    return {x: x.map((xi, i) => xi + (-hp.lr) * g[i] / std[i]), state: {cache: s.sum}};
   }
 
   function rmspropStep(s, x, g, hp) {
     s.sq = (s.sq || [0, 0]).map((v, i) => v * hp.alpha + (1 - hp.alpha) * g[i] * g[i]);
     const avg = s.sq.map((v) => Math.sqrt(v) + hp.eps);
-    return {x: x.map((xi, i) => xi + (-hp.lr) * g[i] / avg[i]), state: {cache: s.sq.slice()}};
+    return {x: x.map((xi, i) => xi + (-hp.lr) * g[i] / avg[i]), state: {cache: s.sq}};
   }
 
   function adamStep(s, x, g, hp, t, decoupled) {
@@ -48,7 +49,7 @@
     const stepSize = hp.lr / bc1, bc2Sqrt = Math.pow(bc2, 0.5);
     const denom = s.v.map((v) => Math.sqrt(v) / bc2Sqrt + hp.eps);
     return {x: x.map((xi, i) => xi + (-stepSize) * s.m[i] / denom[i]),
-      state: {velocity: s.m.slice(), cache: s.v.slice()}};
+      state: {velocity: s.m, cache: s.v}};
   }
 
   const dot = (a, b) => a[0] * b[0] + a[1] * b[1];
