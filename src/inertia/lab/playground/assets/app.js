@@ -136,6 +136,7 @@
       parts.push(Controls.control(name, T("param." + name), state.params[name], (v) => { state.params[name] = v; update(); }));
     }
     parts.push(Controls.control("sigma", T("param.sigma"), state.sigma, (v) => { state.sigma = v; update(); }));
+    parts.push(Controls.control("seed", T("param.seed"), state.seed, (v) => { state.seed = v; update(); }));
     box.replaceChildren(...parts);
   }
 

@@ -21,6 +21,7 @@
     amplitude: {kind: "lin", min: 0.5, max: 20, step: 0.1},
     width: {kind: "lin", min: 0.2, max: 3, step: 0.05},
     sigma: {kind: "lin", min: 0, max: 2, step: 0.01},
+    seed: {kind: "int", min: 1, max: 100, step: 1},
   };
 
   function show(value) {
