@@ -154,7 +154,8 @@ def print_failures(comparison: Any) -> int:
     total = sum(row.seeds for row in comparison.leaderboard)
     config, message = failed[0]
     what = "every run failed" if len(failed) == total else f"{len(failed)} of {total} runs failed"
-    print(f"inertia: error: {what}; the first, {config.optimizer} seed {config.seed}: {message}", file=sys.stderr)
+    print(f"inertia: error: {what}; the first, {config.optimizer} seed {config.seed}: {' '.join(message.split())}",
+          file=sys.stderr)
     return 1
 
 
