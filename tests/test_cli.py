@@ -3,13 +3,16 @@ printed numbers equal to the files written."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from pathlib import Path
 
 import pytest
 import torch
+import typer
 
+from inertia import cli
 from inertia.cli import main
 
 
@@ -142,3 +145,19 @@ def test_python_dash_m_inertia_is_the_same_command_line() -> None:
 
     done = subprocess.run([sys.executable, "-m", "inertia", "problems", "--bogus"], capture_output=True, text=True)
     assert done.returncode == 2 and "--bogus" in done.stderr
+
+
+@pytest.mark.parametrize("module", list(cli.COMMAND_MODULES))
+def test_each_command_module_registers_exactly_the_commands_listed_for_it(module: str) -> None:
+    app = typer.Typer()
+    importlib.import_module(module).register(app)
+    assert tuple(c.name for c in app.registered_commands) == cli.COMMAND_MODULES[module]
+
+
+def test_a_named_command_runs_with_only_its_own_module_registered(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(cli, "app", typer.Typer(add_completion=False, pretty_exceptions_enable=False))
+    monkeypatch.setattr(cli, "_registered", set())
+    cli.app.callback()(cli._group)
+    assert cli.main(["playground", "--out", str(tmp_path)]) == 0
+    assert cli._registered == {"inertia.lab.playground.commands"}
+    assert (tmp_path / "playground.html").is_file()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Iterable
 
 import typer
 
@@ -25,25 +26,46 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Modules that contribute commands; each defines ``register(app: typer.Typer) -> None``.
-COMMAND_MODULES = (
-    "inertia.lab.commands",
-    "inertia.lab.playground.commands",
-    "inertia.kernels.commands",
-    "inertia.diagnostics.commands",
-)
+# Modules that contribute commands, with the commands each registers (``register(app: typer.Typer) -> None``).
+# A command line naming one of these commands loads only its module; help and unknown commands load all.
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "inertia.lab.commands": ("train", "compare", "problems", "tour"),
+    "inertia.lab.playground.commands": ("playground",),
+    "inertia.kernels.commands": ("bench",),
+    "inertia.diagnostics.commands": ("lr-find", "diagnose"),
+}
+
+
+@app.callback()
+def _group() -> None:
+    # A callback keeps ``inertia`` a group of commands even when only one command is registered.
+    pass
 
 
 class UserInputError(ValueError):
     """Raised by command implementations for bad user input (exit code 2)."""
 
 
+_registered: set[str] = set()
+
+
+def _register(modules: Iterable[str]) -> None:
+    """Register the commands of ``modules``, each once per process (main may be called many times)."""
+    for name in modules:
+        if name not in _registered:
+            importlib.import_module(name).register(app)
+            _registered.add(name)
+
+
 def _register_all() -> None:
-    """Register every area's commands, once per process (main may be called many times)."""
-    if app.registered_commands:
-        return
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(app)
+    """Register every area's commands."""
+    _register(COMMAND_MODULES)
+
+
+def _register_for(argv: list[str]) -> None:
+    """Register only the module of the command ``argv`` names, or every module (help, unknown command)."""
+    owners = [module for module, commands in COMMAND_MODULES.items() if argv[:1] and argv[0] in commands]
+    _register(owners or COMMAND_MODULES)
 
 
 def _one_line(text: object) -> str:
@@ -66,7 +88,7 @@ def _usage_message(exc: UsageError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``inertia`` console script."""
-    _register_all()
+    _register_for(sys.argv[1:] if argv is None else list(argv))
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="inertia", standalone_mode=False)
