@@ -247,9 +247,6 @@ class FlatOptimizer(Optimizer):
 
         warn_once(self._fused_warned, reason, message, f"inertia.{type(self).__name__}")
 
-    def _update_group(self, group: dict[str, Any]) -> None:
-        self._update_params(group, group["params"])
-
     def _update_params(self, group: dict[str, Any], params: list[Tensor]) -> None:
         layout = self._layout(group)
         for param in params:

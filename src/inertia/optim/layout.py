@@ -117,7 +117,3 @@ class GroupLayout:
         """State ``key`` (or the ``"step"`` counter) of ``param``, zeroed: a new parameter's state."""
         view = self.step_view(param) if key == "step" else self.view(key, param)
         return view.zero_()
-
-    def locate(self, param: Tensor) -> tuple[FlatBucket, int]:
-        """The bucket holding ``param`` and its index there."""
-        return self._where[id(param)]
