@@ -21,10 +21,10 @@ failed=0
   "$PY" -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, 'cuda', torch.cuda.is_available())"
 } 2>&1 | tee "$OUT/machine.txt"
 
-echo "== kernel tests (tests/kernels, the CUDA/Triton ones) =="
+echo "== kernel and bench tests (tests/kernels and tests/bench, the CUDA/Triton ones) =="
 SELECT="cuda or triton"
 [ "$DEVICE" = cuda ] || SELECT="triton"
-timeout 150 "$PY" -m pytest -q -n 12 -p no:cacheprovider tests/kernels -k "$SELECT" 2>&1 | tee "$OUT/tests.txt" | tail -25
+timeout 150 "$PY" -m pytest -q -n 12 -p no:cacheprovider tests/kernels tests/bench -k "$SELECT" 2>&1 | tee "$OUT/tests.txt" | tail -25
 code=${PIPESTATUS[0]}
 echo "tests exit code $code"
 [ "$code" = 0 ] || failed=1

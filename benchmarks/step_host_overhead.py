@@ -42,7 +42,7 @@ from typing import Any
 
 import torch
 
-from inertia.kernels.bench import OPTIMIZERS, build_optimizer
+from inertia.bench.steps import OPTIMIZERS, build_optimizer
 
 Call = Callable[[], Any]
 

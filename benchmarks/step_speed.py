@@ -8,7 +8,7 @@ Same options as ``inertia bench``, for example::
 Sizes: CUDA 355M parameters in 290 tensors (GPT-2-medium-like) and 10M in 100 tensors;
 CPU 40M in 40 tensors and 10M in 1000 tensors. The floor is bytes moved / bandwidth, the
 bandwidth measured in the same run with an in-place ``x.add_(y)`` (12 bytes per element).
-Only the kernels' command is loaded, so the script needs nothing beyond torch (and Triton
+Only the bench command is loaded, so the script needs nothing beyond torch (and Triton
 or numba for the fused paths).
 """
 
@@ -18,7 +18,7 @@ import sys
 
 import typer
 
-from inertia.kernels.commands import register
+from inertia.bench.commands import register
 
 
 def main(argv: list[str]) -> int:

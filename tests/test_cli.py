@@ -44,7 +44,7 @@ def no_heavy_work(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("work started before the arguments were checked")
 
     monkeypatch.setattr("inertia.diagnostics.workload.make_workload", forbidden)
-    monkeypatch.setattr("inertia.kernels.bench.run_benchmark", forbidden)
+    monkeypatch.setattr("inertia.bench.steps.run_benchmark", forbidden)
 
 
 @pytest.mark.parametrize(("argv", "named"), [

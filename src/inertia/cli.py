@@ -31,7 +31,7 @@ app = typer.Typer(
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "inertia.lab.commands": ("train", "compare", "problems", "tour"),
     "inertia.lab.playground.commands": ("playground",),
-    "inertia.kernels.commands": ("bench",),
+    "inertia.bench.commands": ("bench",),
     "inertia.diagnostics.commands": ("lr-find", "diagnose"),
 }
 

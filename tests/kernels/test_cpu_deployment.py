@@ -5,10 +5,12 @@ from __future__ import annotations
 import importlib
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from packaging.requirements import Requirement
 from test_fused_optimizer import assert_same, build, make_params, train
 
 import inertia
@@ -146,3 +148,13 @@ def test_numba_stepper_follows_torch_thread_count_changes(monkeypatch: pytest.Mo
         torch.set_num_threads(before)
     for key in buffers:
         torch.testing.assert_close(buffers[key], expected[key], rtol=0, atol=0)
+
+
+def test_numba_is_a_regular_dependency_where_it_has_wheels() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    numba = [Requirement(r) for r in pyproject["project"]["dependencies"] if r.startswith("numba")]
+    assert len(numba) == 1 and numba[0].marker is not None
+    for machine in ("x86_64", "AMD64", "aarch64", "arm64"):
+        assert numba[0].marker.evaluate({"platform_machine": machine, "python_version": "3.12"})
+    assert not numba[0].marker.evaluate({"platform_machine": "ppc64le", "python_version": "3.12"})

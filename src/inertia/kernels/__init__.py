@@ -9,7 +9,8 @@
   optionally replayed from a CUDA graph with ``capturable=True``).
 - :mod:`inertia.kernels.cpu` / :mod:`inertia.kernels.numba_loops`: CPU (numba, or torch's
   own fused ops on the flat buffers).
-- :mod:`inertia.kernels.bench`: the step benchmark (``inertia bench``).
+
+The step benchmark that times these kernels (the ``bench`` command) is an application above this package.
 
 Nothing here imports Triton or numba until a fused step needs them.
 """

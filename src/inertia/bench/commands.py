@@ -1,4 +1,4 @@
-"""Command-line commands of inertia.kernels (registered by inertia.cli): ``inertia bench``."""
+"""Command-line commands of inertia.bench (registered by inertia.cli): ``inertia bench``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from inertia.kernels.report import markdown_tables, row_line
+from inertia.bench.report import markdown_tables, row_line
 
 
 def _check(name: str, values: list[str], allowed: list[str]) -> None:
@@ -54,14 +54,14 @@ def run_bench(device: str, sizes: list[str], optimizers: list[str], impls: list[
     """Validate the arguments, run the benchmark (printing each row as it lands) and return its result."""
     from rich.console import Console
 
+    from inertia.bench import steps as step_bench
     from inertia.cli import UserInputError
     from inertia.cli_checks import MAX_BENCH_STEPS
-    from inertia.kernels import bench
 
     device = _resolve_device(device)
-    _check("--size", sizes, list(bench.size_table(device)))
-    _check("--optimizer", optimizers, list(bench.OPTIMIZERS))
-    _check("--impl", impls, list(bench.IMPLS) + ["inertia-fused-graph"])
+    _check("--size", sizes, list(step_bench.size_table(device)))
+    _check("--optimizer", optimizers, list(step_bench.OPTIMIZERS))
+    _check("--impl", impls, list(step_bench.IMPLS) + ["inertia-fused-graph"])
     if not 1 <= steps <= MAX_BENCH_STEPS:
         raise UserInputError(f"Invalid --steps: {steps} (must be an integer in [1, {MAX_BENCH_STEPS}])")
     if not 0 < scale <= 1:
@@ -70,10 +70,10 @@ def run_bench(device: str, sizes: list[str], optimizers: list[str], impls: list[
     result: dict[str, Any] = {}
     if sweep and device == "cuda":
         result["launch_sweep"] = _sweep(int(355_000_000 * scale), steps, console)
-    result.update(bench.run_benchmark(device, sizes or None, optimizers or None, impls or None, steps, scale,
+    result.update(step_bench.run_benchmark(device, sizes or None, optimizers or None, impls or None, steps, scale,
                                       report=lambda row: console.print(row_line(row), soft_wrap=True)))
     if cpu_backends:
-        from inertia.kernels.bench_backends import compare_cpu_backends
+        from inertia.bench.backends import compare_cpu_backends
 
         result["cpu_backends"] = compare_cpu_backends(int(40_000_000 * scale), steps, optimizers or None)
     return result
@@ -81,8 +81,8 @@ def run_bench(device: str, sizes: list[str], optimizers: list[str], impls: list[
 
 def _sweep(n: int, steps: int, console: Any) -> list[dict[str, Any]]:
     """Time the Triton launch shapes and keep the fastest for the rest of the run."""
+    from inertia.bench.backends import sweep_launch
     from inertia.kernels import triton_steps
-    from inertia.kernels.bench_backends import sweep_launch
 
     rows = sweep_launch(n, steps, [(1024, 4), (2048, 4), (2048, 8), (4096, 8), (8192, 16)])
     best = min(rows, key=lambda r: r["step_ms"])

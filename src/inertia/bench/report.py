@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inertia.kernels.bench import Row
+from inertia.bench.steps import Row
 
 
 def _ms(value: float | None) -> str:

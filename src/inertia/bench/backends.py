@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 import inertia
-from inertia.kernels.bench import OPTIMIZERS, time_call
+from inertia.bench.steps import OPTIMIZERS, time_call
 from inertia.kernels.cpu import NumbaStepper, TorchFusedStepper, numba_available, torch_supports
 from inertia.kernels.reference import rule_step
 from inertia.kernels.spec import StepSpec, spec_from_group

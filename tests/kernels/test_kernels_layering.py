@@ -1,0 +1,42 @@
+"""The kernels sit below the applications: no module of inertia.kernels imports the lab, the CLI, the
+step benchmark or the top-level ``inertia`` package."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import inertia.kernels
+
+APPLICATIONS = ("inertia.lab", "inertia.cli", "inertia.cli_checks", "inertia.bench", "inertia.diagnostics")
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module that ``path`` imports, at module level or inside a function."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            if node.module == "inertia":  # `from inertia import x` may name a subpackage
+                names.update(f"inertia.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_no_kernel_module_imports_an_application_or_the_top_level_package() -> None:
+    files = sorted(Path(inertia.kernels.__file__).parent.glob("*.py"))
+    assert len(files) > 5  # the package was found
+    offending = {
+        f"{path.name}: {name}"
+        for path in files for name in _imported_modules(path)
+        if name == "inertia" or name.startswith(tuple(f"{app}." for app in APPLICATIONS)) or name in APPLICATIONS
+    }
+    assert not offending, sorted(offending)
+
+
+def test_the_layering_check_sees_a_forbidden_import(tmp_path: Path) -> None:
+    """The check above can fail: a file importing the CLI inside a function, or ``inertia`` itself, is caught."""
+    sample = tmp_path / "sample.py"
+    sample.write_text("import inertia\n\ndef f():\n    from inertia.cli import UserInputError\n", encoding="utf-8")
+    assert {"inertia", "inertia.cli"} <= _imported_modules(sample)
