@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import html
+import numbers
 import os
 import pickle
 import re
@@ -77,16 +79,58 @@ def test_full_tour_writes_twelve_complete_chapters(tour_run):
     assert "http://" not in page and "https://" not in page  # self-contained
 
 
+def _measured_numbers(measured: dict, path: tuple = ()):
+    """(path, value) of every number held under a key of ``measured``, through nested dicts."""
+    for key, value in measured.items():
+        if isinstance(value, dict):
+            yield from _measured_numbers(value, (*path, key))
+        elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+            yield (*path, key), value
+
+
+def _far_from(value):
+    """Two values of ``value``'s kind far above and below it: enough to cross a verdict rule's threshold."""
+    if isinstance(value, numbers.Integral):
+        return value * 10 + 1, value // 10 - 1
+    return value * 10 + 1, value / 10 - 1
+
+
+def _replaced(measured: dict, path: tuple, value) -> dict:
+    """A deep copy of ``measured`` with the number at ``path`` replaced by ``value``."""
+    changed = copy.deepcopy(measured)
+    node = changed
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return changed
+
+
+def _verdicts_turned_by_one_number(chapter, result) -> set[int]:
+    """Indices of the chapter's verdicts whose outcome and sentence both change when one measured
+    number of the report moves far from its value."""
+    turned = set()
+    for path, value in _measured_numbers(result.measured):
+        for moved in _far_from(value):
+            verdicts = chapter.verdicts(_replaced(result.measured, path, moved))
+            for index, (old, new) in enumerate(zip(result.verdicts, verdicts, strict=True)):
+                if new.outcome != old.outcome and verdict_text(new, "en") != verdict_text(old, "en"):
+                    turned.add(index)
+    return turned
+
+
 def test_verdicts_are_computed_from_the_measured_numbers(tour_run):
+    """Every verdict quotes its numbers, and moving one measured number far enough turns its outcome."""
     _, results = tour_run
     for chapter, result in zip(tour.CHAPTERS, results, strict=True):
         assert chapter.key == result.key
-        assert chapter.verdicts(result.measured) == result.verdicts, result.key
         for verdict in result.verdicts:
             assert verdict.outcome in ("supports", "contradicts", "mixed")
             sentence = verdict_text(verdict, "en")
             for name, value in verdict.values.items():
                 assert fmt(value) in sentence, (result.key, name)
+        every = set(range(len(result.verdicts)))
+        turned = _verdicts_turned_by_one_number(chapter, result)
+        assert turned == every, (result.key, "verdicts that no measured number turns", every - turned)
 
 
 def test_tables_quote_the_measured_numbers(tour_run):
