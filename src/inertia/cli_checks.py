@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from inertia.cli import UserInputError
-from inertia.lab.atomic import unwritable_reason
+from inertia.io.atomic import unwritable_reason
 
 MAX_THREADS = 1024  # torch intra-op threads
 MAX_STEPS = 1_000_000  # optimizer steps of lr-find and diagnose (their losses are kept per step)

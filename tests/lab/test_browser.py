@@ -7,9 +7,9 @@ import os
 import numpy as np
 import pytest
 
+from inertia.io.report import Report
 from inertia.lab import figures
 from inertia.lab.browser import check_page, find_chromium
-from inertia.lab.report import Report
 
 CHROMIUM = find_chromium()
 if CHROMIUM is None:

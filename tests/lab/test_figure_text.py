@@ -10,9 +10,9 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
+from inertia.io.report_parts import figure_to_png
 from inertia.lab import figures
 from inertia.lab.figure_text import current_language, figure_language, localize_figure, translate
-from inertia.lab.report import figure_to_png
 
 
 def missing_glyph_warnings(render) -> list[str]:

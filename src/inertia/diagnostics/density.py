@@ -20,6 +20,7 @@ import torch
 from inertia.diagnostics._checks import check_integer, check_real, check_seed
 from inertia.diagnostics._params import ParamsLike
 from inertia.diagnostics.hessian import HessianOperator, LossFn, lanczos
+from inertia.io.atomic import atomic_write_bytes
 
 if TYPE_CHECKING:  # matplotlib loads when a figure is drawn
     from matplotlib.figure import Figure
@@ -114,7 +115,7 @@ def density_figure(result: SpectralDensity, title: str = "Hessian spectral densi
 def plot_spectral_density(result: SpectralDensity, path: str | Path, title: str = "Hessian spectral density",
                           lr: float | None = None) -> Path:
     """Save :func:`density_figure` as a PNG at ``path`` (written atomically)."""
-    from inertia.lab.report import atomic_write_bytes, figure_to_png
+    from inertia.io.report_parts import figure_to_png  # matplotlib, only when a figure is drawn
 
     path = Path(path)
     atomic_write_bytes(path, figure_to_png(density_figure(result, title, lr=lr), dpi=110))

@@ -1,4 +1,4 @@
-"""The HTML diagnostic report of ``inertia diagnose``, built with the lab's :class:`~inertia.lab.report.Report`."""
+"""The HTML diagnostic report of ``inertia diagnose``, built with :class:`~inertia.io.report.Report`."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from inertia.diagnostics.density import density_figure
 from inertia.diagnostics.diagnose import DiagnosisRun
 from inertia.diagnostics.monitor import OptimizerMonitor
 from inertia.diagnostics.pathologies import recent
-from inertia.lab.report import Report
-from inertia.lab.runs import write_json
+from inertia.io.json_files import write_json
+from inertia.io.report import Report
 
 _MONITOR_PANELS = (
     ("update_ratio", "update-to-weight ratio", True),

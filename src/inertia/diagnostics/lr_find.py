@@ -45,6 +45,8 @@ from inertia.diagnostics._checks import (
 )
 from inertia.diagnostics.hessian import edge_of_stability, hessian_eigenvalues, sgd_terms
 from inertia.diagnostics.state import TrainingSnapshot
+from inertia.io.atomic import atomic_write_bytes
+from inertia.io.json_files import write_json
 from inertia.optim.validation import is_number
 
 if TYPE_CHECKING:  # matplotlib loads when a figure is drawn
@@ -326,8 +328,7 @@ def lr_find_figure(result: LRFindResult, title: str = "Learning-rate range test"
 
 def write_lr_find(result: LRFindResult, out_dir: str | os.PathLike) -> tuple[Path, Path]:
     """Write ``lr_find.png`` and ``summary.json`` into ``out_dir`` (each atomically); return their paths."""
-    from inertia.lab.report import atomic_write_bytes, figure_to_png
-    from inertia.lab.runs import write_json
+    from inertia.io.report_parts import figure_to_png  # matplotlib, only when a figure is drawn
 
     if not isinstance(result, LRFindResult):
         raise TypeError(f"result: must be the LRFindResult of lr_find, got {type(result).__name__}")

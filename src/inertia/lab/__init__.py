@@ -1,8 +1,7 @@
-"""inertia.lab: runs, fair comparisons, figures and offline HTML reports.
+"""inertia.lab: runs, fair comparisons, figures and offline HTML reports (written with :mod:`inertia.io`).
 
 Modules (import what you need; nothing heavy is imported here):
 
-- :mod:`inertia.lab.report`        ``Report`` -> self-contained ``index.html`` (images as data: URIs).
 - :mod:`inertia.lab.figures`       contour + trajectories, loss vs step/time, lr sensitivity,
   schedule curves, bar charts, trajectory GIFs.
 - :mod:`inertia.lab.runs`          ``RunConfig`` and the run directory (config/summary JSON, metrics CSV).

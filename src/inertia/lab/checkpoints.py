@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from inertia.lab.atomic import atomic_write_bytes
+from inertia.io.atomic import atomic_write_bytes
 from inertia.lab.runs import ConfigError, one_line
 
 

@@ -135,7 +135,7 @@ def monitor_figures(comparison: Comparison) -> tuple[list[Any], list[str]]:
 
 
 def add_monitor_section(report: Any, comparison: Comparison) -> None:
-    """Append the "Optimizer monitors" section to a comparison's :class:`~inertia.lab.report.Report`."""
+    """Append the "Optimizer monitors" section to a comparison's :class:`~inertia.io.report.Report`."""
     if not any(f.monitored for f in tally(comparison)):
         report.add_section("Optimizer monitors", "The runs were not monitored (--no-monitor).")
         return

@@ -9,12 +9,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from inertia.io.atomic import atomic_write_text
+from inertia.io.json_files import write_json
+from inertia.io.report import Report
 from inertia.lab import figures
-from inertia.lab.atomic import atomic_write_text
 from inertia.lab.compare import Comparison, LeaderboardRow
 from inertia.lab.compare_monitor import add_monitor_section, monitor_json
-from inertia.lab.report import Report
-from inertia.lab.runs import write_json
 
 LEADERBOARD_HEADERS = ("rank", "optimizer", "lr", "reached target", "steps to target (median)",
                        "time to target s (median)", "final (mean)", "final (std)", "diverged", "failed",

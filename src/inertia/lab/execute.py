@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from inertia.io.json_files import read_json, write_json
 from inertia.lab.checkpoints import load_checkpoint
 from inertia.lab.loops import LoopState, run_optimization, run_training
 from inertia.lab.monitoring import MONITOR_FILE, MonitorOptions, summary_fields
@@ -20,11 +21,9 @@ from inertia.lab.runs import (
     RunDir,
     check_run_dir,
     prepare_run_dir,
-    read_json,
     read_metrics,
     read_run_json,
     validate,
-    write_json,
     write_metrics,
 )
 

@@ -2,7 +2,7 @@
 
 Contours with trajectories, loss against step and time (log scale), lr-sensitivity curves,
 schedule curves, bar charts and an animated GIF of trajectories. Pass the figures to
-:meth:`inertia.lab.report.Report.add_section`, or save them with ``fig.savefig``.
+:meth:`inertia.io.report.Report.add_section`, or save them with ``fig.savefig``.
 
 Surfaces are given either as ``func(X, Y) -> Z`` on numpy grids (vectorised), or as an ``inertia.problems``
 surface (``loss(points)`` on tensors ``(..., 2)``; plot window and minima default to its ``window`` and

@@ -24,7 +24,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from inertia.diagnostics.monitor import SampleHistory
-from inertia.lab.atomic import atomic_write_text
+from inertia.io.atomic import atomic_write_text
 
 if TYPE_CHECKING:
     from inertia.diagnostics.monitor import OptimizerMonitor

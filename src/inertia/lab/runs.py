@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from inertia.lab.atomic import atomic_write_text, unwritable_reason
+from inertia.io.atomic import atomic_write_text, unwritable_reason
+from inertia.io.json_files import json_safe, read_json, write_json
 
 DATASET_KINDS = ("digits", "teacher", "mnist", "cifar10")
 STATUSES = ("running", "completed", "diverged", "failed")
@@ -261,26 +262,6 @@ def _min_value(config: RunConfig) -> float | None:
 
 
 # ----------------------------------------------------------------------------- run directory I/O
-def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Write ``data`` as indented JSON atomically (non-finite floats become null)."""
-    atomic_write_text(path, json.dumps(_json_safe(data), indent=2, sort_keys=True) + "\n")
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    """Read a JSON file written by :func:`write_json`."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
 def write_metrics(path: Path, rows: list[Record]) -> None:
     """Write records as CSV atomically; columns are the union of the rows' keys, in first-seen order."""
     columns: dict[str, None] = {}
@@ -375,7 +356,7 @@ def check_run_dir(config: RunConfig, run_dir: str | os.PathLike) -> RunDir:
     if paths.config.exists():
         existing = read_run_json(paths.config)
         existing.pop("kind", None)
-        wanted = json.loads(json.dumps(_json_safe(config.to_dict())))
+        wanted = json.loads(json.dumps(json_safe(config.to_dict())))
         if existing != wanted:
             changed = sorted(k for k in set(existing) | set(wanted) if existing.get(k) != wanted.get(k))
             raise ConfigError("run_dir", f"{str(paths.root)!r} holds a different run (differs in: "

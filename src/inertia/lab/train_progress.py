@@ -161,8 +161,8 @@ def print_failures(comparison: Any) -> int:
 
 def print_leaderboard(comparison: Any, page: Path) -> None:
     """Print the leaderboard as a rich table, the verdict and where the report is."""
+    from inertia.io.report_parts import format_cell
     from inertia.lab.compare_report import leaderboard_table, verdict
-    from inertia.lab.report import format_cell
 
     headers, rows = leaderboard_table(comparison)
     table = Table(title=f"leaderboard: {comparison.base.problem}")

@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from inertia.lab.atomic import atomic_write_text
+from inertia.io.atomic import atomic_write_text
 from inertia.lab.korean_font import font_face_css
 from inertia.lab.playground.strings import STRINGS
 from inertia.lab.runs import check_output_dir

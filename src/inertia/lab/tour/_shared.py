@@ -85,6 +85,6 @@ def _finite_or_inf(value: float) -> float:
 
 def to_figure(fig: MplFigure, caption_key: str, **caption_args: Any) -> Figure:
     """Encode a matplotlib figure as PNG bytes for the report, its labels in the current figure language."""
-    from inertia.lab.report import figure_to_png
+    from inertia.io.report_parts import figure_to_png
 
     return Figure(figure_to_png(localize_figure(fig), dpi=FIGURE_DPI), caption_key, caption_args)

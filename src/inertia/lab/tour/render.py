@@ -37,8 +37,8 @@ def render_tour(results: Sequence[ChapterResult], out_dir: str | os.PathLike, la
                 seed: int = 0, seconds: float | None = None) -> Path:
     """Write ``out_dir/index.html`` (atomically) from measured chapters, and the playground it links to
     (``playground.html``, a "try it" link per chapter), and return the page's path."""
-    from inertia.lab.report import Report
-    from inertia.lab.report import Table as ReportTable
+    from inertia.io.report import Report
+    from inertia.io.report_parts import Table as ReportTable
 
     check_lang(lang)
     intro = text("page.intro", lang, seed=seed)

@@ -1,4 +1,4 @@
-"""inertia.lab.atomic: the output-path check shared by the commands."""
+"""inertia.io.atomic: atomic writes and the output-path check shared by the commands."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 
 def test_unwritable_reason_for_directories_and_files(tmp_path):
-    from inertia.lab.atomic import unwritable_reason
+    from inertia.io.atomic import unwritable_reason
 
     a_file = tmp_path / "taken"
     a_file.write_text("x")
@@ -25,7 +25,7 @@ def test_the_check_really_creates_the_path_and_leaves_nothing(tmp_path, monkeypa
     folder beside the target, and removes what it made."""
     import tempfile
 
-    from inertia.lab.atomic import unwritable_reason
+    from inertia.io.atomic import unwritable_reason
 
     assert unwritable_reason(tmp_path / "a" / "b" / "out.json", directory=False) is None
     assert unwritable_reason(tmp_path, directory=True) is None
@@ -41,7 +41,7 @@ def test_the_check_really_creates_the_path_and_leaves_nothing(tmp_path, monkeypa
 
 
 def test_paths_the_file_system_cannot_hold_are_named(tmp_path):
-    from inertia.lab.atomic import unwritable_reason
+    from inertia.io.atomic import unwritable_reason
 
     assert unwritable_reason("", directory=True) == "an empty path names no output (give a directory or file name)"
     assert unwritable_reason("a\0b", directory=False) == "'a\\x00b' cannot be used as a path (embedded null byte)"
@@ -53,8 +53,23 @@ def test_paths_the_file_system_cannot_hold_are_named(tmp_path):
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
 def test_proc_is_refused_even_for_root():
-    from inertia.lab.atomic import unwritable_reason
+    from inertia.io.atomic import unwritable_reason
 
     reason = unwritable_reason("/proc/inertia/out.json", directory=False)
     assert reason is not None and reason.startswith("'/proc/inertia/out.json' cannot be written: nothing can be "
                                                     "created in '/proc'")
+
+
+def test_atomic_write_replaces_whole_file_with_usual_permissions(tmp_path):
+    from inertia.io.atomic import atomic_write_text
+
+    target = tmp_path / "a.txt"
+    atomic_write_text(target, "old")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+    target.chmod(0o640)
+    atomic_write_text(target, "new content")
+    assert target.read_text() == "new content" and len(list(tmp_path.iterdir())) == 1
+    assert target.stat().st_mode & 0o777 == 0o640
+

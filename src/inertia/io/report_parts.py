@@ -1,15 +1,7 @@
-"""A self-contained, offline HTML report: sections of text, figures, tables and verdicts.
+"""The parts of an HTML report: images, tables, sections, and the conversions that build them.
 
-Every image is embedded as a ``data:`` URI and the stylesheet is inline, so the page needs no
-network access and no neighbouring files. ``Report.write`` replaces ``index.html`` atomically.
-
-Example::
-
-    report = Report("Optimizers on a valley", lang="en")
-    report.add_section("Zig-zag", "SGD oscillates across the steep axis.",
-                       figures=[fig], tables=[(["optimizer", "steps"], [["sgd", 120]])],
-                       verdict="SGD needed 3.1x more steps than momentum.")
-    path = report.write("inertia-report")   # -> inertia-report/index.html
+A :class:`~inertia.io.report.Report` holds :class:`Section` objects; each holds :class:`Image` objects
+(bytes and a MIME type, later embedded as ``data:`` URIs) and :class:`Table` objects.
 """
 
 from __future__ import annotations
@@ -19,21 +11,19 @@ import html
 import io
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
 from matplotlib.figure import Figure
 
-from inertia.lab.atomic import atomic_write_bytes, atomic_write_text
-
 ImageLike = Union[Figure, bytes, str, os.PathLike]
 TableLike = Union["Table", tuple[Sequence[Any], Sequence[Sequence[Any]]]]
 
 __all__ = [
-    "Image", "Table", "Section", "Report", "sniff_mime", "figure_to_png", "to_image", "to_table",
-    "format_cell", "atomic_write_bytes", "atomic_write_text", "escape",
+    "Image", "Table", "Section", "ImageLike", "TableLike", "sniff_mime", "figure_to_png", "to_image",
+    "to_table", "format_cell", "escape",
 ]
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -145,79 +135,6 @@ def format_cell(value: Any) -> str:
             return "inf" if value > 0 else "-inf"
         return f"{value:.4g}"
     return str(value)
-
-
-class Report:
-    """An HTML report assembled from sections and written as one self-contained ``index.html``.
-
-    Args:
-        title: page title and top heading.
-        lang: the page's language code (``"en"``, ``"ko"``, ...), set as ``<html lang>``.
-        intro: optional paragraph(s) under the title; blank lines separate paragraphs.
-        dpi: resolution used when rendering matplotlib figures.
-
-    ``links`` (``(label, href)`` pairs, shown under the intro) and ``style`` (extra CSS, e.g. an
-    embedded ``@font-face``) may be set before writing.
-    """
-
-    def __init__(self, title: str, lang: str = "en", intro: str = "", dpi: int = 100) -> None:
-        if not title:
-            raise ValueError("title: must be a non-empty string")
-        self.title = title
-        self.lang = lang
-        self.intro = intro
-        self.dpi = dpi
-        self.sections: list[Section] = []
-        self.links: list[tuple[str, str]] = []
-        self.style = ""
-
-    def add_section(
-        self,
-        title: str,
-        text: str = "",
-        figures: Iterable[ImageLike | Image] = (),
-        tables: Iterable[TableLike] = (),
-        verdict: str | None = None,
-        captions: Sequence[str] = (),
-        links: Sequence[tuple[str, str]] = (),
-    ) -> Section:
-        """Append a section and return it.
-
-        Figures are rendered to bytes immediately, so a matplotlib figure may be discarded after
-        the call. ``captions[i]`` (optional) captions ``figures[i]``. ``text`` is plain text:
-        it is HTML-escaped and blank lines separate paragraphs. ``links`` are ``(label, href)``
-        pairs shown after the verdict.
-        """
-        figures = list(figures)
-        captions = list(captions) + [""] * max(0, len(figures) - len(captions))
-        images = [to_image(fig, caption, self.dpi) for fig, caption in zip(figures, captions, strict=False)]
-        section = Section(
-            title=title,
-            text=text,
-            images=images,
-            tables=[to_table(table) for table in tables],
-            verdict=verdict,
-            anchor=f"s{len(self.sections) + 1}",
-            links=list(links),
-        )
-        self.sections.append(section)
-        return section
-
-    def to_html(self) -> str:
-        """Return the whole page as one HTML string."""
-        from inertia.lab.report_html import render_page
-
-        return render_page(self)
-
-    def write(self, out_dir: str | os.PathLike, filename: str = "index.html") -> Path:
-        """Write the page to ``out_dir/filename`` atomically and return its path."""
-        out = Path(out_dir)
-        if out.exists() and not out.is_dir():
-            raise ValueError(f"out_dir: {str(out)!r} exists and is not a directory")
-        out.mkdir(parents=True, exist_ok=True)
-        target = out / filename
-        atomic_write_text(target, self.to_html())
-        return target
 
 
 def escape(text: str) -> str:

@@ -1,13 +1,10 @@
-"""HTML rendering of :class:`inertia.lab.report.Report` (inline CSS, no scripts; links only to relative paths)."""
+"""HTML rendering of :class:`inertia.io.report.Report` (inline CSS, no scripts; links only to relative paths)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
-from inertia.lab.report import Image, Section, Table, escape, format_cell
-
-if TYPE_CHECKING:
-    from inertia.lab.report import Report
+from inertia.io.report_parts import Image, Section, Table, escape, format_cell
 
 STYLE = """
 :root { --fg:#1d1f23; --muted:#5b6270; --accent:#2f5bd3; --bg:#ffffff; --panel:#f5f6f8; --line:#dde0e6; }
@@ -83,24 +80,25 @@ def render_links(links: list[tuple[str, str]]) -> str:
     return f'<p class="links">{anchors}</p>' if anchors else ""
 
 
-def render_toc(report: Report) -> str:
+def render_toc(sections: Sequence[Section], lang: str) -> str:
     """Render the table of contents (only when there are at least two sections)."""
-    if len(report.sections) < 2:
+    if len(sections) < 2:
         return ""
-    label = CONTENTS_LABEL.get(report.lang, CONTENTS_LABEL["en"])
-    items = "".join(f'<li><a href="#{s.anchor}">{escape(s.title)}</a></li>' for s in report.sections)
+    label = CONTENTS_LABEL.get(lang, CONTENTS_LABEL["en"])
+    items = "".join(f'<li><a href="#{s.anchor}">{escape(s.title)}</a></li>' for s in sections)
     return f'<nav class="toc"><strong>{label}</strong><ol>{items}</ol></nav>'
 
 
-def render_page(report: Report) -> str:
-    """Render the whole page."""
-    body = "\n".join(render_section(section, report.lang) for section in report.sections)
+def render_page(title: str, lang: str, intro: str, links: list[tuple[str, str]], style: str,
+                sections: Sequence[Section]) -> str:
+    """Render the whole page: title, intro paragraphs, links, contents, sections; ``style`` adds CSS."""
+    body = "\n".join(render_section(section, lang) for section in sections)
     return (
         "<!DOCTYPE html>\n"
-        f'<html lang="{escape(report.lang)}">\n<head>\n<meta charset="utf-8">\n'
+        f'<html lang="{escape(lang)}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{escape(report.title)}</title>\n<style>{STYLE}{report.style}</style>\n</head>\n<body>\n<main>\n"
-        f"<h1>{escape(report.title)}</h1>\n{paragraphs(report.intro)}\n{render_links(report.links)}\n"
-        f"{render_toc(report)}\n{body}\n"
+        f"<title>{escape(title)}</title>\n<style>{STYLE}{style}</style>\n</head>\n<body>\n<main>\n"
+        f"<h1>{escape(title)}</h1>\n{paragraphs(intro)}\n{render_links(links)}\n"
+        f"{render_toc(sections, lang)}\n{body}\n"
         "<footer>inertia</footer>\n</main>\n</body>\n</html>\n"
     )
