@@ -29,7 +29,8 @@ from torch.distributed.tensor import DTensor
 from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
 
 import inertia
-from inertia.kernels import FusedFallbackWarning, dispatch
+from inertia.kernels import FusedFallbackWarning
+from inertia.optim import fused_dispatch
 
 STEPS = 3
 PARITY = [
@@ -189,7 +190,7 @@ def nonfinite_case() -> dict[str, Any]:
     model = per_layer_and_root()
     train(model, torch.optim.Adam(model.parameters(), lr=0.05), [0, 2])
     result: dict[str, Any] = {"want": [full(p) for p in model.parameters()]}
-    dispatch.AUTO_CPU_MIN_ELEMENTS = 100
+    fused_dispatch.AUTO_CPU_MIN_ELEMENTS = 100
     for impl in (*IMPLS, "auto"):
         model = per_layer_and_root()
         optimizer = inertia.Adam(model.parameters(), lr=0.05, impl=impl, nonfinite="skip")

@@ -14,8 +14,9 @@ from packaging.requirements import Requirement
 from test_fused_optimizer import assert_same, build, make_params, train
 
 import inertia
-from inertia.kernels import cpu, dispatch
-from inertia.kernels.spec import FusedFallbackWarning
+from inertia.kernels import cpu
+from inertia.kernels.spec import FusedFallbackWarning, spec_from_group
+from inertia.optim import fused_dispatch
 
 
 def fallback_messages(impl: str, name: str = "RMSprop", kwargs: dict | None = None) -> list[str]:
@@ -51,7 +52,7 @@ def simulate_missing_numba(monkeypatch: pytest.MonkeyPatch) -> None:
     importlib.import_module("inertia.kernels.numba_loops")  # so that the cached module comes back afterwards
     monkeypatch.delitem(sys.modules, "inertia.kernels.numba_loops")
     cpu.numba_available.cache_clear()
-    monkeypatch.setattr(dispatch, "AUTO_CPU_MIN_ELEMENTS", 1)
+    monkeypatch.setattr(fused_dispatch, "AUTO_CPU_MIN_ELEMENTS", 1)
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ def test_missing_numba_falls_back_silently_under_auto(monkeypatch: pytest.Monkey
 def test_numba_that_fails_to_import_counts_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     simulate_missing_numba(monkeypatch)
     assert not cpu.numba_available()
-    assert cpu.cpu_backends(dispatch.spec_from_group("rmsprop", inertia.RMSprop(
+    assert cpu.cpu_backends(spec_from_group("rmsprop", inertia.RMSprop(
         [torch.zeros(1, requires_grad=True)]).param_groups[0])[0], torch.float32) == []
 
 
@@ -126,7 +127,7 @@ def test_half_buckets_fall_back_once_to_the_reference(dtype: torch.dtype, name: 
 
 def test_numba_stepper_follows_torch_thread_count_changes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cpu, "PARALLEL_MIN", 64)
-    spec, hyper = dispatch.spec_from_group("rmsprop", inertia.RMSprop(
+    spec, hyper = spec_from_group("rmsprop", inertia.RMSprop(
         [torch.zeros(1, requires_grad=True)], lr=0.01).param_groups[0])
     n = 1000
     buffers = {"param": torch.linspace(-1, 1, n, dtype=torch.float64),

@@ -13,6 +13,8 @@ from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
+from inertia.optim.fused_buckets import register_flat_storage
+from inertia.optim.fused_dispatch import FusedGroup, GroupPlan, apply_plan, plan_group, warn_once
 from inertia.optim.input_checks import check_state_dict, normalize_param_group, params_argument
 from inertia.optim.layout import GroupLayout
 from inertia.optim.sharded import all_finite, copy_state
@@ -74,7 +76,7 @@ class FlatOptimizer(Optimizer):
         _plain_scalars(defaults)  # every group is checked (with the defaults) as torch adds it
         self.skipped_steps = 0
         self._layouts: dict[int, GroupLayout] = {}
-        self._fused: dict[int, Any] = {}
+        self._fused: dict[int, FusedGroup] = {}
         self._fused_warned: set[str] = set()
         super().__init__(params_argument(params), defaults)
 
@@ -216,7 +218,7 @@ class FlatOptimizer(Optimizer):
 
         Each bucket of parameters takes the fused path (one kernel over flat buffers, see
         :mod:`inertia.kernels`) or the reference path (:mod:`inertia.rules`, per parameter)
-        as ``impl`` and :mod:`inertia.kernels.dispatch` decide.
+        as ``impl`` and :mod:`inertia.optim.fused_dispatch` decide.
         """
         loss = None
         if closure is not None:
@@ -233,18 +235,16 @@ class FlatOptimizer(Optimizer):
                 with torch.no_grad():
                     self._update_params(group, group["params"])
             else:
-                _dispatch().apply_plan(self, group, plan)
+                apply_plan(self, group, plan)
         return loss
 
-    def _plan(self, group: dict[str, Any]) -> Any:
+    def _plan(self, group: dict[str, Any]) -> GroupPlan | None:
         """The fused plan of ``group`` for this step, or None for the reference path throughout."""
         if not self.fused_rule or (group.get("impl") == "reference" and id(group) not in self._fused):
             return None
-        return _dispatch().plan_group(self, group, self.fused_rule)
+        return plan_group(self, group, self.fused_rule)
 
     def _fused_warn(self, reason: str, message: str) -> None:
-        from inertia.kernels.dispatch import warn_once
-
         warn_once(self._fused_warned, reason, message, f"inertia.{type(self).__name__}")
 
     def _update_params(self, group: dict[str, Any], params: list[Tensor]) -> None:
@@ -260,7 +260,7 @@ class FlatOptimizer(Optimizer):
             if state and param not in self.state:
                 self.state[param] = state
 
-    def _passes_nonfinite_policy(self, plans: list[Any]) -> bool:
+    def _passes_nonfinite_policy(self, plans: list[GroupPlan | None]) -> bool:
         for group_index, (group, plan) in enumerate(zip(self.param_groups, plans, strict=True)):
             if plan is None:
                 if not self._check_grads(group_index, group, group["params"]):
@@ -325,14 +325,6 @@ class FlatOptimizer(Optimizer):
         raise NotImplementedError
 
 
-@functools.cache
-def _dispatch() -> Any:
-    """:mod:`inertia.kernels.dispatch`, imported on first use (it imports the kernels)."""
-    from inertia.kernels import dispatch
-
-    return dispatch
-
-
 def _plain_scalars(group: dict[str, Any]) -> dict[str, Any]:
     """Replace numpy scalars among ``group``'s values (and in ``betas``) by Python numbers, in place.
 
@@ -377,8 +369,6 @@ def _reset_grads(params: list[Tensor], set_to_none: bool) -> None:
 
 def _reclaim_flat_storage(param_groups: list[dict[str, Any]]) -> None:
     """After unpickling, parameters that shared one flat buffer share one storage again: mark it as ours."""
-    from inertia.kernels.flat import register_flat_storage
-
     for group in param_groups:
         for param in group["params"]:
             if param.untyped_storage().nbytes() > param.numel() * param.element_size():

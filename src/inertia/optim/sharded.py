@@ -4,7 +4,7 @@ A DTensor parameter keeps its state as DTensors of the same mesh and placements,
 torch.optim does (so ``torch.distributed.checkpoint`` saves and loads them), but each of
 them wraps a view of a flat buffer that holds only this rank's local shard
 (:mod:`inertia.optim.layout`). The fused step then runs over the local shards alone
-(:mod:`inertia.kernels.sharded`).
+(:mod:`inertia.optim.fused_shards`).
 
 Nothing here imports ``torch.distributed``: a DTensor can only exist once its module has
 been imported, so :func:`dtensor_type` looks it up in ``sys.modules``.

@@ -1,37 +1,35 @@
 """The fused step over DTensor parameters (FSDP2, HSDP, tensor parallel): kernels on the local shards.
 
 FSDP2 and tensor parallelism own the storage of their parameter shards, so unlike
-:class:`inertia.kernels.flat.FusedBucket` nothing is moved into a flat buffer. Each step a
+:class:`inertia.optim.fused_buckets.FusedBucket` nothing is moved into a flat buffer. Each step a
 :class:`ShardedBucket` collects the local shards of its parameters and of their gradients
 (``to_local()``: the same memory) and runs one multi-tensor call over them and the views
 of its flat state buffers (which hold only this rank's shards, see
 :mod:`inertia.optim.layout`): torch's fused CPU op over tensor lists (SGD, AdaGrad, Adam),
 or the rule's numba kernel over each shard, the shards split between threads for large
-buckets (RMSprop, and the options torch's ops lack). Element-wise rules need nothing from
+buckets (RMSprop, and the options torch's ops lack; the steppers are in
+:mod:`inertia.kernels.steppers`). Element-wise rules need nothing from
 other ranks, so a step sends no message, except that the ``nonfinite`` checks agree across
 each parameter's mesh.
 """
 
 from __future__ import annotations
 
-import importlib
 import operator
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
-from inertia.kernels.cpu import (
-    PARALLEL_MIN,
-    NumbaStepper,
-    TorchFusedStepper,
-    _kernel_arrays,
-    _kernel_flags,
-    _pool,
-)
-from inertia.kernels.flat import RELAYOUT, FusedBucket
 from inertia.kernels.spec import StepSpec
+from inertia.kernels.steppers import make_shard_stepper
+from inertia.optim.fused_buckets import RELAYOUT, FusedBucket
+from inertia.optim.layout import FlatBucket, GroupLayout
 from inertia.optim.sharded import agree_on_all_meshes, dtensor_type, local_part, local_parts, same_placement
+
+if TYPE_CHECKING:  # annotations only: the optimizer imports this module
+    from inertia.optim.base import FlatOptimizer
 
 _grad_of = operator.attrgetter("grad")
 _shape_of = operator.attrgetter("shape")
@@ -40,7 +38,7 @@ _shape_of = operator.attrgetter("shape")
 class ShardedBucket(FusedBucket):
     """The DTensor parameters of one bucket, stepped in place over their local shards."""
 
-    def __init__(self, bucket: Any, warn: Any) -> None:
+    def __init__(self, bucket: FlatBucket, warn: Callable[[str, str], None]) -> None:
         super().__init__(bucket, warn)
         self.local_params: list[Tensor] = []  # refilled in place each step: the steppers hold these lists
         self.local_grads: list[Tensor] = []
@@ -69,7 +67,9 @@ class ShardedBucket(FusedBucket):
         parameter, every shard where the kernel can run (the local lists are refreshed)."""
         return self.done is not None and not self._why_not_fused(list(map(_grad_of, self.params)))
 
-    def ready(self, optimizer: Any, group: dict[str, Any], layout: Any, spec: StepSpec) -> bool | str:
+    def ready(
+        self, optimizer: FlatOptimizer, group: dict[str, Any], layout: GroupLayout, spec: StepSpec
+    ) -> bool | str:
         """Whether this step can run over the local shards; ``RELAYOUT`` if the parameters moved."""
         b = self.bucket
         if any(p.device != b.device or p.dtype != b.dtype for p in self.params):
@@ -116,88 +116,3 @@ class ShardedBucket(FusedBucket):
     def zero_grads(self) -> list[Tensor]:
         """Gradients of DTensor parameters are FSDP's (or autograd's): all are reset as torch.optim does."""
         return self.params
-
-
-class NumbaShardStepper(NumbaStepper):
-    """The rule's numba kernel over a list of shards (one call per shard, or per piece of one).
-
-    ``tensors`` maps ``param``, ``grad`` and the state keys to lists of 1-d-contiguous tensors
-    of equal sizes; the ``param`` and ``grad`` lists may be refilled between steps. Buckets of
-    at least :data:`inertia.kernels.cpu.PARALLEL_MIN` elements are cut into one run of about
-    equal length per thread (``torch.get_num_threads()``), pieces of shards included.
-    """
-
-    def __init__(self, spec: StepSpec, tensors: dict[str, list[Tensor]]) -> None:
-        numba_loops = importlib.import_module("inertia.kernels.numba_loops")  # numba is optional
-        self.spec = spec
-        self.kernel = getattr(numba_loops, f"{spec.rule}_step")
-        self.tensors = tensors
-        self.state_arrays = {key: [_array(t) for t in tensors[key]] for key in spec.state_keys}
-        self.sizes = [t.numel() for t in tensors["param"]]
-        self.cast = torch.empty(0, dtype=tensors["param"][0].dtype).numpy().dtype.type
-        self.flags = _kernel_flags(spec, self.cast)
-        self.step_dependent = bool(dict(spec.flags).get("step_dependent"))
-        self.cached: tuple[Any, ...] = (None, None, ())
-        self.runs: tuple[int, list[list[tuple[int, int, int]]]] = (0, [])
-
-    def _runs(self) -> list[list[tuple[int, int, int]]]:
-        """Per thread, the ``(shard, start, stop)`` pieces it steps."""
-        threads = max(1, torch.get_num_threads()) if sum(self.sizes) >= PARALLEL_MIN else 1
-        if self.runs[0] != threads:
-            self.runs = (threads, split_runs(self.sizes, threads))
-        return self.runs[1]
-
-    def __call__(self, hyper: tuple[float, ...], step: int) -> None:
-        """Apply step number ``step`` (>= 1) with hyperparameters ``hyper``."""
-        scalars = self._scalars(hyper, step)
-        params = [_array(t) for t in self.tensors["param"]]
-        grads = [_array(t) for t in self.tensors["grad"]]
-
-        def run(pieces: list[tuple[int, int, int]]) -> None:
-            for index, start, stop in pieces:
-                arrays = {key: a[index][start:stop] for key, a in self.state_arrays.items()}
-                arrays.update(param=params[index][start:stop], grad=grads[index][start:stop])
-                self.kernel(*_kernel_arrays(self.spec, arrays), *scalars)
-
-        runs = self._runs()
-        if len(runs) == 1:
-            run(runs[0])
-            return
-        futures = [_pool(len(runs)).submit(run, pieces) for pieces in runs[1:]]
-        run(runs[0])
-        for future in futures:
-            future.result()
-
-
-def split_runs(sizes: list[int], threads: int) -> list[list[tuple[int, int, int]]]:
-    """Cut the concatenation of shards of ``sizes`` into ``threads`` runs of about equal length.
-
-    Each run is a list of ``(shard, start, stop)`` pieces; cuts inside a shard fall on
-    multiples of 16 elements. Empty shards are left out.
-    """
-    total = sum(sizes)
-    edges = [total * k // threads // 16 * 16 for k in range(threads)] + [total]
-    runs: list[list[tuple[int, int, int]]] = []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        pieces, base = [], 0
-        for index, size in enumerate(sizes):
-            start, stop = max(lo - base, 0), min(hi - base, size)
-            if start < stop:
-                pieces.append((index, start, stop))
-            base += size
-        runs.append(pieces)
-    return runs
-
-
-def _array(tensor: Tensor) -> Any:
-    """A 1-d numpy view of a contiguous CPU tensor (the same memory)."""
-    return tensor.detach().view(-1).numpy()
-
-
-def make_shard_stepper(spec: StepSpec, tensors: dict[str, list[Tensor]], backend: str) -> Any:
-    """A stepper of ``backend`` ("torch" or "numba") over the shard lists of ``tensors``."""
-    if backend == "torch":
-        return TorchFusedStepper(spec, tensors)  # type: ignore[arg-type]
-    if backend == "numba":
-        return NumbaShardStepper(spec, tensors)
-    raise ValueError(f"Invalid backend: {backend!r} (the shard steppers are 'torch' and 'numba')")

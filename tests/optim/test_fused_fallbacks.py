@@ -10,7 +10,7 @@ import torch
 from test_fused_optimizer import assert_fused, assert_same, build, loss_of, make_params
 
 import inertia
-from inertia.kernels.dispatch import FusedFallbackWarning
+from inertia.kernels import FusedFallbackWarning
 
 Disturb = Callable[[int, torch.optim.Optimizer, list], None]
 

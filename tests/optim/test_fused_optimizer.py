@@ -11,8 +11,8 @@ import torch
 from kernel_cases import CASES, case_id
 
 import inertia
-from inertia.kernels import dispatch
-from inertia.kernels.dispatch import FusedFallbackWarning
+from inertia.kernels import FusedFallbackWarning, cpu
+from inertia.optim import fused_dispatch
 
 SHAPES = [(6, 4), (4,), (3, 2, 2), (1,), (5, 3)]
 CUDA = torch.cuda.is_available()
@@ -76,7 +76,7 @@ def test_fused_trajectory_matches_reference(case, mode: str) -> None:
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])
 def test_each_cpu_backend_drives_the_optimizer(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(dispatch.cpu_backends.__globals__["CPU_BACKEND_FOR"], "adam", backend)
+    monkeypatch.setitem(cpu.CPU_BACKEND_FOR, "adam", backend)
     runs = []
     for impl in ("reference", "fused"):
         params = make_params(torch.float64)
@@ -117,7 +117,7 @@ def test_grads_accumulate_in_the_flat_buffer_and_zero_grad_keeps_views() -> None
 
 
 def test_auto_fuses_large_cpu_buckets_only() -> None:
-    small, large = torch.nn.Parameter(torch.randn(10)), torch.nn.Parameter(torch.randn(dispatch.AUTO_CPU_MIN_ELEMENTS))
+    small, large = torch.nn.Parameter(torch.randn(10)), torch.nn.Parameter(torch.randn(fused_dispatch.AUTO_CPU_MIN_ELEMENTS))
     optimizer = inertia.Adam([{"params": [small]}, {"params": [large]}], lr=0.01)
     for p in (small, large):
         p.grad = torch.ones_like(p)
@@ -126,7 +126,7 @@ def test_auto_fuses_large_cpu_buckets_only() -> None:
     assert large.untyped_storage().nbytes() >= large.numel() * 4
     assert optimizer._fused[id(optimizer.param_groups[1])].buckets[0].stepper is not None
     torch_flag = inertia.Adam([torch.nn.Parameter(torch.randn(10))], lr=0.01, fused=True)
-    assert dispatch.resolve_impl(torch_flag.param_groups[0]) == "fused"
+    assert fused_dispatch.resolve_impl(torch_flag.param_groups[0]) == "fused"
 
 
 def test_state_dict_round_trip_is_bit_exact_and_torch_compatible() -> None:

@@ -1,23 +1,20 @@
-"""The per-step caches of the fused path: a cached decision is reused only while nothing it depends on changed.
+"""The per-step cache of the fused path: a cached decision is reused only while nothing it depends on changed.
 
 Cached: a group's plan (reused while the parameters, the group values and the flat views are
-unchanged) and, inside the steppers, the hyperparameter arguments (reused while the same tuple
-of Python numbers comes back). Each test changes one of those inputs after some cached steps
-and compares against the reference path.
+unchanged; the steppers' own cache of hyperparameter arguments is tested in
+``tests/kernels/test_stepper_cache.py``). Each test changes one of those inputs after some
+cached steps and compares against the reference path.
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
-from kernel_cases import CASES, fresh_buffers, reference_step, spec_of
 from test_fused_fallbacks import check, run
 from test_fused_optimizer import assert_fused, build, loss_of, make_params
 
-from inertia.kernels.cpu import NumbaStepper, TorchFusedStepper, numba_available, torch_supports
-from inertia.kernels.dispatch import FusedFallbackWarning
-from inertia.kernels.flat import FusedBucket
-from inertia.kernels.triton_steps import triton_available
+from inertia.kernels.spec import FusedFallbackWarning
+from inertia.optim.fused_buckets import FusedBucket
 
 
 def test_plan_is_reused_until_a_group_value_or_a_grad_changes(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,52 +98,6 @@ def test_zero_grad_resets_a_replaced_grad_and_zeroes_the_flat_ones() -> None:
     optimizer.zero_grad()
     assert params[1].grad is None
     assert all(float(p.grad.abs().sum()) == 0.0 for i, p in enumerate(params) if i != 1)
-
-
-def _steppers() -> list[tuple[str, int]]:
-    found = []
-    for index in (2, 8, 12, 16):  # SGD momentum, AdaGrad lr_decay, RMSprop momentum, Adam
-        if torch_supports(spec_of(CASES[index])[1]):
-            found.append(("torch", index))
-        if numba_available():
-            found.append(("numba", index))
-        if triton_available():  # through the interpreter on CPU
-            found.append(("triton", index))
-    return found
-
-
-def _stepper(backend: str, spec, buffers: dict) -> object:
-    if backend == "triton":
-        from inertia.kernels.triton_steps import TritonStepper
-
-        return TritonStepper(spec, buffers)
-    return (NumbaStepper if backend == "numba" else TorchFusedStepper)(spec, buffers)
-
-
-@pytest.mark.parametrize(("backend", "index"), _steppers(), ids=lambda v: str(v))
-@pytest.mark.parametrize("lr_kind", ["new-tuple", "tensor-in-place"])
-def test_steppers_reread_changed_hyperparameters(backend: str, index: int, lr_kind: str) -> None:
-    rule, spec, hyper, group = spec_of(CASES[index])
-    generator = torch.Generator().manual_seed(index)
-    got = fresh_buffers(spec, group, 37, torch.float64, generator)
-    want = {key: value.clone() for key, value in got.items()}
-    stepper = _stepper(backend, spec, got)
-    lr = torch.tensor(float(hyper[0]), dtype=torch.float64)
-    arguments = (lr, *hyper[1:]) if lr_kind == "tensor-in-place" else hyper
-    for step in (1, 2, 3, 4):
-        if step == 3:  # a new learning rate, as a new tuple or written into the same tensor
-            group = dict(group, lr=float(hyper[0]) * 4)
-            if lr_kind == "tensor-in-place":
-                lr.fill_(group["lr"])
-            else:
-                arguments = (group["lr"], *hyper[1:])
-        grad = torch.randn(37, generator=generator, dtype=torch.float64)
-        got["grad"].copy_(grad)
-        want["grad"].copy_(grad)
-        stepper(arguments, step)
-        reference_step(rule, group, want, step)
-        for key in want:
-            torch.testing.assert_close(got[key], want[key], rtol=1e-12, atol=1e-12, msg=f"{key} at step {step}")
 
 
 def test_step_and_zero_grad_behind_the_dynamo_guard_match_the_direct_ones(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from inertia.kernels.cpu import PARALLEL_MIN, NumbaStepper, numba_available
-from inertia.kernels.sharded import NumbaShardStepper, split_runs
 from inertia.kernels.spec import spec_from_group
+from inertia.kernels.steppers import NumbaShardStepper, split_runs
 from inertia.optim.sharded import copy_state, is_dtensor, local_part, share_memory
 
 

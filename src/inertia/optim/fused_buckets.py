@@ -20,15 +20,19 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 from torch.multiprocessing.reductions import StorageWeakRef
 
 from inertia.kernels.spec import StepSpec
-from inertia.optim.layout import FlatBucket
+from inertia.kernels.steppers import make_stepper
+from inertia.optim.layout import FlatBucket, GroupLayout
 from inertia.optim.sharded import copy_state, share_memory
+
+if TYPE_CHECKING:  # annotations only: the optimizer imports this module
+    from inertia.optim.base import FlatOptimizer
 
 _grad_of = operator.attrgetter("grad")
 _FLAT_STORAGES: dict[int, StorageWeakRef] = {}
@@ -149,7 +153,9 @@ class FusedBucket:
         return True
 
     # ------------------------------------------------------------------ state
-    def _check_state(self, optimizer: Any, group: dict[str, Any], layout: Any, spec: StepSpec) -> bool:
+    def _check_state(
+        self, optimizer: FlatOptimizer, group: dict[str, Any], layout: GroupLayout, spec: StepSpec
+    ) -> bool:
         """Make every state tensor a flat view; say whether one kernel call can step them all."""
         keys = (("step",) if spec.counts_steps else ()) + spec.state_keys
         if not keys:  # plain SGD keeps no state at all
@@ -195,7 +201,9 @@ class FusedBucket:
         in the flat buffer (two C-level maps over the parameters; no repair, no warning)."""
         return self.done is not None and self.adopted and self._grads_are_views() and self._params_in_place()
 
-    def ready(self, optimizer: Any, group: dict[str, Any], layout: Any, spec: StepSpec) -> bool | str:
+    def ready(
+        self, optimizer: FlatOptimizer, group: dict[str, Any], layout: GroupLayout, spec: StepSpec
+    ) -> bool | str:
         """Whether this step can be fused; repairs replaced grads/storage; ``RELAYOUT`` if params moved."""
         if self.disabled:
             self.warn("disabled", f"a bucket of {len(self.params)} parameters takes the reference path: "
@@ -230,8 +238,6 @@ class FusedBucket:
         """Apply one step to the whole bucket (``ready`` returned True)."""
         key = (spec, backend, cuda_graph)
         if key != self.stepper_key:
-            from inertia.kernels.dispatch import make_stepper
-
             buffers = {"param": self.param_flat, "grad": self.grad_flat}
             buffers.update({k: self.bucket.buffer(k) for k in spec.state_keys})
             self.stepper, self.stepper_key = make_stepper(spec, buffers, backend, cuda_graph), key

@@ -19,18 +19,22 @@ from __future__ import annotations
 import operator
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from inertia.kernels.cpu import CPU_DTYPES, cpu_backends, make_cpu_stepper
-from inertia.kernels.flat import RELAYOUT, FusedBucket
-from inertia.kernels.sharded import ShardedBucket
+from inertia.kernels.cpu import CPU_DTYPES, cpu_backends
 from inertia.kernels.spec import GROUP_KEYS, FusedFallbackWarning, StepSpec, spec_from_group
 from inertia.kernels.triton_steps import TRITON_DTYPES, triton_available
+from inertia.optim.fused_buckets import RELAYOUT, FusedBucket
+from inertia.optim.fused_shards import ShardedBucket
+from inertia.optim.layout import GroupLayout
+
+if TYPE_CHECKING:  # annotations only: the optimizer imports this module
+    from inertia.optim.base import FlatOptimizer
 
 AUTO_CPU_MIN_ELEMENTS = 1 << 20
-__all__ = ["AUTO_CPU_MIN_ELEMENTS", "FusedFallbackWarning", "FusedGroup", "GroupPlan", "apply_plan", "plan_group"]
+__all__ = ["AUTO_CPU_MIN_ELEMENTS", "FusedGroup", "GroupPlan", "apply_plan", "plan_group", "warn_once"]
 
 
 @dataclass
@@ -47,10 +51,10 @@ class GroupPlan:
 class FusedGroup:
     """The fused buckets of one param group (rebuilt when its layout is), and the last decisions."""
 
-    def __init__(self, optimizer: Any, group: dict[str, Any]) -> None:
+    def __init__(self, optimizer: FlatOptimizer, group: dict[str, Any]) -> None:
         self.params_list = group["params"]
         self.params = list(group["params"])
-        self.layout = optimizer._layout(group)
+        self.layout: GroupLayout = optimizer._layout(group)
         self.buckets = [(ShardedBucket if b.sharded else FusedBucket)(b, optimizer._fused_warn)
                         for b in self.layout.buckets.values()]
         self.key: tuple[Any, ...] | None = None  # the group values the decisions below were made for
@@ -138,7 +142,7 @@ def resolve_impl(group: dict[str, Any]) -> str:
     return impl
 
 
-def plan_group(optimizer: Any, group: dict[str, Any], rule: str) -> GroupPlan | None:
+def plan_group(optimizer: FlatOptimizer, group: dict[str, Any], rule: str) -> GroupPlan | None:
     """The plan of ``group`` for this step, or None when every parameter takes the reference path."""
     fused = optimizer._fused
     key_names = GROUP_KEYS[rule]
@@ -170,7 +174,9 @@ def plan_group(optimizer: Any, group: dict[str, Any], rule: str) -> GroupPlan | 
     return None
 
 
-def _plan_buckets(optimizer: Any, group: dict[str, Any], fused_group: FusedGroup) -> Any:
+def _plan_buckets(
+    optimizer: FlatOptimizer, group: dict[str, Any], fused_group: FusedGroup
+) -> GroupPlan | str | None:
     spec, impl = fused_group.spec, resolve_impl(group)
     assert spec is not None
     plan = GroupPlan(spec, fused_group.hyper, cuda_graph=bool(group.get("capturable")))
@@ -192,7 +198,7 @@ def _plan_buckets(optimizer: Any, group: dict[str, Any], fused_group: FusedGroup
     return plan if any(backend for _, backend in plan.items) else None
 
 
-def apply_plan(optimizer: Any, group: dict[str, Any], plan: GroupPlan) -> None:
+def apply_plan(optimizer: FlatOptimizer, group: dict[str, Any], plan: GroupPlan) -> None:
     """Step every bucket of ``plan``: fused ones with one kernel, the others with the reference rule."""
     for bucket, backend in plan.items:
         if backend is None:
@@ -200,15 +206,6 @@ def apply_plan(optimizer: Any, group: dict[str, Any], plan: GroupPlan) -> None:
                 optimizer._update_params(group, bucket.params)
         else:
             bucket.step(plan.spec, plan.hyper, backend, plan.cuda_graph and backend == "triton")
-
-
-def make_stepper(spec: StepSpec, buffers: dict[str, torch.Tensor], backend: str, cuda_graph: bool) -> Any:
-    """The stepper of ``backend`` for ``spec`` over a bucket's flat ``buffers``."""
-    if backend == "triton":
-        from inertia.kernels.triton_steps import TritonStepper
-
-        return TritonStepper(spec, buffers, cuda_graph=cuda_graph)
-    return make_cpu_stepper(spec, buffers, backend)
 
 
 def warn_once(seen: set[str], reason: str, message: str, owner: str) -> None:
