@@ -13,6 +13,8 @@ from collections.abc import Iterable
 
 import typer
 
+from inertia.errors import UserInputError
+
 try:  # typer >= 0.20 vendors click
     from typer._click.exceptions import BadParameter, NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover - older typer depends on click itself
@@ -32,7 +34,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "inertia.lab.commands": ("train", "compare", "problems", "tour"),
     "inertia.lab.playground.commands": ("playground",),
     "inertia.bench.commands": ("bench",),
-    "inertia.diagnostics.commands": ("lr-find", "diagnose"),
+    "inertia.lab.diagnostics_commands": ("lr-find", "diagnose"),
 }
 
 
@@ -40,10 +42,6 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
 def _group() -> None:
     # A callback keeps ``inertia`` a group of commands even when only one command is registered.
     pass
-
-
-class UserInputError(ValueError):
-    """Raised by command implementations for bad user input (exit code 2)."""
 
 
 _registered: set[str] = set()

@@ -1,7 +1,7 @@
 """Checks of command-line values shared by the commands of every area: bounded counts and output paths.
 
-Each check raises :class:`inertia.cli.UserInputError` with a message that starts with the flag and
-names the value, so ``inertia.cli.main`` prints one line and exits 2 before any work is done.
+Each check raises :class:`inertia.errors.UserInputError` with a message that starts with the flag and
+names the value, so the command line's ``main`` prints one line and exits 2 before any work is done.
 
 The upper bounds keep a typo (an extra digit, a pasted number) from becoming an hour of work, an
 allocation the machine cannot make, or an integer overflow deep inside torch or numpy; each is far
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inertia.cli import UserInputError
+from inertia.errors import UserInputError
 from inertia.io.atomic import unwritable_reason
 
 MAX_THREADS = 1024  # torch intra-op threads

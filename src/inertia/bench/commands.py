@@ -1,4 +1,4 @@
-"""Command-line commands of inertia.bench (registered by inertia.cli): ``inertia bench``."""
+"""Command-line commands of inertia.bench (registered by the command line): ``inertia bench``."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import Any
 import typer
 
 from inertia.bench.report import markdown_tables, row_line
+from inertia.cli_checks import MAX_BENCH_STEPS, output_path
+from inertia.errors import UserInputError
 
 
 def _check(name: str, values: list[str], allowed: list[str]) -> None:
-    from inertia.cli import UserInputError
-
     for value in values:
         if value not in allowed:
             raise UserInputError(f"Invalid {name}: {value!r} (choose from {', '.join(allowed)})")
@@ -21,8 +21,6 @@ def _check(name: str, values: list[str], allowed: list[str]) -> None:
 
 def _resolve_device(device: str) -> str:
     import torch
-
-    from inertia.cli import UserInputError
 
     if device not in ("auto", "cpu", "cuda"):
         raise UserInputError(f"Invalid --device: {device!r} (choose from auto, cpu, cuda)")
@@ -35,8 +33,6 @@ def _resolve_device(device: str) -> str:
 
 def _check_output(flag: str, path: str | None) -> Path | None:
     """The output file, refused (before the long benchmark runs) if it could not be written."""
-    from inertia.cli_checks import output_path
-
     return None if path is None else output_path(f"Invalid {flag}", path, directory=False)
 
 
@@ -55,8 +51,6 @@ def run_bench(device: str, sizes: list[str], optimizers: list[str], impls: list[
     from rich.console import Console
 
     from inertia.bench import steps as step_bench
-    from inertia.cli import UserInputError
-    from inertia.cli_checks import MAX_BENCH_STEPS
 
     device = _resolve_device(device)
     _check("--size", sizes, list(step_bench.size_table(device)))

@@ -1,7 +1,7 @@
-"""Command-line commands of inertia.lab (registered by inertia.cli): train, compare, problems, tour.
+"""Command-line commands of inertia.lab (registered by the command line): train, compare, problems, tour.
 
-Bad user input raises ``inertia.cli.UserInputError`` (or ValueError/FileNotFoundError) with a
-message naming the argument and its value; ``inertia.cli.main`` prints it on one line and exits 2.
+Bad user input raises ``inertia.errors.UserInputError`` (or ValueError/FileNotFoundError) with a
+message naming the argument and its value; the command line's ``main`` prints it on one line and exits 2.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from inertia.cli_checks import MAX_THREADS, check_count, check_seed, output_path
+from inertia.errors import UserInputError
 
 if TYPE_CHECKING:
     from inertia.lab.runs import RunConfig
@@ -22,12 +23,6 @@ if TYPE_CHECKING:
 # Config fields whose flag is not ``--`` + the field name with dashes (see :func:`flag_of`).
 TRAIN_FLAGS = {"problem": "--data", "run_dir": "--out"}
 COMPARE_FLAGS = {"optimizer": "--optimizers", "out_dir": "--out", "lrs": "--lr"}
-
-
-def _user_error(message: str) -> Exception:
-    from inertia.cli import UserInputError
-
-    return UserInputError(message)
 
 
 def flag_of(field: str, renamed: Mapping[str, str]) -> str:
@@ -43,7 +38,7 @@ def flags_for_fields(renamed: Mapping[str, str]) -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        raise _user_error(f"{flag_of(exc.field, renamed)}: {exc.detail}") from exc
+        raise UserInputError(f"{flag_of(exc.field, renamed)}: {exc.detail}") from exc
 
 
 def _set_threads(threads: int | None, small: bool) -> None:
@@ -68,14 +63,14 @@ def parse_grid(text: str) -> tuple[float, ...]:
         else:
             values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise _user_error(f"--grid: expected LOW:HIGH:POINTS or a comma list of numbers, got {text!r}") from None
+        raise UserInputError(f"--grid: expected LOW:HIGH:POINTS or a comma list of numbers, got {text!r}") from None
     if ":" in text:
         try:
             return log_grid(*spec)
         except ValueError as exc:
-            raise _user_error(f"--grid: {text!r}: {exc}") from None
+            raise UserInputError(f"--grid: {text!r}: {exc}") from None
     if not 2 <= len(values) <= MAX_GRID_POINTS or not all(math.isfinite(v) and v > 0 for v in values):
-        raise _user_error(f"--grid: need 2 to {MAX_GRID_POINTS} positive learning rates, got {text!r}")
+        raise UserInputError(f"--grid: need 2 to {MAX_GRID_POINTS} positive learning rates, got {text!r}")
     return values
 
 
@@ -106,7 +101,7 @@ def train(
     from inertia.lab.runs import RunConfig, is_dataset_spec, validate
 
     if not is_dataset_spec(data):
-        raise _user_error(f"--data: unknown dataset {data!r}; use digits, teacher, mnist:PATH or cifar10:PATH")
+        raise UserInputError(f"--data: unknown dataset {data!r}; use digits, teacher, mnist:PATH or cifar10:PATH")
     config = RunConfig(problem=data, optimizer=optimizer.lower(), lr=lr, schedule=schedule, seed=seed,
                        model=model, epochs=epochs, batch_size=batch_size, checkpoint_every=checkpoint_every,
                        hyper=parse_hyper(hyper))
@@ -168,7 +163,7 @@ def compare(
 
     names = [name.strip().lower() for name in optimizers.split(",") if name.strip()]
     if not names:
-        raise _user_error(f"--optimizers: expected a comma-separated list, got {optimizers!r}")
+        raise UserInputError(f"--optimizers: expected a comma-separated list, got {optimizers!r}")
     common_lr, lrs = parse_lrs(lr, names, tune)
     params = _problem_params(problem, problem_params)
     base = RunConfig(problem=problem, optimizer=names[0], lr=common_lr, steps=steps, epochs=epochs, model=model,
@@ -199,20 +194,20 @@ def parse_lrs(text: str | None, names: list[str], tune: bool) -> tuple[float | N
         try:
             rate = float(text)
         except ValueError:
-            raise _user_error(f"--lr: expected a number or NAME=LR[,NAME=LR...], got {text!r}") from None
+            raise UserInputError(f"--lr: expected a number or NAME=LR[,NAME=LR...], got {text!r}") from None
         if tune:
-            raise _user_error(f"--lr: {text} cannot be combined with --tune (the search picks every rate)")
+            raise UserInputError(f"--lr: {text} cannot be combined with --tune (the search picks every rate)")
         return rate, {}
     from inertia.lab.hyper_spec import parse_hyper
 
     lrs = parse_hyper(text, flag="--lr")
     for name, value in lrs.items():
         if name not in names:
-            raise _user_error(f"--lr: {name}={value} names no optimizer of --optimizers ({', '.join(names)})")
+            raise UserInputError(f"--lr: {name}={value} names no optimizer of --optimizers ({', '.join(names)})")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _user_error(f"--lr: {name}={value} is not a number")
+            raise UserInputError(f"--lr: {name}={value} is not a number")
     if tune:
-        raise _user_error(f"--lr: per-optimizer rates ({text}) cannot be combined with --tune")
+        raise UserInputError(f"--lr: per-optimizer rates ({text}) cannot be combined with --tune")
     return None, {name: float(value) for name, value in lrs.items()}
 
 
@@ -224,12 +219,12 @@ def _problem_params(problem: str, text: str | None) -> dict[str, Any]:
 
     params = parse_hyper(text, flag="--problem-params")
     if params and (is_dataset_spec(problem) or problem not in PROBLEMS):
-        raise _user_error(f"--problem-params: {text!r} needs a problem from `inertia problems`, got {problem!r}")
+        raise UserInputError(f"--problem-params: {text!r} needs a problem from `inertia problems`, got {problem!r}")
     if params:
         try:
             get_problem(problem, **params)
         except (TypeError, ValueError) as exc:
-            raise _user_error(f"--problem-params: {text!r} rejected by {problem}: "
+            raise UserInputError(f"--problem-params: {text!r} rejected by {problem}: "
                               f"{' '.join(str(exc).split())}") from None
     return params
 
@@ -262,7 +257,7 @@ def tour(
 ) -> int:
     """Walk the optimization notes chapter by chapter and write an HTML report."""
     if lang not in ("en", "ko"):
-        raise _user_error(f"--lang: must be 'en' or 'ko', got {lang!r}")
+        raise UserInputError(f"--lang: must be 'en' or 'ko', got {lang!r}")
     from inertia.lab.tour import run_tour
 
     check_seed("--seed", seed)  # [0, 2**32), as run_tour checks, but before its imports

@@ -1,4 +1,4 @@
-"""The ``inertia playground`` command (registered by inertia.cli)."""
+"""The ``inertia playground`` command (registered by the command line)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from inertia.cli import UserInputError
+from inertia.errors import UserInputError
 
 
 def playground(

@@ -1,4 +1,4 @@
-"""Command-line commands of inertia.diagnostics (registered by inertia.cli): ``lr-find`` and ``diagnose``."""
+"""The ``lr-find`` and ``diagnose`` commands over :mod:`inertia.diagnostics` (registered by the command line)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 
 import typer
 
-from inertia.cli import UserInputError
 from inertia.cli_checks import (
     MAX_BATCH_SIZE,
     MAX_HVP,
@@ -17,6 +16,7 @@ from inertia.cli_checks import (
     check_seed,
     output_path,
 )
+from inertia.errors import UserInputError
 
 
 def _check_positive(flag: str, value: float) -> None:
