@@ -45,7 +45,8 @@ import torch.nn.functional as F
 
 from inertia.lab.execute import execute
 from inertia.lab.loops import evaluate
-from inertia.lab.runs import RunConfig, validate
+from inertia.lab.run_config import RunConfig
+from inertia.lab.run_validation import validate
 from inertia.lab.train_progress import TrainingProgress
 from inertia.optim import make_optimizer
 from inertia.problems.datasets import load_dataset

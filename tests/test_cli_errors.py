@@ -21,7 +21,8 @@ import typer
 
 import inertia.cli as cli
 from inertia.cli import main
-from inertia.lab.runs import RunConfig, prepare_run_dir
+from inertia.lab.run_config import RunConfig
+from inertia.lab.run_storage import prepare_run_dir
 from inertia.problems.file_formats import MNIST_STEMS, write_cifar10_batch, write_idx
 
 HUGE = "99999999999999999999"

@@ -10,7 +10,7 @@ import torch
 
 from inertia.lab.checkpoints import load_checkpoint
 from inertia.lab.execute import execute
-from inertia.lab.runs import ConfigError, RunConfig
+from inertia.lab.run_config import ConfigError, RunConfig
 from inertia.optim import OPTIMIZERS
 
 PLAIN = (torch.Tensor, int, float, str, bool, type(None))

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from inertia.cli import main
-from inertia.lab.runs import ConfigError, RunConfig, validate
+from inertia.lab.run_config import ConfigError, RunConfig
+from inertia.lab.run_validation import validate
 from inertia.problems.file_formats import MNIST_STEMS, write_idx
 
 COMPARE = ("compare", "--problem", "valley", "--optimizers", "sgd", "--steps", "2", "--seeds", "1")

@@ -12,7 +12,7 @@ from inertia.lab.compare import TUNING_SEED, compare, log_grid
 from inertia.lab.compare_report import verdict, write_comparison
 from inertia.lab.execute import load_run
 from inertia.lab.parallel import run_many
-from inertia.lab.runs import RunConfig
+from inertia.lab.run_config import RunConfig
 
 
 def without_times(rows):

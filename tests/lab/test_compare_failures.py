@@ -11,7 +11,7 @@ from inertia.cli import main
 from inertia.lab import execute
 from inertia.lab.compare import compare
 from inertia.lab.compare_report import verdict, write_comparison
-from inertia.lab.runs import RunConfig
+from inertia.lab.run_config import RunConfig
 
 BASE = RunConfig("rosenbrock", "sgd", lr=1e-3, steps=5)
 

@@ -12,7 +12,7 @@ import textwrap
 import torch
 
 from inertia.lab.execute import execute, load_run
-from inertia.lab.runs import RunConfig
+from inertia.lab.run_config import RunConfig
 
 CONFIG = RunConfig("teacher", "adam", lr=3e-3, model="mlp", epochs=8, batch_size=100, seed=2,
                    checkpoint_every=2, schedule="step:every=3,gamma=0.5")
@@ -23,7 +23,7 @@ CHILD = textwrap.dedent("""
     import torch
     torch.set_num_threads(1)
     from inertia.lab.execute import execute
-    from inertia.lab.runs import RunConfig
+    from inertia.lab.run_config import RunConfig
 
     def die(row):
         if row["epoch"] == 5:

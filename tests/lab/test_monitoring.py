@@ -11,7 +11,7 @@ from inertia.cli import main
 from inertia.lab.execute import execute, load_run
 from inertia.lab.hyper_spec import format_value, parse_hyper
 from inertia.lab.monitoring import load_monitor
-from inertia.lab.runs import RunConfig
+from inertia.lab.run_config import RunConfig
 from inertia.optim import make_optimizer
 
 WARNING_KEYS = {"step", "layer", "pathology", "value", "message"}

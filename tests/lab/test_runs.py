@@ -12,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inertia.lab.execute import execute, load_run
-from inertia.lab.runs import ConfigError, RunConfig, prepare_run_dir, read_metrics, validate, write_metrics
+from inertia.lab.run_config import ConfigError, RunConfig
+from inertia.lab.run_storage import prepare_run_dir, read_metrics, write_metrics
+from inertia.lab.run_validation import validate
 
 
 def without_times(rows):

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from inertia.lab.execute import execute, load_run
-from inertia.lab.runs import RunConfig
+from inertia.lab.run_config import RunConfig
 from inertia.problems.datasets import load_dataset
 from inertia.problems.models import make_model
 

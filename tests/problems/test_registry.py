@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inertia.lab.runs import DATASET_KINDS, is_dataset_spec
+from inertia.lab.run_config import DATASET_KINDS, is_dataset_spec
 from inertia.problems import PROBLEMS, SURFACES, get_problem, list_problems
 
 

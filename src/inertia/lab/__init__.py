@@ -4,7 +4,9 @@ Modules (import what you need; nothing heavy is imported here):
 
 - :mod:`inertia.lab.figures`       contour + trajectories, loss vs step/time, lr sensitivity,
   schedule curves, bar charts, trajectory GIFs.
-- :mod:`inertia.lab.runs`          ``RunConfig`` and the run directory (config/summary JSON, metrics CSV).
+- :mod:`inertia.lab.run_config`    ``RunConfig`` (what a run is, with its defaults) and ``ConfigError``.
+- :mod:`inertia.lab.run_validation` ``validate(config)``: every setting checked before a run.
+- :mod:`inertia.lab.run_storage`   the run directory (config/summary JSON, metrics CSV).
 - :mod:`inertia.lab.checkpoints`   ``checkpoint.pt``: atomic save, load that unpickles data only.
 - :mod:`inertia.lab.preflight`     checks that load a training run's data and model before any run directory.
 - :mod:`inertia.lab.execute`       ``execute(config, run_dir)``: run, checkpoint, resume; ``load_run``.

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from inertia.io.atomic import atomic_write_bytes
-from inertia.lab.runs import ConfigError, one_line
+from inertia.lab.run_config import ConfigError, one_line
 
 
 def save_checkpoint(path: Path, state: Mapping[str, Any]) -> None:

@@ -18,7 +18,7 @@ from inertia.cli_checks import MAX_THREADS, check_count, check_seed, output_path
 from inertia.errors import UserInputError
 
 if TYPE_CHECKING:
-    from inertia.lab.runs import RunConfig
+    from inertia.lab.run_config import RunConfig
 
 # Config fields whose flag is not ``--`` + the field name with dashes (see :func:`flag_of`).
 TRAIN_FLAGS = {"problem": "--data", "run_dir": "--out"}
@@ -33,7 +33,7 @@ def flag_of(field: str, renamed: Mapping[str, str]) -> str:
 @contextmanager
 def flags_for_fields(renamed: Mapping[str, str]) -> Iterator[None]:
     """Report a :class:`~inertia.lab.runs.ConfigError` raised inside under the flag of its field."""
-    from inertia.lab.runs import ConfigError
+    from inertia.lab.run_config import ConfigError
 
     try:
         yield
@@ -98,7 +98,8 @@ def train(
     from inertia.lab.execute import open_run
     from inertia.lab.hyper_spec import check_hyper, parse_hyper
     from inertia.lab.preflight import check_training_data
-    from inertia.lab.runs import RunConfig, is_dataset_spec, validate
+    from inertia.lab.run_config import RunConfig, is_dataset_spec
+    from inertia.lab.run_validation import validate
 
     if not is_dataset_spec(data):
         raise UserInputError(f"--data: unknown dataset {data!r}; use digits, teacher, mnist:PATH or cifar10:PATH")
@@ -158,7 +159,8 @@ def compare(
     """
     from inertia.lab.compare import compare as run_comparison
     from inertia.lab.compare_report import write_comparison
-    from inertia.lab.runs import RunConfig, validate
+    from inertia.lab.run_config import RunConfig
+    from inertia.lab.run_validation import validate
     from inertia.lab.train_progress import RunsProgress, print_failures, print_leaderboard
 
     names = [name.strip().lower() for name in optimizers.split(",") if name.strip()]
@@ -214,7 +216,7 @@ def parse_lrs(text: str | None, names: list[str], tune: bool) -> tuple[float | N
 def _problem_params(problem: str, text: str | None) -> dict[str, Any]:
     """``--problem-params`` parsed and tried on the problem (one-line error naming the bad setting)."""
     from inertia.lab.hyper_spec import parse_hyper
-    from inertia.lab.runs import is_dataset_spec
+    from inertia.lab.run_config import is_dataset_spec
     from inertia.problems.registry import PROBLEMS, get_problem
 
     params = parse_hyper(text, flag="--problem-params")

@@ -26,7 +26,9 @@ import numpy as np
 from inertia.lab.execute import first_reaching, load_run
 from inertia.lab.parallel import MAX_JOBS, OnDone, run_many
 from inertia.lab.preflight import check_training_data
-from inertia.lab.runs import SEED_LIMIT, ConfigError, Record, RunConfig, check_output_dir
+from inertia.lab.run_config import ConfigError, RunConfig
+from inertia.lab.run_storage import Record, check_output_dir
+from inertia.lab.run_validation import SEED_LIMIT
 
 DEFAULT_GRID = tuple(float(v) for v in np.logspace(-4, 0, 9))
 FINISHED_STATUSES = ("completed", "diverged")  # runs with a result; any other status is a failure

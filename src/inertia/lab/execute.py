@@ -14,18 +14,18 @@ from inertia.io.json_files import read_json, write_json
 from inertia.lab.checkpoints import load_checkpoint
 from inertia.lab.loops import LoopState, run_optimization, run_training
 from inertia.lab.monitoring import MONITOR_FILE, MonitorOptions, summary_fields
-from inertia.lab.runs import (
+from inertia.lab.run_config import RunConfig
+from inertia.lab.run_storage import (
     OnRecord,
     Record,
-    RunConfig,
     RunDir,
     check_run_dir,
     prepare_run_dir,
     read_metrics,
     read_run_json,
-    validate,
     write_metrics,
 )
+from inertia.lab.run_validation import validate
 
 FINISHED = ("completed", "diverged")
 
@@ -138,7 +138,7 @@ def open_run(config: RunConfig, run_dir: str | os.PathLike, rerun: bool = False
 
     The summary is that of a finished run (None if there is none, or with ``rerun``); the checkpoint
     is None if there is none or with ``rerun``. A directory holding another run, or files that cannot
-    be read, raise :class:`~inertia.lab.runs.ConfigError` on ``run_dir``; nothing is written.
+    be read, raise :class:`~inertia.lab.run_config.ConfigError` on ``run_dir``; nothing is written.
     """
     paths = check_run_dir(config, run_dir)
     if rerun:

@@ -15,7 +15,8 @@ from typing import Any
 
 import torch
 
-from inertia.lab.runs import number_or_text
+from inertia.lab.run_config import number_or_text
+from inertia.optim import make_optimizer
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -70,8 +71,6 @@ def parse_hyper(text: str | None, flag: str = "--hyper") -> dict[str, Any]:
 
 
 def _build(optimizer: str, hyper: Mapping[str, Any]) -> torch.optim.Optimizer:
-    from inertia.optim import make_optimizer
-
     return make_optimizer(optimizer, [torch.zeros(2, requires_grad=True)], **hyper)
 
 

@@ -21,7 +21,8 @@ import torch.nn.functional as F
 
 from inertia.lab.checkpoints import save_checkpoint
 from inertia.lab.monitoring import MonitorOptions, RunMonitor, start_monitor
-from inertia.lab.runs import OnRecord, Record, RunConfig, RunDir, write_metrics
+from inertia.lab.run_config import RunConfig
+from inertia.lab.run_storage import OnRecord, Record, RunDir, write_metrics
 from inertia.lab.schedule_spec import parse_schedule, takes_metric
 
 

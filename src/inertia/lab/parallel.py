@@ -17,7 +17,8 @@ from typing import Any
 import torch
 
 from inertia.lab.execute import execute
-from inertia.lab.runs import RunConfig, validate
+from inertia.lab.run_config import RunConfig
+from inertia.lab.run_validation import validate
 
 OnDone = Callable[[RunConfig, dict[str, Any]], None]
 MAX_JOBS = 256  # worker processes

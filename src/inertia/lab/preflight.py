@@ -1,6 +1,6 @@
 """Checks a command makes before any work: the data of a training run really loads, and its model fits.
 
-:func:`inertia.lab.runs.validate` checks settings and that dataset files are where the spec says;
+:func:`inertia.lab.run_validation.validate` checks settings and that dataset files are where the spec says;
 it is called for every run, so it does not read them. :func:`check_training_data` reads them once,
 so a corrupt or truncated file, labels out of range, or a model that cannot take the data's inputs
 (``cnn`` on the teacher's vectors) is refused up front, before a run directory exists, instead of
@@ -9,7 +9,7 @@ failing inside every run.
 
 from __future__ import annotations
 
-from inertia.lab.runs import ConfigError, RunConfig, one_line
+from inertia.lab.run_config import ConfigError, RunConfig, one_line
 from inertia.problems.datasets import load_dataset
 from inertia.problems.models import make_model
 

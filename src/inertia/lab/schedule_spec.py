@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from inertia import schedules
-from inertia.lab.runs import ConfigError
+from inertia.lab.run_config import ConfigError
 from inertia.schedules import Schedule
 
 # name -> (factory, ordered keys, integer keys)
@@ -111,7 +111,7 @@ def parse_schedule(spec: str | None, total_steps: int | None = None) -> Schedule
     """Parse a schedule SPEC (see the module docstring) into an :mod:`inertia.schedules` schedule.
 
     ``total_steps`` (the run length) fills in a missing ``cosine`` total. None or an empty
-    string means :func:`inertia.schedules.constant`. Raises :class:`~inertia.lab.runs.ConfigError`
+    string means :func:`inertia.schedules.constant`. Raises :class:`~inertia.lab.run_config.ConfigError`
     (a ValueError, field ``schedule``) naming the spec and the fault.
     """
     if spec is None or not spec.strip():

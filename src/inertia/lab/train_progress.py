@@ -15,7 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from inertia.lab.runs import Record, RunConfig
+from inertia.lab.run_config import RunConfig
+from inertia.lab.run_storage import Record
 
 #: Monitor warnings printed per training run (the monitor's own rate limit applies first); the
 #: rest are only recorded in summary.json.

@@ -15,7 +15,7 @@ def playground(
 ) -> int:
     """Write the offline optimizer playground (one HTML file) into --out."""
     from inertia.lab.playground.page import LANGS, write_playground
-    from inertia.lab.runs import ConfigError
+    from inertia.lab.run_config import ConfigError
 
     if lang not in LANGS:
         raise UserInputError(f"--lang: must be one of {', '.join(LANGS)}, got {lang!r}")

@@ -12,7 +12,7 @@ from typing import Any
 from inertia.io.atomic import atomic_write_text
 from inertia.lab.korean_font import font_face_css
 from inertia.lab.playground.strings import STRINGS
-from inertia.lab.runs import check_output_dir
+from inertia.lab.run_storage import check_output_dir
 from inertia.problems.surfaces import SURFACES
 
 # Scripts in the order they must run: the rules first, the application last.

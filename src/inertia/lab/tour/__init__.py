@@ -146,7 +146,7 @@ def run_tour(out_dir: Path | str = "inertia-report", lang: str = "en", progress:
     """
     check_lang(lang)
     check_seed(seed)
-    from inertia.lab.runs import check_output_dir
+    from inertia.lab.run_storage import check_output_dir
 
     out = check_output_dir(out_dir, "out_dir")
     start = time.perf_counter()
