@@ -32,7 +32,7 @@ def flag_of(field: str, renamed: Mapping[str, str]) -> str:
 
 @contextmanager
 def flags_for_fields(renamed: Mapping[str, str]) -> Iterator[None]:
-    """Report a :class:`~inertia.lab.runs.ConfigError` raised inside under the flag of its field."""
+    """Report a :class:`~inertia.lab.run_config.ConfigError` raised inside under the flag of its field."""
     from inertia.lab.run_config import ConfigError
 
     try:
