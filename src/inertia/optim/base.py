@@ -174,22 +174,7 @@ class FlatOptimizer(Optimizer):
         index, key and shapes) before anything is changed.
         """
         check_state_dict(self, state_dict)
-        self._check_loaded_state(state_dict)
         super().load_state_dict(state_dict)
-
-    def _check_loaded_state(self, state_dict: dict[str, Any]) -> None:
-        saved_groups, saved_state = state_dict.get("param_groups"), state_dict.get("state")
-        if not isinstance(saved_groups, list) or not isinstance(saved_state, dict):
-            return  # torch's own checks report a malformed state dict
-        for group_index, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=False)):
-            for index, (param, saved_id) in enumerate(zip(group["params"], saved.get("params", ()), strict=False)):
-                for key, value in saved_state.get(saved_id, {}).items():
-                    if key in self.state_keys and isinstance(value, Tensor) and value.numel() != param.numel():
-                        raise ValueError(
-                            f"Invalid state_dict: state {key!r} of param group {group_index}, index {index} has "
-                            f"shape {tuple(value.shape)}, but the parameter has shape {tuple(param.shape)}; "
-                            "nothing was loaded"
-                        )
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         unpickling = "_layouts" not in self.__dict__

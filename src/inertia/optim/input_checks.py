@@ -108,6 +108,7 @@ def check_state_dict(optimizer: Any, state_dict: Any) -> None:
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"{exc} (the state of param group {group_index}, index {index}); "
                                 "nothing was loaded") from None
+            _check_state_sizes(optimizer, group_index, index, param, state.get(saved_id, {}))
     for key, value in state.items():
         if not isinstance(value, Mapping):
             raise TypeError(f"Invalid state_dict['state'][{key!r}]: {_describe(value)} (expected a dict)")
@@ -145,6 +146,16 @@ def _check_param_state(optimizer: Any, where: str, param: Tensor, param_state: A
             if value.is_complex() != param.is_complex():
                 raise ValueError(f"Invalid {where}[{key!r}]: a {value.dtype} tensor for a {param.dtype} "
                                  "parameter")
+
+
+def _check_state_sizes(optimizer: Any, group_index: int, index: int, param: Tensor, param_state: Any) -> None:
+    for key, value in param_state.items():
+        if key in optimizer.state_keys and isinstance(value, Tensor) and value.numel() != param.numel():
+            raise ValueError(
+                f"Invalid state_dict: state {key!r} of param group {group_index}, index {index} has "
+                f"shape {tuple(value.shape)}, but the parameter has shape {tuple(param.shape)}; "
+                "nothing was loaded"
+            )
 
 
 def _check_step(where: str, value: Any) -> None:
