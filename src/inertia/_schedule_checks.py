@@ -8,7 +8,7 @@ import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from inertia.optim.validation import is_number
+from inertia.checks import is_number
 
 Schedule = Callable[[int], float]
 

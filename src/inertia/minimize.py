@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from inertia.optim.validation import is_number
-from inertia.second_order.base import IterationInfo, _check_positive
+from inertia.checks import STYLE_SENTENCE, check_callable, check_flag, check_positive, is_number
+from inertia.second_order.base import IterationInfo
 from inertia.second_order.curvature import autograd_hvp, lanczos_curvature
 from inertia.second_order.lbfgs import LBFGS
 from inertia.second_order.newton import Newton
@@ -31,6 +31,7 @@ METHODS = (*FIRST_ORDER, "lbfgs", *NEWTON_MODES)
 DEFAULT_MAX_ITER = {"lbfgs": 15000, "newton": 100, "newton-cg": 100, "saddle-free-newton": 100}
 DEFAULT_MAX_ITER_FIRST_ORDER = 1000
 HISTORY_X_LIMIT = 10_000  # keep x in the history by default up to this many entries per iterate
+CALLABLE_STYLE = "{name} {rule}, got {type}"  # fun and callback: the error names the type, not the value
 
 __all__ = ["METHODS", "History", "Iterate", "Result", "Status", "minimize"]
 
@@ -85,14 +86,12 @@ def _call(fun: Callable[[torch.Tensor], Any], x: torch.Tensor) -> torch.Tensor:
 
 
 def _check_args(fun: Any, tol: Any, max_iter: Any, callback: Any) -> None:
-    if not callable(fun):
-        raise ValueError(f"fun must be callable, got {type(fun).__name__}")
+    check_callable("fun", fun, style=CALLABLE_STYLE, error=ValueError)
     if not is_number(tol) or not tol >= 0 or not math.isfinite(tol):
         raise ValueError(f"tol must be a finite non-negative number, got {tol!r}")
-    if not is_number(max_iter, integer=True) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    if callback is not None and not callable(callback):
-        raise ValueError(f"callback must be callable, got {type(callback).__name__}")
+    check_positive("max_iter", max_iter, integer=True, style=STYLE_SENTENCE)
+    if callback is not None:
+        check_callable("callback", callback, style=CALLABLE_STYLE, error=ValueError)
 
 
 def _check_options(cls: type, method: str, options: dict[str, Any], reserved: tuple[str, ...]) -> None:
@@ -158,9 +157,7 @@ def minimize(
     keep_x = history_x if history_x is not None else x.numel() <= HISTORY_X_LIMIT
     check_curvature = False  # the Newton methods take check_curvature as an option of Newton itself
     if method not in NEWTON_MODES:
-        check_curvature = options.pop("check_curvature", False)
-        if not isinstance(check_curvature, bool):
-            raise ValueError(f"check_curvature must be True or False, got {check_curvature!r}")
+        check_curvature = check_flag("check_curvature", options.pop("check_curvature", False), style=STYLE_SENTENCE)
     recorder = Recorder(numpy_out, keep_x, callback)
     if method == "lbfgs":
         runner = _run_lbfgs
@@ -249,7 +246,7 @@ def _run_lbfgs(fun, x, method, tol, max_iter, recorder, options):
 def _run_newton(fun, x, method, tol, max_iter, recorder, options):
     _check_options(Newton, method, options, ("mode", "max_iter", "tolerance_grad"))
     mode = NEWTON_MODES[method]
-    cap = _check_positive("max_exact_params", options.get("max_exact_params", 4096), integer=True)
+    cap = check_positive("max_exact_params", options.get("max_exact_params", 4096), integer=True, style=STYLE_SENTENCE)
     if mode == "exact" and x.numel() > cap:
         raise ValueError(
             f"method='newton' forms the dense Hessian, and x0 has n={x.numel()} entries, above "
@@ -266,7 +263,8 @@ def _run_newton(fun, x, method, tol, max_iter, recorder, options):
 def _run_first_order(fun, x, method, tol, max_iter, recorder, options):
     from inertia.optim import OPTIMIZERS  # imported here: the optimizers need not load for Newton/L-BFGS
 
-    max_eval = _check_positive("max_eval", options.pop("max_eval", None), integer=True, allow_none=True)
+    max_eval = check_positive("max_eval", options.pop("max_eval", None), integer=True, allow_none=True,
+                              style=STYLE_SENTENCE)
     opt = OPTIMIZERS[method]([x], **options)
     nfev, nit = 1, 0
     f, grad_norm = _evaluate(fun, x, opt.zero_grad)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from inertia.optim.validation import is_number
+from inertia.checks import is_number
 
 #: Seeds are fed to ``torch.manual_seed`` and numpy's ``SeedSequence``: non-negative and below 2**63.
 SEED_LIMIT = 2**63

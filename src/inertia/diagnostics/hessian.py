@@ -19,6 +19,7 @@ import torch
 from scipy.linalg import eigh_tridiagonal
 from torch import Tensor
 
+from inertia.checks import is_number
 from inertia.diagnostics._checks import (
     check_callable,
     check_flag,
@@ -27,7 +28,6 @@ from inertia.diagnostics._checks import (
     check_seed,
 )
 from inertia.diagnostics._params import ParamsLike, group_by_layer, named_params, unflatten
-from inertia.optim.validation import is_number
 
 LossFn = Callable[[], Tensor]
 WHICH_CHOICES = ("largest", "smallest")

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from inertia.checks import is_number
 from inertia.diagnostics._checks import (
     check_arity,
     check_callable,
@@ -47,7 +48,6 @@ from inertia.diagnostics.hessian import edge_of_stability, hessian_eigenvalues, 
 from inertia.diagnostics.state import TrainingSnapshot
 from inertia.io.atomic import atomic_write_bytes
 from inertia.io.json_files import write_json
-from inertia.optim.validation import is_number
 
 if TYPE_CHECKING:  # matplotlib loads when a figure is drawn
     from matplotlib.figure import Figure

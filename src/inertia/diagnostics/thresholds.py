@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from inertia.optim.validation import is_number
+from inertia.checks import is_number
 
 
 @dataclass(frozen=True)

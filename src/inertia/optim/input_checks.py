@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from inertia.optim.validation import is_number
+from inertia.checks import is_number
 
 _SEQUENCES = (list, tuple)
 

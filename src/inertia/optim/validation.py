@@ -1,14 +1,26 @@
-"""Argument checks shared by the optimizers. Each error names the argument and the value."""
+"""The optimizers' own argument checks: torch.optim's keyword options, ``lr`` and ``betas``.
+
+The generic checks live in :mod:`inertia.checks`; the ones the optimizer modules import from here
+are re-exported under their names until those modules import :mod:`inertia.checks` themselves.
+"""
 
 from __future__ import annotations
 
-import math
-import numbers
-from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-from torch import Tensor
+from inertia.checks import (
+    STYLE_INVALID,
+    check_choice,
+    check_finite_at_least,
+    check_flag,
+    check_unit_interval,
+    is_number,
+)
+
+__all__ = [
+    "IMPL_CHOICES", "NONFINITE_CHOICES", "TORCH_GROUP_FLAGS", "TORCH_OPTIONS", "check_betas", "check_choice",
+    "check_finite_at_least", "check_flag", "check_lr", "check_unit_interval", "is_number", "split_torch_options",
+]
 
 # torch.optim keyword options that inertia accepts for drop-in use, with torch's defaults.
 TORCH_OPTIONS = {"foreach": None, "fused": None, "capturable": False, "differentiable": False}
@@ -24,31 +36,6 @@ NONFINITE_CHOICES = ("ignore", "raise", "skip")
 IMPL_CHOICES = ("auto", "reference", "fused")
 
 
-def is_number(value: Any, *, integer: bool = False) -> bool:
-    """A real number, an integral one when ``integer`` (Python or numpy scalar), not a bool."""
-    return isinstance(value, numbers.Integral if integer else numbers.Real) and not isinstance(value, bool)
-
-
-def _hint(value: Any) -> str:
-    return "; a Tensor is not supported, pass a float" if isinstance(value, Tensor) else ""
-
-
-def check_finite_at_least(name: str, value: Any, low: float = 0.0) -> float:
-    """``value`` must be a finite number ``>= low``."""
-    if not is_number(value) or not math.isfinite(value) or value < low:
-        raise ValueError(f"Invalid {name}: {value!r} (must be a finite number >= {low:g}{_hint(value)})")
-    return float(value)
-
-
-def check_unit_interval(name: str, value: Any, *, closed_right: bool) -> float:
-    """``value`` must lie in [0, 1) or, with ``closed_right``, in [0, 1]."""
-    ok = is_number(value) and 0.0 <= value and (value <= 1.0 if closed_right else value < 1.0)
-    if not ok:
-        interval = "[0, 1]" if closed_right else "[0, 1)"
-        raise ValueError(f"Invalid {name}: {value!r} (must be in {interval})")
-    return float(value)
-
-
 def check_betas(value: Any) -> tuple[float, float]:
     """``betas`` must be a pair of numbers in [0, 1)."""
     if not isinstance(value, (tuple, list)) or len(value) != 2:
@@ -59,24 +46,11 @@ def check_betas(value: Any) -> tuple[float, float]:
     return float(value[0]), float(value[1])
 
 
-def check_flag(name: str, value: Any) -> bool:
-    """``value`` must be a boolean (``True``/``False``, a numpy bool, or the int 0 or 1)."""
-    if not isinstance(value, (bool, np.bool_)) and not (type(value) is int and value in (0, 1)):
-        raise ValueError(f"Invalid {name}: {value!r} (must be True or False)")
-    return bool(value)
+def check_lr(value: Any, *, style: str = STYLE_INVALID) -> float:
+    """The learning rate: a finite number >= 0, as torch.optim has it (tensors are not supported).
 
-
-def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
-    """``value`` must be one of ``choices``."""
-    choices = tuple(choices)
-    if value not in choices:
-        raise ValueError(f"Invalid {name}: {value!r} (must be one of {', '.join(map(repr, choices))})")
-    return value
-
-
-def check_lr(value: Any) -> float:
-    """The learning rate: a finite number >= 0 (tensors are not supported)."""
-    return check_finite_at_least("lr", value)
+    The one rule for ``lr`` of the first-order optimizers and of the lab's runs."""
+    return check_finite_at_least("lr", value, style=style)
 
 
 def split_torch_options(optimizer_name: str, options: dict[str, Any]) -> dict[str, Any]:

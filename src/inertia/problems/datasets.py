@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from inertia.optim.validation import is_number
+from inertia.checks import is_number
 from inertia.problems.file_formats import find_cifar10_dir, find_mnist_files, read_cifar10_batch, read_idx
 
 SEED_LIMIT = 2**32  # the digits split (scikit-learn's random_state) takes 32-bit seeds; the same for every dataset

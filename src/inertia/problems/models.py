@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-from inertia.optim.validation import is_number
+from inertia.checks import is_number
 
 MODELS: tuple[str, ...] = ("softmax", "mlp", "cnn")
 

@@ -7,7 +7,6 @@ as a whole before anything is replaced. A refused change leaves the optimizer as
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,8 +14,8 @@ from typing import Any
 
 from torch.optim import Optimizer
 
+from inertia.checks import is_number
 from inertia.optim.input_checks import normalize_param_group, params_argument
-from inertia.optim.validation import is_number
 from inertia.second_order.flat import FlatParams, check_shared_hyperparameters
 from inertia.second_order.status import FAILURES, ON_FAILURE_CHOICES, OptimizationError, Status
 
@@ -34,31 +33,6 @@ class IterationInfo:
     ngev: int
     nhvp: int
     step: float
-
-
-def _check_positive(name: str, value: Any, *, integer: bool = False, allow_none: bool = False) -> Any:
-    """Return ``value`` as a Python int/float (None stays None where allowed); raise if not positive and finite."""
-    if value is None and allow_none:
-        return None
-    if not is_number(value, integer=integer) or not value > 0 or not math.isfinite(value):
-        raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}, got {value!r}")
-    return int(value) if integer else float(value)
-
-
-def _check_nonnegative(name: str, value: Any) -> float:
-    """Return ``value`` as a Python float; raise if it is not a finite number >= 0."""
-    if not is_number(value) or not value >= 0:
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
-
-
-def _check_flag(name: str, value: Any) -> bool:
-    """``value`` must be True or False."""
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return value
 
 
 def check_step_arguments(name: str, closure: Any, callback: Any) -> None:

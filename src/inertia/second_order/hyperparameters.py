@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inertia.optim.validation import is_number
-from inertia.second_order.base import _check_flag, _check_nonnegative, _check_positive
+from inertia.checks import STYLE_SENTENCE, check_flag, check_non_negative, check_positive, is_number
 
 LINE_SEARCHES = ("strong_wolfe", None)
 NEWTON_MODES = ("exact", "cg", "saddle-free")
@@ -20,14 +19,13 @@ def check_lbfgs_hyperparameters(values: dict[str, Any], *, in_group: bool) -> di
 
     ``max_eval=None`` means the default only in the constructor; a group holds a number."""
     checked = dict(values)
-    checked["lr"] = _check_positive("lr", values["lr"])
+    checked["lr"] = check_positive("lr", values["lr"], style=STYLE_SENTENCE)
     for name in ("history_size", "max_iter", "max_ls"):
-        checked[name] = _check_positive(name, values[name], integer=True)
-    checked["max_eval"] = _check_positive(
-        "max_eval", values["max_eval"], integer=True, allow_none=not in_group
-    )
+        checked[name] = check_positive(name, values[name], integer=True, style=STYLE_SENTENCE)
+    checked["max_eval"] = check_positive(
+        "max_eval", values["max_eval"], integer=True, allow_none=not in_group, style=STYLE_SENTENCE)
     for name in ("tolerance_grad", "tolerance_change"):
-        checked[name] = _check_nonnegative(name, values[name])
+        checked[name] = check_non_negative(name, values[name], style=STYLE_SENTENCE)
     line_search, c1, c2 = values["line_search"], values["c1"], values["c2"]
     if line_search not in LINE_SEARCHES:
         raise ValueError(f"line_search must be 'strong_wolfe' or None, got {line_search!r}")
@@ -49,23 +47,22 @@ def check_newton_hyperparameters(values: dict[str, Any], *, in_group: bool) -> d
     checked = dict(values)
     if not isinstance(values["mode"], str) or values["mode"] not in NEWTON_MODES:
         raise ValueError(f"mode must be one of {NEWTON_MODES}, got {values['mode']!r}")
-    checked["lr"] = _check_positive("lr", values["lr"])
-    checked["damping"] = _check_nonnegative("damping", values["damping"])
+    checked["lr"] = check_positive("lr", values["lr"], style=STYLE_SENTENCE)
+    checked["damping"] = check_non_negative("damping", values["damping"], style=STYLE_SENTENCE)
     for name in ("max_iter", "max_exact_params"):
-        checked[name] = _check_positive(name, values[name], integer=True)
-    checked["max_eval"] = _check_positive(
-        "max_eval", values["max_eval"], integer=True, allow_none=not in_group
-    )
+        checked[name] = check_positive(name, values[name], integer=True, style=STYLE_SENTENCE)
+    checked["max_eval"] = check_positive(
+        "max_eval", values["max_eval"], integer=True, allow_none=not in_group, style=STYLE_SENTENCE)
     for name in ("krylov_dim", "cg_max_iter"):
-        checked[name] = _check_positive(name, values[name], integer=True, allow_none=True)
+        checked[name] = check_positive(name, values[name], integer=True, allow_none=True, style=STYLE_SENTENCE)
     cg_rtol = values["cg_rtol"]
     if cg_rtol is not None and not (is_number(cg_rtol) and 0.0 < cg_rtol < 1.0):
         raise ValueError(f"cg_rtol must be a number in (0, 1) or None, got {cg_rtol!r}")
     checked["cg_rtol"] = None if cg_rtol is None else float(cg_rtol)
     for name in ("tolerance_grad", "tolerance_change"):
-        checked[name] = _check_nonnegative(name, values[name])
+        checked[name] = check_non_negative(name, values[name], style=STYLE_SENTENCE)
     for name in ("trust_region", "check_curvature"):
-        checked[name] = _check_flag(name, values[name])
+        checked[name] = check_flag(name, values[name], style=STYLE_SENTENCE)
     if checked["max_eval"] is None:
         checked["max_eval"] = checked["max_iter"] * 10 + 10
     return checked

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from inertia.optim.validation import is_number
+from inertia.checks import is_number
 from inertia.second_order.base import (
     IterationInfo,
     SecondOrderBase,

@@ -20,10 +20,10 @@ from typing import Any
 
 import torch
 
+from inertia.checks import STYLE_SENTENCE, check_non_negative
 from inertia.second_order.base import (
     IterationInfo,
     SecondOrderBase,
-    _check_nonnegative,
     check_step_arguments,
 )
 from inertia.second_order.curvature import (
@@ -155,7 +155,7 @@ class Newton(SecondOrderBase):
         """The loaded damping ``lam``: a finite number >= 0."""
         if "lam" in entry:
             try:
-                _check_nonnegative("lam", entry["lam"])
+                check_non_negative("lam", entry["lam"], style=STYLE_SENTENCE)
             except ValueError as exc:
                 raise ValueError(f"Newton.load_state_dict: state[{key!r}]: {exc}") from None
 
