@@ -20,23 +20,23 @@ from typing import Any, Literal
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from inertia._schedule_checks import (
+from inertia.schedule_checks import (
     Schedule,
-    _check_int,
-    _check_last_epoch,
-    _check_multiplier,
-    _check_plateau_settings,
-    _check_plateau_state,
-    _check_real,
-    _check_schedule,
-    _check_scheduler_state,
-    _check_segments,
-    _check_state_keys,
-    _check_step,
-    _load_state,
-    _set,
-    _state_of,
-    _takes_metric,
+    check_count,
+    check_in_range,
+    check_last_epoch,
+    check_multiplier,
+    check_plateau_settings,
+    check_plateau_state,
+    check_schedule,
+    check_scheduler_state,
+    check_segments,
+    check_state_keys,
+    check_step,
+    load_state,
+    set_fields,
+    state_of,
+    takes_metric,
 )
 
 __all__ = [
@@ -52,7 +52,7 @@ class Constant:
     """``m(t) = 1``: keep the base learning rate."""
 
     def __call__(self, step: int) -> float:
-        _check_step(step)
+        check_step(step)
         return 1.0
 
 
@@ -64,11 +64,11 @@ class StepDecay:
     gamma: float
 
     def __post_init__(self) -> None:
-        _set(self, every=_check_int("every", self.every, 1),
-             gamma=_check_real("gamma", self.gamma, 0.0, 1.0, low_open=True))
+        set_fields(self, every=check_count("every", self.every, 1),
+                   gamma=check_in_range("gamma", self.gamma, 0.0, 1.0, low_open=True))
 
     def __call__(self, step: int) -> float:
-        return self.gamma ** (_check_step(step) // self.every)
+        return self.gamma ** (check_step(step) // self.every)
 
 
 @dataclass(frozen=True)
@@ -78,10 +78,10 @@ class ExponentialDecay:
     gamma: float
 
     def __post_init__(self) -> None:
-        _set(self, gamma=_check_real("gamma", self.gamma, 0.0, 1.0, low_open=True))
+        set_fields(self, gamma=check_in_range("gamma", self.gamma, 0.0, 1.0, low_open=True))
 
     def __call__(self, step: int) -> float:
-        return self.gamma ** _check_step(step)
+        return self.gamma ** check_step(step)
 
 
 @dataclass(frozen=True)
@@ -91,10 +91,10 @@ class InverseTimeDecay:
     k: float
 
     def __post_init__(self) -> None:
-        _set(self, k=_check_real("k", self.k, 0.0, math.inf, high_open=True))
+        set_fields(self, k=check_in_range("k", self.k, 0.0, math.inf, high_open=True))
 
     def __call__(self, step: int) -> float:
-        return 1.0 / (1.0 + self.k * _check_step(step))
+        return 1.0 / (1.0 + self.k * check_step(step))
 
 
 @dataclass(frozen=True)
@@ -109,11 +109,11 @@ class CosineDecay:
     final: float = 0.0
 
     def __post_init__(self) -> None:
-        _set(self, total_steps=_check_int("total_steps", self.total_steps, 1),
-             final=_check_real("final", self.final, 0.0, 1.0))
+        set_fields(self, total_steps=check_count("total_steps", self.total_steps, 1),
+                   final=check_in_range("final", self.final, 0.0, 1.0))
 
     def __call__(self, step: int) -> float:
-        progress = min(_check_step(step), self.total_steps) / self.total_steps
+        progress = min(check_step(step), self.total_steps) / self.total_steps
         return self.final + (1.0 - self.final) * (1.0 + math.cos(math.pi * progress)) / 2.0
 
 
@@ -130,30 +130,30 @@ class LinearWarmup:
     then: Schedule = field(default_factory=Constant)
 
     def __post_init__(self) -> None:
-        _set(self, steps=_check_int("steps", self.steps, 1), then=_check_schedule("then", self.then))
+        set_fields(self, steps=check_count("steps", self.steps, 1), then=check_schedule("then", self.then))
 
     @property
     def takes_metric(self) -> bool:
-        return _takes_metric(self.then)
+        return takes_metric(self.then)
 
     def __call__(self, step: int) -> float:
-        step = _check_step(step)
+        step = check_step(step)
         if step < self.steps:
             return (step + 1) / self.steps
         return self.then(step - self.steps)
 
     def update(self, metric: float, step: int | None = None) -> None:
         """Forward a monitored metric to ``then`` when it takes one."""
-        if _takes_metric(self.then):
+        if takes_metric(self.then):
             self.then.update(metric, step)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"then": _state_of(self.then)}
+        return {"then": state_of(self.then)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore ``then``'s state; nothing changes if the state does not fit."""
-        _check_state_keys("state_dict", state, {"then"})
-        _load_state(self.then, state["then"], "state_dict['then']")
+        check_state_keys("state_dict", state, {"then"})
+        load_state(self.then, state["then"], "state_dict['then']")
 
 
 @dataclass(frozen=True)
@@ -168,15 +168,15 @@ class Sequential:
     lengths: tuple[int, ...]
 
     def __post_init__(self) -> None:
-        schedules, lengths = _check_segments(self.schedules, self.lengths)
-        _set(self, schedules=schedules, lengths=lengths)
+        schedules, lengths = check_segments(self.schedules, self.lengths)
+        set_fields(self, schedules=schedules, lengths=lengths)
 
     @property
     def takes_metric(self) -> bool:
-        return any(_takes_metric(s) for s in self.schedules)
+        return any(takes_metric(s) for s in self.schedules)
 
     def __call__(self, step: int) -> float:
-        step = _check_step(step)
+        step = check_step(step)
         for schedule, length in zip(self.schedules[:-1], self.lengths, strict=False):
             if step < length:
                 return schedule(step)
@@ -186,15 +186,15 @@ class Sequential:
     def update(self, metric: float, step: int | None = None) -> None:
         """Forward a monitored metric to every segment that takes one."""
         for schedule in self.schedules:
-            if _takes_metric(schedule):
+            if takes_metric(schedule):
                 schedule.update(metric, step)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"schedules": [_state_of(s) for s in self.schedules]}
+        return {"schedules": [state_of(s) for s in self.schedules]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore every segment's state; nothing changes if any part does not fit."""
-        _check_state_keys("state_dict", state, {"schedules"})
+        check_state_keys("state_dict", state, {"schedules"})
         states = state["schedules"]
         if not isinstance(states, Sequence) or len(states) != len(self.schedules):
             raise ValueError(f"state_dict['schedules']: expected {len(self.schedules)} segment states, "
@@ -202,10 +202,10 @@ class Sequential:
         backups = copy.deepcopy(self.state_dict())["schedules"]
         try:
             for i, (schedule, sub_state) in enumerate(zip(self.schedules, states, strict=True)):
-                _load_state(schedule, sub_state, f"state_dict['schedules'][{i}]")
+                load_state(schedule, sub_state, f"state_dict['schedules'][{i}]")
         except Exception:
             for schedule, backup in zip(self.schedules, backups, strict=True):
-                _load_state(schedule, backup, "rollback")
+                load_state(schedule, backup, "rollback")
             raise
 
 
@@ -230,7 +230,7 @@ class Plateau:
     def __init__(self, factor: float = 0.1, patience: int = 10, threshold: float = 1e-4,
                  mode: Literal["min", "max"] = "min", cooldown: int = 0, min_multiplier: float = 0.0,
                  threshold_mode: Literal["rel", "abs"] = "rel", eps: float = 1e-8) -> None:
-        settings = _check_plateau_settings(dict(factor=factor, patience=patience, threshold=threshold, mode=mode,
+        settings = check_plateau_settings(dict(factor=factor, patience=patience, threshold=threshold, mode=mode,
                                                 cooldown=cooldown, min_multiplier=min_multiplier,
                                                 threshold_mode=threshold_mode, eps=eps))
         self.__dict__.update(settings)
@@ -242,7 +242,7 @@ class Plateau:
         self.decay_steps: list[int] = []
 
     def __call__(self, step: int) -> float:
-        _check_step(step)
+        check_step(step)
         return self.multiplier
 
     def __repr__(self) -> str:
@@ -262,7 +262,7 @@ class Plateau:
         except (TypeError, ValueError, RuntimeError):
             raise ValueError(f"metric must be a real number, got {metric!r}") from None
         if step is not None:
-            step = _check_step(step)
+            step = check_step(step)
         self.num_updates += 1
         if self._is_better(value):
             self.best, self.num_bad_updates = value, 0
@@ -283,8 +283,8 @@ class Plateau:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state from :meth:`state_dict`; ValueError, and nothing changes, if its keys differ."""
-        _check_state_keys("state_dict", state, set(vars(self)))
-        _check_plateau_state(state)
+        check_state_keys("state_dict", state, set(vars(self)))
+        check_plateau_state(state)
         self.__dict__.update({key: (list(v) if isinstance(v, list) else v) for key, v in state.items()})
 
 
@@ -330,10 +330,10 @@ def sequence(segments: Sequence[tuple[Schedule, int | None]]) -> Sequential:
     for i, segment in enumerate(segments):
         if not isinstance(segment, (tuple, list)) or len(segment) != 2:
             raise ValueError(f"segments[{i}] must be a (schedule, n_steps) pair, got {segment!r}")
-        schedules.append(_check_schedule(f"segments[{i}] schedule", segment[0]))
+        schedules.append(check_schedule(f"segments[{i}] schedule", segment[0]))
         last = i == len(segments) - 1
         if not (last and segment[1] is None):
-            lengths.append(_check_int(f"segments[{i}] n_steps", segment[1], 1))
+            lengths.append(check_count(f"segments[{i}] n_steps", segment[1], 1))
     return Sequential(tuple(schedules), tuple(lengths[: len(schedules) - 1]))
 
 
@@ -355,13 +355,13 @@ class ScheduleLR(LRScheduler):
     def __init__(self, optimizer: torch.optim.Optimizer, schedule: Schedule, last_epoch: int = -1) -> None:
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise ValueError(f"optimizer must be a torch.optim.Optimizer, got {optimizer!r}")
-        self.schedule = _check_schedule("schedule", schedule)
-        _check_last_epoch(optimizer, last_epoch)
-        _check_multiplier(schedule(last_epoch + 1), last_epoch + 1)  # before torch writes initial_lr
+        self.schedule = check_schedule("schedule", schedule)
+        check_last_epoch(optimizer, last_epoch)
+        check_multiplier(schedule(last_epoch + 1), last_epoch + 1)  # before torch writes initial_lr
         super().__init__(optimizer, last_epoch)
 
     def _multiplier(self, step: int) -> float:
-        return _check_multiplier(self.schedule(step), step)
+        return check_multiplier(self.schedule(step), step)
 
     def get_lr(self) -> list[float | torch.Tensor]:
         multiplier = self.__dict__.pop("_pending_multiplier", None)
@@ -372,7 +372,7 @@ class ScheduleLR(LRScheduler):
     def step(self, metric: float | torch.Tensor | None = None) -> None:  # type: ignore[override]
         """Advance one step; feed ``metric`` first if given. A bad multiplier raises before any change."""
         if metric is not None:
-            if not _takes_metric(self.schedule):
+            if not takes_metric(self.schedule):
                 raise ValueError(f"metric given ({metric!r}) but schedule {self.schedule!r} takes no metric")
             self.schedule.update(metric, self.last_epoch + 1)
         self._pending_multiplier = self._multiplier(self.last_epoch + 1)
@@ -380,15 +380,15 @@ class ScheduleLR(LRScheduler):
 
     def state_dict(self) -> dict[str, Any]:
         state = {key: v for key, v in self.__dict__.items() if key not in ("optimizer", "schedule")}
-        state["schedule_state"] = _state_of(self.schedule)
+        state["schedule_state"] = state_of(self.schedule)
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a state from :meth:`state_dict`; ValueError or TypeError, and nothing changes, if it
         does not fit (unknown keys, bad counters or learning rates, a schedule state of another kind)."""
-        _check_scheduler_state(state_dict, self.state_dict(), len(self.optimizer.param_groups))
+        check_scheduler_state(state_dict, self.state_dict(), len(self.optimizer.param_groups))
         state = dict(state_dict)
-        _load_state(self.schedule, state.pop("schedule_state", None), "state_dict['schedule_state']")
+        load_state(self.schedule, state.pop("schedule_state", None), "state_dict['schedule_state']")
         self.__dict__.update(state)
 
 

@@ -17,6 +17,7 @@ from error_cases import ErrorCase, case_ids, expect_refused, listing, same_state
 
 import inertia
 from inertia import schedules as S
+from inertia.schedule_checks import takes_metric
 
 E = ErrorCase
 C = S.constant()
@@ -138,7 +139,7 @@ def _driven(make) -> S.ScheduleLR:
     scheduler = S.attach(_sgd(), make())
     for metric in (3.0, 2.0, 2.5, 2.5):
         scheduler.optimizer.step()
-        scheduler.step(metric) if S._takes_metric(scheduler.schedule) else scheduler.step()
+        scheduler.step(metric) if takes_metric(scheduler.schedule) else scheduler.step()
     return scheduler
 
 

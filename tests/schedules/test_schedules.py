@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from torch.optim import lr_scheduler as tls
 
 from inertia import schedules as S
+from inertia.schedule_checks import state_of
 
 BASE_LRS = (0.1, 0.03)
 N_STEPS = 300
@@ -253,10 +254,10 @@ def _plateau_run_state() -> dict:
 def test_loading_a_state_saved_from_another_schedule_raises_and_changes_nothing(make):
     schedule = make()
     scheduler = S.attach(_sgd(), schedule)
-    before, schedule_before = scheduler.state_dict(), S._state_of(schedule)
+    before, schedule_before = scheduler.state_dict(), state_of(schedule)
     with pytest.raises(ValueError, match=r"state_dict\['schedule_state'\]"):
         scheduler.load_state_dict(_plateau_run_state())
-    assert scheduler.state_dict() == before and S._state_of(schedule) == schedule_before
+    assert scheduler.state_dict() == before and state_of(schedule) == schedule_before
 
 
 def test_sequence_load_is_all_or_nothing():

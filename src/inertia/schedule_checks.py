@@ -1,4 +1,6 @@
-"""Argument and saved-state checks shared by the schedules of :mod:`inertia.schedules`."""
+"""The schedules' own checks (steps, schedules, segments, plateau settings, saved states) and helpers
+for :mod:`inertia.schedules`; the generic checks come from :mod:`inertia.checks`. Errors read
+``"<name> must be ..., got <value>"``."""
 
 from __future__ import annotations
 
@@ -8,36 +10,42 @@ import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from inertia.checks import is_number
+from inertia.checks import STYLE_SENTENCE, check_int, check_real, is_flag, is_number
 
 Schedule = Callable[[int], float]
 
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if not is_number(value, integer=True) or value < minimum:  # numpy ints too
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_real(name: str, value: Any, low: float, high: float, low_open: bool = False,
-                high_open: bool = False) -> float:
-    ok = is_number(value) and math.isfinite(value) and (value > low if low_open else value >= low) and (
-        value < high if high_open else value <= high)
-    if not ok:
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
-    return float(value)
+__all__ = [
+    "Schedule", "check_count", "check_in_range", "check_last_epoch", "check_multiplier", "check_plateau_settings",
+    "check_plateau_state", "check_schedule", "check_scheduler_state", "check_segments", "check_state_keys",
+    "check_step", "load_state", "set_fields", "state_of", "takes_metric",
+]
 
 
-def _check_schedule(name: str, value: Any) -> Schedule:
+def check_count(name: str, value: Any, minimum: int) -> int:
+    """An integer (Python or numpy, not a bool) ``>= minimum``."""
+    return check_int(name, value, low=minimum, style=STYLE_SENTENCE)
+
+
+def check_in_range(name: str, value: Any, low: float, high: float, low_open: bool = False,
+                   high_open: bool = False) -> float:
+    """A finite number between ``low`` and ``high`` (each end open or closed; an infinite end is no bound)."""
+    lower = None if math.isinf(low) else low
+    upper = None if math.isinf(high) else high
+    return check_real(name, value, above=lower if low_open else None, at_least=None if low_open else lower,
+                      below=upper if high_open else None, at_most=None if high_open else upper, style=STYLE_SENTENCE)
+
+
+def check_schedule(name: str, value: Any) -> Schedule:
+    """A schedule: any callable ``step -> multiplier``."""
     if not callable(value):
         raise ValueError(f"{name} must be a callable step -> multiplier, got {value!r}")
     return value
 
 
-def _check_step(step: Any) -> int:
+def check_step(step: Any) -> int:
+    """A step index: an integer ``>= 0`` (anything with ``__index__``, never a bool), as an ``int``."""
     try:
-        if isinstance(step, bool):
+        if is_flag(step):
             raise TypeError
         step = operator.index(step)
     except TypeError:
@@ -47,13 +55,14 @@ def _check_step(step: Any) -> int:
     return step
 
 
-def _state_of(schedule: Schedule) -> Any:
+def state_of(schedule: Schedule) -> Any:
+    """The schedule's ``state_dict()``, or None for a stateless schedule."""
     return schedule.state_dict() if hasattr(schedule, "state_dict") else None
 
 
-def _load_state(schedule: Schedule, state: Any, where: str) -> None:
+def load_state(schedule: Schedule, state: Any, where: str) -> None:
     """Load ``state`` into ``schedule``, all or nothing; ValueError (naming ``where``) if it does not fit."""
-    current = _state_of(schedule)
+    current = state_of(schedule)
     if state is None and current is None:
         return
     if state is None or not hasattr(schedule, "load_state_dict"):
@@ -69,34 +78,36 @@ def _load_state(schedule: Schedule, state: Any, where: str) -> None:
         raise (ValueError(f"{where}: {exc}") if isinstance(exc, ValueError) else exc) from exc
 
 
-def _check_state_keys(where: str, state: Any, keys: set[str]) -> None:
+def check_state_keys(where: str, state: Any, keys: set[str]) -> None:
+    """``state`` must be a mapping with exactly ``keys``; ValueError naming ``where`` otherwise."""
     if not isinstance(state, Mapping) or set(state) != keys:
         found = sorted(state) if isinstance(state, Mapping) else type(state).__name__
         raise ValueError(f"{where}: expected a state with keys {sorted(keys)}, got {found}")
 
 
-def _takes_metric(schedule: Schedule) -> bool:
+def takes_metric(schedule: Schedule) -> bool:
+    """Whether the schedule is stepped with a metric (as :class:`~inertia.schedules.Plateau`)."""
     return bool(getattr(schedule, "takes_metric", False))
 
 
-def _set(instance: Any, **values: Any) -> None:
+def set_fields(instance: Any, **values: Any) -> None:
     """Store checked (normalised) values on a frozen dataclass from its ``__post_init__``."""
     for key, value in values.items():
         object.__setattr__(instance, key, value)
 
 
-def _check_segments(schedules: Any, lengths: Any) -> tuple[tuple[Schedule, ...], tuple[int, ...]]:
+def check_segments(schedules: Any, lengths: Any) -> tuple[tuple[Schedule, ...], tuple[int, ...]]:
     """The schedules and lengths of a ``Sequential``: one length fewer than schedules, each >= 1."""
     if not isinstance(schedules, Sequence) or isinstance(schedules, str) or len(schedules) == 0:
         raise ValueError(f"schedules must be a non-empty tuple of schedules, got {schedules!r}")
     if not isinstance(lengths, Sequence) or isinstance(lengths, str) or len(lengths) != len(schedules) - 1:
         raise ValueError(f"lengths must hold {len(schedules) - 1} segment lengths (one per schedule but the "
                          f"last), got {lengths!r}")
-    checked = tuple(_check_schedule(f"schedules[{i}]", schedule) for i, schedule in enumerate(schedules))
-    return checked, tuple(_check_int(f"lengths[{i}]", length, 1) for i, length in enumerate(lengths))
+    checked = tuple(check_schedule(f"schedules[{i}]", schedule) for i, schedule in enumerate(schedules))
+    return checked, tuple(check_count(f"lengths[{i}]", length, 1) for i, length in enumerate(lengths))
 
 
-def _check_plateau_settings(settings: dict[str, Any]) -> dict[str, Any]:
+def check_plateau_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """The settings of a ``Plateau`` (factor, patience, threshold, mode, cooldown, min_multiplier,
     threshold_mode, eps), checked and normalised; ValueError naming the first bad one."""
     mode, threshold_mode = settings["mode"], settings["threshold_mode"]
@@ -104,23 +115,23 @@ def _check_plateau_settings(settings: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
     if threshold_mode not in ("rel", "abs"):
         raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
-    threshold = _check_real("threshold", settings["threshold"], 0.0, math.inf, high_open=True)
+    threshold = check_in_range("threshold", settings["threshold"], 0.0, math.inf, high_open=True)
     if threshold_mode == "rel" and threshold >= 1.0:
         raise ValueError(f"threshold must be < 1 when threshold_mode is 'rel', got {settings['threshold']!r}")
-    return dict(factor=_check_real("factor", settings["factor"], 0.0, 1.0, low_open=True, high_open=True),
-                patience=_check_int("patience", settings["patience"], 0), threshold=threshold, mode=mode,
-                cooldown=_check_int("cooldown", settings["cooldown"], 0),
-                min_multiplier=_check_real("min_multiplier", settings["min_multiplier"], 0.0, 1.0),
-                threshold_mode=threshold_mode, eps=_check_real("eps", settings["eps"], 0.0, math.inf, high_open=True))
+    return dict(factor=check_in_range("factor", settings["factor"], 0.0, 1.0, low_open=True, high_open=True),
+                patience=check_count("patience", settings["patience"], 0), threshold=threshold, mode=mode,
+                cooldown=check_count("cooldown", settings["cooldown"], 0),
+                min_multiplier=check_in_range("min_multiplier", settings["min_multiplier"], 0.0, 1.0),
+                threshold_mode=threshold_mode, eps=check_in_range("eps", settings["eps"], 0.0, math.inf, high_open=True))
 
 
-def _check_plateau_state(state: Mapping[str, Any]) -> None:
+def check_plateau_state(state: Mapping[str, Any]) -> None:
     """The values of a ``Plateau`` state (its keys are checked already); ValueError naming the key."""
     try:
-        _check_plateau_settings(dict(state))
+        check_plateau_settings(dict(state))
         for key in ("num_bad_updates", "cooldown_counter", "num_updates"):
-            _check_int(key, state[key], 0)
-        _check_real("multiplier", state["multiplier"], 0.0, 1.0)
+            check_count(key, state[key], 0)
+        check_in_range("multiplier", state["multiplier"], 0.0, 1.0)
         if not is_number(state["best"]) or math.isnan(state["best"]):
             raise ValueError(f"best must be a number (inf before the first metric), got {state['best']!r}")
         steps = state["decay_steps"]
@@ -130,17 +141,17 @@ def _check_plateau_state(state: Mapping[str, Any]) -> None:
         raise ValueError(f"state_dict: {exc}; nothing was loaded") from None
 
 
-def _check_multiplier(multiplier: Any, step: int) -> float:
+def check_multiplier(multiplier: Any, step: int) -> float:
     """What a schedule returned at ``step``: a finite number >= 0."""
     if not (is_number(multiplier) and math.isfinite(multiplier) and multiplier >= 0):
         raise ValueError(f"schedule returned {multiplier!r} at step {step}; a multiplier must be a finite number >= 0")
     return float(multiplier)
 
 
-def _check_last_epoch(optimizer: Any, last_epoch: Any) -> None:
+def check_last_epoch(optimizer: Any, last_epoch: Any) -> None:
     """``last_epoch`` of a scheduler: -1 (a fresh start), or a step to resume from when every group
     holds the ``initial_lr`` a previous scheduler stored."""
-    _check_int("last_epoch", last_epoch, -1)
+    check_count("last_epoch", last_epoch, -1)
     if last_epoch >= 0:
         for index, group in enumerate(optimizer.param_groups):
             if "initial_lr" not in group:
@@ -148,7 +159,7 @@ def _check_last_epoch(optimizer: Any, last_epoch: Any) -> None:
                                  "no 'initial_lr'; create the scheduler with last_epoch=-1 and load its state_dict")
 
 
-def _check_scheduler_state(state: Any, current: Mapping[str, Any], num_groups: int) -> None:
+def check_scheduler_state(state: Any, current: Mapping[str, Any], num_groups: int) -> None:
     """A saved ``ScheduleLR`` state: the keys its ``state_dict`` has, counters and one lr per group."""
     if not isinstance(state, Mapping):
         raise TypeError(f"state_dict must be a dict as ScheduleLR.state_dict() returns, got {state!r} of type "
@@ -159,9 +170,9 @@ def _check_scheduler_state(state: Any, current: Mapping[str, Any], num_groups: i
         problem = " and ".join(f"{what} keys {keys}" for what, keys in (("unknown", unknown), ("missing", missing))
                                if keys)
         raise ValueError(f"state_dict: {problem} (expected the keys {sorted(current)}); nothing was loaded")
-    _check_int("state_dict['last_epoch']", state["last_epoch"], -1)
+    check_count("state_dict['last_epoch']", state["last_epoch"], -1)
     if "_step_count" in state:
-        _check_int("state_dict['_step_count']", state["_step_count"], 0)
+        check_count("state_dict['_step_count']", state["_step_count"], 0)
     for key in ("base_lrs", "_last_lr"):
         lrs = state.get(key, [0.0] * num_groups)
         if (not isinstance(lrs, (list, tuple)) or len(lrs) != num_groups
