@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from inertia.diagnostics._checks import check_integer, check_real, check_seed
+from inertia.checks import STYLE_FIELD, check_int, check_real, check_seed
 from inertia.diagnostics._params import ParamsLike
 from inertia.diagnostics.hessian import HessianOperator, LossFn, lanczos
 from inertia.io.atomic import atomic_write_bytes
@@ -62,12 +62,12 @@ def spectral_density(loss_fn: LossFn, params: ParamsLike, *, num_probes: int = 4
     Uses ``num_probes * lanczos_steps`` Hessian-vector products. ``sigma`` defaults to 1% of
     the spread of the Ritz values.
     """
-    check_integer("num_probes", num_probes, 1)
-    check_integer("lanczos_steps", lanczos_steps, 2)
-    check_integer("grid_size", grid_size, 2)
+    check_int("num_probes", num_probes, low=1, style=STYLE_FIELD)
+    check_int("lanczos_steps", lanczos_steps, low=2, style=STYLE_FIELD)
+    check_int("grid_size", grid_size, low=2, style=STYLE_FIELD)
     if sigma is not None:
-        check_real("sigma", sigma, above=0.0)
-    check_seed("seed", seed)
+        check_real("sigma", sigma, above=0.0, style=STYLE_FIELD)
+    check_seed("seed", seed, style=STYLE_FIELD)
     op = HessianOperator(loss_fn, params)
     generator = torch.Generator().manual_seed(seed)
     nodes, weights = [], []

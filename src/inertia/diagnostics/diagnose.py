@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from inertia.diagnostics._checks import check_integer, check_optimizer, check_seed
+from inertia.checks import STYLE_FIELD, check_int, check_seed
+from inertia.diagnostics.arguments import check_optimizer
 from inertia.diagnostics.density import SpectralDensity, spectral_density
 from inertia.diagnostics.hessian import (
     LayerCurvature,
@@ -117,14 +118,14 @@ def _check_run_arguments(workload: Any, optimizer: Any, steps: Any, interval: An
     if not any(id(p) in held for p in workload.model.parameters()):
         raise ValueError("optimizer: holds none of workload.model's parameters; build it on "
                          "workload.model.parameters()")
-    check_integer("steps", steps, 2, MAX_STEPS)
-    check_integer("interval", interval, 1)
+    check_int("steps", steps, low=2, high=MAX_STEPS, style=STYLE_FIELD)
+    check_int("interval", interval, low=1, style=STYLE_FIELD)
     if thresholds is not None and not isinstance(thresholds, MonitorThresholds):
         raise TypeError(f"thresholds: must be None or a MonitorThresholds, got {type(thresholds).__name__}")
-    check_integer("sharpness_points", sharpness_points, 1)
-    check_integer("max_hvp", max_hvp, 2)
-    check_integer("trace_samples", trace_samples, 2)
-    check_seed("seed", seed)
+    check_int("sharpness_points", sharpness_points, low=1, style=STYLE_FIELD)
+    check_int("max_hvp", max_hvp, low=2, style=STYLE_FIELD)
+    check_int("trace_samples", trace_samples, low=2, style=STYLE_FIELD)
+    check_seed("seed", seed, style=STYLE_FIELD)
     if settings is not None and not isinstance(settings, dict):
         raise TypeError(f"settings: must be None or a dict, got {type(settings).__name__}")
 

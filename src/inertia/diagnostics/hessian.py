@@ -19,15 +19,19 @@ import torch
 from scipy.linalg import eigh_tridiagonal
 from torch import Tensor
 
-from inertia.checks import is_number
-from inertia.diagnostics._checks import (
+from inertia.checks import (
+    STYLE_FIELD,
     check_callable,
     check_flag,
-    check_integer,
-    check_scalar_loss,
+    check_int,
+    check_positive,
+    check_real,
     check_seed,
+    check_unit_interval,
+    is_number,
 )
 from inertia.diagnostics._params import ParamsLike, group_by_layer, named_params, unflatten
+from inertia.diagnostics.arguments import CALLABLE_STYLE, check_scalar_loss
 
 LossFn = Callable[[], Tensor]
 WHICH_CHOICES = ("largest", "smallest")
@@ -40,7 +44,7 @@ class HessianOperator:
     """
 
     def __init__(self, loss_fn: LossFn, params: ParamsLike) -> None:
-        check_callable("loss_fn", loss_fn, "a callable loss_fn() returning a scalar tensor")
+        check_callable("loss_fn", loss_fn, "a callable loss_fn() returning a scalar tensor", style=CALLABLE_STYLE)
         resolved = named_params(params)
         self.names = list(resolved)
         self.params = list(resolved.values())
@@ -152,16 +156,14 @@ def hessian_eigenvalues(loss_fn: LossFn, params: ParamsLike, k: int = 1, which: 
     smallest eigenvalue means the point is a saddle (or a maximum) of the loss. Lanczos from one
     start vector finds each distinct eigenvalue once, so repeated eigenvalues are not repeated.
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k: must be a positive integer, got {k!r}")
+    check_positive("k", k, integer=True, style=STYLE_FIELD)
     if not isinstance(which, str) or which not in WHICH_CHOICES:
         raise ValueError(f"which: must be one of {', '.join(WHICH_CHOICES)}, got {which!r}")
-    if isinstance(max_hvp, bool) or not isinstance(max_hvp, int) or max_hvp < k:
+    if not is_number(max_hvp, integer=True) or max_hvp < k:
         raise ValueError(f"max_hvp: must be an integer at least k={k}, got {max_hvp!r}")
-    if isinstance(tol, bool) or not (isinstance(tol, (int, float)) and 0 < tol < 1):
-        raise ValueError(f"tol: must be a number in (0, 1), got {tol!r}")
-    check_seed("seed", seed)
-    check_flag("return_vectors", return_vectors)
+    check_real("tol", tol, above=0.0, below=1.0, finite=False, style=STYLE_FIELD)
+    check_seed("seed", seed, style=STYLE_FIELD)
+    check_flag("return_vectors", return_vectors, style=STYLE_FIELD)
     op = HessianOperator(loss_fn, params)
     steps = min(max_hvp, op.dim)
     k = min(k, op.dim)
@@ -204,9 +206,8 @@ def hessian_trace(loss_fn: LossFn, params: ParamsLike, num_samples: int = 64, *,
     Unbiased; its variance is ``2 * sum_{i != j} H_ij^2`` per sample (Hutchinson, "A stochastic
     estimator of the trace of the influence matrix", 1989; Avron & Toledo, JACM 2011).
     """
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 2:
-        raise ValueError(f"num_samples: must be an integer >= 2, got {num_samples!r}")
-    check_seed("seed", seed)
+    check_int("num_samples", num_samples, low=2, style=STYLE_FIELD)
+    check_seed("seed", seed, style=STYLE_FIELD)
     op = HessianOperator(loss_fn, params)
     generator = torch.Generator().manual_seed(seed)
     samples = []
@@ -234,9 +235,9 @@ class LayerCurvature:
 def layer_curvature(loss_fn: LossFn, params: ParamsLike, *, max_hvp: int = 60, trace_samples: int = 16,
                     seed: int = 0) -> list[LayerCurvature]:
     """Extreme eigenvalues and trace of each layer's block of the Hessian (layers by module path)."""
-    check_integer("max_hvp", max_hvp, 1)
-    check_integer("trace_samples", trace_samples, 2)
-    check_seed("seed", seed)
+    check_int("max_hvp", max_hvp, low=1, style=STYLE_FIELD)
+    check_int("trace_samples", trace_samples, low=2, style=STYLE_FIELD)
+    check_seed("seed", seed, style=STYLE_FIELD)
     named = named_params(params)
     out = []
     for layer, names in group_by_layer(named).items():
@@ -289,17 +290,13 @@ def edge_of_stability(lambda_max: float, lr: float, momentum: float = 0.0, neste
     the edge of stability", ICLR 2021).
     Within ``margin`` of the limit the verdict is "at the edge".
     """
-    if not is_number(lambda_max) or math.isnan(lambda_max):
-        raise ValueError(f"lambda_max: must be a number, got {lambda_max!r}")
+    check_real("lambda_max", lambda_max, finite=False, style=STYLE_FIELD)
     if not (is_number(lr) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr: must be positive, got {lr!r}")
-    if not (is_number(momentum) and 0 <= momentum < 1):
-        raise ValueError(f"momentum: must be in [0, 1), got {momentum!r}")
-    if not (is_number(dampening) and 0 <= dampening < 1):
-        raise ValueError(f"dampening: must be in [0, 1), got {dampening!r}")
-    check_flag("nesterov", nesterov)
-    if not (is_number(margin) and 0 <= margin < 1):
-        raise ValueError(f"margin: must be in [0, 1), got {margin!r}")
+    for name, value in (("momentum", momentum), ("dampening", dampening)):
+        check_unit_interval(name, value, closed_right=False, style=STYLE_FIELD)
+    check_flag("nesterov", nesterov, style=STYLE_FIELD)
+    check_unit_interval("margin", margin, closed_right=False, style=STYLE_FIELD)
     step_lr = lr * (1 - dampening)
     if nesterov:
         threshold = (2 + 2 * momentum) / ((1 + 2 * momentum) * step_lr)

@@ -33,14 +33,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from inertia.checks import is_number
-from inertia.diagnostics._checks import (
+from inertia.checks import STYLE_FIELD, check_callable, check_int, check_positive, check_real, is_number
+from inertia.diagnostics.arguments import (
+    CALLABLE_STYLE,
     check_arity,
-    check_callable,
-    check_integer,
     check_module,
     check_optimizer,
-    check_real,
     check_scalar_loss,
     check_seeds,
 )
@@ -144,25 +142,26 @@ MAX_STEPS = 1_000_000
 def _check_arguments(model: Any, optimizer: Any, batch_loss: Any, curvature_loss: Any, max_hvp: Any) -> None:
     check_module("model", model)
     check_optimizer("optimizer", optimizer)
-    check_callable("batch_loss", batch_loss, "a callable batch_loss(step, seed) returning a scalar tensor")
+    check_callable("batch_loss", batch_loss, "a callable batch_loss(step, seed) returning a scalar tensor",
+                   style=CALLABLE_STYLE)
     check_arity("batch_loss", batch_loss, "step", "seed")
     if curvature_loss is not None:
-        check_callable("curvature_loss", curvature_loss, "None or a callable loss() returning a scalar tensor")
-    check_integer("max_hvp", max_hvp, 1)
+        check_callable("curvature_loss", curvature_loss, "None or a callable loss() returning a scalar tensor",
+                       style=CALLABLE_STYLE)
+    check_int("max_hvp", max_hvp, low=1, style=STYLE_FIELD)
 
 
 def _check_settings(lr_min: Any, lr_max: Any, num_steps: Any, seeds: Any, smoothing: Any,
                     diverge_factor: Any) -> list[int]:
     """Check the sweep's settings; return the seeds as a list of ints."""
-    if not (is_number(lr_min) and math.isfinite(lr_min) and lr_min > 0):
-        raise ValueError(f"lr_min: must be a positive number, got {lr_min!r}")
+    check_positive("lr_min", lr_min, style=STYLE_FIELD)
     if not (is_number(lr_max) and math.isfinite(lr_max) and lr_max > lr_min):
         raise ValueError(f"lr_max: must be a finite number above lr_min={lr_min}, got {lr_max!r}")
     if not is_number(num_steps, integer=True) or not 10 <= num_steps <= MAX_STEPS:
         raise ValueError(f"num_steps: must be an integer >= 10 and <= {MAX_STEPS}, got {num_steps!r}")
     seed_list = check_seeds("seeds", seeds)
-    check_real("smoothing", smoothing, at_least=0.0, below=1.0)
-    check_real("diverge_factor", diverge_factor, above=1.0, finite=False)
+    check_real("smoothing", smoothing, at_least=0.0, below=1.0, style=STYLE_FIELD)
+    check_real("diverge_factor", diverge_factor, above=1.0, finite=False, style=STYLE_FIELD)
     return seed_list
 
 

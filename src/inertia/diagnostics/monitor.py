@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from inertia.checks import STYLE_FIELD, check_non_negative, check_positive
 from inertia.diagnostics._params import optimizer_param_layers
 from inertia.diagnostics.pathologies import Diagnosis, WarningGate, detect
 from inertia.diagnostics.stats import AdaptiveTerms, Sample, adaptive_terms, bucket_rows, make_sample
@@ -106,9 +107,7 @@ class OptimizerMonitor(SampleHistory):
             raise TypeError(f"optimizer: expected a torch.optim.Optimizer, got {type(optimizer).__name__}")
         for name, value, low in (("interval", interval, 1), ("warmup_steps", warmup_steps, 0),
                                  ("warmup_interval", warmup_interval, 1), ("adaptive_every", adaptive_every, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                kind = "positive" if low else "non-negative"
-                raise ValueError(f"{name}: must be a {kind} integer, got {value!r}")
+            (check_positive if low else check_non_negative)(name, value, integer=True, style=STYLE_FIELD)
         if thresholds is not None and not isinstance(thresholds, MonitorThresholds):
             raise TypeError(f"thresholds: must be None or a MonitorThresholds, got {type(thresholds).__name__}")
         if on_warning is not None and not callable(on_warning):

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from inertia.diagnostics._checks import check_module, check_optimizer
+from inertia.diagnostics.arguments import check_module, check_optimizer
 
 _SCALAR_TYPES = (bool, int, float, str, type(None))
 

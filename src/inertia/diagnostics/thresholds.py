@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from inertia.checks import is_number
+from inertia.checks import STYLE_FIELD, check_non_negative, check_positive, is_number
 
 
 @dataclass(frozen=True)
@@ -74,9 +74,7 @@ class MonitorThresholds:
                 continue
             if f.name in ("window_steps", "min_samples", "ratio_min_ndim", "repeat_after", "max_warnings"):
                 positive = f.name in ("window_steps", "min_samples")
-                if isinstance(value, bool) or not isinstance(value, int) or value < (1 if positive else 0):
-                    raise ValueError(f"{f.name}: must be a {'positive' if positive else 'non-negative'} "
-                                     f"integer, got {value!r}")
+                (check_positive if positive else check_non_negative)(f.name, value, integer=True, style=STYLE_FIELD)
             elif not is_number(value):
                 raise ValueError(f"{f.name}: must be a number, got {value!r}")
             elif f.name in ("zigzag_cos", "collapse_min_cos"):

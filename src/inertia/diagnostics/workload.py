@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from inertia.checks import STYLE_FIELD, check_positive
 from inertia.problems import Dataset, load_dataset, make_model
 
 
@@ -65,8 +66,7 @@ def make_workload(dataset: str = "digits", model: str = "mlp", *, seed: int = 0,
         if not isinstance(value, str):
             raise TypeError(f"{name}: must be a name such as 'digits' or 'mlp', got {value!r} of type "
                             f"{type(value).__name__}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size: must be a positive integer, got {batch_size!r}")
+    check_positive("batch_size", batch_size, integer=True, style=STYLE_FIELD)
     data = load_dataset(dataset, seed=seed)
     net = make_model(model, data.input_shape, data.num_classes, seed=seed, hidden=hidden)
     return Workload(dataset=data, model=net, batch_size=batch_size)

@@ -1,26 +1,24 @@
-"""Argument checks shared by the diagnostics; each error names the argument and the value."""
+"""The diagnostics' own argument checks (modules, optimizers, losses, callables' signatures, seed lists).
+
+The generic checks come from :mod:`inertia.checks`; the diagnostics word every error
+``"<name>: must be ..., got <value>"`` (:data:`inertia.checks.STYLE_FIELD`).
+"""
 
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from inertia.checks import is_number
+from inertia.checks import SEED_LIMIT, is_number
 
-#: Seeds are fed to ``torch.manual_seed`` and numpy's ``SeedSequence``: non-negative and below 2**63.
-SEED_LIMIT = 2**63
+__all__ = ["CALLABLE_STYLE", "check_arity", "check_module", "check_optimizer", "check_scalar_loss", "check_seeds"]
 
-
-def check_callable(name: str, value: Any, what: str) -> None:
-    """``value`` must be callable; TypeError naming ``name`` and saying ``what`` it should be."""
-    if not callable(value):
-        raise TypeError(f"{name}: must be {what}, got {value!r} of type {type(value).__name__}")
+#: The wording of a refused callable: it names the value and its type.
+CALLABLE_STYLE = "{name}: {rule}, got {value!r} of type {type}"
 
 
 def check_arity(name: str, value: Callable[..., Any], *arguments: str) -> None:
@@ -33,21 +31,6 @@ def check_arity(name: str, value: Callable[..., Any], *arguments: str) -> None:
         signature.bind(*range(len(arguments)))
     except TypeError:
         raise TypeError(f"{name}: must accept ({', '.join(arguments)}), but its signature is {signature}") from None
-
-
-def check_integer(name: str, value: Any, low: int, high: int | None = None) -> int:
-    """An integer (not a bool) in ``[low, high]``."""
-    if not is_number(value, integer=True) or value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name}: must be an integer {bound}, got {value!r}")
-    return int(value)
-
-
-def check_seed(name: str, value: Any) -> int:
-    """A seed: an integer (not a bool) in [0, 2**63)."""
-    if not is_number(value, integer=True) or not 0 <= value < SEED_LIMIT:
-        raise ValueError(f"{name}: must be an integer in [0, 2**63), got {value!r}")
-    return int(value)
 
 
 def check_seeds(name: str, value: Any) -> list[int]:
@@ -64,28 +47,6 @@ def check_seeds(name: str, value: Any) -> list[int]:
     if not ints or len(set(ints)) != len(ints):
         raise ValueError(f"{name}: must be a non-empty list of distinct integers, got {seeds!r}")
     return ints
-
-
-def check_real(name: str, value: Any, *, above: float | None = None, at_least: float | None = None,
-               below: float | None = None, finite: bool = True) -> float:
-    """A real number (not a bool or a string) within the given bounds."""
-    ok = is_number(value) and not (isinstance(value, float) and math.isnan(value))
-    ok = ok and (not finite or math.isfinite(value))
-    ok = ok and (above is None or value > above) and (at_least is None or value >= at_least)
-    ok = ok and (below is None or value < below)
-    if not ok:
-        bounds = [f"> {above:g}" if above is not None else "", f">= {at_least:g}" if at_least is not None else "",
-                  f"< {below:g}" if below is not None else ""]
-        kind = "a finite number" if finite else "a number"
-        raise ValueError(f"{name}: must be {kind} {' and '.join(b for b in bounds if b)}, got {value!r}".rstrip())
-    return float(value)
-
-
-def check_flag(name: str, value: Any) -> bool:
-    """True or False (a numpy bool too)."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name}: must be True or False, got {value!r}")
-    return bool(value)
 
 
 def check_module(name: str, value: Any) -> None:
