@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from inertia.checks import STYLE_SENTENCE, check_finite_at_least, check_non_negative
+
 Point = tuple[float, ...]
 
 
@@ -132,10 +134,8 @@ class Problem(ABC):
 
     def with_gradient_noise(self, scale: float, seed: int = 0) -> Problem:
         """A copy of this problem whose :meth:`stochastic_grad` adds ``N(0, scale^2 I)`` noise."""
-        if not (isinstance(scale, (int, float)) and np.isfinite(scale) and scale >= 0):
-            raise ValueError(f"noise scale must be a finite number >= 0, got {scale!r}")
-        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            raise ValueError(f"noise seed must be a non-negative integer, got {seed!r}")
+        scale = check_finite_at_least("noise scale", scale, style=STYLE_SENTENCE)
+        seed = check_non_negative("noise seed", seed, integer=True, style=STYLE_SENTENCE)
         noisy = copy.copy(self)
         noisy.noise_scale = float(scale)
         noisy.noise_seed = seed

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from inertia.checks import is_number
+from inertia.checks import STYLE_SENTENCE, check_int, check_positive, check_seed, is_number
 from inertia.problems.file_formats import find_cifar10_dir, find_mnist_files, read_cifar10_batch, read_idx
 
 SEED_LIMIT = 2**32  # the digits split (scikit-learn's random_state) takes 32-bit seeds; the same for every dataset
@@ -65,10 +65,9 @@ class Dataset:
 
         The order depends only on ``(seed, epoch)``, so a resumed run sees the same batches.
         """
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        _check_count("epoch", epoch, 0)
-        _check_count("seed", seed, 0)
+        batch_size = check_positive("batch_size", batch_size, integer=True, style=STYLE_SENTENCE)
+        epoch = check_int("epoch", epoch, low=0, style=STYLE_SENTENCE)
+        seed = check_int("seed", seed, low=0, style=STYLE_SENTENCE)
         if shuffle:
             rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, epoch])))
             order = torch.from_numpy(rng.permutation(self.n_train))
@@ -80,7 +79,7 @@ class Dataset:
 
     def num_batches(self, batch_size: int) -> int:
         """Number of mini-batches per epoch."""
-        _check_count("batch_size", batch_size, 1)
+        batch_size = check_int("batch_size", batch_size, low=1, style=STYLE_SENTENCE)
         return -(-self.n_train // batch_size)
 
     def summary(self) -> dict[str, object]:
@@ -97,7 +96,7 @@ def load_digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
     """
     from sklearn.model_selection import train_test_split
 
-    _check_seed(seed)
+    seed = check_seed("seed", seed, limit=SEED_LIMIT, style=STYLE_SENTENCE)
     if not is_number(test_fraction) or not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")
     images, targets = _sklearn_digits()
@@ -182,13 +181,11 @@ def make_teacher_student(
     """
     for arg, value in (("n_train", n_train), ("n_test", n_test), ("input_dim", input_dim),
                        ("teacher_hidden", teacher_hidden)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{arg} must be a positive integer, got {value!r}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        check_positive(arg, value, integer=True, style=STYLE_SENTENCE)
+    check_int("num_classes", num_classes, low=2, style=STYLE_SENTENCE)
     if not is_number(label_noise) or not 0.0 <= label_noise <= 1.0:
         raise ValueError(f"label_noise must be a number in [0, 1], got {label_noise!r}")
-    _check_seed(seed)
+    seed = check_seed("seed", seed, limit=SEED_LIMIT, style=STYLE_SENTENCE)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 7])))
     w1 = rng.standard_normal((input_dim, teacher_hidden)) / np.sqrt(input_dim)
     w2 = rng.standard_normal((teacher_hidden, num_classes)) / np.sqrt(teacher_hidden)
@@ -213,16 +210,6 @@ def load_dataset(spec: str, seed: int = 0) -> Dataset:
     raise ValueError(f"unknown dataset {spec!r}; valid: digits, mnist:PATH, cifar10:PATH, teacher")
 
 
-def _check_count(name: str, value: Any, low: int) -> None:
-    if not is_number(value, integer=True) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-
-
-def _check_seed(seed: Any) -> None:
-    if not is_number(seed, integer=True) or not 0 <= seed < SEED_LIMIT:
-        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
-
-
 def _as_path(path: Any) -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike naming a directory, got {path!r}")
@@ -240,8 +227,8 @@ def _check_examples(what: str, path: str | Path, x_tr: np.ndarray, x_te: np.ndar
 
 def _check_limits(max_train: int | None, max_test: int | None) -> None:
     for arg, value in (("max_train", max_train), ("max_test", max_test)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"{arg} must be a positive integer or None, got {value!r}")
+        if value is not None:
+            check_positive(arg, value, integer=True, style="{name} {rule} or None, got {value!r}")
 
 
 def _check_labels(what: str, path: str | Path, y_tr: np.ndarray, y_te: np.ndarray, num_classes: int) -> None:

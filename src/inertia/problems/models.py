@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-from inertia.checks import is_number
+from inertia.checks import STYLE_SENTENCE, check_int, is_number
 
 MODELS: tuple[str, ...] = ("softmax", "mlp", "cnn")
 
@@ -42,13 +42,9 @@ def make_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed: 
     if not sizes or not all(is_number(s, integer=True) and s >= 1 for s in sizes):
         raise ValueError(f"input_shape must be a non-empty tuple of positive integer sizes, got {input_shape!r}")
     shape = tuple(int(s) for s in sizes)
-    if not is_number(num_classes, integer=True) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-    if not is_number(hidden, integer=True) or hidden < 1:
-        raise ValueError(f"hidden must be an integer >= 1, got {hidden!r}")
-    if not is_number(seed, integer=True):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
-    num_classes, hidden, seed = int(num_classes), int(hidden), int(seed)
+    num_classes = check_int("num_classes", num_classes, low=2, style=STYLE_SENTENCE)
+    hidden = check_int("hidden", hidden, low=1, style=STYLE_SENTENCE)
+    seed = check_int("seed", seed, style=STYLE_SENTENCE)
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
     with torch.random.fork_rng(devices=[]):

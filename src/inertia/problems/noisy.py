@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from inertia.checks import STYLE_SENTENCE, check_int
 from inertia.problems.base import Problem
 
 QUADRATIC_DESCRIPTION = "N-dimensional quadratic with a chosen spectrum; add gradient noise for mini-batch SGD"
@@ -42,8 +43,8 @@ class Quadratic(Problem):
         start_distance: float = 1.0,
         min_value: float = 0.0,
     ) -> None:
-        _check_int("dim", dim, low=1)
-        _check_int("seed", seed, low=0)
+        dim = check_int("dim", dim, low=1, style=STYLE_SENTENCE)
+        seed = check_int("seed", seed, low=0, style=STYLE_SENTENCE)
         if eigenvalues is None:
             if not (math.isfinite(condition) and condition >= 1.0):
                 raise ValueError(f"condition must be a finite number >= 1, got {condition!r}")
@@ -125,8 +126,3 @@ def _haar_rotation(rng: np.random.Generator, dim: int) -> Tensor:
     """A Haar-distributed orthogonal matrix: QR of a Gaussian matrix with the signs of R's diagonal fixed."""
     q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
     return torch.from_numpy(q * np.sign(np.diag(r)))
-
-
-def _check_int(arg: str, value: object, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{arg} must be an integer >= {low}, got {value!r}")

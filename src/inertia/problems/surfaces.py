@@ -18,6 +18,7 @@ from functools import partial
 import torch
 from torch import Tensor
 
+from inertia.checks import is_number
 from inertia.problems import _stationary as st
 from inertia.problems.surface import Surface
 
@@ -336,7 +337,7 @@ def check_param_names(name: str, factory: Callable[..., object], params: dict[st
 def _checked_params(name: str, factory: Callable[..., object], params: dict[str, float]) -> dict[str, float]:
     check_param_names(name, factory, params)
     for key, value in params.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if not is_number(value):
             raise ValueError(f"parameter {key!r} of problem {name!r} must be a number, got {value!r}")
     return {k: float(v) for k, v in params.items()}
 
