@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One call on a CUDA machine (about 3 minutes): the kernel tests that run on CUDA (Triton compiled,
-# CUDA-graph replay, moving a model to CUDA) against the inertia.rules reference, the GPU step
+# CUDA-graph replay, moving a model to CUDA) against each rule's torch reference, the GPU step
 # benchmark, then the host microseconds per step at 10M parameters in 100 tensors (the graph path's
 # front end against its bare stepper and torch.optim). Everything lands in $OUT (default ./gpu_out).
 #   PYTHONPATH=src bash benchmarks/gpu_check.sh

@@ -63,7 +63,7 @@ def make_params(tensors: int, numel: int, device: torch.device) -> list[torch.nn
 
 
 def _fused_buckets(optimizer: torch.optim.Optimizer) -> list[Any]:
-    buckets = [b for fused_group in optimizer._fused.values() for b in fused_group.buckets]  # type: ignore[attr-defined]
+    buckets = [b for fused_group in optimizer.fused_groups.values() for b in fused_group.buckets]  # type: ignore[attr-defined]
     if not buckets or any(b.stepper is None for b in buckets):
         raise RuntimeError(f"{type(optimizer).__name__}: the fused path did not run (no stepper)")
     return buckets
@@ -72,7 +72,7 @@ def _fused_buckets(optimizer: torch.optim.Optimizer) -> list[Any]:
 def _bare_call(optimizer: torch.optim.Optimizer) -> Call:
     """The stepper of the (single) fused bucket called directly, with consecutive step numbers."""
     (bucket,) = _fused_buckets(optimizer)
-    (fused_group,) = optimizer._fused.values()  # type: ignore[attr-defined]
+    (fused_group,) = optimizer.fused_groups.values()  # type: ignore[attr-defined]
     stepper, hyper, steps = bucket.stepper, fused_group.hyper, itertools.count(bucket.done + 1)
     return lambda: stepper(hyper, next(steps))
 

@@ -26,6 +26,6 @@ def test_docstring_examples_run(name: str) -> None:
 
 
 def test_the_public_optimizers_and_minimize_carry_an_example() -> None:
-    for public in (inertia.SGD, inertia.AdaGrad, inertia.RMSprop, inertia.Adam, inertia.AdamW, inertia.LBFGS,
+    for public in (inertia.SGD, inertia.Adagrad, inertia.RMSprop, inertia.Adam, inertia.AdamW, inertia.LBFGS,
                    inertia.Newton, inertia.minimize):
         assert ">>>" in (public.__doc__ or ""), public.__name__

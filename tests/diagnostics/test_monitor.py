@@ -52,7 +52,7 @@ def test_zigzag_is_silent_at_0_5_over_lambda_max_and_for_adam_at_its_default_lr(
 
 def test_adagrad_collapse_fires_on_the_long_valley_and_rmsprop_does_not() -> None:
     # adaptive statistics are read every 3rd sample (every 30 steps in the warm-up, then 150)
-    adagrad, x_adagrad = _run_surface("long_valley", lambda p: inertia.AdaGrad(p, lr=0.1), 600)
+    adagrad, x_adagrad = _run_surface("long_valley", lambda p: inertia.Adagrad(p, lr=0.1), 600)
     rmsprop, x_rmsprop = _run_surface("long_valley", lambda p: inertia.RMSprop(p, lr=0.01), 600)
     assert adagrad.warned("step_collapse", "xy") and not rmsprop.warned("step_collapse")
     collapse = next(d for d in adagrad.diagnoses if d.pathology == "step_collapse")
@@ -63,7 +63,7 @@ def test_adagrad_collapse_fires_on_the_long_valley_and_rmsprop_does_not() -> Non
 
 
 def test_no_collapse_when_adagrad_converges() -> None:
-    monitor, x = _run_surface("valley", lambda p: inertia.AdaGrad(p, lr=1.0), 400, kappa=4.0)
+    monitor, x = _run_surface("valley", lambda p: inertia.Adagrad(p, lr=1.0), 400, kappa=4.0)
     assert float(x.detach().abs().max()) < 1e-3
     assert not monitor.warned("step_collapse")
 
@@ -114,8 +114,8 @@ def test_statistics_match_a_hand_computation_for_sgd() -> None:
 
 ADAPTIVE = [
     ("torch adagrad", lambda p: torch.optim.Adagrad(p, lr=0.05)),
-    ("inertia adagrad", lambda p: inertia.AdaGrad(p, lr=0.05, lr_decay=0.01)),
-    ("inertia adagrad eps inside", lambda p: inertia.AdaGrad(p, lr=0.05, eps=1e-3, eps_inside_sqrt=True)),
+    ("inertia adagrad", lambda p: inertia.Adagrad(p, lr=0.05, lr_decay=0.01)),
+    ("inertia adagrad eps inside", lambda p: inertia.Adagrad(p, lr=0.05, eps=1e-3, eps_inside_sqrt=True)),
     ("torch rmsprop centered", lambda p: torch.optim.RMSprop(p, lr=0.01, centered=True)),
     ("inertia rmsprop", lambda p: inertia.RMSprop(p, lr=0.01, eps=1e-3)),
     ("torch adam beta1=0", lambda p: torch.optim.Adam(p, lr=0.01, betas=(0.0, 0.99))),

@@ -1,7 +1,7 @@
 """Kernel tests: run the Triton kernels through the interpreter when no CUDA device is present.
 
 ``TRITON_INTERPRET`` is read when ``triton.jit`` decorates a kernel, so it is set here,
-before any test imports :mod:`inertia.kernels.triton_kernels`.
+before any Triton kernel source is compiled (:mod:`inertia.kernels.jit`).
 """
 
 from __future__ import annotations

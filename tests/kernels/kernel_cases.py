@@ -1,4 +1,4 @@
-"""One table of rule options for the kernel tests, and the reference step from inertia.rules."""
+"""One table of rule options for the kernel tests, and the reference step each rule declares."""
 
 from __future__ import annotations
 
@@ -7,10 +7,7 @@ from typing import Any
 import torch
 
 import inertia
-from inertia.kernels.reference import rule_step
-from inertia.kernels.spec import StepSpec, spec_from_group
-
-RULE_OF = {"SGD": "sgd", "AdaGrad": "adagrad", "RMSprop": "rmsprop", "Adam": "adam", "AdamW": "adam"}
+from inertia.kernels.rule_info import RuleInfo, StepSpec
 
 # (optimizer class name, keyword arguments): together they switch on every option of every rule.
 CASES: list[tuple[str, dict[str, Any]]] = [
@@ -21,9 +18,9 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, maximize=True)),
     ("SGD", dict(lr=0.05, momentum=0.8, momentum_form="velocity")),
     ("SGD", dict(lr=0.05, momentum=0.8, nesterov=True, momentum_form="velocity", weight_decay=0.1)),
-    ("AdaGrad", dict(lr=0.1)),
-    ("AdaGrad", dict(lr=0.1, lr_decay=0.05, weight_decay=0.1, maximize=True)),
-    ("AdaGrad", dict(lr=0.1, initial_accumulator_value=0.1, eps=1e-3, eps_inside_sqrt=True)),
+    ("Adagrad", dict(lr=0.1)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.05, weight_decay=0.1, maximize=True)),
+    ("Adagrad", dict(lr=0.1, initial_accumulator_value=0.1, eps=1e-3, eps_inside_sqrt=True)),
     ("RMSprop", dict(lr=0.01)),
     ("RMSprop", dict(lr=0.01, alpha=0.9, centered=True, maximize=True)),
     ("RMSprop", dict(lr=0.01, momentum=0.9, weight_decay=0.1)),
@@ -52,10 +49,17 @@ def group_of(case: tuple[str, dict[str, Any]]) -> dict[str, Any]:
     return optimizer.param_groups[0]
 
 
-def spec_of(case: tuple[str, dict[str, Any]]) -> tuple[str, StepSpec, tuple[float, ...], dict[str, Any]]:
+def rule_of(case: tuple[str, dict[str, Any]]) -> RuleInfo:
+    """The rule declaration of ``case``'s optimizer class."""
+    return getattr(inertia, case[0]).rule
+
+
+def spec_of(case: tuple[str, dict[str, Any]]) -> tuple[RuleInfo, StepSpec, tuple[Any, ...], dict[str, Any]]:
     group = group_of(case)
-    rule = RULE_OF[case[0]]
-    spec, hyper = spec_from_group(rule, group)
+    rule = rule_of(case)
+    found = rule.spec(group)
+    assert found is not None
+    spec, hyper = found
     return rule, spec, hyper, group
 
 
@@ -65,11 +69,11 @@ def fresh_buffers(spec: StepSpec, group: dict[str, Any], n: int, dtype: torch.dt
     buffers = {"param": torch.randn(n, generator=generator, dtype=dtype), "grad": torch.zeros(n, dtype=dtype)}
     for key in spec.state_keys:
         buffers[key] = torch.zeros(n, dtype=dtype)
-    if spec.rule == "adagrad":
+    if spec.rule.name == "adagrad":
         buffers["sum"].fill_(group["initial_accumulator_value"])
     return buffers
 
 
-def reference_step(rule: str, group: dict[str, Any], buffers: dict[str, torch.Tensor], step: int) -> None:
-    """One step of the inertia.rules function on the flat buffers (the math every kernel must match)."""
-    rule_step(rule, group, buffers, step)
+def reference_step(rule: RuleInfo, group: dict[str, Any], buffers: dict[str, torch.Tensor], step: int) -> None:
+    """One step of the rule's torch reference on the flat buffers (the math every kernel must match)."""
+    rule.reference(group, buffers, step)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 import warnings
 from pathlib import Path
@@ -14,8 +13,8 @@ from packaging.requirements import Requirement
 from test_fused_optimizer import assert_same, build, make_params, train
 
 import inertia
-from inertia.kernels import cpu
-from inertia.kernels.spec import FusedFallbackWarning, spec_from_group
+from inertia.kernels import cpu, jit
+from inertia.kernels.rule_info import FusedFallbackWarning
 from inertia.optim import fused_dispatch
 
 
@@ -36,21 +35,21 @@ def test_kernels_load_and_run_without_any_writable_cache_location(monkeypatch: p
     from numba.core import caching
 
     monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
-    importlib.import_module("inertia.kernels.numba_loops")  # so that the cached module comes back afterwards
-    monkeypatch.delitem(sys.modules, "inertia.kernels.numba_loops")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        loops = importlib.import_module("inertia.kernels.numba_loops")
-        p, g, sq = np.linspace(-1, 1, 5), np.linspace(2, -2, 5), np.zeros(5)
-        loops.adagrad_step(p, g, sq, 0.1, 1e-10, 0.0, 1.0, False, False)
+    jit.forget_compiled()  # compile again, now without a cache location
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            adagrad_step = jit.compiled("inertia.optim.adagrad", "adagrad_step", "numba")
+            p, g, sq = np.linspace(-1, 1, 5), np.linspace(2, -2, 5), np.zeros(5)
+            adagrad_step(p, g, sq, 0.1, 1e-10, 0.0, 1.0, False, False)
+    finally:
+        jit.forget_compiled()  # later tests compile with the on-disk cache again
     np.testing.assert_allclose(p, np.linspace(-1, 1, 5) - 0.1 * np.sign(np.linspace(2, -2, 5)))
 
 
 def simulate_missing_numba(monkeypatch: pytest.MonkeyPatch) -> None:
     """As if numba were absent, or installed but failing to import (a numpy it does not support)."""
     monkeypatch.setitem(sys.modules, "numba", None)
-    importlib.import_module("inertia.kernels.numba_loops")  # so that the cached module comes back afterwards
-    monkeypatch.delitem(sys.modules, "inertia.kernels.numba_loops")
     cpu.numba_available.cache_clear()
     monkeypatch.setattr(fused_dispatch, "AUTO_CPU_MIN_ELEMENTS", 1)
 
@@ -78,7 +77,7 @@ def test_missing_numba_falls_back_silently_under_auto(monkeypatch: pytest.Monkey
 def test_numba_that_fails_to_import_counts_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     simulate_missing_numba(monkeypatch)
     assert not cpu.numba_available()
-    assert cpu.cpu_backends(spec_from_group("rmsprop", inertia.RMSprop(
+    assert cpu.cpu_backends(inertia.RMSprop.rule.spec(inertia.RMSprop(
         [torch.zeros(1, requires_grad=True)]).param_groups[0])[0], torch.float32) == []
 
 
@@ -102,7 +101,7 @@ def test_float64_buckets_match_the_reference_closely(case) -> None:
             optimizer = build(name, kwargs, params, impl)
             train(optimizer, params, 5)
         runs[impl] = params
-    assert all(b.stepper is not None for g in optimizer._fused.values() for b in g.buckets)
+    assert all(b.stepper is not None for g in optimizer.fused_groups.values() for b in g.buckets)
     for a, b in zip(runs["fused"], runs["reference"], strict=True):
         torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-12, atol=1e-13)
 
@@ -127,7 +126,7 @@ def test_half_buckets_fall_back_once_to_the_reference(dtype: torch.dtype, name: 
 
 def test_numba_stepper_follows_torch_thread_count_changes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cpu, "PARALLEL_MIN", 64)
-    spec, hyper = spec_from_group("rmsprop", inertia.RMSprop(
+    spec, hyper = inertia.RMSprop.rule.spec(inertia.RMSprop(
         [torch.zeros(1, requires_grad=True)], lr=0.01).param_groups[0])
     n = 1000
     buffers = {"param": torch.linspace(-1, 1, n, dtype=torch.float64),

@@ -1,4 +1,4 @@
-"""Every fast path matches the inertia.rules reference within float32 rounding, for every option.
+"""Every fast path matches its rule's torch reference within float32 rounding, for every option.
 
 One table (kernel_cases.CASES) times every backend available here: numba and torch's
 fused ops on CPU, and the Triton kernels (compiled on CUDA, else through the Triton
@@ -59,7 +59,7 @@ PARAMS = [
 ]
 
 
-def exact_step(rule: str, group: dict, start: dict, step: int, roundoff: float,
+def exact_step(rule, group: dict, start: dict, step: int, roundoff: float,
                generator: torch.Generator | None) -> dict[str, torch.Tensor]:
     """The reference step in float64 from ``start`` (perturbed by +-roundoff relative if a generator is given)."""
     wide = {}

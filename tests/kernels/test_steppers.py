@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from inertia.kernels.cpu import PARALLEL_MIN, NumbaStepper, numba_available
-from inertia.kernels.spec import spec_from_group
 from inertia.kernels.steppers import NumbaShardStepper, split_runs
+from inertia.optim.rmsprop import RMSPROP_RULE
 from inertia.optim.sharded import copy_state, is_dtensor, local_part, share_memory
 
 
@@ -44,8 +44,8 @@ def test_plain_tensors_are_their_own_local_part() -> None:
 def test_numba_shard_stepper_equals_the_flat_stepper(threads: int) -> None:
     """Over a list of shards (one split between threads) the kernel computes what it does over one flat buffer."""
     sizes = [PARALLEL_MIN + 37, 5, 0, 1000]
-    spec, hyper = spec_from_group("rmsprop", dict(lr=1e-2, alpha=0.9, eps=1e-8, weight_decay=0.1, momentum=0.9,
-                                                  centered=True, maximize=False, eps_inside_sqrt=False))
+    spec, hyper = RMSPROP_RULE.spec(dict(lr=1e-2, alpha=0.9, eps=1e-8, weight_decay=0.1, momentum=0.9,
+                                         centered=True, maximize=False, eps_inside_sqrt=False))
     generator = torch.Generator().manual_seed(0)
     flat = {key: torch.randn(sum(sizes), generator=generator) for key in ("param", "grad")}
     flat.update({key: torch.rand(sum(sizes), generator=generator) * 0.1 for key in spec.state_keys})

@@ -88,11 +88,11 @@ def test_uncorrected_adam_first_step_is_about_3_16_lr() -> None:
     torch.testing.assert_close((got - start).abs(), torch.full((3,), expected, dtype=torch.float64), rtol=1e-6, atol=0)
 
 
-@pytest.mark.parametrize("optimizer_class", [inertia.AdaGrad, inertia.RMSprop])
+@pytest.mark.parametrize("optimizer_class", [inertia.Adagrad, inertia.RMSprop])
 def test_eps_inside_sqrt_for_adagrad_and_rmsprop(optimizer_class) -> None:
     eps = 0.5
     got = quadratic_run(lambda p: optimizer_class(p, lr=0.1, eps=eps, eps_inside_sqrt=True), 1)
     start = torch.tensor([3.0, 1.0, -1.0], dtype=torch.float64)
     g = 2 * torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64) * start
-    cache = g * g if optimizer_class is inertia.AdaGrad else 0.01 * g * g
+    cache = g * g if optimizer_class is inertia.Adagrad else 0.01 * g * g
     torch.testing.assert_close(got, start - 0.1 * g / torch.sqrt(cache + eps), rtol=1e-12, atol=1e-12)

@@ -10,7 +10,7 @@ import inertia
 
 ONE_PER_RULE = [
     ("SGD", dict(lr=0.05, momentum=0.9)),
-    ("AdaGrad", dict(lr=0.1, lr_decay=0.05)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.05)),
     ("RMSprop", dict(lr=0.01, momentum=0.9, centered=True)),
     ("Adam", dict(lr=0.01, amsgrad=True)),
 ]

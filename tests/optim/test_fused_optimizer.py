@@ -11,7 +11,7 @@ import torch
 from kernel_cases import CASES, case_id
 
 import inertia
-from inertia.kernels import FusedFallbackWarning, cpu
+from inertia.kernels import FusedFallbackWarning
 from inertia.optim import fused_dispatch
 
 SHAPES = [(6, 4), (4,), (3, 2, 2), (1,), (5, 3)]
@@ -44,7 +44,7 @@ def train(optimizer: torch.optim.Optimizer, params: list, steps: int) -> None:
 
 def assert_fused(optimizer: torch.optim.Optimizer) -> None:
     """Every bucket of every group ran the fused path on the last step."""
-    groups = list(optimizer._fused.values())
+    groups = list(optimizer.fused_groups.values())
     assert groups and all(b.stepper is not None and b.done is not None for g in groups for b in g.buckets)
     for group in optimizer.param_groups:
         assert len({p.untyped_storage().data_ptr() for p in group["params"]}) == 1
@@ -70,20 +70,20 @@ def test_fused_trajectory_matches_reference(case, mode: str) -> None:
         runs[impl] = params
     assert_fused(optimizer)
     if mode == "cuda-graph":
-        assert all(b.stepper.graphs is not None for g in optimizer._fused.values() for b in g.buckets)
+        assert all(b.stepper.graphs is not None for g in optimizer.fused_groups.values() for b in g.buckets)
     assert_same(runs["fused"], runs["reference"])
 
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])
 def test_each_cpu_backend_drives_the_optimizer(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(cpu.CPU_BACKEND_FOR, "adam", backend)
+    monkeypatch.setattr(inertia.Adam.rule, "cpu_backend", backend)
     runs = []
     for impl in ("reference", "fused"):
         params = make_params(torch.float64)
         optimizer = build("AdamW", dict(lr=0.01, amsgrad=True), params, impl)
         train(optimizer, params, 4)
         runs.append(params)
-    assert optimizer._fused[id(optimizer.param_groups[0])].buckets[0].stepper_key[1] == backend
+    assert optimizer.fused_groups[id(optimizer.param_groups[0])].buckets[0].stepper_key[1] == backend
     assert_same(runs[1], runs[0])
 
 
@@ -94,7 +94,7 @@ def test_one_kernel_call_per_bucket_whatever_the_number_of_tensors(monkeypatch: 
     for p in params:
         p.grad = torch.randn(7)
     optimizer.step()
-    stepper = optimizer._fused[id(optimizer.param_groups[0])].buckets[0].stepper
+    stepper = optimizer.fused_groups[id(optimizer.param_groups[0])].buckets[0].stepper
     monkeypatch.setattr(type(stepper), "__call__", lambda self, hyper, step: calls.append(step))
     optimizer.step()
     optimizer.step()
@@ -106,7 +106,7 @@ def test_grads_accumulate_in_the_flat_buffer_and_zero_grad_keeps_views() -> None
     optimizer = inertia.SGD(params, lr=0.1, momentum=0.9, impl="fused")
     train(optimizer, params, 1)
     views = [p.grad for p in params]
-    flat = optimizer._fused[id(optimizer.param_groups[0])].buckets[0].grad_flat
+    flat = optimizer.fused_groups[id(optimizer.param_groups[0])].buckets[0].grad_flat
     optimizer.zero_grad()
     assert all(p.grad is v for p, v in zip(params, views, strict=True)) and not flat.any()
     loss_of(params).backward()
@@ -124,7 +124,7 @@ def test_auto_fuses_large_cpu_buckets_only() -> None:
     optimizer.step()
     assert small.untyped_storage().nbytes() == small.numel() * 4
     assert large.untyped_storage().nbytes() >= large.numel() * 4
-    assert optimizer._fused[id(optimizer.param_groups[1])].buckets[0].stepper is not None
+    assert optimizer.fused_groups[id(optimizer.param_groups[1])].buckets[0].stepper is not None
     torch_flag = inertia.Adam([torch.nn.Parameter(torch.randn(10))], lr=0.01, fused=True)
     assert fused_dispatch.resolve_impl(torch_flag.param_groups[0]) == "fused"
 

@@ -13,7 +13,7 @@ import torch
 from test_fused_fallbacks import check, run
 from test_fused_optimizer import assert_fused, build, loss_of, make_params
 
-from inertia.kernels.spec import FusedFallbackWarning
+from inertia.kernels.rule_info import FusedFallbackWarning
 from inertia.optim.fused_buckets import FusedBucket
 
 
@@ -39,7 +39,7 @@ def test_plan_is_reused_until_a_group_value_or_a_grad_changes(monkeypatch: pytes
     assert len(step()) == 2  # first step: the full path for the bucket of each group
     assert step() == [] and step() == []  # nothing changed: the cached plans
     optimizer.param_groups[0]["lr"] = 0.02
-    (bucket_of_group_0,) = optimizer._fused[id(optimizer.param_groups[0])].buckets
+    (bucket_of_group_0,) = optimizer.fused_groups[id(optimizer.param_groups[0])].buckets
     assert step() == [id(bucket_of_group_0)]
     assert step() == []
     optimizer.zero_grad()
@@ -48,7 +48,7 @@ def test_plan_is_reused_until_a_group_value_or_a_grad_changes(monkeypatch: pytes
     calls.clear()
     with pytest.warns(FusedFallbackWarning, match="replaced"):
         optimizer.step()
-    (bucket_of_group_1,) = optimizer._fused[id(optimizer.param_groups[1])].buckets
+    (bucket_of_group_1,) = optimizer.fused_groups[id(optimizer.param_groups[1])].buckets
     assert calls == [id(bucket_of_group_1)]
     assert_fused(optimizer)
 
@@ -56,7 +56,7 @@ def test_plan_is_reused_until_a_group_value_or_a_grad_changes(monkeypatch: pytes
 CHANGES = [
     ("SGD", dict(lr=0.05, momentum=0.9), dict(lr=0.02, momentum=0.5)),
     ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True), dict(weight_decay=0.1, maximize=True)),
-    ("AdaGrad", dict(lr=0.1), dict(lr_decay=0.05)),
+    ("Adagrad", dict(lr=0.1), dict(lr_decay=0.05)),
     ("RMSprop", dict(lr=0.01), dict(alpha=0.5, eps=1e-3)),
     ("RMSprop", dict(lr=0.01, centered=True, momentum=0.9), dict(weight_decay=0.1, maximize=True)),
     ("Adam", dict(lr=0.01), dict(betas=(0.5, 0.9), lr=0.03)),

@@ -12,7 +12,7 @@ import torch
 from optim_cases import CONFIGS, config_id, loss_of, make_params, param_groups
 
 import inertia
-from inertia.kernels.spec import FusedFallbackWarning
+from inertia.kernels.rule_info import FusedFallbackWarning
 
 
 def train(optimizer: torch.optim.Optimizer, params: list, steps: int) -> None:

@@ -11,7 +11,7 @@ import torch
 from optim_cases import loss_of, make_params
 
 import inertia
-from inertia.kernels.spec import FusedFallbackWarning
+from inertia.kernels.rule_info import FusedFallbackWarning
 
 NAMES = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
 

@@ -16,18 +16,16 @@ import torch
 import inertia
 from inertia.bench.steps import OPTIMIZERS, time_call
 from inertia.kernels.cpu import NumbaStepper, TorchFusedStepper, numba_available, torch_supports
-from inertia.kernels.reference import rule_step
-from inertia.kernels.spec import StepSpec, spec_from_group
-
-RULE_OF = {"SGD": "sgd", "Adagrad": "adagrad", "RMSprop": "rmsprop", "Adam": "adam", "AdamW": "adam"}
+from inertia.kernels.rule_info import RuleInfo, StepSpec
 
 
-def group_and_spec(name: str) -> tuple[str, dict[str, Any], StepSpec, tuple[float, ...]]:
+def group_and_spec(name: str) -> tuple[RuleInfo, dict[str, Any], StepSpec, tuple[Any, ...]]:
     """The rule, full param group, spec and hyperparameters of benchmark optimizer ``name``."""
     class_name, kwargs = OPTIMIZERS[name]
-    group = getattr(inertia, class_name)([torch.nn.Parameter(torch.zeros(1))], **kwargs).param_groups[0]
-    rule = RULE_OF[class_name]
-    found = spec_from_group(rule, group)
+    optimizer_class = getattr(inertia, class_name)
+    group = optimizer_class([torch.nn.Parameter(torch.zeros(1))], **kwargs).param_groups[0]
+    rule = optimizer_class.rule
+    found = rule.spec(group)
     assert found is not None
     return rule, group, found[0], found[1]
 
@@ -40,14 +38,14 @@ def flat_buffers(spec: StepSpec, n: int, device: torch.device) -> dict[str, torc
     return buffers
 
 
-def _candidates(rule: str, group: dict[str, Any], spec: StepSpec,
+def _candidates(rule: RuleInfo, group: dict[str, Any], spec: StepSpec,
                 buffers: dict[str, torch.Tensor]) -> dict[str, Any]:
     candidates: dict[str, Any] = {}
     if numba_available():
         candidates["numba"] = NumbaStepper(spec, buffers)
     if torch_supports(spec):
         candidates["torch-fused-op"] = TorchFusedStepper(spec, buffers)
-    compiled = torch.compile(lambda: rule_step(rule, group, buffers, 2), dynamic=False)
+    compiled = torch.compile(lambda: rule.reference(group, buffers, 2), dynamic=False)
     candidates["inductor"] = lambda hyper, step: compiled()
     return candidates
 

@@ -4,7 +4,7 @@ For each size, optimizer and implementation (inertia fused, inertia reference, t
 loop, torch foreach, torch fused; on CUDA also inertia fused replayed from a CUDA graph)
 it times ``optimizer.step()`` and reports it against the bandwidth floor measured in the
 same run: floor = bytes moved (read p, g and the state, write p and the state;
-:meth:`inertia.kernels.spec.StepSpec.floor_bytes`) / bandwidth of an in-place
+:meth:`inertia.kernels.rule_info.StepSpec.floor_bytes`) / bandwidth of an in-place
 ``x.add_(y)`` over a large buffer (12 bytes per element).
 
 On CUDA each row is timed on its own with CUDA events (3 batches of at least ``steps``
@@ -28,7 +28,6 @@ from typing import Any
 import torch
 
 import inertia
-from inertia.kernels.spec import spec_from_group
 
 # name -> (class name, keyword arguments shared by inertia and torch.optim, rule)
 OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -155,9 +154,9 @@ def build_optimizer(name: str, impl: str, params: list[torch.nn.Parameter]) -> t
 def floor_bytes_per_element(name: str) -> int:
     """Bytes per float32 parameter a single pass of optimizer ``name`` moves (ANCHORS section 1)."""
     class_name, kwargs = OPTIMIZERS[name]
-    group = getattr(inertia, class_name)([torch.nn.Parameter(torch.zeros(1))], **kwargs).param_groups[0]
-    rule = {"SGD": "sgd", "Adagrad": "adagrad", "RMSprop": "rmsprop"}.get(class_name, "adam")
-    found = spec_from_group(rule, group)
+    optimizer_class = getattr(inertia, class_name)
+    group = optimizer_class([torch.nn.Parameter(torch.zeros(1))], **kwargs).param_groups[0]
+    found = optimizer_class.rule.spec(group)
     assert found is not None
     return found[0].floor_bytes(4)
 
@@ -182,7 +181,7 @@ BACKEND_NAMES = {"numba": "numba kernel", "torch": "torch's fused op", "triton":
 def fused_backends(optimizer: torch.optim.Optimizer) -> str:
     """Which kernels an inertia optimizer's last step chose, for example "numba kernel" or "reference path: why"."""
     used = set()
-    for fused_group in getattr(optimizer, "_fused", {}).values():
+    for fused_group in getattr(optimizer, "fused_groups", {}).values():
         for backend, why in fused_group.choices:
             used.add(BACKEND_NAMES.get(backend, backend) if backend else f"reference path: {why or 'small bucket'}")
     return ", ".join(sorted(used)) or "reference path"

@@ -1,7 +1,7 @@
-"""CPU steppers: one pass over flat buffers with numba or with torch's own fused CPU ops.
+"""CPU steppers: one pass over flat buffers with a rule's numba kernel or with torch's own fused CPU ops.
 
 Both take the flat ``param``/``grad``/state buffers of a bucket once and then apply a
-step with O(1) Python work. Which one a rule uses is :data:`CPU_BACKEND_FOR`, chosen by
+step with O(1) Python work. Which one a rule prefers is its ``cpu_backend``, chosen by
 ``benchmarks/step_speed.py --cpu-backends`` (see ``benchmarks/RESULTS.md``).
 """
 
@@ -16,10 +16,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from inertia.kernels.spec import StepSpec, host_scalars, plain_numbers
+from inertia.kernels.jit import compiled
+from inertia.kernels.rule_info import StepSpec, plain_numbers
 
-#: The CPU backend each rule uses when its options allow (measured; see benchmarks/RESULTS.md).
-CPU_BACKEND_FOR = {"sgd": "torch", "adagrad": "torch", "rmsprop": "numba", "adam": "torch"}
 CPU_DTYPES = (torch.float32, torch.float64)
 #: Buffers at least this long are stepped in parallel threads by the numba backend.
 PARALLEL_MIN = 1 << 18
@@ -27,27 +26,21 @@ PARALLEL_MIN = 1 << 18
 
 @functools.cache
 def numba_available() -> bool:
-    """Whether the numba kernels can be used: numba (the ``fast`` extra) is installed *and* imports.
+    """Whether the numba kernels can be used: numba is installed *and* imports.
 
     A numba that fails to import (e.g. built for another numpy) counts as missing, so the step
     falls back to another backend or the reference path instead of failing.
     """
     try:
-        importlib.import_module("inertia.kernels.numba_loops")
+        importlib.import_module("numba")
     except Exception:  # ImportError, or whatever a broken numba install raises while loading
         return False
     return True
 
 
 def torch_supports(spec: StepSpec) -> bool:
-    """Whether a torch fused CPU op computes ``spec`` exactly (torch has SGD, AdaGrad, Adam)."""
-    if spec.rule == "sgd":
-        return not spec.flag("velocity")
-    if spec.rule == "adagrad":
-        return not spec.flag("eps_inside")
-    if spec.rule == "adam":
-        return spec.flag("bias_correction") == 1 and spec.flag("eps_mode") == 0
-    return False
+    """Whether a torch fused CPU op computes ``spec`` exactly."""
+    return spec.rule.torch_op(spec) is not None
 
 
 def cpu_backends(spec: StepSpec, dtype: torch.dtype) -> list[str]:
@@ -59,8 +52,7 @@ def cpu_backends(spec: StepSpec, dtype: torch.dtype) -> list[str]:
         available.append("torch")
     if numba_available():
         available.append("numba")
-    preferred = CPU_BACKEND_FOR[spec.rule]
-    return sorted(available, key=lambda name: name != preferred)
+    return sorted(available, key=lambda name: name != spec.rule.cpu_backend)
 
 
 def _listed(buffer: Tensor | list[Tensor]) -> list[Tensor]:
@@ -70,64 +62,58 @@ def _listed(buffer: Tensor | list[Tensor]) -> list[Tensor]:
 
 
 class TorchFusedStepper:
-    """Calls torch's ``_fused_sgd_``/``_fused_adagrad_``/``_fused_adam(w)_`` on one flat tensor each
-    (or on lists of tensors, such as the local shards of DTensor parameters).
+    """Calls the rule's torch fused op (``torch._fused_adam_`` and the like) on one flat tensor per
+    buffer, or on lists of tensors (such as the local shards of DTensor parameters).
 
     The op and its option arguments are fixed at construction; per step only the step
     number and, when they changed, the hyperparameter arguments are written.
     """
 
     def __init__(self, spec: StepSpec, buffers: dict[str, Tensor]) -> None:
-        if not torch_supports(spec):
+        fused = spec.rule.torch_op(spec)
+        if fused is None:
             raise ValueError(f"Invalid spec: {spec!r} (no torch fused CPU op computes it)")
         self.spec = spec
-        flags = dict(spec.flags)
+        self.first_step = fused.first_step
         param, grad = _listed(buffers["param"]), _listed(buffers["grad"])
-        state = [_listed(buffers[key]) for key in spec.state_keys]
+        state = [_listed(buffers[key]) if key in buffers else [] for key in fused.state]
         steps = torch.zeros(len(param), dtype=torch.float32)  # one counter per tensor, as the ops take
         self.step_tensor = list(steps.unbind())
         self.step_array = steps.numpy()  # a view: writing it sets the counters without an op
-        maximize = bool(flags["maximize"])
-        if spec.rule == "sgd":
-            self.op = torch._fused_sgd_
-            self.args = (param, grad, state[0] if state else [])
-            self.options: dict[str, Any] = dict(nesterov=bool(flags["nesterov"]), maximize=maximize)
-        elif spec.rule == "adagrad":
-            self.op = torch._fused_adagrad_
-            self.args = (param, grad, state[0], self.step_tensor)
-            self.options = dict(maximize=maximize)
-        else:
-            amsgrad = bool(flags["amsgrad"])
-            self.op = torch._fused_adamw_ if flags["wd_mode"] == 2 else torch._fused_adam_
-            self.args = (param, grad, state[0], state[1], state[2] if amsgrad else [], self.step_tensor)
-            self.options = dict(amsgrad=amsgrad, maximize=maximize)
-        self.hyper: tuple[float, ...] | None = None
+        self.op = getattr(torch, fused.op)
+        self.args = (param, grad, *state) + ((self.step_tensor,) if fused.takes_step else ())
+        self.options = dict(fused.options)
+        self.fields = spec.rule.Hyper._fields  # the op takes the hyperparameters by these names
+        self.hyper: tuple[Any, ...] | None = None
         self.kwargs: dict[str, Any] = {}
 
-    def _hyper_kwargs(self, hyper: tuple[float, ...]) -> dict[str, Any]:
-        if self.spec.rule == "sgd":
-            lr, momentum, dampening, wd = hyper
-            return dict(self.options, weight_decay=wd, momentum=momentum, lr=lr, dampening=dampening)
-        if self.spec.rule == "adagrad":
-            lr, lr_decay, eps, wd = hyper
-            return dict(self.options, lr=lr, lr_decay=lr_decay, weight_decay=wd, eps=eps)
-        lr, beta1, beta2, eps, wd = hyper
-        return dict(self.options, lr=lr, beta1=beta1, beta2=beta2, weight_decay=wd, eps=eps)
-
-    def __call__(self, hyper: tuple[float, ...], step: int) -> None:
+    def __call__(self, hyper: tuple[Any, ...], step: int) -> None:
         """Apply step number ``step`` (>= 1) with hyperparameters ``hyper``."""
         if hyper is not self.hyper:  # a tuple holding a tensor (in-place lr changes) is re-read every step
-            self.kwargs = self._hyper_kwargs(hyper)
+            self.kwargs = dict(self.options, **dict(zip(self.fields, hyper, strict=True)))
             self.hyper = hyper if plain_numbers(hyper) else None
         self.step_array[:] = step
-        if self.spec.rule == "sgd":
+        if self.first_step:
             self.op(*self.args, is_first_step=step == 1, **self.kwargs)
         else:
             self.op(*self.args, **self.kwargs)
 
 
+def kernel_arrays(spec: StepSpec, arrays: dict[str, Any]) -> tuple[Any, ...]:
+    """The array arguments of the rule's kernels: param, grad, then one per state slot (an absent
+    optional buffer is replaced by the param array, which that kernel variant leaves untouched)."""
+    param = arrays["param"]
+    slots = [next((arrays[key] for key in keys if key in arrays), param) for keys in spec.rule.state_slots]
+    return (param, arrays["grad"], *slots)
+
+
+def numba_kernel(spec: StepSpec) -> Any:
+    """The compiled numba kernel of ``spec``'s rule."""
+    return compiled(type(spec.rule).__module__, spec.rule.numba_kernel, "numba")
+
+
 class NumbaStepper:
-    """Runs the :mod:`inertia.kernels.numba_loops` kernel of a rule over numpy views of the buffers.
+    """Runs the rule's numba kernel over numpy views of the buffers.
 
     Buffers of at least :data:`PARALLEL_MIN` elements are split into one contiguous chunk
     per thread (``torch.get_num_threads()``, read again on every step, so that
@@ -138,53 +124,37 @@ class NumbaStepper:
     """
 
     def __init__(self, spec: StepSpec, buffers: dict[str, Tensor]) -> None:
-        from inertia.kernels import numba_loops
-
         self.spec = spec
-        self.kernel = getattr(numba_loops, f"{spec.rule}_step")
+        self.kernel = numba_kernel(spec)
         self.arrays = {key: value.detach().numpy() for key, value in buffers.items()}
         self.cast = self.arrays["param"].dtype.type
         self.parallel = self.arrays["param"].size >= PARALLEL_MIN
         self._split(torch.get_num_threads() if self.parallel else 1)
-        self.flags = _kernel_flags(spec, self.cast)
-        self.step_dependent = bool(dict(spec.flags).get("step_dependent"))
-        self.cached: tuple[Any, ...] = (None, None, ())  # (hyper, step or None, scalar arguments)
+        self.cached: tuple[Any, ...] = (None, None, ())  # (hyper, step key, scalar arguments)
 
     def _split(self, threads: int) -> None:
         """Cut the buffers into ``threads`` contiguous chunks (multiples of 16 elements but the last)."""
         threads, n = max(1, threads), self.arrays["param"].size
         edges = [n * k // threads // 16 * 16 for k in range(threads)] + [n]
         bounds = zip(edges[:-1], edges[1:], strict=True)
-        self.chunks = [_kernel_arrays(self.spec, {key: a[lo:hi] for key, a in self.arrays.items()})
+        self.chunks = [kernel_arrays(self.spec, {key: a[lo:hi] for key, a in self.arrays.items()})
                        for lo, hi in bounds]
         self.threads = threads
-        self.pool = _pool(threads) if threads > 1 else None
+        self.pool = shared_pool(threads) if threads > 1 else None
 
-    def _scalars(self, hyper: tuple[float, ...], step: int) -> tuple[Any, ...]:
-        """The kernel's arguments after the arrays, for this step."""
-        key_step = (step == 1) if self.spec.rule == "sgd" else (step if self.step_dependent else None)
+    def scalars(self, hyper: tuple[Any, ...], step: int) -> tuple[Any, ...]:
+        """The kernel's arguments after the arrays, for this step (recomputed only when they change)."""
+        key_step = self.spec.rule.step_key(self.spec, step)
         cached_hyper, cached_step, scalars = self.cached
         if hyper is cached_hyper and key_step == cached_step:
             return scalars
-        s, c = host_scalars(self.spec, hyper, step), self.cast
-        rule = self.spec.rule
-        if rule == "sgd":
-            scalars = (c(s["lr"]), c(s["wd"]), c(s["momentum"]), c(s["dampening_keep"]), *self.flags,
-                       bool(s["first"]))
-        elif rule == "adagrad":
-            scalars = (c(s["clr"]), c(s["eps"]), c(s["wd"]), *self.flags)
-        elif rule == "rmsprop":
-            scalars = (c(s["lr"]), c(s["alpha"]), c(s["one_minus_alpha"]), c(s["eps"]), c(s["wd"]),
-                       c(s["momentum"]), *self.flags)
-        else:
-            scalars = (*(c(s[k]) for k in ("one_minus_beta1", "beta2", "one_minus_beta2", "eps", "wd", "decay",
-                                          "step_size", "denom_scale")), *self.flags)
+        scalars = self.spec.rule.numba_arguments(self.spec, hyper, step, self.cast)
         self.cached = (hyper if plain_numbers(hyper) else None, key_step, scalars)
         return scalars
 
-    def __call__(self, hyper: tuple[float, ...], step: int) -> None:
+    def __call__(self, hyper: tuple[Any, ...], step: int) -> None:
         """Apply step number ``step`` (>= 1) with hyperparameters ``hyper``."""
-        scalars = self._scalars(hyper, step)
+        scalars = self.scalars(hyper, step)
         if self.parallel and torch.get_num_threads() != self.threads:
             self._split(torch.get_num_threads())
         if self.pool is None:
@@ -196,37 +166,10 @@ class NumbaStepper:
             future.result()
 
 
-def _kernel_arrays(spec: StepSpec, a: dict[str, Any]) -> tuple[Any, ...]:
-    """The array arguments of the rule's kernel (absent buffers replaced by an untouched stand-in)."""
-    p, g = a["param"], a["grad"]
-    if spec.rule == "sgd":
-        return p, g, a[spec.state_keys[0]] if spec.state_keys else p
-    if spec.rule == "adagrad":
-        return p, g, a["sum"]
-    if spec.rule == "rmsprop":
-        square_avg = a["square_avg"]
-        return p, g, square_avg, a.get("grad_avg", square_avg), a.get("momentum_buffer", square_avg)
-    v = a["exp_avg_sq"]
-    return p, g, a["exp_avg"], v, a.get("max_exp_avg_sq", v)
-
-
-def _kernel_flags(spec: StepSpec, cast: Any) -> tuple[Any, ...]:
-    """The rule kernel's option arguments (after its scalars): sign, weight decay and variant flags."""
-    f = dict(spec.flags)
-    sign, use_wd = cast(-1.0 if f["maximize"] else 1.0), _has_wd(spec)
-    if spec.rule == "sgd":
-        return sign, use_wd, bool(f["momentum"]), bool(f["nesterov"]), bool(f["velocity"])
-    if spec.rule == "adagrad":
-        return sign, use_wd, bool(f["eps_inside"])
-    if spec.rule == "rmsprop":
-        return sign, use_wd, bool(f["centered"]), bool(f["momentum"]), bool(f["eps_inside"])
-    return sign, f["wd_mode"], bool(f["amsgrad"]), f["eps_mode"] == 1
-
-
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
 
 
-def _pool(threads: int) -> ThreadPoolExecutor:
+def shared_pool(threads: int) -> ThreadPoolExecutor:
     """A shared pool of ``threads - 1`` workers (the calling thread runs the first chunk).
 
     Keyed by process id too: a forked child inherits the pool object but not its threads.
@@ -235,10 +178,6 @@ def _pool(threads: int) -> ThreadPoolExecutor:
     if key not in _POOLS:
         _POOLS[key] = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="inertia-numba")
     return _POOLS[key]
-
-
-def _has_wd(spec: StepSpec) -> bool:
-    return bool(spec.flag("weight_decay")) if spec.rule != "adam" else spec.flag("wd_mode") == 1
 
 
 def make_cpu_stepper(spec: StepSpec, buffers: dict[str, Tensor], backend: str) -> Any:

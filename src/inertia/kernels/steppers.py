@@ -8,7 +8,6 @@ threads for large buckets.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import torch
@@ -18,12 +17,12 @@ from inertia.kernels.cpu import (
     PARALLEL_MIN,
     NumbaStepper,
     TorchFusedStepper,
-    _kernel_arrays,
-    _kernel_flags,
-    _pool,
+    kernel_arrays,
     make_cpu_stepper,
+    numba_kernel,
+    shared_pool,
 )
-from inertia.kernels.spec import StepSpec
+from inertia.kernels.rule_info import StepSpec
 from inertia.kernels.triton_steps import TritonStepper
 
 __all__ = ["NumbaShardStepper", "make_shard_stepper", "make_stepper", "split_runs"]
@@ -46,15 +45,12 @@ class NumbaShardStepper(NumbaStepper):
     """
 
     def __init__(self, spec: StepSpec, tensors: dict[str, list[Tensor]]) -> None:
-        numba_loops = importlib.import_module("inertia.kernels.numba_loops")  # numba is optional
         self.spec = spec
-        self.kernel = getattr(numba_loops, f"{spec.rule}_step")
+        self.kernel = numba_kernel(spec)
         self.tensors = tensors
         self.state_arrays = {key: [_array(t) for t in tensors[key]] for key in spec.state_keys}
         self.sizes = [t.numel() for t in tensors["param"]]
         self.cast = torch.empty(0, dtype=tensors["param"][0].dtype).numpy().dtype.type
-        self.flags = _kernel_flags(spec, self.cast)
-        self.step_dependent = bool(dict(spec.flags).get("step_dependent"))
         self.cached: tuple[Any, ...] = (None, None, ())
         self.runs: tuple[int, list[list[tuple[int, int, int]]]] = (0, [])
 
@@ -65,9 +61,9 @@ class NumbaShardStepper(NumbaStepper):
             self.runs = (threads, split_runs(self.sizes, threads))
         return self.runs[1]
 
-    def __call__(self, hyper: tuple[float, ...], step: int) -> None:
+    def __call__(self, hyper: tuple[Any, ...], step: int) -> None:
         """Apply step number ``step`` (>= 1) with hyperparameters ``hyper``."""
-        scalars = self._scalars(hyper, step)
+        scalars = self.scalars(hyper, step)
         params = [_array(t) for t in self.tensors["param"]]
         grads = [_array(t) for t in self.tensors["grad"]]
 
@@ -75,13 +71,13 @@ class NumbaShardStepper(NumbaStepper):
             for index, start, stop in pieces:
                 arrays = {key: a[index][start:stop] for key, a in self.state_arrays.items()}
                 arrays.update(param=params[index][start:stop], grad=grads[index][start:stop])
-                self.kernel(*_kernel_arrays(self.spec, arrays), *scalars)
+                self.kernel(*kernel_arrays(self.spec, arrays), *scalars)
 
         runs = self._runs()
         if len(runs) == 1:
             run(runs[0])
             return
-        futures = [_pool(len(runs)).submit(run, pieces) for pieces in runs[1:]]
+        futures = [shared_pool(len(runs)).submit(run, pieces) for pieces in runs[1:]]
         run(runs[0])
         for future in futures:
             future.result()

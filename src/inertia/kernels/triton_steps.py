@@ -3,21 +3,35 @@
 Per step the host does O(1) work: compare the hyperparameters with the last ones (the
 same tuple of Python numbers: nothing; ``lr`` alone changed: one ``fill_`` launch;
 anything else: one small copy), then one kernel launch or one graph replay. The step
-counter and ``beta**t`` live on the device (see :mod:`inertia.kernels.triton_kernels`);
-the host rewrites them only when the step it is asked for is not the one the device
-expects (after a checkpoint load or a step taken by the reference path).
+counter and ``beta**t`` live on the device; the host rewrites them only when the step it is
+asked for is not the one the device expects (after a checkpoint load or a step taken by the
+reference path).
+
+Every rule's Triton kernel takes ``(param, grad, *state slots, *hyperparameters, slot_in,
+slot_out, n)`` and its constexpr options: one float64 device pointer per field of the rule's
+``Hyper`` tuple (views into one small tensor, so a new ``lr`` is one ``fill_``), and two
+float64 "slots" ``[t, b1**t, b2**t, 0]`` (``b1, b2`` are the rule's ``device_powers``, or 1).
+Program 0 writes the next slot into the other buffer, so a step needs no host to device copy
+and the same launch can be captured once in a CUDA graph and replayed (the stepper alternates
+the two slots). Scalars are derived in float64 as the reference does and cast once to the
+compute type, float32 (float64 for float64 buffers); IEEE-rounded division and square root
+keep the results within float32 rounding of the reference.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.util
 import warnings
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from inertia.kernels.spec import FusedFallbackWarning, StepSpec, plain_numbers
+from inertia.kernels.cpu import kernel_arrays
+from inertia.kernels.jit import compiled
+from inertia.kernels.rule_info import FusedFallbackWarning, StepSpec, plain_numbers
 
 #: Launch configuration of every kernel: elements per program and warps per program.
 LAUNCH = {"block": 1024, "num_warps": 4}
@@ -40,24 +54,25 @@ class TritonStepper:
 
     def __init__(self, spec: StepSpec, buffers: dict[str, Tensor], *, cuda_graph: bool = False,
                  block: int | None = None, num_warps: int | None = None) -> None:
-        from inertia.kernels import triton_kernels
-
         param = buffers["param"]
         if cuda_graph and param.device.type != "cuda":
             raise ValueError(f"Invalid cuda_graph: True (buffers are on {param.device}, not CUDA)")
         self.spec = spec
-        self.kernel = getattr(triton_kernels, f"{spec.rule}_kernel")
+        self.kernel = compiled(type(spec.rule).__module__, spec.rule.triton_kernel, "triton")
         self.buffers = buffers
         self.n = param.numel()
         self.cuda_graph = cuda_graph
         self.block = block or LAUNCH["block"]
         self.num_warps = num_warps or LAUNCH["num_warps"]
-        self.hyper = torch.zeros(8, dtype=torch.float64, device=param.device)
-        self.lr_view = self.hyper[:1]
+        fields = spec.rule.Hyper._fields
+        self.hyper = torch.zeros(len(fields), dtype=torch.float64, device=param.device)
+        self.hyper_views = [self.hyper[i : i + 1] for i in range(len(fields))]  # lr first
+        powers = spec.rule.device_powers
+        self.power_index = tuple(fields.index(name) for name in powers) if powers else None
         self.slots = torch.zeros(2, 4, dtype=torch.float64, device=param.device)
         self.slot_views = [self.slots[0], self.slots[1]]
-        self.host_hyper: tuple[float, ...] | None = None
-        self.plain_hyper: tuple[float, ...] | None = None  # the last ``hyper`` argument, if only numbers
+        self.host_hyper: tuple[Any, ...] | None = None
+        self.plain_hyper: tuple[Any, ...] | None = None  # the last ``hyper`` argument, if only numbers
         self.next_step: int | None = None
         self.phase = 0
         self.launched = False
@@ -66,43 +81,26 @@ class TritonStepper:
         self.pointers = self._pointers()
 
     def _constants(self, dtype: torch.dtype) -> dict[str, object]:
-        import triton.language as tl
-
-        f = dict(self.spec.flags)
-        names = {
-            "sgd": {"MAXIMIZE": "maximize", "WD": "weight_decay", "MOMENTUM": "momentum",
-                    "NESTEROV": "nesterov", "VELOCITY": "velocity"},
-            "adagrad": {"MAXIMIZE": "maximize", "WD": "weight_decay", "EPS_INSIDE": "eps_inside"},
-            "rmsprop": {"MAXIMIZE": "maximize", "WD": "weight_decay", "CENTERED": "centered",
-                        "MOMENTUM": "momentum", "EPS_INSIDE": "eps_inside"},
-            "adam": {"MAXIMIZE": "maximize", "WD_MODE": "wd_mode", "AMSGRAD": "amsgrad",
-                     "BIAS_CORRECTION": "bias_correction", "EPS_MODE": "eps_mode"},
-        }[self.spec.rule]
+        tl = importlib.import_module("triton.language")
         wide = dtype == torch.float64
-        constants: dict[str, object] = {name: f[key] for name, key in names.items()}
+        constants: dict[str, object] = {name: self.spec.flag(option) for name, option in self.spec.rule.triton_options}
         constants.update(CT=tl.float64 if wide else tl.float32, IEEE=not wide, BLOCK=self.block)
         return constants
 
     def _pointers(self) -> list[Tensor]:
-        b, p = self.buffers, self.buffers["param"]
-        state = [b[key] for key in self.spec.state_keys]
-        if self.spec.rule == "rmsprop":
-            state = [b["square_avg"], b.get("grad_avg", p), b.get("momentum_buffer", p)]
-        width = {"sgd": 1, "adagrad": 1, "rmsprop": 3, "adam": 3}[self.spec.rule]
-        state += [p] * (width - len(state))
-        return [p, b["grad"], *state]
+        return [*kernel_arrays(self.spec, self.buffers), *self.hyper_views]
 
     def _launch(self, phase: int) -> None:
         grid = ((self.n + self.block - 1) // self.block,)
         slots = self.slot_views
-        self.kernel[grid](*self.pointers, self.hyper, slots[phase], slots[1 - phase], self.n,
+        self.kernel[grid](*self.pointers, slots[phase], slots[1 - phase], self.n,
                           num_warps=self.num_warps, **self.constants)
 
-    def _sync_hyper(self, hyper: tuple[float, ...]) -> None:
+    def _sync_hyper(self, hyper: tuple[Any, ...]) -> None:
         if hyper == self.host_hyper:
             return
         if self.host_hyper is not None and hyper[1:] == self.host_hyper[1:]:
-            self.lr_view.fill_(hyper[0])
+            self.hyper_views[0].fill_(hyper[0])
         else:
             self.hyper[: len(hyper)].copy_(torch.tensor(hyper, dtype=torch.float64))
             self.next_step = None  # beta**t must be recomputed with the new betas
@@ -111,7 +109,8 @@ class TritonStepper:
     def _sync_slot(self, done: int) -> None:
         """Write ``[done, beta1**done, beta2**done]`` into the current slot."""
         assert self.host_hyper is not None
-        beta1, beta2 = self.host_hyper[1:3] if self.spec.rule == "adam" else (1.0, 1.0)
+        index = self.power_index
+        beta1, beta2 = (self.host_hyper[index[0]], self.host_hyper[index[1]]) if index else (1.0, 1.0)
         values = torch.tensor([float(done), beta1**done, beta2**done, 0.0], dtype=torch.float64)
         self.slot_views[self.phase].copy_(values)
 
@@ -132,7 +131,7 @@ class TritonStepper:
             return
         self.graphs = graphs
 
-    def __call__(self, hyper: tuple[float, ...], step: int) -> None:
+    def __call__(self, hyper: tuple[Any, ...], step: int) -> None:
         """Apply step number ``step`` (>= 1) with hyperparameters ``hyper``."""
         if self.graphs is not None and hyper is self.plain_hyper and step == self.next_step:
             # Nothing to write: one replay (CUDAGraph.replay launches on its capture device by itself).
@@ -147,7 +146,7 @@ class TritonStepper:
         else:
             self._step(hyper, step)
 
-    def _step(self, hyper: tuple[float, ...], step: int) -> None:
+    def _step(self, hyper: tuple[Any, ...], step: int) -> None:
         if hyper is not self.plain_hyper:  # the same tuple of Python numbers as last step: nothing changed
             self._sync_hyper(tuple(float(h) for h in hyper))
             self.plain_hyper = hyper if plain_numbers(hyper) else None

@@ -1,4 +1,10 @@
-"""torch.optim-compatible first-order optimizers over flat state buffers."""
+"""torch.optim-compatible first-order optimizers over flat state buffers.
+
+Each rule lives in one module, read top to bottom: its math (the ``*_update`` function, the
+reference every fast path is tested against), its declaration to the fused steps (a
+:class:`inertia.kernels.rule_info.RuleInfo`), its numba and Triton kernels, and its optimizer
+class. A new rule is one such module plus its line here and its row in the test table.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,12 @@ from typing import Any
 
 from torch.optim import Optimizer
 
-from inertia.optim.adagrad import AdaGrad, Adagrad
-from inertia.optim.adam import Adam, AdamW
+from inertia.optim.adagrad import Adagrad, adagrad_update
+from inertia.optim.adam import Adam, adam_update
+from inertia.optim.adamw import AdamW
 from inertia.optim.base import FlatOptimizer, NonFiniteGradientError
-from inertia.optim.rmsprop import RMSprop
-from inertia.optim.sgd import SGD
+from inertia.optim.rmsprop import RMSprop, rmsprop_update
+from inertia.optim.sgd import SGD, sgd_update
 
 
 def _momentum(params: Iterable[Any], **hyper: Any) -> SGD:
@@ -29,7 +36,7 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "sgd": SGD,
     "momentum": _momentum,
     "nesterov": _nesterov,
-    "adagrad": AdaGrad,
+    "adagrad": Adagrad,
     "rmsprop": RMSprop,
     "adam": Adam,
     "adamw": AdamW,
@@ -47,6 +54,6 @@ def make_optimizer(name: str, params: Iterable[Any], **hyper: Any) -> Optimizer:
 
 
 __all__ = [
-    "OPTIMIZERS", "SGD", "AdaGrad", "Adagrad", "Adam", "AdamW", "FlatOptimizer",
-    "NonFiniteGradientError", "RMSprop", "make_optimizer",
+    "OPTIMIZERS", "SGD", "Adagrad", "Adam", "AdamW", "FlatOptimizer", "NonFiniteGradientError", "RMSprop",
+    "adagrad_update", "adam_update", "make_optimizer", "rmsprop_update", "sgd_update",
 ]

@@ -1,12 +1,21 @@
-"""``inertia.AdaGrad``: per-coordinate step sizes from accumulated squared gradients."""
+"""Adagrad: per-coordinate step sizes from accumulated squared gradients; its kernels and ``inertia.Adagrad``.
+
+Read top to bottom: :func:`adagrad_update` is the rule (torch.optim's operation order, the
+reference every fast path is tested against); :class:`AdagradRule` declares it to the fused
+steps; then its numba and Triton kernels; then the optimizer class.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
+import numpy as np
 from torch import Tensor
 
+from inertia.kernels.jit import numba_source, tl, triton_source
+from inertia.kernels.kernel_helpers import advance_step, block_offsets, ieee_div, ieee_sqrt, signed_grad
+from inertia.kernels.rule_info import RuleInfo, StepSpec, TorchFusedOp
 from inertia.optim.base import FlatOptimizer, real_views
 from inertia.optim.layout import GroupLayout
 from inertia.optim.validation import (
@@ -15,11 +24,138 @@ from inertia.optim.validation import (
     check_lr,
     split_torch_options,
 )
-from inertia.rules.adagrad import adagrad_update
 
 
-class AdaGrad(FlatOptimizer):
-    r"""AdaGrad, a drop-in replacement for :class:`torch.optim.Adagrad`.
+def adagrad_update(
+    param: Tensor,
+    grad: Tensor,
+    state_sum: Tensor,
+    *,
+    step: float,
+    lr: float,
+    lr_decay: float = 0.0,
+    weight_decay: float = 0.0,
+    eps: float = 1e-10,
+    maximize: bool = False,
+    eps_inside_sqrt: bool = False,
+) -> None:
+    r"""One AdaGrad step (Duchi, Hazan & Singer, 2011), in place.
+
+    .. math::
+        \eta_t = \frac{\eta}{1 + (t - 1)\,\delta},\qquad
+        G \leftarrow G + g^2,\qquad
+        p \leftarrow p - \eta_t \frac{g}{\sqrt{G} + \epsilon}
+
+    ``step`` is :math:`t`, already incremented (1 on the first step). With
+    ``eps_inside_sqrt`` the denominator is :math:`\sqrt{G + \epsilon}` (optax, Keras).
+    Because :math:`G` only grows, each coordinate's effective step never grows: the rule
+    can stop learning too early, which RMSprop's leaky average fixes.
+    """
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        grad = grad.add(param, alpha=weight_decay)
+    clr = lr / (1 + (step - 1) * lr_decay)
+    state_sum.addcmul_(grad, grad, value=1)
+    if eps_inside_sqrt:
+        std = state_sum.add(eps).sqrt_()
+    else:
+        std = state_sum.sqrt().add_(eps)
+    param.addcdiv_(grad, std, value=-clr)
+
+
+class AdagradRule(RuleInfo):
+    """Adagrad for the fused steps: options ``maximize, weight_decay, eps_inside, step_dependent``
+    (``lr_decay != 0``)."""
+
+    name = "adagrad"
+
+    class Hyper(NamedTuple):
+        """Adagrad's hyperparameters, read from the param group on every step."""
+
+        lr: float
+        lr_decay: float
+        eps: float
+        weight_decay: float
+
+    group_keys = ("lr", "lr_decay", "weight_decay", "eps", "maximize", "eps_inside_sqrt")
+    state_slots = (("sum",),)
+    cpu_backend = "torch"
+    numba_kernel = "adagrad_step"
+    triton_kernel = "adagrad_kernel"
+    triton_options = (("MAXIMIZE", "maximize"), ("WD", "weight_decay"), ("EPS_INSIDE", "eps_inside"))
+
+    def options(self, group: Mapping[str, Any]) -> dict[str, int]:
+        return dict(maximize=group["maximize"], weight_decay=group["weight_decay"] != 0,
+                    eps_inside=group.get("eps_inside_sqrt", False), step_dependent=group["lr_decay"] != 0)
+
+    def state_keys(self, spec: StepSpec) -> tuple[str, ...]:
+        return ("sum",)
+
+    def host_scalars(self, spec: StepSpec, hyper: tuple[Any, ...], step: int) -> dict[str, float]:
+        """``clr`` = lr / (1 + (t-1) lr_decay), ``eps`` and ``wd``."""
+        lr, lr_decay, eps, wd = hyper
+        return {"clr": lr / (1 + (step - 1) * lr_decay), "eps": eps, "wd": wd}
+
+    def numba_arguments(self, spec: StepSpec, hyper: tuple[Any, ...], step: int, cast: Any) -> tuple[Any, ...]:
+        s = self.host_scalars(spec, hyper, step)
+        return (cast(s["clr"]), cast(s["eps"]), cast(s["wd"]), cast(-1.0 if spec.flag("maximize") else 1.0),
+                bool(spec.flag("weight_decay")), bool(spec.flag("eps_inside")))
+
+    def torch_op(self, spec: StepSpec) -> TorchFusedOp | None:
+        if spec.flag("eps_inside"):
+            return None
+        return TorchFusedOp("_fused_adagrad_", ("sum",), options=(("maximize", bool(spec.flag("maximize"))),))
+
+    def reference(self, group: Mapping[str, Any], buffers: dict[str, Tensor], step: int) -> None:
+        adagrad_update(buffers["param"], buffers["grad"], buffers["sum"], step=step, lr=group["lr"],
+                       lr_decay=group["lr_decay"], weight_decay=group["weight_decay"], eps=group["eps"],
+                       maximize=group["maximize"], eps_inside_sqrt=group["eps_inside_sqrt"])
+
+
+ADAGRAD_RULE = AdagradRule()
+
+
+# ---------------------------------------------------------------------- kernels (numba, then Triton)
+@numba_source(error_model="numpy", nogil=True)
+def adagrad_step(p, g, acc, clr, eps, wd, sign, use_wd, eps_inside):
+    """Adagrad over flat buffers."""
+    for i in range(p.size):
+        gi = signed_grad(g[i], p[i], sign, use_wd, wd)
+        si = acc[i] + gi * gi
+        acc[i] = si
+        std = np.sqrt(si + eps) if eps_inside else np.sqrt(si) + eps
+        p[i] = p[i] - clr * (gi / std)
+
+
+@triton_source
+def adagrad_kernel(p_ptr, g_ptr, sum_ptr, lr_ptr, lr_decay_ptr, eps_ptr, wd_ptr, slot_in, slot_out, n,
+                   MAXIMIZE: tl.constexpr, WD: tl.constexpr, EPS_INSIDE: tl.constexpr,
+                   CT: tl.constexpr, IEEE: tl.constexpr, BLOCK: tl.constexpr):
+    """Adagrad; clr = lr / (1 + (t-1) lr_decay)."""
+    pid, offs, mask = block_offsets(n, BLOCK)
+    t, _, _ = advance_step(slot_in, slot_out, 1.0, 1.0, pid)
+    clr = (tl.load(lr_ptr) / (1.0 + (t - 1.0) * tl.load(lr_decay_ptr))).to(CT)
+    eps = tl.load(eps_ptr).to(CT)
+    wd = tl.load(wd_ptr).to(CT)
+    p = tl.load(p_ptr + offs, mask=mask).to(CT)
+    g = tl.load(g_ptr + offs, mask=mask).to(CT)
+    if MAXIMIZE:
+        g = -g
+    if WD:
+        g = g + wd * p
+    s = tl.load(sum_ptr + offs, mask=mask).to(CT) + g * g
+    if EPS_INSIDE:
+        std = ieee_sqrt(s + eps, IEEE)
+    else:
+        std = ieee_sqrt(s, IEEE) + eps
+    p = p - clr * ieee_div(g, std, IEEE)
+    tl.store(sum_ptr + offs, s.to(sum_ptr.dtype.element_ty), mask=mask)
+    tl.store(p_ptr + offs, p.to(p_ptr.dtype.element_ty), mask=mask)
+
+
+class Adagrad(FlatOptimizer):
+    r"""Adagrad, a drop-in replacement for :class:`torch.optim.Adagrad`.
 
     .. math::
         G \leftarrow G + g^2,\qquad
@@ -35,7 +171,7 @@ class AdaGrad(FlatOptimizer):
     Example:
         >>> import torch, inertia
         >>> w = torch.nn.Parameter(torch.ones(3))
-        >>> opt = inertia.AdaGrad([w], lr=0.1)
+        >>> opt = inertia.Adagrad([w], lr=0.1)
         >>> (w ** 2).sum().backward(); opt.step()
 
     Reference: Duchi, Hazan & Singer (2011), "Adaptive Subgradient Methods for Online
@@ -43,7 +179,7 @@ class AdaGrad(FlatOptimizer):
     """
 
     state_keys = ("sum",)
-    fused_rule = "adagrad"
+    rule = ADAGRAD_RULE
 
     def __init__(
         self,
@@ -65,15 +201,15 @@ class AdaGrad(FlatOptimizer):
             lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
             initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize,
             eps_inside_sqrt=eps_inside_sqrt, nonfinite=nonfinite, impl=impl,
-            **split_torch_options("AdaGrad", dict(options, foreach=foreach)),
+            **split_torch_options("Adagrad", dict(options, foreach=foreach)),
         )
         super().__init__(params, defaults)
         for group in self.param_groups:
-            layout = self._layout(group)
+            layout = self.layout_of(group)
             for param in group["params"]:
                 state = self.state[param]
                 if not state:
-                    self._init_state(param, state, group, layout)
+                    self.init_state(param, state, group, layout)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         super()._check_group(group)
@@ -85,7 +221,7 @@ class AdaGrad(FlatOptimizer):
         check_flag("maximize", group["maximize"])
         check_flag("eps_inside_sqrt", group["eps_inside_sqrt"])
 
-    def _init_state(
+    def init_state(
         self, param: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
     ) -> None:
         state["step"] = layout.fresh("step", param)
@@ -104,5 +240,3 @@ class AdaGrad(FlatOptimizer):
             maximize=group["maximize"], eps_inside_sqrt=group["eps_inside_sqrt"],
         )
 
-
-Adagrad = AdaGrad

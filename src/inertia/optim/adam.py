@@ -1,12 +1,21 @@
-"""``inertia.Adam`` and ``inertia.AdamW``: momentum plus RMSprop, with bias correction."""
+"""Adam: momentum plus an RMSprop cache, with bias correction; its fused kernels and ``inertia.Adam``.
+
+Read top to bottom: :func:`adam_update` is the rule (torch.optim's operation order, the reference
+every fast path is tested against); :class:`AdamRule` declares it to the fused steps; then its
+numba and Triton kernels; then the optimizer class. AdamW is :mod:`inertia.optim.adamw`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, ClassVar
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
+import numpy as np
 from torch import Tensor
 
+from inertia.kernels.jit import numba_source, tl, triton_source
+from inertia.kernels.kernel_helpers import advance_step, block_offsets, ieee_div, ieee_sqrt
+from inertia.kernels.rule_info import RuleInfo, StepSpec, TorchFusedOp
 from inertia.optim.base import FlatOptimizer, real_views
 from inertia.optim.layout import GroupLayout
 from inertia.optim.validation import (
@@ -17,9 +26,265 @@ from inertia.optim.validation import (
     check_lr,
     split_torch_options,
 )
-from inertia.rules.adam import adam_update
 
+#: Where ``eps`` goes: outside the square root (torch), inside it (optax ``eps_root``), or TF's "epsilon hat".
 EPS_MODES = ("outside", "inside", "hat")
+
+
+def adam_update(
+    param: Tensor,
+    grad: Tensor,
+    exp_avg: Tensor,
+    exp_avg_sq: Tensor,
+    max_exp_avg_sq: Tensor | None,
+    *,
+    step: float,
+    lr: float,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    decoupled_weight_decay: bool = False,
+    amsgrad: bool = False,
+    bias_correction: bool = True,
+    maximize: bool = False,
+    eps_mode: str = "outside",
+) -> None:
+    r"""One Adam step (Kingma & Ba, 2015), in place. ``step`` is :math:`t \geq 1`.
+
+    .. math::
+        m \leftarrow \beta_1 m + (1-\beta_1) g,\qquad
+        v \leftarrow \beta_2 v + (1-\beta_2) g^2,\qquad
+        p \leftarrow p - \frac{\eta}{1-\beta_1^t}\,
+            \frac{m}{\sqrt{v}/\sqrt{1-\beta_2^t} + \epsilon}
+
+    - ``bias_correction=False`` drops both :math:`1-\beta^t` factors: the notes'
+      uncorrected Adam. Because :math:`m` and :math:`v` start at 0, its first update is
+      :math:`\eta(1-\beta_1)/\sqrt{1-\beta_2} \approx 3.16\,\eta` per coordinate with the
+      default betas, instead of :math:`\eta`: the first steps are too large.
+    - ``amsgrad`` (Reddi et al., 2018) uses the running maximum of :math:`v`.
+    - ``weight_decay``: L2 (added to :math:`g`), or decoupled (AdamW, Loshchilov &
+      Hutter, 2019): :math:`p \leftarrow p(1 - \eta\lambda)` before the update.
+    - ``eps_mode``: ``"outside"`` as above (torch); ``"inside"``:
+      :math:`\hat m / \sqrt{\hat v + \epsilon}` (optax's ``eps_root``);
+      ``"hat"``: TF/Keras "epsilon hat",
+      :math:`p \leftarrow p - \eta\frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}\frac{m}{\sqrt{v}+\epsilon}`.
+    """
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            param.mul_(1 - lr * weight_decay)
+        else:
+            grad = grad.add(param, alpha=weight_decay)
+    exp_avg.lerp_(grad, 1 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    if bias_correction:
+        bias_correction1 = 1 - beta1**step
+        bias_correction2 = 1 - beta2**step
+    else:
+        bias_correction1 = bias_correction2 = 1.0
+    second_moment = exp_avg_sq
+    if amsgrad:
+        assert max_exp_avg_sq is not None, "amsgrad needs max_exp_avg_sq"
+        max_exp_avg_sq.copy_(max_exp_avg_sq.maximum(exp_avg_sq))
+        second_moment = max_exp_avg_sq
+    step_size = lr / bias_correction1
+    bias_correction2_sqrt = bias_correction2**0.5
+    if eps_mode == "hat":
+        denom = second_moment.sqrt().add_(eps)
+        step_size = step_size * bias_correction2_sqrt
+    elif eps_mode == "inside":
+        denom = (second_moment / bias_correction2).add_(eps).sqrt_()
+    else:
+        denom = (second_moment.sqrt() / bias_correction2_sqrt).add_(eps)
+    param.addcdiv_(exp_avg, denom, value=-step_size)
+
+
+class AdamRule(RuleInfo):
+    """Adam for the fused steps: options ``maximize``, ``wd_mode`` (0 none, 1 L2, 2 decoupled),
+    ``amsgrad, bias_correction``, ``eps_mode`` (the index of :data:`EPS_MODES`) and
+    ``step_dependent`` (= bias_correction)."""
+
+    name = "adam"
+
+    class Hyper(NamedTuple):
+        """Adam's hyperparameters, read from the param group on every step."""
+
+        lr: float
+        beta1: float
+        beta2: float
+        eps: float
+        weight_decay: float
+
+    group_keys = ("lr", "betas", "eps", "weight_decay", "amsgrad", "bias_correction", "decoupled_weight_decay",
+                  "maximize", "eps_mode")
+    state_slots = (("exp_avg",), ("exp_avg_sq",), ("max_exp_avg_sq",))
+    cpu_backend = "torch"
+    numba_kernel = "adam_step"
+    triton_kernel = "adam_kernel"
+    triton_options = (("MAXIMIZE", "maximize"), ("WD_MODE", "wd_mode"), ("AMSGRAD", "amsgrad"),
+                      ("BIAS_CORRECTION", "bias_correction"), ("EPS_MODE", "eps_mode"))
+    device_powers = ("beta1", "beta2")
+
+    def options(self, group: Mapping[str, Any]) -> dict[str, int]:
+        wd = group["weight_decay"]
+        bias_correction = group.get("bias_correction", True)
+        return dict(maximize=group["maximize"],
+                    wd_mode=0 if wd == 0 else (2 if group["decoupled_weight_decay"] else 1),
+                    amsgrad=group["amsgrad"], bias_correction=bias_correction,
+                    eps_mode=EPS_MODES.index(group.get("eps_mode", "outside")), step_dependent=bias_correction)
+
+    def hyper(self, group: Mapping[str, Any]) -> tuple[Any, ...]:
+        beta1, beta2 = group["betas"]
+        return self.Hyper(group["lr"], beta1, beta2, group["eps"], group["weight_decay"])
+
+    def state_keys(self, spec: StepSpec) -> tuple[str, ...]:
+        return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if spec.flag("amsgrad") else ())
+
+    def host_scalars(self, spec: StepSpec, hyper: tuple[Any, ...], step: int) -> dict[str, float]:
+        """``one_minus_beta1, beta2, one_minus_beta2, eps, wd, decay`` (1 - lr wd), ``step_size`` and
+        ``denom_scale`` (sqrt(bias_correction2), or bias_correction2 itself with eps inside the sqrt)."""
+        lr, beta1, beta2, eps, wd = hyper
+        if spec.flag("bias_correction"):
+            bias_correction1, bias_correction2 = 1 - beta1**step, 1 - beta2**step
+        else:
+            bias_correction1 = bias_correction2 = 1.0
+        step_size = lr / bias_correction1
+        eps_mode = EPS_MODES[spec.flag("eps_mode")]
+        if eps_mode == "inside":
+            denom_scale = bias_correction2
+        elif eps_mode == "hat":
+            step_size, denom_scale = step_size * bias_correction2**0.5, 1.0
+        else:
+            denom_scale = bias_correction2**0.5
+        return {"one_minus_beta1": 1 - beta1, "beta2": beta2, "one_minus_beta2": 1 - beta2, "eps": eps,
+                "wd": wd, "decay": 1 - lr * wd, "step_size": step_size, "denom_scale": denom_scale}
+
+    def numba_arguments(self, spec: StepSpec, hyper: tuple[Any, ...], step: int, cast: Any) -> tuple[Any, ...]:
+        s = self.host_scalars(spec, hyper, step)
+        names = ("one_minus_beta1", "beta2", "one_minus_beta2", "eps", "wd", "decay", "step_size", "denom_scale")
+        return (*(cast(s[k]) for k in names), cast(-1.0 if spec.flag("maximize") else 1.0), spec.flag("wd_mode"),
+                bool(spec.flag("amsgrad")), EPS_MODES[spec.flag("eps_mode")] == "inside")
+
+    def torch_op(self, spec: StepSpec) -> TorchFusedOp | None:
+        if not spec.flag("bias_correction") or EPS_MODES[spec.flag("eps_mode")] != "outside":
+            return None
+        return TorchFusedOp("_fused_adamw_" if spec.flag("wd_mode") == 2 else "_fused_adam_",
+                            ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+                            options=(("amsgrad", bool(spec.flag("amsgrad"))), ("maximize", bool(spec.flag("maximize")))))
+
+    def reference(self, group: Mapping[str, Any], buffers: dict[str, Tensor], step: int) -> None:
+        beta1, beta2 = group["betas"]
+        adam_update(buffers["param"], buffers["grad"], buffers["exp_avg"], buffers["exp_avg_sq"],
+                    buffers.get("max_exp_avg_sq"), step=step, lr=group["lr"], beta1=beta1, beta2=beta2,
+                    eps=group["eps"], weight_decay=group["weight_decay"],
+                    decoupled_weight_decay=group["decoupled_weight_decay"], amsgrad=group["amsgrad"],
+                    bias_correction=group["bias_correction"], maximize=group["maximize"], eps_mode=group["eps_mode"])
+
+
+ADAM_RULE = AdamRule()
+
+
+# ---------------------------------------------------------------------- kernels (numba, then Triton)
+@numba_source(error_model="numpy")
+def _adam_moments(p, g, m, v, omb1, beta2, omb2, wd, decay, sign, wd_mode):
+    pi = p * decay if wd_mode == 2 else p
+    gi = g * sign
+    gi = gi + wd * pi if wd_mode == 1 else gi
+    mi = m + omb1 * (gi - m)
+    vi = v * beta2 + omb2 * gi * gi
+    return pi, mi, vi
+
+
+@numba_source(error_model="numpy")
+def _adam_denom(s, eps, scale, eps_inside):
+    return np.sqrt(s / scale + eps) if eps_inside else np.sqrt(s) / scale + eps
+
+
+@numba_source(error_model="numpy")
+def _adam_loop(p, g, m, v, omb1, beta2, omb2, eps, wd, decay, step_size, scale, sign, wd_mode, eps_inside):
+    for i in range(p.size):
+        pi, mi, vi = _adam_moments(p[i], g[i], m[i], v[i], omb1, beta2, omb2, wd, decay, sign, wd_mode)
+        m[i] = mi
+        v[i] = vi
+        p[i] = pi - step_size * (mi / _adam_denom(vi, eps, scale, eps_inside))
+
+
+@numba_source(error_model="numpy")
+def _adam_amsgrad_loop(p, g, m, v, vmax, omb1, beta2, omb2, eps, wd, decay, step_size, scale, sign, wd_mode,
+                       eps_inside):
+    for i in range(p.size):
+        pi, mi, vi = _adam_moments(p[i], g[i], m[i], v[i], omb1, beta2, omb2, wd, decay, sign, wd_mode)
+        top = np.maximum(vmax[i], vi)
+        m[i] = mi
+        v[i] = vi
+        vmax[i] = top
+        p[i] = pi - step_size * (mi / _adam_denom(top, eps, scale, eps_inside))
+
+
+@numba_source(error_model="numpy", nogil=True)
+def adam_step(p, g, m, v, vmax, omb1, beta2, omb2, eps, wd, decay, step_size, scale, sign, wd_mode, amsgrad,
+              eps_inside):
+    """Adam/AdamW over flat buffers (``vmax``: a stand-in, untouched, unless amsgrad)."""
+    if amsgrad:
+        _adam_amsgrad_loop(p, g, m, v, vmax, omb1, beta2, omb2, eps, wd, decay,
+                           step_size, scale, sign, wd_mode, eps_inside)
+    else:
+        _adam_loop(p, g, m, v, omb1, beta2, omb2, eps, wd, decay, step_size, scale, sign, wd_mode, eps_inside)
+
+
+@triton_source
+def adam_kernel(p_ptr, g_ptr, m_ptr, v_ptr, vmax_ptr, lr_ptr, beta1_ptr, beta2_ptr, eps_ptr, wd_ptr,
+                slot_in, slot_out, n,
+                MAXIMIZE: tl.constexpr, WD_MODE: tl.constexpr, AMSGRAD: tl.constexpr,
+                BIAS_CORRECTION: tl.constexpr, EPS_MODE: tl.constexpr,
+                CT: tl.constexpr, IEEE: tl.constexpr, BLOCK: tl.constexpr):
+    """Adam/AdamW; WD_MODE 1 = L2, 2 = decoupled; EPS_MODE 0 = outside the sqrt (torch),
+    1 = inside (optax eps_root), 2 = TF's epsilon hat."""
+    pid, offs, mask = block_offsets(n, BLOCK)
+    lr64 = tl.load(lr_ptr)
+    beta1 = tl.load(beta1_ptr)
+    beta2 = tl.load(beta2_ptr)
+    wd64 = tl.load(wd_ptr)
+    _, pow1, pow2 = advance_step(slot_in, slot_out, beta1, beta2, pid)
+    if BIAS_CORRECTION:
+        bc1 = 1.0 - pow1
+        bc2 = 1.0 - pow2
+    else:
+        bc1 = pow1 * 0.0 + 1.0
+        bc2 = pow2 * 0.0 + 1.0
+    step_size = lr64 / bc1
+    if EPS_MODE == 1:
+        scale = bc2
+    elif EPS_MODE == 2:
+        step_size = step_size * tl.sqrt(bc2)
+        scale = bc2 * 0.0 + 1.0
+    else:
+        scale = tl.sqrt(bc2)
+    eps = tl.load(eps_ptr).to(CT)
+    p = tl.load(p_ptr + offs, mask=mask).to(CT)
+    g = tl.load(g_ptr + offs, mask=mask).to(CT)
+    if MAXIMIZE:
+        g = -g
+    if WD_MODE == 2:
+        p = p * (1.0 - lr64 * wd64).to(CT)
+    if WD_MODE == 1:
+        g = g + wd64.to(CT) * p
+    m = tl.load(m_ptr + offs, mask=mask).to(CT)
+    m = m + (1.0 - beta1).to(CT) * (g - m)
+    v = tl.load(v_ptr + offs, mask=mask).to(CT) * beta2.to(CT) + (1.0 - beta2).to(CT) * g * g
+    tl.store(m_ptr + offs, m.to(m_ptr.dtype.element_ty), mask=mask)
+    tl.store(v_ptr + offs, v.to(v_ptr.dtype.element_ty), mask=mask)
+    if AMSGRAD:
+        v = tl.maximum(tl.load(vmax_ptr + offs, mask=mask).to(CT), v, propagate_nan=tl.PropagateNan.ALL)
+        tl.store(vmax_ptr + offs, v.to(vmax_ptr.dtype.element_ty), mask=mask)
+    if EPS_MODE == 1:
+        denom = ieee_sqrt(ieee_div(v, scale.to(CT), IEEE) + eps, IEEE)
+    else:
+        denom = ieee_div(ieee_sqrt(v, IEEE), scale.to(CT), IEEE) + eps
+    p = p - step_size.to(CT) * ieee_div(m, denom, IEEE)
+    tl.store(p_ptr + offs, p.to(p_ptr.dtype.element_ty), mask=mask)
 
 
 class Adam(FlatOptimizer):
@@ -55,7 +320,7 @@ class Adam(FlatOptimizer):
     """
 
     state_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
-    fused_rule = "adam"
+    rule = ADAM_RULE
 
     def __init__(
         self,
@@ -93,7 +358,7 @@ class Adam(FlatOptimizer):
         for flag in ("amsgrad", "bias_correction", "decoupled_weight_decay", "maximize"):
             check_flag(flag, group[flag])
 
-    def _init_state(
+    def init_state(
         self, param: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
     ) -> None:
         state["step"] = layout.fresh("step", param)
@@ -118,56 +383,3 @@ class Adam(FlatOptimizer):
             amsgrad=group["amsgrad"], bias_correction=group["bias_correction"],
             maximize=group["maximize"], eps_mode=group["eps_mode"],
         )
-
-
-class AdamW(Adam):
-    r"""AdamW: Adam with decoupled weight decay, a drop-in for :class:`torch.optim.AdamW`.
-
-    Before each Adam update, :math:`p \leftarrow p\,(1 - \eta\lambda)` with
-    ``weight_decay`` :math:`\lambda` (default 1e-2, as torch). Accepts every option of
-    :class:`Adam`.
-
-    Example:
-        >>> import torch, inertia
-        >>> model = torch.nn.Linear(4, 1)
-        >>> opt = inertia.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
-        >>> model(torch.randn(8, 4)).pow(2).mean().backward(); opt.step()
-
-    Reference: Loshchilov & Hutter (2019), "Decoupled Weight Decay Regularization".
-    """
-
-    #: Values every param group holds, whatever a loaded state dict says (as torch.optim.AdamW).
-    forced_group_values: ClassVar[dict[str, Any]] = {"decoupled_weight_decay": True}
-
-    def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 1e-2,
-        amsgrad: bool = False,
-        bias_correction: bool = True,
-        maximize: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        if "decoupled_weight_decay" in kwargs and not kwargs["decoupled_weight_decay"]:
-            raise ValueError("Invalid decoupled_weight_decay: False (AdamW always decouples; use Adam)")
-        kwargs.pop("decoupled_weight_decay", None)
-        super().__init__(
-            params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-            bias_correction=bias_correction, decoupled_weight_decay=True, maximize=maximize, **kwargs,
-        )
-
-    def _check_group(self, group: dict[str, Any]) -> None:
-        super()._check_group(group)
-        if not group["decoupled_weight_decay"]:
-            raise ValueError(f"Invalid decoupled_weight_decay: {group['decoupled_weight_decay']!r} "
-                             "(AdamW always decouples; use Adam)")
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        """Restore (or load) state; every group decouples its weight decay, as in torch.optim.AdamW,
-        even when the state was saved by Adam with L2-coupled decay."""
-        for group in state.get("param_groups", ()):
-            group.update(self.forced_group_values)
-        super().__setstate__(state)

@@ -13,6 +13,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
+from inertia.kernels.rule_info import RuleInfo
 from inertia.optim.fused_buckets import register_flat_storage
 from inertia.optim.fused_dispatch import FusedGroup, GroupPlan, apply_plan, plan_group, warn_once
 from inertia.optim.input_checks import check_state_dict, normalize_param_group, params_argument
@@ -56,9 +57,9 @@ class FlatOptimizer(Optimizer):
     """Base class of inertia's first-order optimizers.
 
     Subclasses declare the per-parameter state keys they keep (:attr:`state_keys`) and
-    implement :meth:`_init_state` and :meth:`_update_param`, which calls one rule of
-    :mod:`inertia.rules`. This class keeps every state tensor as a view into a flat
-    per-(group, device, dtype) buffer (:mod:`inertia.optim.layout`), handles closures
+    implement :meth:`init_state` and :meth:`_update_param`, which calls the rule's math
+    (its module's ``*_update`` function); :attr:`rule` declares the rule to the fused path.
+    This class keeps every state tensor as a view into a flat per-(group, device, dtype) buffer (:mod:`inertia.optim.layout`), handles closures
     and applies the ``nonfinite`` policy:
 
     - ``"ignore"`` (torch's behaviour): non-finite gradients flow into the update;
@@ -69,14 +70,14 @@ class FlatOptimizer(Optimizer):
     """
 
     state_keys: ClassVar[tuple[str, ...]] = ()
-    #: The :mod:`inertia.kernels` rule that steps this optimizer on the fused path ("" = none).
-    fused_rule: ClassVar[str] = ""
+    #: The rule's declaration for the fused path (see :mod:`inertia.kernels.rule_info`); None: no fused path.
+    rule: ClassVar[RuleInfo | None] = None
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         _plain_scalars(defaults)  # every group is checked (with the defaults) as torch adds it
         self.skipped_steps = 0
-        self._layouts: dict[int, GroupLayout] = {}
-        self._fused: dict[int, FusedGroup] = {}
+        self.layouts: dict[int, GroupLayout] = {}
+        self.fused_groups: dict[int, FusedGroup] = {}
         self._fused_warned: set[str] = set()
         super().__init__(params_argument(params), defaults)
 
@@ -140,12 +141,12 @@ class FlatOptimizer(Optimizer):
         super().add_param_group(param_group)
 
     # ----------------------------------------------------------------- state layout
-    def _layout(self, group: dict[str, Any]) -> GroupLayout:
+    def layout_of(self, group: dict[str, Any]) -> GroupLayout:
         """The flat layout of ``group``, rebuilt if its parameters changed."""
-        layout = self._layouts.get(id(group))
+        layout = self.layouts.get(id(group))
         if layout is None or not layout.matches(group["params"]):
             layout = GroupLayout(group["params"])
-            self._layouts[id(group)] = layout
+            self.layouts[id(group)] = layout
             self._adopt_state(group, layout)
         return layout
 
@@ -177,22 +178,22 @@ class FlatOptimizer(Optimizer):
         super().load_state_dict(state_dict)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        unpickling = "_layouts" not in self.__dict__
+        unpickling = "layouts" not in self.__dict__
         super().__setstate__(state)
         self.__dict__.setdefault("skipped_steps", 0)
-        self._layouts = {}
-        self._fused = {}
+        self.layouts = {}
+        self.fused_groups = {}
         self._fused_warned = set()
         for group in self.param_groups:
             for key, value in self.defaults.items():
                 group.setdefault(key, value)
-            self._layout(group)
+            self.layout_of(group)
         if unpickling:
             _reclaim_flat_storage(self.param_groups)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        for key in ("_layouts", "_fused", "_fused_warned"):
+        for key in ("layouts", "fused_groups", "_fused_warned"):
             state.pop(key, None)
         return state
 
@@ -202,7 +203,7 @@ class FlatOptimizer(Optimizer):
         """Perform one optimization step; ``closure`` re-evaluates the loss (with grad).
 
         Each bucket of parameters takes the fused path (one kernel over flat buffers, see
-        :mod:`inertia.kernels`) or the reference path (:mod:`inertia.rules`, per parameter)
+        :mod:`inertia.kernels`) or the reference path (the rule's math, per parameter)
         as ``impl`` and :mod:`inertia.optim.fused_dispatch` decide.
         """
         loss = None
@@ -218,29 +219,31 @@ class FlatOptimizer(Optimizer):
         for group, plan in zip(groups, plans, strict=True):
             if plan is None:
                 with torch.no_grad():
-                    self._update_params(group, group["params"])
+                    self.update_params(group, group["params"])
             else:
                 apply_plan(self, group, plan)
         return loss
 
     def _plan(self, group: dict[str, Any]) -> GroupPlan | None:
         """The fused plan of ``group`` for this step, or None for the reference path throughout."""
-        if not self.fused_rule or (group.get("impl") == "reference" and id(group) not in self._fused):
+        if self.rule is None or (group.get("impl") == "reference" and id(group) not in self.fused_groups):
             return None
-        return plan_group(self, group, self.fused_rule)
+        return plan_group(self, group, self.rule)
 
-    def _fused_warn(self, reason: str, message: str) -> None:
+    def warn_fused(self, reason: str, message: str) -> None:
+        """Warn once per ``reason`` (a :class:`FusedFallbackWarning`) that the fused path fell back."""
         warn_once(self._fused_warned, reason, message, f"inertia.{type(self).__name__}")
 
-    def _update_params(self, group: dict[str, Any], params: list[Tensor]) -> None:
-        layout = self._layout(group)
+    def update_params(self, group: dict[str, Any], params: list[Tensor]) -> None:
+        """The reference path: step each of ``params`` that has a gradient with the rule's math."""
+        layout = self.layout_of(group)
         for param in params:
             if param.grad is None:
                 continue
             state = self.state.get(param)
             if not state:
                 state = {}
-                self._init_state(param, state, group, layout)
+                self.init_state(param, state, group, layout)
             self._update_param(param, param.grad, state, group, layout)
             if state and param not in self.state:
                 self.state[param] = state
@@ -288,7 +291,7 @@ class FlatOptimizer(Optimizer):
         """Reset gradients. Gradients held in a fused flat buffer are zeroed in place with one fill
         (they stay views of it, whatever ``set_to_none`` says); others follow torch.optim."""
         for group in self.param_groups:
-            fused_group = self._fused.get(id(group))
+            fused_group = self.fused_groups.get(id(group))
             if fused_group is None:
                 _reset_grads(group["params"], set_to_none)
                 continue
@@ -298,7 +301,7 @@ class FlatOptimizer(Optimizer):
                     _reset_grads(others, set_to_none)
 
     # ----------------------------------------------------------------- subclass hooks
-    def _init_state(
+    def init_state(
         self, param: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
     ) -> None:
         """Create the state of ``param`` as views of ``layout`` (called while it is empty)."""

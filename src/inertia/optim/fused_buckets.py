@@ -20,19 +20,16 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 from torch.multiprocessing.reductions import StorageWeakRef
 
-from inertia.kernels.spec import StepSpec
+from inertia.kernels.rule_info import StepSpec
 from inertia.kernels.steppers import make_stepper
 from inertia.optim.layout import FlatBucket, GroupLayout
 from inertia.optim.sharded import copy_state, share_memory
-
-if TYPE_CHECKING:  # annotations only: the optimizer imports this module
-    from inertia.optim.base import FlatOptimizer
 
 _grad_of = operator.attrgetter("grad")
 _FLAT_STORAGES: dict[int, StorageWeakRef] = {}
@@ -60,6 +57,28 @@ def _movable(param: Tensor) -> bool:
         return True
     owner = _FLAT_STORAGES.get(storage.data_ptr())
     return owner is not None and not owner.expired() and owner.cdata == StorageWeakRef(storage).cdata
+
+
+class FusedOwner(Protocol):
+    """What the fused path needs of an optimizer (:class:`inertia.optim.base.FlatOptimizer` has it)."""
+
+    state: Any
+    #: Per param group (by ``id``): its :class:`inertia.optim.fused_dispatch.FusedGroup`.
+    fused_groups: dict[int, Any]
+    #: Per param group (by ``id``): its flat :class:`inertia.optim.layout.GroupLayout`.
+    layouts: dict[int, GroupLayout]
+
+    def layout_of(self, group: dict[str, Any]) -> GroupLayout:
+        """The flat layout of ``group``, rebuilt if its parameters changed."""
+
+    def warn_fused(self, reason: str, message: str) -> None:
+        """Warn once per ``reason`` that the fused path fell back."""
+
+    def init_state(self, param: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout) -> None:
+        """Create the state of ``param`` as views of ``layout``."""
+
+    def update_params(self, group: dict[str, Any], params: list[Tensor]) -> None:
+        """Step ``params`` of ``group`` on the reference path."""
 
 
 class FusedBucket:
@@ -154,7 +173,7 @@ class FusedBucket:
 
     # ------------------------------------------------------------------ state
     def _check_state(
-        self, optimizer: FlatOptimizer, group: dict[str, Any], layout: GroupLayout, spec: StepSpec
+        self, optimizer: FusedOwner, group: dict[str, Any], layout: GroupLayout, spec: StepSpec
     ) -> bool:
         """Make every state tensor a flat view; say whether one kernel call can step them all."""
         keys = (("step",) if spec.counts_steps else ()) + spec.state_keys
@@ -165,7 +184,7 @@ class FusedBucket:
         had = [bool(spec.state_keys) and spec.state_keys[0] in s for s in states]
         for param, state in zip(self.params, states, strict=True):
             if not state:
-                optimizer._init_state(param, state, group, layout)
+                optimizer.init_state(param, state, group, layout)
         for key in keys:
             for param, state in zip(self.params, states, strict=True):
                 view = layout.step_view(param) if key == "step" else layout.view(key, param)
@@ -176,15 +195,15 @@ class FusedBucket:
         if spec.counts_steps:
             steps = self.bucket.steps
             assert steps is not None
-            if bool(steps.min() != steps.max()) and spec.flag("step_dependent"):
+            if bool(steps.min() != steps.max()) and spec.step_dependent:
                 return False
             self.done = int(steps.max())
             return True
-        if all(had) or not any(had):  # SGD: every buffer is new (first step, b = g) or none is
+        if all(had) or not any(had):  # no step counter (SGD): every buffer is new (first step) or none is
             self.done = 1 if all(had) else 0
             return True
-        self.done = 1  # new buffers are zero: b = mu*0 + (1 - dampening)*g equals torch's b = g if dampening = 0
-        return float(group["dampening"]) == 0.0
+        self.done = 1  # some buffers are new (zero): one call fits only if zero state is the first-step state
+        return spec.rule.fresh_state_matches(group)
 
     # ------------------------------------------------------------------ per step
     def _grads_are_views(self, grads: Iterable[Tensor | None] | None = None) -> bool:
@@ -202,7 +221,7 @@ class FusedBucket:
         return self.done is not None and self.adopted and self._grads_are_views() and self._params_in_place()
 
     def ready(
-        self, optimizer: FlatOptimizer, group: dict[str, Any], layout: GroupLayout, spec: StepSpec
+        self, optimizer: FusedOwner, group: dict[str, Any], layout: GroupLayout, spec: StepSpec
     ) -> bool | str:
         """Whether this step can be fused; repairs replaced grads/storage; ``RELAYOUT`` if params moved."""
         if self.disabled:
@@ -234,7 +253,7 @@ class FusedBucket:
             return True
         return bool(torch.isfinite(self.grad_flat).all())
 
-    def step(self, spec: StepSpec, hyper: tuple[float, ...], backend: str, cuda_graph: bool) -> None:
+    def step(self, spec: StepSpec, hyper: tuple[Any, ...], backend: str, cuda_graph: bool) -> None:
         """Apply one step to the whole bucket (``ready`` returned True)."""
         key = (spec, backend, cuda_graph)
         if key != self.stepper_key:

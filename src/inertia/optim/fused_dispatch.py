@@ -19,19 +19,16 @@ from __future__ import annotations
 import operator
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from inertia.kernels.cpu import CPU_DTYPES, cpu_backends
-from inertia.kernels.spec import GROUP_KEYS, FusedFallbackWarning, StepSpec, spec_from_group
+from inertia.kernels.rule_info import FusedFallbackWarning, RuleInfo, StepSpec
 from inertia.kernels.triton_steps import TRITON_DTYPES, triton_available
-from inertia.optim.fused_buckets import RELAYOUT, FusedBucket
+from inertia.optim.fused_buckets import RELAYOUT, FusedBucket, FusedOwner
 from inertia.optim.fused_shards import ShardedBucket
 from inertia.optim.layout import GroupLayout
-
-if TYPE_CHECKING:  # annotations only: the optimizer imports this module
-    from inertia.optim.base import FlatOptimizer
 
 AUTO_CPU_MIN_ELEMENTS = 1 << 20
 __all__ = ["AUTO_CPU_MIN_ELEMENTS", "FusedGroup", "GroupPlan", "apply_plan", "plan_group", "warn_once"]
@@ -42,7 +39,7 @@ class GroupPlan:
     """The buckets of one param group for one step, each with whether it runs fused."""
 
     spec: StepSpec
-    hyper: tuple[float, ...]
+    hyper: tuple[Any, ...]
     items: list[tuple[FusedBucket, str | None]] = field(default_factory=list)  # (bucket, backend or None)
     cuda_graph: bool = False  # the group's ``capturable``: Triton buckets replay a CUDA graph
     all_fused: bool = False  # every bucket runs fused (set once the items are complete)
@@ -51,15 +48,15 @@ class GroupPlan:
 class FusedGroup:
     """The fused buckets of one param group (rebuilt when its layout is), and the last decisions."""
 
-    def __init__(self, optimizer: FlatOptimizer, group: dict[str, Any]) -> None:
+    def __init__(self, optimizer: FusedOwner, group: dict[str, Any]) -> None:
         self.params_list = group["params"]
         self.params = list(group["params"])
-        self.layout: GroupLayout = optimizer._layout(group)
-        self.buckets = [(ShardedBucket if b.sharded else FusedBucket)(b, optimizer._fused_warn)
+        self.layout: GroupLayout = optimizer.layout_of(group)
+        self.buckets = [(ShardedBucket if b.sharded else FusedBucket)(b, optimizer.warn_fused)
                         for b in self.layout.buckets.values()]
         self.key: tuple[Any, ...] | None = None  # the group values the decisions below were made for
         self.spec: StepSpec | None = None
-        self.hyper: tuple[float, ...] = ()
+        self.hyper: tuple[Any, ...] = ()
         self.choices: list[tuple[str | None, str]] = []
         # The plan of the last step if every bucket ran fused; reused while nothing changes (see plan_group).
         self.plan: GroupPlan | None = None
@@ -90,10 +87,10 @@ class FusedGroup:
         for bucket in self.buckets:
             bucket.done = None
 
-    def decide(self, group: dict[str, Any], rule: str, key: tuple[Any, ...]) -> bool:
+    def decide(self, group: dict[str, Any], rule: RuleInfo, key: tuple[Any, ...]) -> bool:
         """Recompute spec, hyperparameters and per-bucket backends for new group values; False: no kernel."""
         impl = resolve_impl(group)
-        found = spec_from_group(rule, group) if impl != "reference" else None
+        found = rule.spec(group) if impl != "reference" else None
         self.key, self.spec, self.plan = key, None, None
         if found is None:
             return False
@@ -142,10 +139,10 @@ def resolve_impl(group: dict[str, Any]) -> str:
     return impl
 
 
-def plan_group(optimizer: FlatOptimizer, group: dict[str, Any], rule: str) -> GroupPlan | None:
+def plan_group(optimizer: FusedOwner, group: dict[str, Any], rule: RuleInfo) -> GroupPlan | None:
     """The plan of ``group`` for this step, or None when every parameter takes the reference path."""
-    fused = optimizer._fused
-    key_names = GROUP_KEYS[rule]
+    fused = optimizer.fused_groups
+    key_names = rule.key_names
     fused_group = fused.get(id(group))
     if fused_group is not None:
         plan = fused_group.cached_plan(group, key_names)
@@ -156,7 +153,7 @@ def plan_group(optimizer: FlatOptimizer, group: dict[str, Any], rule: str) -> Gr
         fused_group = fused.get(id(group))
         if fused_group is None or not fused_group.current(group):
             if fused_group is not None:
-                optimizer._fused_warn("relayout", "the parameters of a param group changed; rebuilding its "
+                optimizer.warn_fused("relayout", "the parameters of a param group changed; rebuilding its "
                                       "flat buffers")
             fused_group = fused[id(group)] = FusedGroup(optimizer, group)
         if key != fused_group.key:
@@ -167,15 +164,15 @@ def plan_group(optimizer: FlatOptimizer, group: dict[str, Any], rule: str) -> Gr
         plan = _plan_buckets(optimizer, group, fused_group)
         if plan is not RELAYOUT:
             return plan
-        optimizer._fused_warn("moved", "parameters moved to another device or dtype; rebuilding the flat "
+        optimizer.warn_fused("moved", "parameters moved to another device or dtype; rebuilding the flat "
                               "buffers there")
         del fused[id(group)]
-        optimizer._layouts.pop(id(group), None)
+        optimizer.layouts.pop(id(group), None)
     return None
 
 
 def _plan_buckets(
-    optimizer: FlatOptimizer, group: dict[str, Any], fused_group: FusedGroup
+    optimizer: FusedOwner, group: dict[str, Any], fused_group: FusedGroup
 ) -> GroupPlan | str | None:
     spec, impl = fused_group.spec, resolve_impl(group)
     assert spec is not None
@@ -183,7 +180,7 @@ def _plan_buckets(
     for bucket, (backend, why) in zip(fused_group.buckets, fused_group.choices, strict=True):
         if backend is None:
             if why and impl == "fused":
-                optimizer._fused_warn(why, f"impl='fused': {why}; using the reference path")
+                optimizer.warn_fused(why, f"impl='fused': {why}; using the reference path")
             bucket.done = None
             plan.items.append((bucket, None))
             continue
@@ -198,12 +195,12 @@ def _plan_buckets(
     return plan if any(backend for _, backend in plan.items) else None
 
 
-def apply_plan(optimizer: FlatOptimizer, group: dict[str, Any], plan: GroupPlan) -> None:
+def apply_plan(optimizer: FusedOwner, group: dict[str, Any], plan: GroupPlan) -> None:
     """Step every bucket of ``plan``: fused ones with one kernel, the others with the reference rule."""
     for bucket, backend in plan.items:
         if backend is None:
             with torch.no_grad():
-                optimizer._update_params(group, bucket.params)
+                optimizer.update_params(group, bucket.params)
         else:
             bucket.step(plan.spec, plan.hyper, backend, plan.cuda_graph and backend == "triton")
 

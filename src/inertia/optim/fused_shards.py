@@ -17,19 +17,16 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from inertia.kernels.spec import StepSpec
+from inertia.kernels.rule_info import StepSpec
 from inertia.kernels.steppers import make_shard_stepper
-from inertia.optim.fused_buckets import RELAYOUT, FusedBucket
+from inertia.optim.fused_buckets import RELAYOUT, FusedBucket, FusedOwner
 from inertia.optim.layout import FlatBucket, GroupLayout
 from inertia.optim.sharded import agree_on_all_meshes, dtensor_type, local_part, local_parts, same_placement
-
-if TYPE_CHECKING:  # annotations only: the optimizer imports this module
-    from inertia.optim.base import FlatOptimizer
 
 _grad_of = operator.attrgetter("grad")
 _shape_of = operator.attrgetter("shape")
@@ -68,7 +65,7 @@ class ShardedBucket(FusedBucket):
         return self.done is not None and not self._why_not_fused(list(map(_grad_of, self.params)))
 
     def ready(
-        self, optimizer: FlatOptimizer, group: dict[str, Any], layout: GroupLayout, spec: StepSpec
+        self, optimizer: FusedOwner, group: dict[str, Any], layout: GroupLayout, spec: StepSpec
     ) -> bool | str:
         """Whether this step can run over the local shards; ``RELAYOUT`` if the parameters moved."""
         b = self.bucket
@@ -96,7 +93,7 @@ class ShardedBucket(FusedBucket):
         finite = all(bool(torch.isfinite(g).all()) for g in self.local_grads)
         return agree_on_all_meshes(finite, self.params)
 
-    def step(self, spec: StepSpec, hyper: tuple[float, ...], backend: str, cuda_graph: bool) -> None:
+    def step(self, spec: StepSpec, hyper: tuple[Any, ...], backend: str, cuda_graph: bool) -> None:
         """Apply one step to the local shards (``ready`` or ``unchanged`` returned True just before)."""
         key = (spec, backend, False)
         if key != self.stepper_key:

@@ -1,12 +1,21 @@
-"""``inertia.RMSprop``: AdaGrad with a leaky cache."""
+"""RMSprop: Adagrad with a leaky cache; its fused kernels and ``inertia.RMSprop``.
+
+Read top to bottom: :func:`rmsprop_update` is the rule (torch.optim's operation order, the
+reference every fast path is tested against); :class:`RMSpropRule` declares it to the fused
+steps; then its numba and Triton kernels; then the optimizer class.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
+import numpy as np
 from torch import Tensor
 
+from inertia.kernels.jit import numba_source, tl, triton_source
+from inertia.kernels.kernel_helpers import advance_step, block_offsets, ieee_div, ieee_sqrt, signed_grad
+from inertia.kernels.rule_info import RuleInfo, StepSpec
 from inertia.optim.base import FlatOptimizer, real_views
 from inertia.optim.layout import GroupLayout
 from inertia.optim.validation import (
@@ -16,7 +25,201 @@ from inertia.optim.validation import (
     check_unit_interval,
     split_torch_options,
 )
-from inertia.rules.rmsprop import rmsprop_update
+
+
+def rmsprop_update(
+    param: Tensor,
+    grad: Tensor,
+    square_avg: Tensor,
+    grad_avg: Tensor | None,
+    momentum_buffer: Tensor | None,
+    *,
+    lr: float,
+    alpha: float = 0.99,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    momentum: float = 0.0,
+    centered: bool = False,
+    maximize: bool = False,
+    eps_inside_sqrt: bool = False,
+) -> None:
+    r"""One RMSprop step (Tieleman & Hinton, 2012, Lecture 6.5), in place.
+
+    .. math::
+        s \leftarrow \alpha s + (1 - \alpha) g^2,\qquad
+        d = \sqrt{s - \bar g^2 \text{ if centered else } s} + \epsilon,\qquad
+        p \leftarrow p - \eta\, g / d
+
+    Centered (Graves, 2013) keeps :math:`\bar g \leftarrow \alpha \bar g + (1-\alpha) g`.
+    With momentum :math:`\mu > 0`: :math:`b \leftarrow \mu b + g/d`, :math:`p \leftarrow p - \eta b`.
+    ``eps_inside_sqrt`` puts :math:`\epsilon` under the square root (Keras, optax).
+    """
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        grad = grad.add(param, alpha=weight_decay)
+    square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+    if centered:
+        assert grad_avg is not None, "centered RMSprop needs grad_avg"
+        grad_avg.lerp_(grad, 1 - alpha)
+        variance = square_avg.addcmul(grad_avg, grad_avg, value=-1)
+    else:
+        variance = square_avg
+    if eps_inside_sqrt:
+        avg = variance.add(eps).sqrt_()
+    else:
+        avg = variance.sqrt() if variance is square_avg else variance.sqrt_()
+        avg = avg.add_(eps)
+    if momentum > 0:
+        assert momentum_buffer is not None, "RMSprop with momentum needs momentum_buffer"
+        momentum_buffer.mul_(momentum).addcdiv_(grad, avg)
+        param.add_(momentum_buffer, alpha=-lr)
+    else:
+        param.addcdiv_(grad, avg, value=-lr)
+
+
+class RMSpropRule(RuleInfo):
+    """RMSprop for the fused steps: options ``maximize, weight_decay, centered, momentum, eps_inside``."""
+
+    name = "rmsprop"
+
+    class Hyper(NamedTuple):
+        """RMSprop's hyperparameters, read from the param group on every step."""
+
+        lr: float
+        alpha: float
+        eps: float
+        weight_decay: float
+        momentum: float
+
+    group_keys = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize", "eps_inside_sqrt")
+    state_slots = (("square_avg",), ("grad_avg",), ("momentum_buffer",))
+    numba_kernel = "rmsprop_step"
+    triton_kernel = "rmsprop_kernel"
+    triton_options = (("MAXIMIZE", "maximize"), ("WD", "weight_decay"), ("CENTERED", "centered"),
+                      ("MOMENTUM", "momentum"), ("EPS_INSIDE", "eps_inside"))
+
+    def options(self, group: Mapping[str, Any]) -> dict[str, int]:
+        return dict(maximize=group["maximize"], weight_decay=group["weight_decay"] != 0,
+                    centered=group["centered"], momentum=group["momentum"] > 0,
+                    eps_inside=group.get("eps_inside_sqrt", False), step_dependent=False)
+
+    def state_keys(self, spec: StepSpec) -> tuple[str, ...]:
+        return (("square_avg",) + (("grad_avg",) if spec.flag("centered") else ())
+                + (("momentum_buffer",) if spec.flag("momentum") else ()))
+
+    def host_scalars(self, spec: StepSpec, hyper: tuple[Any, ...], step: int) -> dict[str, float]:
+        """``lr, alpha, one_minus_alpha, eps, wd, momentum``."""
+        lr, alpha, eps, wd, momentum = hyper
+        return {"lr": lr, "alpha": alpha, "one_minus_alpha": 1 - alpha, "eps": eps, "wd": wd, "momentum": momentum}
+
+    def numba_arguments(self, spec: StepSpec, hyper: tuple[Any, ...], step: int, cast: Any) -> tuple[Any, ...]:
+        s = self.host_scalars(spec, hyper, step)
+        scalars = (cast(s[k]) for k in ("lr", "alpha", "one_minus_alpha", "eps", "wd", "momentum"))
+        return (*scalars, cast(-1.0 if spec.flag("maximize") else 1.0), bool(spec.flag("weight_decay")),
+                bool(spec.flag("centered")), bool(spec.flag("momentum")), bool(spec.flag("eps_inside")))
+
+    def reference(self, group: Mapping[str, Any], buffers: dict[str, Tensor], step: int) -> None:
+        rmsprop_update(buffers["param"], buffers["grad"], buffers["square_avg"], buffers.get("grad_avg"),
+                       buffers.get("momentum_buffer"), lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
+                       weight_decay=group["weight_decay"], momentum=group["momentum"], centered=group["centered"],
+                       maximize=group["maximize"], eps_inside_sqrt=group["eps_inside_sqrt"])
+
+
+RMSPROP_RULE = RMSpropRule()
+
+
+# ---------------------------------------------------------------------- kernels (numba, then Triton)
+@numba_source(error_model="numpy")
+def _root(x, eps, eps_inside):
+    return np.sqrt(x + eps) if eps_inside else np.sqrt(x) + eps
+
+
+@numba_source(error_model="numpy")
+def _rmsprop_plain_loop(p, g, sq, lr, alpha, oma, eps, wd, sign, use_wd, eps_inside):
+    for i in range(p.size):
+        gi = signed_grad(g[i], p[i], sign, use_wd, wd)
+        si = sq[i] * alpha + oma * gi * gi
+        sq[i] = si
+        p[i] = p[i] - lr * (gi / _root(si, eps, eps_inside))
+
+
+@numba_source(error_model="numpy")
+def _rmsprop_centered_loop(p, g, sq, ga, lr, alpha, oma, eps, wd, sign, use_wd, eps_inside):
+    for i in range(p.size):
+        gi = signed_grad(g[i], p[i], sign, use_wd, wd)
+        si = sq[i] * alpha + oma * gi * gi
+        ai = ga[i] + oma * (gi - ga[i])
+        sq[i] = si
+        ga[i] = ai
+        p[i] = p[i] - lr * (gi / _root(si - ai * ai, eps, eps_inside))
+
+
+@numba_source(error_model="numpy")
+def _rmsprop_momentum_loop(p, g, sq, ga, b, lr, alpha, oma, eps, wd, mom, sign, use_wd, centered, eps_inside):
+    for i in range(p.size):
+        gi = signed_grad(g[i], p[i], sign, use_wd, wd)
+        si = sq[i] * alpha + oma * gi * gi
+        sq[i] = si
+        if centered:
+            ai = ga[i] + oma * (gi - ga[i])
+            ga[i] = ai
+            si = si - ai * ai
+        bi = b[i] * mom + gi / _root(si, eps, eps_inside)
+        b[i] = bi
+        p[i] = p[i] - lr * bi
+
+
+@numba_source(error_model="numpy", nogil=True)
+def rmsprop_step(p, g, sq, ga, b, lr, alpha, oma, eps, wd, mom, sign, use_wd, centered, has_momentum, eps_inside):
+    """RMSprop over flat buffers (``ga``/``b``: stand-ins, untouched, unless centered/momentum)."""
+    if has_momentum:
+        _rmsprop_momentum_loop(p, g, sq, ga, b, lr, alpha, oma, eps, wd, mom, sign, use_wd, centered, eps_inside)
+    elif centered:
+        _rmsprop_centered_loop(p, g, sq, ga, lr, alpha, oma, eps, wd, sign, use_wd, eps_inside)
+    else:
+        _rmsprop_plain_loop(p, g, sq, lr, alpha, oma, eps, wd, sign, use_wd, eps_inside)
+
+
+@triton_source
+def rmsprop_kernel(p_ptr, g_ptr, sq_ptr, ga_ptr, b_ptr, lr_ptr, alpha_ptr, eps_ptr, wd_ptr, momentum_ptr,
+                   slot_in, slot_out, n,
+                   MAXIMIZE: tl.constexpr, WD: tl.constexpr, CENTERED: tl.constexpr, MOMENTUM: tl.constexpr,
+                   EPS_INSIDE: tl.constexpr, CT: tl.constexpr, IEEE: tl.constexpr, BLOCK: tl.constexpr):
+    """RMSprop (centered, momentum)."""
+    pid, offs, mask = block_offsets(n, BLOCK)
+    advance_step(slot_in, slot_out, 1.0, 1.0, pid)
+    lr = tl.load(lr_ptr).to(CT)
+    alpha64 = tl.load(alpha_ptr)
+    alpha = alpha64.to(CT)
+    one_minus_alpha = (1.0 - alpha64).to(CT)
+    eps = tl.load(eps_ptr).to(CT)
+    wd = tl.load(wd_ptr).to(CT)
+    p = tl.load(p_ptr + offs, mask=mask).to(CT)
+    g = tl.load(g_ptr + offs, mask=mask).to(CT)
+    if MAXIMIZE:
+        g = -g
+    if WD:
+        g = g + wd * p
+    sq = tl.load(sq_ptr + offs, mask=mask).to(CT) * alpha + one_minus_alpha * g * g
+    tl.store(sq_ptr + offs, sq.to(sq_ptr.dtype.element_ty), mask=mask)
+    var = sq
+    if CENTERED:
+        ga = tl.load(ga_ptr + offs, mask=mask).to(CT)
+        ga = ga + one_minus_alpha * (g - ga)
+        tl.store(ga_ptr + offs, ga.to(ga_ptr.dtype.element_ty), mask=mask)
+        var = sq - ga * ga
+    if EPS_INSIDE:
+        avg = ieee_sqrt(var + eps, IEEE)
+    else:
+        avg = ieee_sqrt(var, IEEE) + eps
+    if MOMENTUM:
+        b = tl.load(b_ptr + offs, mask=mask).to(CT) * tl.load(momentum_ptr).to(CT) + ieee_div(g, avg, IEEE)
+        tl.store(b_ptr + offs, b.to(b_ptr.dtype.element_ty), mask=mask)
+        p = p - lr * b
+    else:
+        p = p - lr * ieee_div(g, avg, IEEE)
+    tl.store(p_ptr + offs, p.to(p_ptr.dtype.element_ty), mask=mask)
 
 
 class RMSprop(FlatOptimizer):
@@ -26,7 +229,7 @@ class RMSprop(FlatOptimizer):
         s \leftarrow \alpha s + (1-\alpha) g^2,\qquad p \leftarrow p - \eta\,\frac{g}{\sqrt{s} + \epsilon}
 
     with optional ``centered`` variance and ``momentum`` (see
-    :func:`inertia.rules.rmsprop_update`). State keys ``step``, ``square_avg``,
+    :func:`rmsprop_update`). State keys ``step``, ``square_avg``,
     ``momentum_buffer`` (momentum > 0) and ``grad_avg`` (centered), as in torch.optim.
     The leaky average forgets old gradients, so unlike AdaGrad the step size does not
     decay to zero. Extra options: ``eps_inside_sqrt`` (Keras/optax) and ``nonfinite``.
@@ -42,7 +245,7 @@ class RMSprop(FlatOptimizer):
     """
 
     state_keys = ("square_avg", "momentum_buffer", "grad_avg")
-    fused_rule = "rmsprop"
+    rule = RMSPROP_RULE
 
     def __init__(
         self,
@@ -81,7 +284,7 @@ class RMSprop(FlatOptimizer):
         for flag in ("centered", "maximize", "eps_inside_sqrt"):
             check_flag(flag, group[flag])
 
-    def _init_state(
+    def init_state(
         self, param: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
     ) -> None:
         state["step"] = layout.fresh("step", param)

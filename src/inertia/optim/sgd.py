@@ -1,12 +1,21 @@
-"""``inertia.SGD``: stochastic gradient descent with (Nesterov) momentum."""
+"""SGD with momentum and Nesterov momentum: the math, its fused kernels and ``inertia.SGD``.
+
+Read top to bottom: :func:`sgd_update` is the rule (torch.optim's operation order, the reference
+every fast path is tested against); :class:`SGDRule` declares it to the fused steps (options,
+hyperparameters, state keys, host scalars, torch's fused op); then its numba and Triton kernels;
+then the optimizer class.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
 from torch import Tensor
 
+from inertia.kernels.jit import numba_source, tl, triton_source
+from inertia.kernels.kernel_helpers import advance_step, block_offsets, signed_grad
+from inertia.kernels.rule_info import RuleInfo, StepSpec, TorchFusedOp
 from inertia.optim.base import FlatOptimizer
 from inertia.optim.layout import GroupLayout
 from inertia.optim.validation import (
@@ -17,7 +26,207 @@ from inertia.optim.validation import (
     check_unit_interval,
     split_torch_options,
 )
-from inertia.rules.sgd import sgd_update
+
+
+def sgd_update(
+    param: Tensor,
+    grad: Tensor,
+    momentum_buffer: Tensor | None,
+    *,
+    lr: float,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    first_step: bool = False,
+    momentum_form: str = "torch",
+) -> None:
+    r"""One SGD step, in place on ``param`` and ``momentum_buffer``.
+
+    Plain SGD (Robbins & Monro, 1951): :math:`p \leftarrow p - \eta g`, with
+    :math:`g \leftarrow g + \lambda p` when ``weight_decay`` is :math:`\lambda > 0`.
+
+    ``momentum_form="torch"`` (the default, as torch.optim; Sutskever et al., 2013):
+
+    .. math::
+        b \leftarrow \mu b + (1 - \tau) g \quad (b = g \text{ on the first step}),\qquad
+        p \leftarrow p - \eta\,(g + \mu b \text{ if Nesterov else } b).
+
+    ``momentum_form="velocity"`` (CS231n / Keras): the buffer holds a velocity
+    :math:`v \leftarrow \mu v - \eta g`, then :math:`p \leftarrow p + v`, or for Nesterov
+    :math:`p \leftarrow p - \mu v_{prev} + (1 + \mu) v`. Both forms give the same
+    trajectory while :math:`\eta` is constant; under a schedule the torch form rescales the
+    whole accumulated buffer by the new rate and the velocity form does not.
+    """
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        grad = grad.add(param, alpha=weight_decay)
+    if momentum == 0 or momentum_buffer is None:
+        param.add_(grad, alpha=-lr)
+        return
+    if momentum_form == "velocity":
+        previous = momentum_buffer.clone() if nesterov else None
+        momentum_buffer.mul_(momentum).add_(grad, alpha=-lr)
+        if previous is None:
+            param.add_(momentum_buffer)
+        else:
+            param.add_(previous, alpha=-momentum).add_(momentum_buffer, alpha=1 + momentum)
+        return
+    if first_step:
+        momentum_buffer.copy_(grad)
+    else:
+        momentum_buffer.mul_(momentum).add_(grad, alpha=1 - dampening)
+    direction = grad.add(momentum_buffer, alpha=momentum) if nesterov else momentum_buffer
+    param.add_(direction, alpha=-lr)
+
+
+class SGDRule(RuleInfo):
+    """SGD for the fused steps: options ``maximize, weight_decay, momentum, nesterov, velocity``."""
+
+    name = "sgd"
+
+    class Hyper(NamedTuple):
+        """SGD's hyperparameters, read from the param group on every step."""
+
+        lr: float
+        momentum: float
+        dampening: float
+        weight_decay: float
+
+    group_keys = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "maximize", "momentum_form")
+    state_slots = (("momentum_buffer", "velocity"),)
+    counts_steps = False
+    cpu_backend = "torch"
+    numba_kernel = "sgd_step"
+    triton_kernel = "sgd_kernel"
+    triton_options = (("MAXIMIZE", "maximize"), ("WD", "weight_decay"), ("MOMENTUM", "momentum"),
+                      ("NESTEROV", "nesterov"), ("VELOCITY", "velocity"))
+
+    def options(self, group: Mapping[str, Any]) -> dict[str, int]:
+        return dict(maximize=group["maximize"], weight_decay=group["weight_decay"] != 0,
+                    momentum=group["momentum"] != 0, nesterov=group["nesterov"],
+                    velocity=group.get("momentum_form", "torch") == "velocity")
+
+    def state_keys(self, spec: StepSpec) -> tuple[str, ...]:
+        if not spec.flag("momentum"):
+            return ()
+        return ("velocity",) if spec.flag("velocity") else ("momentum_buffer",)
+
+    def host_scalars(self, spec: StepSpec, hyper: tuple[Any, ...], step: int) -> dict[str, float]:
+        """``lr, wd, momentum, dampening_keep`` (1 - dampening) and ``first`` (1.0 on the first step)."""
+        lr, momentum, dampening, wd = hyper
+        return {"lr": lr, "wd": wd, "momentum": momentum, "dampening_keep": 1 - dampening,
+                "first": 1.0 if step == 1 else 0.0}
+
+    def numba_arguments(self, spec: StepSpec, hyper: tuple[Any, ...], step: int, cast: Any) -> tuple[Any, ...]:
+        s = self.host_scalars(spec, hyper, step)
+        return (cast(s["lr"]), cast(s["wd"]), cast(s["momentum"]), cast(s["dampening_keep"]),
+                cast(-1.0 if spec.flag("maximize") else 1.0), bool(spec.flag("weight_decay")),
+                bool(spec.flag("momentum")), bool(spec.flag("nesterov")), bool(spec.flag("velocity")),
+                bool(s["first"]))
+
+    def step_key(self, spec: StepSpec, step: int) -> Any:
+        return step == 1  # the torch form's first step copies the gradient into the buffer
+
+    def fresh_state_matches(self, group: Mapping[str, Any]) -> bool:
+        # New buffers are zero: b = mu*0 + (1 - dampening)*g equals torch's first-step b = g if dampening = 0.
+        return float(group["dampening"]) == 0.0
+
+    def torch_op(self, spec: StepSpec) -> TorchFusedOp | None:
+        if spec.flag("velocity"):
+            return None
+        return TorchFusedOp("_fused_sgd_", ("momentum_buffer",), takes_step=False, first_step=True,
+                            options=(("nesterov", bool(spec.flag("nesterov"))),
+                                     ("maximize", bool(spec.flag("maximize")))))
+
+    def reference(self, group: Mapping[str, Any], buffers: dict[str, Tensor], step: int) -> None:
+        key = "velocity" if group["momentum_form"] == "velocity" else "momentum_buffer"
+        sgd_update(buffers["param"], buffers["grad"], buffers.get(key), lr=group["lr"],
+                   momentum=group["momentum"], dampening=group["dampening"], nesterov=group["nesterov"],
+                   weight_decay=group["weight_decay"], maximize=group["maximize"], first_step=step == 1,
+                   momentum_form=group["momentum_form"])
+
+
+SGD_RULE = SGDRule()
+
+
+# ---------------------------------------------------------------------- kernels (numba, then Triton)
+@numba_source(error_model="numpy")
+def _sgd_plain_loop(p, g, lr, wd, sign, use_wd):
+    for i in range(p.size):
+        p[i] = p[i] - lr * signed_grad(g[i], p[i], sign, use_wd, wd)
+
+
+@numba_source(error_model="numpy")
+def _sgd_momentum_loop(p, g, b, lr, wd, mom, keep, sign, use_wd, nesterov, first):
+    for i in range(p.size):
+        gi = signed_grad(g[i], p[i], sign, use_wd, wd)
+        bi = gi if first else b[i] * mom + keep * gi
+        b[i] = bi
+        direction = gi + mom * bi if nesterov else bi
+        p[i] = p[i] - lr * direction
+
+
+@numba_source(error_model="numpy")
+def _sgd_velocity_loop(p, g, v, lr, wd, mom, sign, use_wd, nesterov):
+    for i in range(p.size):
+        gi = signed_grad(g[i], p[i], sign, use_wd, wd)
+        previous = v[i]
+        vi = previous * mom - lr * gi
+        v[i] = vi
+        p[i] = (p[i] - mom * previous) + (1 + mom) * vi if nesterov else p[i] + vi
+
+
+@numba_source(error_model="numpy", nogil=True)
+def sgd_step(p, g, b, lr, wd, mom, keep, sign, use_wd, has_momentum, nesterov, velocity, first):
+    """SGD over flat buffers (``b``: momentum or velocity buffer; a stand-in, untouched, without)."""
+    if not has_momentum:
+        _sgd_plain_loop(p, g, lr, wd, sign, use_wd)
+    elif velocity:
+        _sgd_velocity_loop(p, g, b, lr, wd, mom, sign, use_wd, nesterov)
+    else:
+        _sgd_momentum_loop(p, g, b, lr, wd, mom, keep, sign, use_wd, nesterov, first)
+
+
+@triton_source
+def sgd_kernel(p_ptr, g_ptr, b_ptr, lr_ptr, momentum_ptr, dampening_ptr, wd_ptr, slot_in, slot_out, n,
+               MAXIMIZE: tl.constexpr, WD: tl.constexpr, MOMENTUM: tl.constexpr, NESTEROV: tl.constexpr,
+               VELOCITY: tl.constexpr, CT: tl.constexpr, IEEE: tl.constexpr, BLOCK: tl.constexpr):
+    """SGD, torch form (first step ``b = g``) or velocity form."""
+    pid, offs, mask = block_offsets(n, BLOCK)
+    t, _, _ = advance_step(slot_in, slot_out, 1.0, 1.0, pid)
+    lr = tl.load(lr_ptr).to(CT)
+    mom64 = tl.load(momentum_ptr)
+    mom = mom64.to(CT)
+    keep = (1.0 - tl.load(dampening_ptr)).to(CT)
+    wd = tl.load(wd_ptr).to(CT)
+    p = tl.load(p_ptr + offs, mask=mask).to(CT)
+    g = tl.load(g_ptr + offs, mask=mask).to(CT)
+    if MAXIMIZE:
+        g = -g
+    if WD:
+        g = g + wd * p
+    if MOMENTUM:
+        b = tl.load(b_ptr + offs, mask=mask).to(CT)
+        if VELOCITY:
+            nb = b * mom - lr * g
+            if NESTEROV:
+                p = (p - mom * b) + (1.0 + mom64).to(CT) * nb
+            else:
+                p = p + nb
+        else:
+            nb = tl.where(t == 1.0, g, b * mom + keep * g)
+            if NESTEROV:
+                p = p - lr * (g + mom * nb)
+            else:
+                p = p - lr * nb
+        tl.store(b_ptr + offs, nb.to(b_ptr.dtype.element_ty), mask=mask)
+    else:
+        p = p - lr * g
+    tl.store(p_ptr + offs, p.to(p_ptr.dtype.element_ty), mask=mask)
+
 
 MOMENTUM_FORMS = ("torch", "velocity")
 
@@ -27,7 +236,7 @@ class SGD(FlatOptimizer):
 
     A drop-in replacement for :class:`torch.optim.SGD` with the same arguments,
     defaults, state keys (``momentum_buffer``) and trajectories. The math is
-    :func:`inertia.rules.sgd_update`:
+    :func:`sgd_update`:
 
     .. math::
         b \leftarrow \mu b + (1-\tau) g,\qquad p \leftarrow p - \eta\,(g + \mu b \text{ if Nesterov else } b)
@@ -51,7 +260,7 @@ class SGD(FlatOptimizer):
     """
 
     state_keys = ("momentum_buffer", "velocity")
-    fused_rule = "sgd"
+    rule = SGD_RULE
 
     def __init__(
         self,

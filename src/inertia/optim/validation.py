@@ -27,7 +27,7 @@ TORCH_OPTIONS = {"foreach": None, "fused": None, "capturable": False, "different
 #: The implementation flags that each torch.optim class keeps in its param groups.
 TORCH_GROUP_FLAGS = {
     "SGD": ("foreach", "differentiable", "fused"),
-    "AdaGrad": ("foreach", "differentiable", "fused"),
+    "Adagrad": ("foreach", "differentiable", "fused"),
     "RMSprop": ("capturable", "foreach", "differentiable"),
     "Adam": ("foreach", "capturable", "differentiable", "fused"),
     "AdamW": ("foreach", "capturable", "differentiable", "fused"),

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inertia.rules import adagrad_update, adam_update, rmsprop_update, sgd_update
+from inertia.optim import adagrad_update, adam_update, rmsprop_update, sgd_update
 
 finite = st.floats(min_value=-100, max_value=100, allow_nan=False, allow_infinity=False)
 vectors = st.lists(finite, min_size=1, max_size=8).map(lambda xs: torch.tensor(xs, dtype=torch.float64))

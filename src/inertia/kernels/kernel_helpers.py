@@ -1,0 +1,60 @@
+"""Kernel helpers that every rule's kernels share: gradient sign and weight decay, IEEE division and
+square root, a program's block, and the device step counter.
+
+These are kernel sources (:mod:`inertia.kernels.jit`): a rule module that imports one gets it compiled
+together with its own kernels.
+"""
+
+from __future__ import annotations
+
+from inertia.kernels.jit import numba_source, tl, triton_source
+
+__all__ = ["advance_step", "block_offsets", "ieee_div", "ieee_sqrt", "signed_grad"]
+
+
+@numba_source(error_model="numpy")
+def signed_grad(g, p, sign, use_wd, wd):
+    """The gradient, negated to maximize (``sign`` -1), plus L2 weight decay ``wd * p`` when ``use_wd``."""
+    gi = g * sign
+    return gi + wd * p if use_wd else gi
+
+
+@triton_source
+def ieee_div(a, b, IEEE: tl.constexpr):
+    """``a / b``, IEEE-rounded when ``IEEE`` (float32 compute: matches the CPU within rounding)."""
+    if IEEE:
+        r = tl.div_rn(a, b)
+    else:
+        r = a / b
+    return r
+
+
+@triton_source
+def ieee_sqrt(x, IEEE: tl.constexpr):
+    """``sqrt(x)``, IEEE-rounded when ``IEEE``."""
+    if IEEE:
+        r = tl.sqrt_rn(x)
+    else:
+        r = tl.sqrt(x)
+    return r
+
+
+@triton_source
+def advance_step(slot_in, slot_out, beta1, beta2, pid):
+    """Read slot [t, b1^t, b2^t]; program 0 writes [t+1, b1^(t+1), b2^(t+1)]; return the new values."""
+    t = tl.load(slot_in) + 1.0
+    pow1 = tl.load(slot_in + 1) * beta1
+    pow2 = tl.load(slot_in + 2) * beta2
+    if pid == 0:
+        tl.store(slot_out, t)
+        tl.store(slot_out + 1, pow1)
+        tl.store(slot_out + 2, pow2)
+    return t, pow1, pow2
+
+
+@triton_source
+def block_offsets(n, BLOCK: tl.constexpr):
+    """This program's id, the element offsets of its block (64-bit) and the mask of those below ``n``."""
+    pid = tl.program_id(0)
+    offsets = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    return pid, offsets, offsets < n
