@@ -10,8 +10,12 @@ above what any of the lab's workloads needs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from inertia.checks import STYLE_FIELD, check_int
+from inertia.checks import check_seed as check_seed_value
 from inertia.errors import UserInputError
 from inertia.io.atomic import unwritable_reason
 
@@ -24,18 +28,27 @@ MAX_BENCH_STEPS = 100_000  # timed steps per benchmark row
 SEED_LIMIT_32 = 2**32  # numpy's legacy seeding and scikit-learn's random_state take 32-bit seeds
 
 
+@contextmanager
+def user_input_errors() -> Iterator[None]:
+    """Turn a ValueError of an :mod:`inertia.checks` check into a :class:`UserInputError` (same message)."""
+    try:
+        yield
+    except UserInputError:
+        raise
+    except ValueError as exc:
+        raise UserInputError(str(exc)) from None
+
+
 def check_count(flag: str, value: int, low: int, high: int) -> int:
     """``value`` if it is an integer in ``[low, high]``; else :class:`UserInputError` naming ``flag``."""
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise UserInputError(f"{flag}: must be an integer in [{low}, {high}], got {value!r}")
-    return value
+    with user_input_errors():
+        return check_int(flag, value, low=low, high=high, style=STYLE_FIELD)
 
 
 def check_seed(flag: str, value: int, limit: int = SEED_LIMIT_32) -> int:
     """``value`` if it is an integer in ``[0, limit)`` (``limit`` a power of two)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < limit:
-        raise UserInputError(f"{flag}: must be an integer in [0, 2**{limit.bit_length() - 1}), got {value!r}")
-    return value
+    with user_input_errors():
+        return check_seed_value(flag, value, limit=limit, style=STYLE_FIELD)
 
 
 def output_path(flag: str, text: str | Path, *, directory: bool) -> Path:

@@ -39,7 +39,7 @@ def write_tiny_mnist(folder) -> str:
 @pytest.mark.parametrize("argv, expected", [
     (["train", "--batch-size", "0"], "--batch-size: must be an integer in [1, 10000000], got 0"),
     (["train", "--checkpoint-every", "0"], "--checkpoint-every: must be an integer in [1, 1000000], got 0"),
-    (["train", "--lr", "-0.1"], "--lr: must be a finite number > 0, got -0.1"),
+    (["train", "--lr", "-0.1"], "--lr: must be a finite number >= 0, got -0.1"),
     (["train", "--epochs", "0"], "--epochs: must be an integer in [1, 100000], got 0"),
     (["train", "--model", "resnet"], "--model: unknown model 'resnet'"),
     (["train", "--optimizer", "adamax"], "--optimizer: unknown optimizer 'adamax'"),

@@ -15,6 +15,7 @@ from inertia.lab.execute import execute, load_run
 from inertia.lab.run_config import ConfigError, RunConfig
 from inertia.lab.run_storage import prepare_run_dir, read_metrics, write_metrics
 from inertia.lab.run_validation import validate
+from inertia.optim.validation import check_lr
 
 
 def without_times(rows):
@@ -34,7 +35,8 @@ def test_config_round_trip_and_stable_id():
 
 @pytest.mark.parametrize("changes, message", [
     ({"optimizer": "adamm"}, "optimizer: unknown optimizer 'adamm'"),
-    ({"lr": 0.0}, "lr: must be a finite number > 0, got 0.0"),
+    ({"lr": -1.0}, "lr: must be a finite number >= 0, got -1.0"),
+    ({"lr": True}, "lr: must be a finite number >= 0, got True"),
     ({"steps": 0}, "steps: must be an integer in "),
     ({"problem": "banana"}, "problem: unknown problem 'banana'"),
     ({"schedule": "step:every=0,gamma=0.5"}, "schedule: 'step:every=0,gamma=0.5'"),
@@ -46,6 +48,18 @@ def test_config_round_trip_and_stable_id():
 def test_validate_names_argument_and_value(changes, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         validate(RunConfig("valley", "sgd").replace(**changes))
+
+
+def test_validate_takes_the_optimizers_lr_rule():
+    """A run's lr follows torch.optim's rule, as the optimizers do: a finite number >= 0 (0 included)."""
+    validate(RunConfig("valley", "sgd").replace(lr=0.0))
+    for lr in (-1.0, float("inf"), True):
+        with pytest.raises(ConfigError) as run_error:
+            validate(RunConfig("valley", "sgd").replace(lr=lr))
+        with pytest.raises(ValueError) as optimizer_error:
+            check_lr(lr)
+        assert run_error.value.detail == f"must be a finite number >= 0, got {lr!r}"
+        assert str(optimizer_error.value) == f"Invalid lr: {lr!r} (must be a finite number >= 0)"
 
 
 def test_run_directory_refuses_other_config(tmp_path):

@@ -18,6 +18,8 @@ from typing import Any, Union
 
 from matplotlib.figure import Figure
 
+from inertia.checks import is_flag
+
 ImageLike = Union[Figure, bytes, str, os.PathLike]
 TableLike = Union["Table", tuple[Sequence[Any], Sequence[Sequence[Any]]]]
 
@@ -126,8 +128,8 @@ def format_cell(value: Any) -> str:
     """Format a table cell: floats with 4 significant digits, None as an em dash, rest via str()."""
     if value is None:
         return "\u2014"
-    if isinstance(value, bool):
-        return str(value)
+    if is_flag(value):
+        return str(bool(value))
     if isinstance(value, float):
         if math.isnan(value):
             return "nan"

@@ -23,12 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from inertia.checks import check_int, check_seed
 from inertia.lab.execute import first_reaching, load_run
 from inertia.lab.parallel import MAX_JOBS, OnDone, run_many
 from inertia.lab.preflight import check_training_data
 from inertia.lab.run_config import ConfigError, RunConfig
 from inertia.lab.run_storage import Record, check_output_dir
-from inertia.lab.run_validation import SEED_LIMIT
+from inertia.lab.run_validation import DETAIL, config_field
 
 DEFAULT_GRID = tuple(float(v) for v in np.logspace(-4, 0, 9))
 FINISHED_STATUSES = ("completed", "diverged")  # runs with a result; any other status is a failure
@@ -196,14 +197,15 @@ def compare(
     names = [name.strip().lower() for name in optimizers]
     if not names or len(set(names)) != len(names) or not all(names):
         raise ConfigError("optimizers", f"need distinct names, got {','.join(optimizers)!r}")
-    for name, value, limit in (("seeds", seeds, MAX_SEEDS), ("jobs", jobs, MAX_JOBS)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
-            raise ConfigError(name, f"must be an integer in [1, {limit}], got {value!r}")
+    with config_field("seeds"):
+        seeds = check_int("seeds", seeds, low=1, high=MAX_SEEDS, style=DETAIL)
+    with config_field("jobs"):
+        jobs = check_int("jobs", jobs, low=1, high=MAX_JOBS, style=DETAIL)
     lrs = dict(lrs or {})
     if set(lrs) - set(names):
         raise ConfigError("lrs", f"{', '.join(sorted(set(lrs) - set(names)))} not among the optimizers {', '.join(names)}")
-    if isinstance(tune_seed, bool) or not isinstance(tune_seed, int) or not 0 <= tune_seed < SEED_LIMIT:
-        raise ConfigError("tune_seed", f"must be an integer in [0, 2**63), got {tune_seed!r}")
+    with config_field("tune_seed"):
+        tune_seed = check_seed("tune_seed", tune_seed, style=DETAIL)
     if tune and not (0 < len(grid) <= MAX_GRID_POINTS):
         raise ConfigError("grid", f"needs 1 to {MAX_GRID_POINTS} learning rates, got {len(grid)}")
     if tune and lrs:

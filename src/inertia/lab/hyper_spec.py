@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from inertia.checks import is_flag, is_number
 from inertia.lab.run_config import number_or_text
 from inertia.optim import make_optimizer
 
@@ -38,7 +39,7 @@ def parse_value(key: str, text: str, flag: str = "--hyper") -> Any:
     for part in parts:
         if isinstance(part, float) and not math.isfinite(part):
             raise ValueError(f"{flag}: {key}={text} is not a finite number")
-        if len(parts) > 1 and (isinstance(part, bool) or not isinstance(part, (int, float))):
+        if len(parts) > 1 and not is_number(part):
             raise ValueError(f"{flag}: {key}={text}: a ':' tuple takes numbers only")
     return tuple(parts) if len(parts) > 1 else parts[0]
 
@@ -47,8 +48,8 @@ def format_value(value: Any) -> str:
     """The spec text of a parsed value (inverse of :func:`parse_value`)."""
     if isinstance(value, (tuple, list)):
         return ":".join(format_value(v) for v in value)
-    if isinstance(value, bool):
-        return str(value).lower()
+    if is_flag(value):
+        return str(bool(value)).lower()
     return "none" if value is None else str(value)
 
 

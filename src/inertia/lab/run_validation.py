@@ -6,27 +6,35 @@ dataset paths are checked too, so a bad path is reported before a run directory 
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
+from inertia.checks import SEED_LIMIT, check_finite_at_least, check_int, check_real, check_seed
 from inertia.lab.hyper_spec import check_hyper
 from inertia.lab.run_config import DATASET_KINDS, ConfigError, RunConfig
 from inertia.lab.schedule_spec import parse_schedule
 from inertia.optim import OPTIMIZERS
+from inertia.optim.validation import check_lr
 from inertia.problems.file_formats import find_cifar10_dir, find_mnist_files
 from inertia.problems.models import MODELS
 from inertia.problems.registry import PROBLEMS, get_problem
 
-SEED_LIMIT = 2**63  # seeds feed torch.manual_seed and numpy's SeedSequence
 DATA_SEED_LIMIT = 2**32  # the digits split's random_state (scikit-learn) takes 32-bit seeds
 # Upper bounds of the counts: far above any workload of the lab, below what would overflow torch's
 # indices or keep a record per step (problems) or epoch (datasets) the machine cannot hold.
 COUNT_LIMITS = {"steps": 1_000_000, "epochs": 100_000, "batch_size": 10_000_000, "checkpoint_every": 1_000_000}
+#: The wording of an :mod:`inertia.checks` check inside a :class:`ConfigError`, which puts the field in front.
+DETAIL = "{rule}, got {value!r}"
 
 
-def _is_count(value: Any, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+@contextmanager
+def config_field(name: str) -> Iterator[None]:
+    """Turn the ValueError of a check of field ``name`` into a :class:`ConfigError` (its message the detail)."""
+    try:
+        yield
+    except ValueError as exc:
+        raise ConfigError(name, str(exc)) from None
 
 
 def validate(config: RunConfig) -> None:
@@ -37,12 +45,12 @@ def validate(config: RunConfig) -> None:
     """
     if config.optimizer not in OPTIMIZERS:
         raise ConfigError("optimizer", f"unknown optimizer {config.optimizer!r} (choose from {', '.join(OPTIMIZERS)})")
-    if config.lr is not None and not (isinstance(config.lr, (int, float)) and math.isfinite(config.lr)
-                                      and config.lr > 0):
-        raise ConfigError("lr", f"must be a finite number > 0, got {config.lr!r}")
+    if config.lr is not None:
+        with config_field("lr"):
+            check_lr(config.lr, style=DETAIL)  # torch.optim's rule, as the optimizers have it
     _check_counts(config)
-    if not (isinstance(config.noise, (int, float)) and math.isfinite(config.noise) and config.noise >= 0):
-        raise ConfigError("noise", f"must be a finite number >= 0, got {config.noise!r}")
+    with config_field("noise"):
+        check_finite_at_least("noise", config.noise, style=DETAIL)
     if config.kind == "training":
         if config.model not in MODELS:
             raise ConfigError("model", f"unknown model {config.model!r} (choose from {', '.join(MODELS)})")
@@ -58,13 +66,13 @@ def validate(config: RunConfig) -> None:
 def _check_counts(config: RunConfig) -> None:
     """Seeds in their generators' ranges; step, epoch, batch and checkpoint counts in [1, COUNT_LIMITS]."""
     for name, limit in (("seed", SEED_LIMIT), ("data_seed", DATA_SEED_LIMIT)):
-        value = getattr(config, name)
-        if not (_is_count(value, 0) and value < limit):
-            raise ConfigError(name, f"must be an integer in [0, 2**{limit.bit_length() - 1}), got {value!r}")
+        with config_field(name):
+            check_seed(name, getattr(config, name), limit=limit, style=DETAIL)
     for name, limit in COUNT_LIMITS.items():
         value = getattr(config, name)
-        if not (name == "checkpoint_every" and value is None) and not (_is_count(value, 1) and value <= limit):
-            raise ConfigError(name, f"must be an integer in [1, {limit}], got {value!r}")
+        if not (name == "checkpoint_every" and value is None):
+            with config_field(name):
+                check_int(name, value, low=1, high=limit, style=DETAIL)
 
 
 def check_dataset(spec: str) -> None:
@@ -96,8 +104,8 @@ def _check_target(config: RunConfig) -> None:
     target = config.target
     if target is None:
         return
-    if isinstance(target, bool) or not isinstance(target, (int, float)) or not math.isfinite(target):
-        raise ConfigError("target", f"must be a finite number, got {target!r}")
+    with config_field("target"):
+        check_real("target", target, style=DETAIL)
     if config.kind == "training":
         if not 0 < target <= 1:
             raise ConfigError("target", f"the test accuracy to reach must be a fraction in (0, 1], got {target!r}")
