@@ -44,6 +44,7 @@ def no_heavy_work(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("work started before the arguments were checked")
 
     monkeypatch.setattr("inertia.diagnostics.workload.make_workload", forbidden)
+    monkeypatch.setattr("inertia.lab.diagnostics_commands.make_workload", forbidden)  # where the command calls it
     monkeypatch.setattr("inertia.bench.steps.run_benchmark", forbidden)
 
 
@@ -62,7 +63,7 @@ def test_a_multiline_message_is_printed_on_one_line(monkeypatch: pytest.MonkeyPa
     def fail() -> None:
         raise ValueError("--data: first line\n  second line")
 
-    monkeypatch.setattr("inertia.problems.registry.list_problems", fail)
+    monkeypatch.setattr("inertia.lab.lab_commands.list_problems", fail)
     assert main(["problems"]) == 2
     assert _error_line(capsys) == "inertia: error: --data: first line second line\n"
 
@@ -71,7 +72,7 @@ def test_a_path_error_from_the_os_is_one_line_and_exit_2(monkeypatch: pytest.Mon
     def fail() -> None:
         raise NotADirectoryError(20, "Not a directory", "/some/file/out")
 
-    monkeypatch.setattr("inertia.problems.registry.list_problems", fail)
+    monkeypatch.setattr("inertia.lab.lab_commands.list_problems", fail)
     assert main(["problems"]) == 2
     assert "/some/file/out" in _error_line(capsys)
 
@@ -159,5 +160,5 @@ def test_a_named_command_runs_with_only_its_own_module_registered(tmp_path, monk
     monkeypatch.setattr(cli, "_registered", set())
     cli.app.callback()(cli._group)
     assert cli.main(["playground", "--out", str(tmp_path)]) == 0
-    assert cli._registered == {"inertia.lab.playground.commands"}
+    assert cli._registered == {"inertia.lab.playground.playground_commands"}
     assert (tmp_path / "playground.html").is_file()

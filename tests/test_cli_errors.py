@@ -253,6 +253,7 @@ def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
     for target in ("inertia.lab.execute.run_training", "inertia.lab.execute.run_optimization",
                    "inertia.lab.compare.run_many", "inertia.lab.tour.compute_chapters",
                    "inertia.diagnostics.lr_find.lr_find", "inertia.diagnostics.diagnose.run_diagnosis",
+                   "inertia.lab.diagnostics_commands.lr_find", "inertia.lab.diagnostics_commands.run_diagnosis",
                    "inertia.bench.steps.run_benchmark"):
         module, name = target.rsplit(".", 1)  # by module: inertia.diagnostics.lr_find is also a function's name
         monkeypatch.setattr(importlib.import_module(module), name, forbidden)

@@ -31,8 +31,8 @@ app = typer.Typer(
 # Modules that contribute commands, with the commands each registers (``register(app: typer.Typer) -> None``).
 # A command line naming one of these commands loads only its module; help and unknown commands load all.
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
-    "inertia.lab.commands": ("train", "compare", "problems", "tour"),
-    "inertia.lab.playground.commands": ("playground",),
+    "inertia.lab.lab_commands": ("train", "compare", "problems", "tour"),
+    "inertia.lab.playground.playground_commands": ("playground",),
     "inertia.bench.commands": ("bench",),
     "inertia.lab.diagnostics_commands": ("lr-find", "diagnose"),
 }

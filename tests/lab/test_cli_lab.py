@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import pytest
 
@@ -104,9 +102,12 @@ def test_problems_lists_every_problem(capsys):
 
 def test_tour_command_passes_out_lang_and_seed(tmp_path, capsys, monkeypatch):
     calls = []
-    fake = types.ModuleType("inertia.lab.tour")
-    fake.run_tour = lambda out_dir, lang="en", seed=0: calls.append((out_dir, lang, seed)) or out_dir
-    monkeypatch.setitem(sys.modules, "inertia.lab.tour", fake)
+
+    def fake_run_tour(out_dir, lang="en", seed=0):
+        calls.append((out_dir, lang, seed))
+        return out_dir
+
+    monkeypatch.setattr("inertia.lab.lab_commands.run_tour", fake_run_tour)
     monkeypatch.chdir(tmp_path)
     assert run_cli(capsys, "tour", "--lang", "ko")[0] == 0
     assert run_cli(capsys, "tour", "--out", "elsewhere", "--seed", "3")[0] == 0

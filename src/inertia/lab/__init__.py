@@ -12,7 +12,7 @@ Modules (import what you need; nothing heavy is imported here):
 - :mod:`inertia.lab.execute`       ``execute(config, run_dir)``: run, checkpoint, resume; ``load_run``.
 - :mod:`inertia.lab.parallel`      ``run_many(configs, root, jobs)``.
 - :mod:`inertia.lab.compare`       ``compare(...)``: fair lr tuning, seeds, leaderboard.
-- :mod:`inertia.lab.monitoring`    optimizer pathology monitors around runs (warnings in summary.json).
+- :mod:`inertia.lab.run_monitors`  optimizer pathology monitors around runs (warnings in summary.json).
 - :mod:`inertia.lab.compare_monitor` what the monitors saw per optimizer in a comparison.
 - :mod:`inertia.lab.hyper_spec`    ``parse_hyper("momentum=0.9,betas=0.9:0.99")`` and ``check_hyper``.
 - :mod:`inertia.lab.schedule_spec` ``parse_schedule("warmup:5+cosine")``.

@@ -1,7 +1,7 @@
 """What the pathology monitors saw in a comparison: per-optimizer counts, a report section, figures.
 
 Each final run (every seed at the chosen learning rate) records its monitor's warnings in its
-``summary.json`` (:mod:`inertia.lab.monitoring`); this module tallies them per optimizer. The
+``summary.json`` (:mod:`inertia.lab.run_monitors`); this module tallies them per optimizer. The
 runs of the learning-rate search are not counted: bad rates are expected to misbehave there.
 """
 
@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from inertia.diagnostics.diagnose_report import monitor_figure
 from inertia.lab.compare import Comparison
-from inertia.lab.monitoring import RecordedMonitor, load_monitor
+from inertia.lab.run_monitors import RecordedMonitor, load_monitor
 
 HEADERS = ("optimizer", "lr", "monitored runs", "runs with warnings", "pathologies (runs)", "first warning")
 
@@ -124,8 +125,6 @@ class OptimizersMonitor:
 
 def monitor_figures(comparison: Comparison) -> tuple[list[Any], list[str]]:
     """One monitor figure with a line per optimizer (seed-0 runs, whole model), with its caption."""
-    from inertia.diagnostics.diagnose_report import monitor_figure
-
     monitors = OptimizersMonitor(comparison)
     if not monitors.layers:
         return [], []

@@ -15,6 +15,7 @@ from inertia.io.report import Report
 from inertia.lab import figures
 from inertia.lab.compare import Comparison, LeaderboardRow
 from inertia.lab.compare_monitor import add_monitor_section, monitor_json
+from inertia.lab.loops import build_problem
 
 LEADERBOARD_HEADERS = ("rank", "optimizer", "lr", "reached target", "steps to target (median)",
                        "time to target s (median)", "final (mean)", "final (std)", "diverged", "failed",
@@ -121,8 +122,6 @@ def comparison_figures(comparison: Comparison) -> list[Any]:
                                              chosen={k: v for k, v in comparison.chosen_lr.items() if v}))
     first_rows = next(iter(comparison.runs.values()))[0][2]
     if not training and first_rows and "x" in first_rows[0]:
-        from inertia.lab.loops import build_problem
-
         surface = build_problem(comparison.base)
         paths = {name: [(r["x"], r["y"]) for r in entries[0][2]] for name, entries in comparison.runs.items()}
         result.append(figures.contour_with_trajectories(surface, None, None, paths,

@@ -6,6 +6,8 @@ import math
 from typing import Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from inertia.cli_checks import (
     MAX_BATCH_SIZE,
@@ -16,7 +18,13 @@ from inertia.cli_checks import (
     check_seed,
     output_path,
 )
+from inertia.diagnostics.diagnose import run_diagnosis
+from inertia.diagnostics.diagnose_report import write_diagnosis
+from inertia.diagnostics.lr_find import lr_find, write_lr_find
+from inertia.diagnostics.workload import make_workload
 from inertia.errors import UserInputError
+from inertia.optim import OPTIMIZERS
+from inertia.problems import MODELS
 
 
 def _check_positive(flag: str, value: float) -> None:
@@ -27,10 +35,6 @@ def _check_positive(flag: str, value: float) -> None:
 def _setup(optimizer: str, dataset: str, model: str, seed: int, batch_size: int,
            lr: float | None) -> tuple[Any, Any]:
     """Build the workload and the optimizer, turning bad names into errors that name the flag."""
-    from inertia.diagnostics.workload import make_workload
-    from inertia.optim import OPTIMIZERS
-    from inertia.problems import MODELS
-
     if optimizer.lower() not in OPTIMIZERS:
         raise UserInputError(f"--optimizer: unknown optimizer {optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
     if model not in MODELS:
@@ -46,9 +50,6 @@ def _setup(optimizer: str, dataset: str, model: str, seed: int, batch_size: int,
 
 
 def _print_table(title: str, rows: list[tuple[str, str]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(title=title, show_header=False)
     table.add_column("quantity", style="bold")
     table.add_column("value")
@@ -72,8 +73,6 @@ def lr_find_command(
     out: str = typer.Option("lr-find", "--out", help="Output folder for lr_find.png and summary.json."),
 ) -> None:
     """Learning-rate range test: exponential sweep over several seeds; writes a plot and summary.json."""
-    from inertia.diagnostics.lr_find import lr_find, write_lr_find
-
     _check_positive("--lr-min", lr_min)
     _check_positive("--lr-max", lr_max)
     if lr_max <= lr_min:
@@ -110,9 +109,6 @@ def diagnose_command(
     out: str = typer.Option("diagnose-report", "--out", help="Output folder for index.html and summary.json."),
 ) -> None:
     """Short training under the optimizer monitors plus Hessian diagnostics; writes an HTML report."""
-    from inertia.diagnostics.diagnose import run_diagnosis
-    from inertia.diagnostics.diagnose_report import write_diagnosis
-
     if lr is not None:
         _check_positive("--lr", lr)
     check_count("--steps", steps, 2, MAX_STEPS)

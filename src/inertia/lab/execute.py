@@ -13,8 +13,8 @@ from typing import Any
 from inertia.io.json_files import read_json, write_json
 from inertia.lab.checkpoints import load_checkpoint
 from inertia.lab.loops import LoopState, run_optimization, run_training
-from inertia.lab.monitoring import MONITOR_FILE, MonitorOptions, summary_fields
 from inertia.lab.run_config import RunConfig
+from inertia.lab.run_monitors import MONITOR_FILE, MonitorOptions, summary_fields
 from inertia.lab.run_storage import (
     OnRecord,
     Record,
@@ -99,7 +99,7 @@ def execute(config: RunConfig, run_dir: str | os.PathLike, on_record: OnRecord |
     ``rerun`` discards the previous checkpoint, metrics and monitor samples before starting.
 
     ``monitor`` (True: default :class:`MonitorOptions`; False: off) runs the optimizer under a
-    pathology monitor (:mod:`inertia.lab.monitoring`); its warnings go to ``summary.json`` and its
+    pathology monitor (:mod:`inertia.lab.run_monitors`); its warnings go to ``summary.json`` and its
     samples to ``monitor.json``. It never changes the run's numbers.
     """
     validate(config)

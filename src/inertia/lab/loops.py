@@ -20,10 +20,15 @@ import torch
 import torch.nn.functional as F
 
 from inertia.lab.checkpoints import save_checkpoint
-from inertia.lab.monitoring import MonitorOptions, RunMonitor, start_monitor
 from inertia.lab.run_config import RunConfig
+from inertia.lab.run_monitors import MonitorOptions, RunMonitor, start_monitor
 from inertia.lab.run_storage import OnRecord, Record, RunDir, write_metrics
 from inertia.lab.schedule_spec import parse_schedule, takes_metric
+from inertia.optim import make_optimizer
+from inertia.problems.datasets import load_dataset
+from inertia.problems.models import make_model
+from inertia.problems.registry import get_problem
+from inertia.schedules import Constant, attach
 
 
 @dataclass
@@ -59,9 +64,6 @@ class Cadence:
 
 def _make_optimizer(config: RunConfig, params: Any) -> tuple[torch.optim.Optimizer, Any, Any]:
     """Optimizer, schedule and its LR scheduler (None for a constant schedule: nothing to drive)."""
-    from inertia.optim import make_optimizer
-    from inertia.schedules import Constant, attach
-
     optimizer = make_optimizer(config.optimizer, params, **config.optimizer_kwargs())
     total = config.epochs if config.kind == "training" else config.steps
     schedule = parse_schedule(config.schedule, total_steps=total)
@@ -80,8 +82,6 @@ def needs_closure(optimizer: torch.optim.Optimizer) -> bool:
 
 def build_problem(config: RunConfig) -> Any:
     """The :mod:`inertia.problems` problem of a config, with its gradient noise."""
-    from inertia.problems.registry import get_problem
-
     return get_problem(config.problem, noise_scale=config.noise, noise_seed=config.seed,
                        **dict(config.problem_params))
 
@@ -125,7 +125,7 @@ def run_optimization(config: RunConfig, paths: RunDir, checkpoint: dict[str, Any
     Columns: step, loss (exact f), gap (f - f*, when known), grad_norm (of the gradient the
     optimizer saw, noise included), lr, time_s, and x, y for 2D problems. The last row is
     ``x_steps`` (no update), so a completed run has ``steps + 1`` rows. With ``monitor`` the
-    steps run under a :class:`~inertia.lab.monitoring.RunMonitor` (the iterate is layer ``x``).
+    steps run under a :class:`~inertia.lab.run_monitors.RunMonitor` (the iterate is layer ``x``).
     """
     problem = build_problem(config)
     x = problem.init_params(config.start)
@@ -191,9 +191,6 @@ def evaluate(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
 
 def load_training(config: RunConfig) -> tuple[Any, torch.nn.Module]:
     """The dataset and the freshly initialised model of a training config."""
-    from inertia.problems.datasets import load_dataset
-    from inertia.problems.models import make_model
-
     data = load_dataset(config.problem, seed=config.data_seed)
     return data, make_model(config.model, data.input_shape, data.num_classes, seed=config.seed)
 
@@ -230,7 +227,7 @@ def run_training(config: RunConfig, paths: RunDir, checkpoint: dict[str, Any] | 
     Plateau schedules are fed the epoch's training loss. A non-finite training loss ends the run
     (status ``diverged``) without recording that epoch; a non-finite test loss ends it after
     recording the epoch. Either way the last checkpoint written before stays. With ``monitor`` the
-    steps run under a :class:`~inertia.lab.monitoring.RunMonitor` with the model's layer names.
+    steps run under a :class:`~inertia.lab.run_monitors.RunMonitor` with the model's layer names.
     """
     data, model = load_training(config)
     optimizer, schedule, scheduler = _make_optimizer(config, model.parameters())

@@ -31,11 +31,6 @@ def _preload() -> None:
     """
     import torch._dynamo  # noqa: F401
 
-    import inertia.diagnostics.monitor  # noqa: F401  (the runs' optimizer monitors)
-    import inertia.problems.datasets  # noqa: F401
-    import inertia.problems.models  # noqa: F401
-    import inertia.problems.registry  # noqa: F401
-
 
 def _worker_init() -> None:
     torch.set_num_threads(1)

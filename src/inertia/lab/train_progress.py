@@ -15,6 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from inertia.io.report_parts import format_cell
+from inertia.lab.compare_monitor import monitor_verdict
+from inertia.lab.compare_report import leaderboard_table, verdict
 from inertia.lab.run_config import RunConfig
 from inertia.lab.run_storage import Record
 
@@ -162,9 +165,6 @@ def print_failures(comparison: Any) -> int:
 
 def print_leaderboard(comparison: Any, page: Path) -> None:
     """Print the leaderboard as a rich table, the verdict and where the report is."""
-    from inertia.io.report_parts import format_cell
-    from inertia.lab.compare_report import leaderboard_table, verdict
-
     headers, rows = leaderboard_table(comparison)
     table = Table(title=f"leaderboard: {comparison.base.problem}")
     for header in headers:
@@ -175,7 +175,5 @@ def print_leaderboard(comparison: Any, page: Path) -> None:
     console.print(table)
     console.print(verdict(comparison))
     if comparison.monitored:
-        from inertia.lab.compare_monitor import monitor_verdict
-
         console.print(monitor_verdict(comparison), soft_wrap=True)
     console.print(f"report: {page}", soft_wrap=True)

@@ -10,8 +10,8 @@ import torch
 from inertia.cli import main
 from inertia.lab.execute import execute, load_run
 from inertia.lab.hyper_spec import format_value, parse_hyper
-from inertia.lab.monitoring import load_monitor
 from inertia.lab.run_config import RunConfig
+from inertia.lab.run_monitors import load_monitor
 from inertia.optim import make_optimizer
 
 WARNING_KEYS = {"step", "layer", "pathology", "value", "message"}

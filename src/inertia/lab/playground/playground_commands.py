@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 
 from inertia.errors import UserInputError
+from inertia.lab.playground.page import LANGS, write_playground
+from inertia.lab.run_config import ConfigError
 
 
 def playground(
@@ -14,9 +16,6 @@ def playground(
     lang: str = typer.Option("en", help="language of the page: en or ko"),
 ) -> int:
     """Write the offline optimizer playground (one HTML file) into --out."""
-    from inertia.lab.playground.page import LANGS, write_playground
-    from inertia.lab.run_config import ConfigError
-
     if lang not in LANGS:
         raise UserInputError(f"--lang: must be one of {', '.join(LANGS)}, got {lang!r}")
     try:

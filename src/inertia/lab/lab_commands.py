@@ -10,15 +10,35 @@ import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import torch
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from inertia.cli_checks import MAX_THREADS, check_count, check_seed, output_path
 from inertia.errors import UserInputError
-
-if TYPE_CHECKING:
-    from inertia.lab.run_config import RunConfig
+from inertia.lab.compare import MAX_GRID_POINTS, log_grid
+from inertia.lab.compare import compare as run_comparison
+from inertia.lab.compare_report import write_comparison
+from inertia.lab.execute import execute, open_run
+from inertia.lab.hyper_spec import check_hyper, parse_hyper
+from inertia.lab.preflight import check_training_data
+from inertia.lab.run_config import ConfigError, RunConfig, is_dataset_spec
+from inertia.lab.run_monitors import MonitorOptions
+from inertia.lab.run_validation import validate
+from inertia.lab.tour import run_tour
+from inertia.lab.train_progress import (
+    RunsProgress,
+    TrainingProgress,
+    print_failures,
+    print_leaderboard,
+    print_summary,
+)
+from inertia.optim import OPTIMIZERS
+from inertia.problems.models import MODELS
+from inertia.problems.registry import PROBLEMS, get_problem, list_problems
 
 # Config fields whose flag is not ``--`` + the field name with dashes (see :func:`flag_of`).
 TRAIN_FLAGS = {"problem": "--data", "run_dir": "--out"}
@@ -33,8 +53,6 @@ def flag_of(field: str, renamed: Mapping[str, str]) -> str:
 @contextmanager
 def flags_for_fields(renamed: Mapping[str, str]) -> Iterator[None]:
     """Report a :class:`~inertia.lab.run_config.ConfigError` raised inside under the flag of its field."""
-    from inertia.lab.run_config import ConfigError
-
     try:
         yield
     except ConfigError as exc:
@@ -44,8 +62,6 @@ def flags_for_fields(renamed: Mapping[str, str]) -> Iterator[None]:
 def _set_threads(threads: int | None, small: bool) -> None:
     """Torch threads: the given number (checked by :func:`check_count` first); else 1 for small models,
     where threads only add overhead."""
-    import torch
-
     if threads is not None:
         torch.set_num_threads(threads)
     elif small:
@@ -54,8 +70,6 @@ def _set_threads(threads: int | None, small: bool) -> None:
 
 def parse_grid(text: str) -> tuple[float, ...]:
     """``LOW:HIGH:POINTS`` (log-spaced) or a comma list of learning rates."""
-    from inertia.lab.compare import MAX_GRID_POINTS, log_grid
-
     try:
         if ":" in text:
             low, high, points = text.split(":")
@@ -95,12 +109,6 @@ def train(
 
     Pathology monitors watch the optimizer: warnings are shown live and kept in summary.json.
     """
-    from inertia.lab.execute import open_run
-    from inertia.lab.hyper_spec import check_hyper, parse_hyper
-    from inertia.lab.preflight import check_training_data
-    from inertia.lab.run_config import RunConfig, is_dataset_spec
-    from inertia.lab.run_validation import validate
-
     if not is_dataset_spec(data):
         raise UserInputError(f"--data: unknown dataset {data!r}; use digits, teacher, mnist:PATH or cifar10:PATH")
     config = RunConfig(problem=data, optimizer=optimizer.lower(), lr=lr, schedule=schedule, seed=seed,
@@ -121,10 +129,6 @@ def train(
 
 def _train_in(config: RunConfig, run_dir: Path, restart: bool, no_monitor: bool) -> int:
     """Execute a validated training config in ``run_dir`` with live progress; print the summary."""
-    from inertia.lab.execute import execute
-    from inertia.lab.monitoring import MonitorOptions
-    from inertia.lab.train_progress import TrainingProgress, print_summary
-
     with TrainingProgress(config) as progress:
         monitor = False if no_monitor else MonitorOptions(on_warning=progress.on_warning)
         summary = execute(config, run_dir, on_record=progress.on_epoch, on_batch=progress.on_batch, rerun=restart,
@@ -157,12 +161,6 @@ def compare(
 
     Pathology monitors watch every run (unless --no-monitor); the report lists what each showed.
     """
-    from inertia.lab.compare import compare as run_comparison
-    from inertia.lab.compare_report import write_comparison
-    from inertia.lab.run_config import RunConfig
-    from inertia.lab.run_validation import validate
-    from inertia.lab.train_progress import RunsProgress, print_failures, print_leaderboard
-
     names = [name.strip().lower() for name in optimizers.split(",") if name.strip()]
     if not names:
         raise UserInputError(f"--optimizers: expected a comma-separated list, got {optimizers!r}")
@@ -200,8 +198,6 @@ def parse_lrs(text: str | None, names: list[str], tune: bool) -> tuple[float | N
         if tune:
             raise UserInputError(f"--lr: {text} cannot be combined with --tune (the search picks every rate)")
         return rate, {}
-    from inertia.lab.hyper_spec import parse_hyper
-
     lrs = parse_hyper(text, flag="--lr")
     for name, value in lrs.items():
         if name not in names:
@@ -215,10 +211,6 @@ def parse_lrs(text: str | None, names: list[str], tune: bool) -> tuple[float | N
 
 def _problem_params(problem: str, text: str | None) -> dict[str, Any]:
     """``--problem-params`` parsed and tried on the problem (one-line error naming the bad setting)."""
-    from inertia.lab.hyper_spec import parse_hyper
-    from inertia.lab.run_config import is_dataset_spec
-    from inertia.problems.registry import PROBLEMS, get_problem
-
     params = parse_hyper(text, flag="--problem-params")
     if params and (is_dataset_spec(problem) or problem not in PROBLEMS):
         raise UserInputError(f"--problem-params: {text!r} needs a problem from `inertia problems`, got {problem!r}")
@@ -233,13 +225,6 @@ def _problem_params(problem: str, text: str | None) -> dict[str, Any]:
 
 def problems() -> int:
     """List the problems and datasets (and the optimizers and models they can be used with)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from inertia.optim import OPTIMIZERS
-    from inertia.problems.models import MODELS
-    from inertia.problems.registry import list_problems
-
     table = Table(title="inertia problems")
     for column in ("name", "kind", "description"):
         table.add_column(column)
@@ -260,9 +245,7 @@ def tour(
     """Walk the optimization notes chapter by chapter and write an HTML report."""
     if lang not in ("en", "ko"):
         raise UserInputError(f"--lang: must be 'en' or 'ko', got {lang!r}")
-    from inertia.lab.tour import run_tour
-
-    check_seed("--seed", seed)  # [0, 2**32), as run_tour checks, but before its imports
+    check_seed("--seed", seed)  # [0, 2**32), as run_tour checks, but before the output directory is made
     page = run_tour(output_path("--out", out, directory=True), lang=lang, seed=seed)
     print(f"report: {page}")
     return 0

@@ -18,19 +18,16 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch import Tensor
 from torch.optim import Optimizer
 
-from inertia.diagnostics.monitor import SampleHistory
+from inertia.diagnostics.monitor import DEFAULT_INTERVAL, OptimizerMonitor, SampleHistory
+from inertia.diagnostics.pathologies import Diagnosis
+from inertia.diagnostics.stats import Sample
+from inertia.diagnostics.thresholds import MonitorThresholds
 from inertia.io.atomic import atomic_write_text
-
-if TYPE_CHECKING:
-    from inertia.diagnostics.monitor import OptimizerMonitor
-    from inertia.diagnostics.pathologies import Diagnosis
-    from inertia.diagnostics.stats import Sample
-    from inertia.diagnostics.thresholds import MonitorThresholds
 
 MONITOR_FILE = "monitor.json"
 WarningRecord = dict[str, Any]
@@ -61,9 +58,6 @@ class RunMonitor:
     def __init__(self, optimizer: Optimizer, named_parameters: Iterable[tuple[str, Tensor]],
                  first_step: int = 0, saved: Mapping[str, Any] | None = None,
                  options: MonitorOptions | None = None) -> None:
-        from inertia.diagnostics.monitor import DEFAULT_INTERVAL, OptimizerMonitor
-        from inertia.diagnostics.stats import Sample
-
         options = options or MonitorOptions()
         self._live = options.on_warning
         self.monitor = OptimizerMonitor(optimizer, named_parameters, interval=options.interval or DEFAULT_INTERVAL,
@@ -156,9 +150,6 @@ def load_monitor(run_dir: str | Path) -> RecordedMonitor | None:
     path = Path(run_dir) / MONITOR_FILE
     if not path.exists():
         return None
-    from inertia.diagnostics.stats import Sample
-    from inertia.diagnostics.thresholds import MonitorThresholds
-
     record = json.loads(path.read_text(encoding="utf-8"))
     thresholds = dict(record.get("thresholds", {}))
     if "collapse_state_keys" in thresholds:
