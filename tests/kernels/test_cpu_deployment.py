@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from kernel_cases import CASES, case_id
 from packaging.requirements import Requirement
 from test_fused_optimizer import assert_same, build, make_params, train
 
@@ -81,16 +82,7 @@ def test_numba_that_fails_to_import_counts_as_missing(monkeypatch: pytest.Monkey
         [torch.zeros(1, requires_grad=True)]).param_groups[0])[0], torch.float32) == []
 
 
-CASES = [("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
-         ("SGD", dict(lr=0.05, momentum=0.9, momentum_form="velocity")),
-         ("Adagrad", dict(lr=0.1, lr_decay=0.01, eps_inside_sqrt=True)),
-         ("RMSprop", dict(lr=0.01, centered=True, momentum=0.5, weight_decay=0.01, maximize=True)),
-         ("Adam", dict(lr=0.01, amsgrad=True, weight_decay=0.01)),
-         ("AdamW", dict(lr=0.01, eps_mode="hat")),
-         ("Adam", dict(lr=0.01, bias_correction=False))]
-
-
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{'-'.join(c[1])}")
+@pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_float64_buckets_match_the_reference_closely(case) -> None:
     name, kwargs = case
     runs = {}

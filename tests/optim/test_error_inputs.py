@@ -1,6 +1,7 @@
 """Error inputs of the first-order optimizers' constructors, per-group values and ``add_param_group``.
 
-One table per door (in the manner of torch's ``OptimizerInfo`` error inputs): each case is a bad call,
+The constructor's cases come from the one optimizer table (``optimizer_db``, in the manner of torch's
+``OptimizerInfo`` error inputs); the other doors have a table here. Each case is a bad call,
 the exception type it raises and a regex naming the argument and the value. Every case also checks
 that nothing changed: the parameters (and, for ``add_param_group``, the optimizer's state dict) are
 equal before and after, and no file or directory was created.
@@ -15,11 +16,11 @@ import warnings
 import pytest
 import torch
 from error_cases import ErrorCase, case_ids, expect_refused, listing, same_state
+from optimizer_db import COMMON_ERROR_INPUTS, INFO, OPTIMIZER_DB
 
 import inertia
 
-CLASSES = {"SGD": inertia.SGD, "Adagrad": inertia.Adagrad, "RMSprop": inertia.RMSprop, "Adam": inertia.Adam,
-           "AdamW": inertia.AdamW}
+CLASSES = {info.name: info.optimizer_class for info in OPTIMIZER_DB}
 E = ErrorCase
 
 
@@ -28,118 +29,7 @@ def _params() -> list[torch.nn.Parameter]:
     return [torch.nn.Parameter(torch.randn(3, generator=generator)), torch.nn.Parameter(torch.randn(2, 2))]
 
 
-def _value_cases(argument: str, values: list, group: bool = True) -> list[ErrorCase]:
-    """``argument=value`` refused by the constructor (and, with ``group``, as a per-group value)."""
-    cases = []
-    for value in values:
-        text = repr(value)
-        pattern = rf"Invalid {argument}: {_escape(text)}"
-        cases.append(E(f"{argument}={text}", lambda c, p, v=value: c(p, **{argument: v}), ValueError, pattern))
-        if group:
-            cases.append(E(f"group {argument}={text}",
-                           lambda c, p, v=value: c([{"params": p[:1]}, {"params": p[1:], argument: v}]),
-                           ValueError, pattern))
-    return cases
-
-
-def _escape(text: str) -> str:
-    return "".join("\\" + ch if ch in r"\.^$*+?{}[]|()" else ch for ch in text)
-
-
-PARAMS_CASES = [
-    E("params=a tensor", lambda c, p: c(p[0]), TypeError, r"Invalid params: got a single Tensor"),
-    E("params=a set", lambda c, p: c(set(p)), TypeError, r"Invalid params: .* of type set"),
-    E("params=None", lambda c, p: c(None), TypeError, r"Invalid params: None"),
-    E("params=3", lambda c, p: c(3), TypeError, r"Invalid params: 3 of type int"),
-    E("params='w'", lambda c, p: c("w"), TypeError, r"Invalid params: 'w'"),
-    E("params=a dict", lambda c, p: c({"params": p}), TypeError, r"Invalid params: .* of type dict"),
-    E("params=[]", lambda c, p: c([]), ValueError, r"Invalid params: an empty list"),
-    E("params entry 1", lambda c, p: c([p[0], 1.5]), TypeError,
-      r"Invalid params: entry 1 of param group 0 is 1\.5 of type float"),
-    E("params non-leaf", lambda c, p: c([p[0] * 2]), ValueError,
-      r"Invalid params: entry 0 of param group 0 is not a leaf tensor"),
-    E("params duplicate", lambda c, p: c([p[0], p[1], p[0]]), ValueError,
-      r"Invalid params: entries 0 and 2 of param group 0 are the same tensor"),
-    E("params duplicate pair", lambda c, p: c([("a", p[0]), ("b", p[0])]), ValueError,
-      r"Invalid params: entries 0 and 1 of param group 0 are the same tensor"),
-    E("params in two groups", lambda c, p: c([{"params": p}, {"params": p[:1]}]), ValueError,
-      r"Invalid params: entry 0 of param group 1 is already in param group 0"),
-    E("group without params", lambda c, p: c([{"params": p}, {"lr": 0.1}]), ValueError,
-      r"Invalid param_group: param group 1 has no 'params' key"),
-    E("group params=None", lambda c, p: c([{"params": None}]), TypeError,
-      r"Invalid params: None of type NoneType in param group 0"),
-    E("group params=a set", lambda c, p: c([{"params": set(p)}]), TypeError, r"Invalid params: .* in param group 0"),
-    E("group mixed with tensors", lambda c, p: c([p[0], {"params": p[1:]}]), TypeError,
-      r"Invalid params: entry 1 of param group 0 is \{"),
-]
-COMMON_CASES = PARAMS_CASES + [
-    *_value_cases("lr", [-0.1, math.nan, math.inf, "0.1", None, True, 1j, torch.tensor(0.1)]),
-    *_value_cases("weight_decay", [-1.0, math.nan, math.inf, "x"]),
-    *_value_cases("maximize", ["yes", 2, None]),
-    *_value_cases("nonfinite", ["warn", None]),
-    *_value_cases("impl", ["cuda", None]),
-    *_value_cases("foreach", ["x", 2]),
-    *_value_cases("fused", ["x"]),
-    *_value_cases("differentiable", [True]),
-    E("fused and foreach", lambda c, p: c(p, fused=True, foreach=True), ValueError,
-      r"Invalid fused: True with foreach: True"),
-    E("unknown option", lambda c, p: c(p, bogus=1), ValueError, r"Unknown option for inertia\.\w+: bogus=1"),
-]
-CLASS_CASES = {
-    "SGD": [
-        *_value_cases("momentum", [-0.5, math.nan, math.inf, "0.9"]),
-        *_value_cases("dampening", [-0.1, 1.5, math.nan, None]),
-        *_value_cases("momentum_form", ["keras", None]),
-        *_value_cases("nesterov", ["yes"]),
-        E("nesterov without momentum", lambda c, p: c(p, nesterov=True), ValueError,
-          r"Invalid nesterov: True .*momentum=0"),
-        E("nesterov with dampening", lambda c, p: c(p, momentum=0.9, dampening=0.1, nesterov=True), ValueError,
-          r"Invalid nesterov: True .*dampening=0\.1"),
-        E("group nesterov without momentum", lambda c, p: c([{"params": p, "nesterov": True}]), ValueError,
-          r"Invalid nesterov: True"),
-        E("velocity with dampening", lambda c, p: c(p, momentum=0.9, dampening=0.1, momentum_form="velocity"),
-          ValueError, r"Invalid dampening: 0\.1 \(momentum_form='velocity'"),
-    ],
-    "Adagrad": [
-        *_value_cases("lr_decay", [-0.1, math.inf, "x"]),
-        *_value_cases("initial_accumulator_value", [-0.1, math.nan]),
-        *_value_cases("eps", [-1e-10, math.inf, None]),
-        *_value_cases("eps_inside_sqrt", ["x", 3]),
-    ],
-    "RMSprop": [
-        *_value_cases("alpha", [-0.1, 1.5, math.nan, "x"]),
-        *_value_cases("eps", [-1e-8, math.nan]),
-        *_value_cases("momentum", [-0.9, math.inf]),
-        *_value_cases("centered", ["x", 2]),
-        *_value_cases("eps_inside_sqrt", ["x"]),
-        *_value_cases("capturable", ["x"]),
-    ],
-}
-ADAM_CASES = [
-    E("betas=(1.0, 0.999)", lambda c, p: c(p, betas=(1.0, 0.999)), ValueError,
-      r"Invalid betas: \(1\.0, 0\.999\) \(betas\[0\]"),
-    E("betas=(0.9, -0.1)", lambda c, p: c(p, betas=(0.9, -0.1)), ValueError, r"Invalid betas: .*betas\[1\]"),
-    E("betas=(0.9, nan)", lambda c, p: c(p, betas=(0.9, math.nan)), ValueError, r"Invalid betas: \(0\.9, nan\)"),
-    E("betas=(True, 0.9)", lambda c, p: c(p, betas=(True, 0.9)), ValueError, r"Invalid betas: \(True, 0\.9\)"),
-    E("betas=0.9", lambda c, p: c(p, betas=0.9), ValueError, r"Invalid betas: 0\.9"),
-    E("betas=(0.9,)", lambda c, p: c(p, betas=(0.9,)), ValueError, r"Invalid betas: \(0\.9,\)"),
-    E("betas=three", lambda c, p: c(p, betas=(0.9, 0.99, 0.9)), ValueError, r"Invalid betas: \(0\.9, 0\.99, 0\.9\)"),
-    E("betas='ab'", lambda c, p: c(p, betas="ab"), ValueError, r"Invalid betas: 'ab'"),
-    E("group betas", lambda c, p: c([{"params": p, "betas": (1.5, 0.9)}]), ValueError, r"Invalid betas: \(1\.5"),
-    *_value_cases("eps", [-1e-8, math.nan]),
-    *_value_cases("amsgrad", ["x"]),
-    *_value_cases("bias_correction", [None]),
-    *_value_cases("eps_mode", ["sqrt", None]),
-    E("beta1 keyword", lambda c, p: c(p, beta1=0.9), ValueError, r"Unknown option for inertia\.Adam\w*: beta1=0\.9"),
-]
-CLASS_CASES["Adam"] = ADAM_CASES + _value_cases("decoupled_weight_decay", ["x"])
-CLASS_CASES["AdamW"] = ADAM_CASES + [
-    E("decoupled_weight_decay=False", lambda c, p: c(p, decoupled_weight_decay=False), ValueError,
-      r"Invalid decoupled_weight_decay: False"),
-    E("group decoupled_weight_decay=False", lambda c, p: c([{"params": p, "decoupled_weight_decay": False}]),
-      ValueError, r"Invalid decoupled_weight_decay: False"),
-]
-CONSTRUCTOR_TABLE = [(name, case) for name in CLASSES for case in COMMON_CASES + CLASS_CASES[name]]
+CONSTRUCTOR_TABLE = [(name, case) for name in CLASSES for case in COMMON_ERROR_INPUTS + list(INFO[name].error_inputs)]
 
 
 @pytest.mark.parametrize(("name", "case"), CONSTRUCTOR_TABLE,

@@ -9,7 +9,8 @@ import warnings
 
 import pytest
 import torch
-from optim_cases import CONFIGS, config_id, loss_of, make_params, param_groups
+from optim_cases import loss_of, make_params, param_groups
+from optimizer_db import CONFIGS, config_id
 
 import inertia
 from inertia.kernels.rule_info import FusedFallbackWarning

@@ -15,7 +15,7 @@ from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimize
 
 from inertia.kernels.rule_info import RuleInfo
 from inertia.optim.fused_buckets import register_flat_storage
-from inertia.optim.fused_dispatch import FusedGroup, GroupPlan, apply_plan, plan_group, warn_once
+from inertia.optim.fused_dispatch import FusedGroup, GroupPlan, plan_group, warn_once
 from inertia.optim.input_checks import check_state_dict, normalize_param_group, params_argument
 from inertia.optim.layout import GroupLayout
 from inertia.optim.sharded import all_finite, copy_state
@@ -221,8 +221,17 @@ class FlatOptimizer(Optimizer):
                 with torch.no_grad():
                     self.update_params(group, group["params"])
             else:
-                apply_plan(self, group, plan)
+                self._apply_plan(group, plan)
         return loss
+
+    def _apply_plan(self, group: dict[str, Any], plan: GroupPlan) -> None:
+        """Step every bucket of ``plan``: fused ones with one kernel call, the others on the reference path."""
+        for bucket, backend in plan.items:
+            if backend is None:
+                with torch.no_grad():
+                    self.update_params(group, bucket.params)
+            else:
+                bucket.step(plan.spec, plan.hyper, backend, plan.cuda_graph and backend == "triton")
 
     def _plan(self, group: dict[str, Any]) -> GroupPlan | None:
         """The fused plan of ``group`` for this step, or None for the reference path throughout."""

@@ -21,8 +21,6 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
 from inertia.kernels.cpu import CPU_DTYPES, cpu_backends
 from inertia.kernels.rule_info import FusedFallbackWarning, RuleInfo, StepSpec
 from inertia.kernels.triton_steps import TRITON_DTYPES, triton_available
@@ -31,7 +29,7 @@ from inertia.optim.fused_shards import ShardedBucket
 from inertia.optim.layout import GroupLayout
 
 AUTO_CPU_MIN_ELEMENTS = 1 << 20
-__all__ = ["AUTO_CPU_MIN_ELEMENTS", "FusedGroup", "GroupPlan", "apply_plan", "plan_group", "warn_once"]
+__all__ = ["AUTO_CPU_MIN_ELEMENTS", "FusedGroup", "GroupPlan", "plan_group", "warn_once"]
 
 
 @dataclass
@@ -193,16 +191,6 @@ def _plan_buckets(
     plan.all_fused = all(backend for _, backend in plan.items)
     fused_group.plan = plan if plan.all_fused else None
     return plan if any(backend for _, backend in plan.items) else None
-
-
-def apply_plan(optimizer: FusedOwner, group: dict[str, Any], plan: GroupPlan) -> None:
-    """Step every bucket of ``plan``: fused ones with one kernel, the others with the reference rule."""
-    for bucket, backend in plan.items:
-        if backend is None:
-            with torch.no_grad():
-                optimizer.update_params(group, bucket.params)
-        else:
-            bucket.step(plan.spec, plan.hyper, backend, plan.cuda_graph and backend == "triton")
 
 
 def warn_once(seen: set[str], reason: str, message: str, owner: str) -> None:
