@@ -180,5 +180,5 @@ def check_scheduler_state(state: Any, current: Mapping[str, Any], num_groups: in
             raise ValueError(f"state_dict['{key}'] must hold one finite lr >= 0 per param group ({num_groups}), "
                              f"got {lrs!r}")
     for key in ("_is_initial", "_get_lr_called_within_step"):
-        if key in state and not isinstance(state[key], bool):
+        if key in state and not is_flag(state[key]):
             raise ValueError(f"state_dict['{key}'] must be True or False, got {state[key]!r}")
