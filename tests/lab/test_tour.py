@@ -1,4 +1,9 @@
-"""The full tour: twelve chapters, each with a figure, a table and verdicts derived from its numbers."""
+"""The full tour: twelve chapters, each with a figure, a table and verdicts derived from its numbers.
+
+The engine is checked to judge what a chapter's compute measured (moving one measured number turns the
+verdict on the page), and the setup text to follow the chapter's constants; the rules themselves are fed
+hand-made measurements in test_tour_rules.py.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,8 @@ import time
 import pytest
 
 import inertia.lab.tour as tour
-from inertia.lab.tour.render import chapter_verdict
+from inertia.lab.tour.model import Measurements
+from inertia.lab.tour.render import chapter_prose, chapter_verdict
 from inertia.lab.tour.text import fmt, text, verdict_text
 
 SECTION = re.compile(r'<section id="s\d+">(.*?)</section>', re.S)
@@ -211,3 +217,56 @@ def test_plateau_starts_from_the_constant_lr_as_the_lecture_recommends(tour_run)
     schedules = next(r for r in results if r.key == "schedules").measured
     assert schedules["plateau"]["lr"] == schedules["constant"]["lr"]
     assert schedules["eval_seeds"] == 8
+
+
+def test_the_engine_judges_what_compute_measured():
+    """A chapter whose compute returns given numbers: moving one of them turns the verdict on the page."""
+    measured = {"epochs": 6, "runs": {"SGD": {"train_loss": 0.07, "test_acc": 0.95},
+                                      "Momentum": {"train_loss": 0.013, "test_acc": 0.97},
+                                      "Adam": {"train_loss": 0.004, "test_acc": 0.964}}}
+
+    def compute(ctx):
+        return Measurements([], [], copy.deepcopy(measured))
+
+    chapter = next(c for c in tour.CHAPTERS if c.key == "digits")._replace(compute=compute)
+    before = tour.compute_chapters(progress=False, chapters=[chapter])[0]
+    measured["runs"]["SGD"]["train_loss"] = 0.001  # now the fastest of the three
+    after = tour.compute_chapters(progress=False, chapters=[chapter])[0]
+    assert before.verdicts[0].template_key == "digits.sgd.supports"
+    assert after.verdicts[0].template_key == "digits.sgd.contradicts"
+    assert "Supports the notes: After 6 epochs plain SGD's training loss is 0.07" in chapter_verdict(before, "en")
+    assert "Contradicts the notes: After 6 epochs plain SGD's training loss is 0.001" in chapter_verdict(after, "en")
+
+
+def test_setup_text_follows_the_chapter_constants():
+    """The setup text is filled from the chapter's constants: a changed constant changes both languages."""
+    chapter = next(c for c in tour.CHAPTERS if c.key == "zigzag")
+    measured = {"steps": 150, "sgd_flips": 60, "sgd_path_ratio": 1.1, "sgd_shallow_flips": 0, "gd_lr": 1.9,
+                "gd_flips": 2, "cautious_lr": 0.5, "cautious_flips": 0, "cautious_final": 0.07, "gd_final": 1e-3}
+    changed = chapter._replace(setup=dict(chapter.setup, steps=777, cautious_lr=0.123),
+                               compute=lambda ctx: Measurements([], [], measured))
+    result = tour.compute_chapters(progress=False, chapters=[changed])[0]
+    english, korean = chapter_prose(result, "en"), chapter_prose(result, "ko")
+    assert "777 steps" in english and "the cautious lr 0.123" in english
+    assert "777 step" in korean and "lr 0.123" in korean
+    assert "{" not in english and "{" not in korean
+
+
+def _leaves(value, path=()):
+    """(path, leaf) of every value under nested dicts, lists and tuples."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, (*path, key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _leaves(item, (*path, index))
+    else:
+        yield path, value
+
+
+def test_chapters_measure_numbers_only(tour_run):
+    """What a chapter hands to its rules holds numbers (and booleans, None for "never"): no sentence, no verdict."""
+    _, results = tour_run
+    for result in results:
+        for path, leaf in _leaves(result.measured):
+            assert leaf is None or isinstance(leaf, numbers.Real), (result.key, path, leaf)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from inertia.lab.tour import _engine as E
+from inertia.lab.tour import runs as E
 
 
 def quadratic_grad(x: np.ndarray, step: int) -> np.ndarray:
@@ -87,7 +87,7 @@ def test_rank_correlation_matches_scipy():
 
 def test_runs_converged_to_within_1e_12_tie_and_the_smaller_lr_wins():
     """Final losses of 1e-40 and 1e-20 are both "converged": ranking them would pick by rounding noise."""
-    from inertia.lab.tour._shared import CONVERGED, TourContext
+    from inertia.lab.tour.context import CONVERGED, TourContext
 
     def loss(xs: np.ndarray) -> np.ndarray:
         return 0.5 * np.sum(xs**2 * np.array([1.0, 10.0]), axis=-1)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from inertia.lab import figures
-from inertia.lab.tour._engine import (
+from inertia.lab.tour.ch_sgd import KAPPA, VALLEY_GRID, VALLEY_STEPS
+from inertia.lab.tour.context import TourContext, to_figure
+from inertia.lab.tour.model import Measurements, Table
+from inertia.lab.tour.rules import Finding, Rule, steps_text, supports
+from inertia.lab.tour.runs import (
     ADAGRAD,
     ADAM,
     ADAM_NO_BC,
@@ -19,10 +24,8 @@ from inertia.lab.tour._engine import (
     surface_grad,
     surface_loss,
 )
-from inertia.lab.tour._engine import surface_xy as xy
-from inertia.lab.tour._model import ChapterResult, Table, Verdict
-from inertia.lab.tour._shared import TourContext, steps_text, to_figure
-from inertia.lab.tour.ch_sgd import KAPPA, VALLEY_GRID, VALLEY_STEPS
+from inertia.lab.tour.runs import surface_xy as xy
+from inertia.problems import get_surface
 
 STEPS = 150
 GRID = log_grid(0.004, 4.0, 10)  # the corrected run's best lr lies inside
@@ -30,19 +33,25 @@ EARLY = 50
 BETAS = (0.9, 0.999)
 TARGET = 1e-3
 ROTATED = 45.0
+PREDICTED_FIRST = (1 - BETAS[0]) / (1 - BETAS[1]) ** 0.5  # the uncorrected first update, in units of lr
+LARGE_FIRST = 2.0  # the uncorrected first step is large if at least 2x the corrected one
+FAILS = 10.0  # the uncorrected run fails to converge if it ends at least 10x above the corrected one
+ADAPTIVE_SLOWDOWN = 2.0  # rotation slows the adaptive methods at least 2x (median) ...
+MOMENTUM_SLOWDOWN = 1.5  # ... and momentum less than 1.5x
+SETUP = {"start": tuple(get_surface("rosenbrock").start), "steps": STEPS, "grid_lo": GRID[0], "grid_hi": GRID[-1],
+         "grid_n": len(GRID), "predicted": PREDICTED_FIRST, "beta1": BETAS[0], "beta2": BETAS[1], "target": TARGET,
+         "angle": ROTATED}
 
 
-def compute_adam(ctx: TourContext) -> ChapterResult:
+def compute_adam(ctx: TourContext) -> Measurements:
     """First update sizes of Adam with/without bias correction on Rosenbrock, and a rotated valley."""
-    from inertia.problems import get_surface
-
     surface = get_surface("rosenbrock")
     grad, loss, x0 = surface_grad(surface), surface_loss(surface), np.array(surface.start)
     corrected = ctx.tuned("rosenbrock", grad, loss, x0, ADAM, GRID, STEPS)
     uncorrected_tuned = ctx.tuned("rosenbrock", grad, loss, x0, ADAM_NO_BC, GRID, STEPS)
     lr = corrected.lr
     same_lr = run_paths(grad, x0, ADAM_NO_BC, lr, STEPS)
-    measured: dict[str, Any] = {"lr": lr, "early": EARLY, "predicted": (1 - BETAS[0]) / (1 - BETAS[1]) ** 0.5}
+    measured: dict[str, Any] = {"lr": lr, "early": EARLY, "predicted": PREDICTED_FIRST}
     step_curves = {}
     for name, xs in (("corrected", corrected.trace.xs), ("uncorrected", same_lr.xs)):
         step = np.abs(np.diff(xs, axis=0)).max(axis=1) / lr
@@ -67,13 +76,11 @@ def compute_adam(ctx: TourContext) -> ChapterResult:
                                                 minima=surface.minima, markers=False)
     figs = [to_figure(figures.loss_curves(step_curves, ylabel="max |Δx| / lr"), "adam.fig.steps"),
             to_figure(contour, "adam.fig.contour")]
-    return ChapterResult(9, "adam", tables, figs, measured, verdicts_adam(measured))
+    return Measurements(tables, figs, measured)
 
 
 def _rotation(ctx: TourContext) -> dict[str, dict[str, Any]]:
-    """Steps to f < 1e-3 (tuned lr each) on the valley aligned with the axes and rotated by 45 degrees."""
-    from inertia.problems import get_surface
-
+    """Steps to f < TARGET (tuned lr each) on the valley aligned with the axes and rotated by ROTATED degrees."""
     out = {}
     for spec in (ADAGRAD, RMSPROP, ADAM, MOMENTUM):
         hits = []
@@ -90,24 +97,32 @@ def _rotation(ctx: TourContext) -> dict[str, dict[str, Any]]:
     return out
 
 
-def verdicts_adam(m: dict[str, Any]) -> list[Verdict]:
-    """Large first step: uncorrected first step >= 2x the corrected one; fails: at the same lr it ends
-    >= 10x higher; rotation: adaptive methods slow >= 2x (median) when rotated, momentum < 1.5x."""
+def first_step_large(m: Mapping[str, Any]) -> Finding:
+    """Without bias correction the first step is large if it is >= 2x the corrected one."""
     cor, unc = m["corrected"], m["uncorrected"]
-    large = "supports" if unc["first"] >= 2.0 * cor["first"] else "contradicts"
-    fails = "supports" if unc["final"] >= 10.0 * max(cor["final"], 1e-300) else "contradicts"
+    return Finding(supports(unc["first"] >= LARGE_FIRST * cor["first"]),
+                   {"unc": unc["first"], "cor": cor["first"], "predicted": m["predicted"],
+                    "max_early": unc["max_early"], "early": m["early"]})
+
+
+def uncorrected_fails(m: Mapping[str, Any]) -> Finding:
+    """Without bias correction Adam fails to converge if, at the same lr, it ends >= 10x above the corrected run."""
+    cor, unc, tuned = m["corrected"], m["uncorrected"], m["uncorrected_tuned"]
+    return Finding(supports(unc["final"] >= FAILS * max(cor["final"], 1e-300)),
+                   {"lr": m["lr"], "unc": unc["final"], "cor": cor["final"], "peak": unc["peak_loss"],
+                    "tlr": tuned["lr"], "tfinal": tuned["final"]})
+
+
+def rotation_hurts_adaptive(m: Mapping[str, Any]) -> Finding:
+    """Per-coordinate scaling cannot rotate if the rotation slows the adaptive methods >= 2x (median) and momentum
+    less than 1.5x."""
     rot = m["rotation"]
     adaptive = float(np.median([rot[k]["slowdown"] for k in ("AdaGrad", "RMSprop", "Adam")]))
-    rotates = "supports" if adaptive >= 2.0 and rot["Momentum"]["slowdown"] < 1.5 else "contradicts"
-    return [
-        Verdict(large, f"adam.first.{large}", {"unc": unc["first"], "cor": cor["first"],
-                                               "predicted": m["predicted"], "max_early": unc["max_early"],
-                                               "early": m["early"]}),
-        Verdict(fails, f"adam.fails.{fails}", {"lr": m["lr"], "unc": unc["final"], "cor": cor["final"],
-                                               "peak": unc["peak_loss"], "tlr": m["uncorrected_tuned"]["lr"],
-                                               "tfinal": m["uncorrected_tuned"]["final"]}),
-        Verdict(rotates, f"adam.rotation.{rotates}", {"slowdown": adaptive,
-                                                      "momentum": rot["Momentum"]["slowdown"],
-                                                      "aligned": steps_text(rot["Adam"]["aligned"], VALLEY_STEPS),
-                                                      "rotated": steps_text(rot["Adam"]["rotated"], VALLEY_STEPS)}),
-    ]
+    return Finding(supports(adaptive >= ADAPTIVE_SLOWDOWN and rot["Momentum"]["slowdown"] < MOMENTUM_SLOWDOWN),
+                   {"slowdown": adaptive, "momentum": rot["Momentum"]["slowdown"],
+                    "aligned": steps_text(rot["Adam"]["aligned"], VALLEY_STEPS),
+                    "rotated": steps_text(rot["Adam"]["rotated"], VALLEY_STEPS)})
+
+
+RULES = (Rule("adam.first", first_step_large), Rule("adam.fails", uncorrected_fails),
+         Rule("adam.rotation", rotation_hurts_adaptive))

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
 from inertia.lab import figures
-from inertia.lab.tour._engine import (
+from inertia.lab.tour.ch_sgd import VALLEY_GRID, VALLEY_STEPS, valley_problem
+from inertia.lab.tour.context import TourContext, to_figure
+from inertia.lab.tour.model import Measurements, Table
+from inertia.lab.tour.rules import Finding, Rule, supports
+from inertia.lab.tour.runs import (
     ADAGRAD,
     MOMENTUM,
     RMSPROP,
@@ -21,22 +26,25 @@ from inertia.lab.tour._engine import (
     surface_grad,
     surface_loss,
 )
-from inertia.lab.tour._engine import surface_xy as xy
-from inertia.lab.tour._model import ChapterResult, Table, Verdict
-from inertia.lab.tour._shared import TourContext, to_figure
-from inertia.lab.tour.ch_sgd import VALLEY_GRID, VALLEY_STEPS, valley_problem
+from inertia.lab.tour.runs import surface_xy as xy
+from inertia.problems import get_surface
 
 STEPS = 200
 GRID = log_grid(0.01, 1.0, 7)
 EARLY = 10  # effective steps are compared from step 10 on (RMSprop's average needs a few steps to fill)
 TARGET = 1e-3
+SHRINK = 2.0  # AdaGrad's effective step decays if it shrinks at least 2x (and more than RMSprop's)
+STALL_GAP = 10.0  # AdaGrad stops early if it ends at least 10x above RMSprop
+FLOOR = 1e-12  # ... and above this (both converged: no gap)
+KEEPS = 0.5  # RMSprop keeps its step if the last effective step is at least half the early one
+ADAGRAD_SETUP = {"start": tuple(get_surface("long_valley").start), "steps": STEPS, "grid_lo": GRID[0],
+                 "grid_hi": GRID[-1], "grid_n": len(GRID)}
+RMSPROP_SETUP = {"target": TARGET}
 
 
 def _long_valley(ctx: TourContext) -> dict[str, Any]:
     """Tuned AdaGrad and RMSprop on the long valley, plus both at RMSprop's tuned lr (cached)."""
     if "long_valley" not in ctx.cache:
-        from inertia.problems import get_surface
-
         surface = get_surface("long_valley")
         grad, loss, x0 = surface_grad(surface), surface_loss(surface), np.array(surface.start)
         tuned = {spec.label: ctx.tuned("long_valley", grad, loss, x0, spec, GRID, STEPS)
@@ -64,7 +72,7 @@ def _matched_summary(trace: Trace, loss: Any) -> dict[str, Any]:
             "hit": first_step_below(losses, TARGET)}
 
 
-def compute_adagrad(ctx: TourContext) -> ChapterResult:
+def compute_adagrad(ctx: TourContext) -> Measurements:
     """AdaGrad vs RMSprop on the long valley: the step along the constant-slope floor, at a common lr
     (RMSprop's tuned one) and with each lr tuned on the same grid."""
     data = _long_valley(ctx)
@@ -87,7 +95,7 @@ def compute_adagrad(ctx: TourContext) -> ChapterResult:
     contour = figures.contour_with_trajectories(xy(data["surface"]), (-9.0, 2.0), (-2.0, 2.0), paths,
                                                 minima=data["surface"].minima, markers=False)
     figs = [to_figure(contour, "adagrad.fig.contour"), to_figure(_x_plot(data["matched"], lr), "adagrad.fig.x")]
-    return ChapterResult(7, "adagrad", tables, figs, measured, verdicts_adagrad(measured))
+    return Measurements(tables, figs, measured)
 
 
 def _x_plot(traces: dict[str, Trace], lr: float) -> MplFigure:
@@ -99,29 +107,37 @@ def _x_plot(traces: dict[str, Trace], lr: float) -> MplFigure:
     return fig
 
 
-def verdicts_adagrad(m: dict[str, Any]) -> list[Verdict]:
-    """Decay: AdaGrad's effective step shrinks >= 2x and more than RMSprop's; stall: it covers less distance
-    in the second half than in the first and ends >= 10x above RMSprop at the common lr; tuned: it still
-    ends >= 10x above RMSprop when both lrs are tuned."""
+def adagrad_step_decays(m: Mapping[str, Any]) -> Finding:
+    """AdaGrad's effective step decays if it shrinks >= 2x, and more than RMSprop's."""
     ada, rms = m["adagrad"], m["rmsprop"]
-    decays = "supports" if ada["shrink"] >= 2.0 and ada["shrink"] > rms["shrink"] else "contradicts"
+    return Finding(supports(ada["shrink"] >= SHRINK and ada["shrink"] > rms["shrink"]),
+                   {"early": m["early"], "a0": ada["step_early"], "a1": ada["step_last"], "shrink": ada["shrink"],
+                    "r0": rms["step_early"], "r1": rms["step_last"]})
+
+
+def adagrad_stalls(m: Mapping[str, Any]) -> Finding:
+    """AdaGrad stalls if it covers less distance in the second half than in the first and ends >= 10x above
+    RMSprop at the common lr."""
+    ada, rms = m["adagrad"], m["rmsprop"]
     slows = ada["second_half"] < ada["first_half"]
-    stalls = "supports" if slows and ada["final"] >= 10.0 * max(rms["final"], 1e-300) else "contradicts"
-    ada_t, rms_t = m["adagrad_tuned"], m["rmsprop_tuned"]
-    tuned = "supports" if ada_t["final"] > max(10.0 * rms_t["final"], 1e-12) else "contradicts"
-    return [
-        Verdict(decays, f"adagrad.decay.{decays}", {"early": m["early"], "a0": ada["step_early"],
-                                                    "a1": ada["step_last"], "shrink": ada["shrink"],
-                                                    "r0": rms["step_early"], "r1": rms["step_last"]}),
-        Verdict(stalls, f"adagrad.stall.{stalls}", {"lr": m["lr"], "d1": ada["first_half"], "d2": ada["second_half"],
-                                                    "final": ada["final"], "rfinal": rms["final"]}),
-        Verdict(tuned, f"adagrad.tuned.{tuned}", {"alr": ada_t["lr"], "afinal": ada_t["final"],
-                                                  "rlr": rms_t["lr"], "rfinal": rms_t["final"]}),
-    ]
+    return Finding(supports(slows and ada["final"] >= STALL_GAP * max(rms["final"], 1e-300)),
+                   {"lr": m["lr"], "d1": ada["first_half"], "d2": ada["second_half"], "final": ada["final"],
+                    "rfinal": rms["final"]})
+
+
+def adagrad_stalls_tuned(m: Mapping[str, Any]) -> Finding:
+    """AdaGrad still stops early with a tuned lr if it ends >= 10x above RMSprop (and above 1e-12), both tuned."""
+    ada, rms = m["adagrad_tuned"], m["rmsprop_tuned"]
+    return Finding(supports(ada["final"] > max(STALL_GAP * rms["final"], FLOOR)),
+                   {"alr": ada["lr"], "afinal": ada["final"], "rlr": rms["lr"], "rfinal": rms["final"]})
+
+
+ADAGRAD_RULES = (Rule("adagrad.decay", adagrad_step_decays), Rule("adagrad.stall", adagrad_stalls),
+                 Rule("adagrad.tuned", adagrad_stalls_tuned))
 
 
 # ---------------------------------------------------------------------------------------- chapter 8
-def compute_rmsprop(ctx: TourContext) -> ChapterResult:
+def compute_rmsprop(ctx: TourContext) -> Measurements:
     """RMSprop's step size over time (vs AdaGrad), and its path on the valley vs momentum's."""
     data = _long_valley(ctx)
     _, grad, loss, x0 = valley_problem()
@@ -154,7 +170,7 @@ def compute_rmsprop(ctx: TourContext) -> ChapterResult:
     contour = figures.contour_with_trajectories(xy(surface), (-9.0, 3.0), (-3.0, 3.0), paths,
                                                 minima=surface.minima, markers=False)
     figs = [to_figure(step_fig, "rmsprop.fig.step"), to_figure(contour, "rmsprop.fig.contour")]
-    return ChapterResult(8, "rmsprop", tables, figs, measured, verdicts_rmsprop(measured))
+    return Measurements(tables, figs, measured)
 
 
 def _largest_overshoot(traces: list[Trace], loss: Any) -> dict[str, Any]:
@@ -165,24 +181,25 @@ def _largest_overshoot(traces: list[Trace], loss: Any) -> dict[str, Any]:
     return {"max_overshoot": largest, "max_overshoot_lr": lr}
 
 
-def verdicts_rmsprop(m: dict[str, Any]) -> list[Verdict]:
-    """Keeps its step if the last effective step is >= half the step-10 one; beats momentum's overshoot
-    if its overshoot on the valley is smaller at the tuned lrs, and only partly so when, among the grid's
-    lrs that reach the target, RMSprop's largest overshoot exceeds momentum's."""
-    rms = m["rmsprop"]
+def rmsprop_keeps_step(m: Mapping[str, Any]) -> Finding:
+    """RMSprop keeps its step if the last effective step is >= half the early one."""
+    rms, ada = m["rmsprop"], m["adagrad"]
     ratio = rms["step_last"] / rms["step_early"]
-    keeps = "supports" if ratio >= 0.5 else "contradicts"
-    mom, rv = m["momentum"], m["rmsprop_valley"]
-    less = "supports" if rv["overshoot"] < mom["overshoot"] else "contradicts"
-    if less == "supports" and (rv["max_overshoot"] or 0.0) > (mom["max_overshoot"] or 0.0):
-        less = "mixed"
-    return [
-        Verdict(keeps, f"rmsprop.keeps.{keeps}", {"ratio": ratio, "early": m["early"], "steps": m["steps"],
-                                                  "ada_ratio": m["adagrad"]["step_last"] / m["adagrad"]["step_early"]}),
-        Verdict(less, f"rmsprop.overshoot.{less}", {"rms": rv["overshoot"], "mom": mom["overshoot"],
-                                                    "rpath": rv["path_ratio"], "mpath": mom["path_ratio"],
-                                                    "rlr": rv["lr"], "mlr": mom["lr"],
-                                                    "rmax": rv["max_overshoot"], "rmax_lr": rv["max_overshoot_lr"],
-                                                    "mmax": mom["max_overshoot"],
-                                                    "mmax_lr": mom["max_overshoot_lr"]}),
-    ]
+    return Finding(supports(ratio >= KEEPS), {"ratio": ratio, "early": m["early"], "steps": m["steps"],
+                                              "ada_ratio": ada["step_last"] / ada["step_early"]})
+
+
+def rmsprop_overshoots_less(m: Mapping[str, Any]) -> Finding:
+    """RMSprop beats momentum's overshoot if it overshoots less on the valley at the tuned lrs; only partly so
+    when, among the grid's lrs that reach the target, RMSprop's largest overshoot exceeds momentum's."""
+    mom, rms = m["momentum"], m["rmsprop_valley"]
+    outcome = supports(rms["overshoot"] < mom["overshoot"])
+    if outcome == "supports" and (rms["max_overshoot"] or 0.0) > (mom["max_overshoot"] or 0.0):
+        outcome = "mixed"
+    return Finding(outcome, {"rms": rms["overshoot"], "mom": mom["overshoot"], "rpath": rms["path_ratio"],
+                             "mpath": mom["path_ratio"], "rlr": rms["lr"], "mlr": mom["lr"],
+                             "rmax": rms["max_overshoot"], "rmax_lr": rms["max_overshoot_lr"],
+                             "mmax": mom["max_overshoot"], "mmax_lr": mom["max_overshoot_lr"]})
+
+
+RMSPROP_RULES = (Rule("rmsprop.keeps", rmsprop_keeps_step), Rule("rmsprop.overshoot", rmsprop_overshoots_less))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -10,9 +11,11 @@ import torch
 from torch.nn import functional as F
 
 from inertia.lab import figures
-from inertia.lab.tour._engine import ADAGRAD, ADAM, MOMENTUM, NESTEROV, RMSPROP, SGD, OptSpec, log_grid
-from inertia.lab.tour._model import ChapterResult, Table, Verdict
-from inertia.lab.tour._shared import TourContext, to_figure
+from inertia.lab.tour.context import TourContext, to_figure
+from inertia.lab.tour.model import Measurements, Table
+from inertia.lab.tour.rules import Finding, Rule, supports
+from inertia.lab.tour.runs import ADAGRAD, ADAM, MOMENTUM, NESTEROV, RMSPROP, SGD, OptSpec, log_grid
+from inertia.problems import load_digits, make_model
 
 SPECS = (SGD, MOMENTUM, NESTEROV, ADAGRAD, RMSPROP, ADAM)
 GRID = log_grid(1e-3, 3.0, 8)  # wide enough that every optimizer's best lr lies inside
@@ -21,12 +24,15 @@ BATCH = 64
 TUNE_EPOCHS = 3
 EPOCHS = 6
 VALIDATION = 0.2
+IMAGE_SIDE, CLASSES = 8, 10  # scikit-learn's digits: 8x8 images of 10 classes
+DEFAULT_WITHIN = 1.0  # Adam is a sound default if its test accuracy is within 1 point of the best
+SETUP = {"side": IMAGE_SIDE, "pixels": IMAGE_SIDE**2, "hidden": HIDDEN, "classes": CLASSES, "batch": BATCH,
+         "grid_n": len(GRID), "grid_lo": GRID[0], "grid_hi": GRID[-1], "tune_epochs": TUNE_EPOCHS,
+         "validation_pct": 100.0 * VALIDATION, "epochs": EPOCHS}
 
 
 def _split(ctx: TourContext) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Train / validation (20% of the training split, for tuning) / test tensors of digits."""
-    from inertia.problems import load_digits
-
     data = load_digits(seed=ctx.seed)
     order = torch.from_numpy(np.random.default_rng([ctx.seed, 12]).permutation(data.n_train))
     cut = int(round(data.n_train * (1 - VALIDATION)))
@@ -70,9 +76,7 @@ def train_grid(spec: OptSpec, lrs: list[float], x: torch.Tensor, y: torch.Tensor
     follows exactly the run it would have alone; their forward passes are batched
     (:func:`stacked_forward`). Records every copy's train loss per epoch.
     """
-    from inertia.problems import make_model
-
-    model = make_model("mlp", tuple(x.shape[1:]), 10, seed=seed, hidden=HIDDEN)
+    model = make_model("mlp", tuple(x.shape[1:]), CLASSES, seed=seed, hidden=HIDDEN)
     names = [name for name, _ in model.named_parameters()]
     copies = [[p.detach().clone().requires_grad_(True) for p in model.parameters()] for _ in lrs]
     optimizer = spec.make([{"params": c, "lr": lr} for c, lr in zip(copies, lrs, strict=True)], lrs[0])
@@ -98,7 +102,7 @@ def train_grid(spec: OptSpec, lrs: list[float], x: torch.Tensor, y: torch.Tensor
     return {"forward": forward, "params": stacked(), "losses": np.array(losses), "times": np.array(times)}
 
 
-def compute_digits(ctx: TourContext) -> ChapterResult:
+def compute_digits(ctx: TourContext) -> Measurements:
     """Tune each optimizer's lr on a validation split (same grid, same epochs), retrain on the whole
     training split, report test accuracy and loss."""
     data = _split(ctx)
@@ -126,23 +130,27 @@ def compute_digits(ctx: TourContext) -> ChapterResult:
     figs = [to_figure(figures.loss_curves(curves, times=times, steps={k: np.arange(EPOCHS + 1) for k in curves},
                                           ylabel="train loss"), "digits.fig.loss"),
             to_figure(accuracy, "digits.fig.accuracy")]
-    return ChapterResult(12, "digits", [table], figs, measured, verdicts_digits(measured))
+    return Measurements([table], figs, measured)
 
 
-def verdicts_digits(m: dict[str, Any]) -> list[Verdict]:
-    """Plain SGD is slower if its final train loss is above both Momentum's and Adam's; Adam is a good
-    default if its test accuracy is within one point of the best."""
+def sgd_slower(m: Mapping[str, Any]) -> Finding:
+    """Plain SGD is slower if its final train loss is above both Momentum's and Adam's."""
+    sgd, mom, adam = (m["runs"][k] for k in ("SGD", "Momentum", "Adam"))
+    return Finding(supports(sgd["train_loss"] > max(mom["train_loss"], adam["train_loss"])),
+                   {"epochs": m["epochs"], "sgd": sgd["train_loss"], "momentum": mom["train_loss"],
+                    "adam": adam["train_loss"]})
+
+
+def adam_good_default(m: Mapping[str, Any]) -> Finding:
+    """Adam is a good default if its test accuracy is within one point of the best (case "best": it is the best)."""
     runs = m["runs"]
-    sgd, mom, adam = runs["SGD"], runs["Momentum"], runs["Adam"]
-    slower = "supports" if sgd["train_loss"] > max(mom["train_loss"], adam["train_loss"]) else "contradicts"
+    adam = runs["Adam"]
     best = max(runs, key=lambda k: runs[k]["test_acc"])
     gap = 100.0 * (runs[best]["test_acc"] - adam["test_acc"])
-    default = "supports" if gap <= 1.0 else "contradicts"
-    adam_verdict = (Verdict(default, "digits.adam.best", {"adam_acc": 100.0 * adam["test_acc"]}) if gap <= 0.0 else
-                    Verdict(default, f"digits.adam.{default}", {"best": best, "best_acc": 100.0 * runs[best]["test_acc"],
-                                                                "adam_acc": 100.0 * adam["test_acc"], "gap": gap}))
-    return [
-        Verdict(slower, f"digits.sgd.{slower}", {"epochs": m["epochs"], "sgd": sgd["train_loss"],
-                                                 "momentum": mom["train_loss"], "adam": adam["train_loss"]}),
-        adam_verdict,
-    ]
+    if gap <= 0.0:
+        return Finding("supports", {"adam_acc": 100.0 * adam["test_acc"]}, case="best")
+    return Finding(supports(gap <= DEFAULT_WITHIN), {"best": best, "best_acc": 100.0 * runs[best]["test_acc"],
+                                                     "adam_acc": 100.0 * adam["test_acc"], "gap": gap})
+
+
+RULES = (Rule("digits.sgd", sgd_slower), Rule("digits.adam", adam_good_default))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from inertia.lab import figures
-from inertia.lab.tour._engine import (
+from inertia.lab.tour.context import TourContext, to_figure
+from inertia.lab.tour.model import Measurements, Table
+from inertia.lab.tour.rules import Finding, Rule, steps_text, supports
+from inertia.lab.tour.runs import (
     ADAM,
     MOMENTUM,
     SGD,
@@ -16,17 +20,24 @@ from inertia.lab.tour._engine import (
     surface_grad,
     surface_loss,
 )
-from inertia.lab.tour._engine import surface_xy as xy
-from inertia.lab.tour._model import ChapterResult, Table, Verdict
-from inertia.lab.tour._shared import TourContext, steps_text, to_figure
+from inertia.lab.tour.runs import surface_xy as xy
+from inertia.problems import get_surface
 
 STARTS = 100
 MINIMA_STEPS = 300
 MINIMA_GRID = log_grid(1e-4, 0.1, 7)
 MINIMA_NOISE = 5.0
 BASIN_RADIUS = 0.5
+START_BOX = 4.5  # random starts are uniform in [-START_BOX, START_BOX]^2
 HESSIAN_DIMS = (1, 2, 4, 8, 16, 32)
 HESSIAN_SAMPLES = 4000
+TRAPPED_PCT = 50.0  # GD is trapped if at least half the starts miss the global minimum
+HELPS_BY = 10.0  # momentum helps if it misses from at least 10 points fewer starts than GD
+RARE = 0.01  # minima are rare when at most 1% of random Hessians are positive definite
+MOMENTUM_MU = dict(MOMENTUM.options)["momentum"]
+MINIMA_SETUP = {"starts": STARTS, "box": START_BOX, "steps": MINIMA_STEPS, "mu": MOMENTUM_MU, "noise": MINIMA_NOISE,
+                "grid_lo": MINIMA_GRID[0], "grid_hi": MINIMA_GRID[-1], "grid_n": len(MINIMA_GRID),
+                "radius": BASIN_RADIUS, "samples": HESSIAN_SAMPLES}
 
 
 def mean_final(losses: np.ndarray) -> float:
@@ -59,15 +70,13 @@ def _census(ctx: TourContext) -> dict[int, dict[str, float]]:
     return ctx.cache["hessian_census"]
 
 
-def compute_local_minima(ctx: TourContext) -> ChapterResult:
-    """Fraction of 100 random starts that miss the global minimum of Rastrigin and narrow_wide."""
-    from inertia.problems import get_surface
-
+def compute_local_minima(ctx: TourContext) -> Measurements:
+    """Fraction of :data:`STARTS` random starts that miss the global minimum of Rastrigin and narrow_wide."""
     rng = np.random.default_rng([ctx.seed, 3])
     measured: dict[str, Any] = {"starts": STARTS, "steps": MINIMA_STEPS, "noise": MINIMA_NOISE}
     rows, paths = [], {}
     rastrigin = get_surface("rastrigin")
-    x0 = rng.uniform(-4.5, 4.5, size=(STARTS, 2))
+    x0 = rng.uniform(-START_BOX, START_BOX, size=(STARTS, 2))
     runs = {"gd": SGD, "momentum": MOMENTUM, "sgd": SGD, "adam": ADAM}
     labels = {"gd": "GD", "momentum": "Momentum", "sgd": f"SGD, σ={MINIMA_NOISE:g}", "adam": "Adam"}
     for name, spec in runs.items():
@@ -97,7 +106,7 @@ def compute_local_minima(ctx: TourContext) -> ChapterResult:
     tables = [Table(["col.surface", "col.run", "col.lr", "col.missed_pct", "col.mean_final"], rows),
               Table(["col.dim", "col.minimum_pct"], [[d, 100.0 * c["minimum"]] for d, c in census.items()],
                     "minima.table.census")]
-    return ChapterResult(3, "minima", tables, figs, measured, verdicts_local_minima(measured))
+    return Measurements(tables, figs, measured)
 
 
 def _rastrigin_figure(surface: Any, paths: dict[str, np.ndarray]) -> Any:
@@ -107,22 +116,35 @@ def _rastrigin_figure(surface: Any, paths: dict[str, np.ndarray]) -> Any:
     return to_figure(fig, "minima.fig.contour")
 
 
-def verdicts_local_minima(m: dict[str, Any]) -> list[Verdict]:
-    """GD trapped if >= 50% of starts miss; momentum helps if it misses >= 10 points fewer; etc."""
-    trapped = "supports" if m["gd_missed"] >= 50.0 else "contradicts"
-    helps = "supports" if m["momentum_missed"] <= m["gd_missed"] - 10.0 else "contradicts"
-    skips = "supports" if m["momentum_narrow"] < m["gd_narrow"] else "contradicts"
+def gd_trapped(m: Mapping[str, Any]) -> Finding:
+    """GD is trapped if >= 50% of the starts miss the global minimum."""
+    return Finding(supports(m["gd_missed"] >= TRAPPED_PCT), {"missed": m["gd_missed"], "starts": m["starts"]})
+
+
+def momentum_escapes(m: Mapping[str, Any]) -> Finding:
+    """Momentum helps if it misses from >= 10 points fewer starts than GD."""
+    return Finding(supports(m["momentum_missed"] <= m["gd_missed"] - HELPS_BY),
+                   {"momentum": m["momentum_missed"], "gd": m["gd_missed"], "adam": m["adam_missed"],
+                    "sgd": m["sgd_missed"]})
+
+
+def momentum_skips_narrow(m: Mapping[str, Any]) -> Finding:
+    """Momentum rolls past narrow minima if it ends in the narrow one from fewer starts than GD."""
+    return Finding(supports(m["momentum_narrow"] < m["gd_narrow"]),
+                   {"momentum": m["momentum_narrow"], "gd": m["gd_narrow"]})
+
+
+def minima_rare_in_high_dimensions(m: Mapping[str, Any]) -> Finding:
+    """Minima become rare if more than 1% of random Hessians are minima in the lowest dimension, at most 1% in
+    the highest."""
     dims = sorted(m["census"])
     low, high = m["census"][dims[0]]["minimum"], m["census"][dims[-1]]["minimum"]
-    rare = "supports" if high <= 0.01 < low else "contradicts"
-    return [
-        Verdict(trapped, f"minima.trapped.{trapped}", {"missed": m["gd_missed"], "starts": m["starts"]}),
-        Verdict(helps, f"minima.momentum.{helps}", {"momentum": m["momentum_missed"], "gd": m["gd_missed"],
-                                                     "adam": m["adam_missed"], "sgd": m["sgd_missed"]}),
-        Verdict(skips, f"minima.narrow.{skips}", {"momentum": m["momentum_narrow"], "gd": m["gd_narrow"]}),
-        Verdict(rare, f"minima.highdim.{rare}", {"low_dim": dims[0], "low": 100.0 * low, "high_dim": dims[-1],
-                                                 "high": 100.0 * high}),
-    ]
+    return Finding(supports(high <= RARE < low),
+                   {"low_dim": dims[0], "low": 100.0 * low, "high_dim": dims[-1], "high": 100.0 * high})
+
+
+MINIMA_RULES = (Rule("minima.trapped", gd_trapped), Rule("minima.momentum", momentum_escapes),
+                Rule("minima.narrow", momentum_skips_narrow), Rule("minima.highdim", minima_rare_in_high_dimensions))
 
 
 # ---------------------------------------------------------------------------------------- chapter 4
@@ -132,6 +154,12 @@ SADDLE_GRID = log_grid(0.01, 0.9, 7)
 SADDLE_NOISE = 0.05
 STALL_GRADIENT = 0.1
 ESCAPE_LOSS = -0.5
+STALL_SHARE = 0.5  # GD stalls if at least half its steps before escaping have |grad| < STALL_GRADIENT
+SPEEDUP = 1.5  # momentum (or noise) helps if it escapes at least 1.5x sooner than GD
+SADDLE_SHARE = 0.99  # saddles dominate if at least 99% of random Hessians are indefinite
+SADDLE_SETUP = {"start": SADDLE_START, "steps": SADDLE_STEPS, "noise": SADDLE_NOISE, "mu": MOMENTUM_MU,
+                "grid_lo": SADDLE_GRID[0], "grid_hi": SADDLE_GRID[-1], "grid_n": len(SADDLE_GRID),
+                "escape_loss": ESCAPE_LOSS}
 
 
 def mean_loss(losses: np.ndarray) -> float:
@@ -140,10 +168,8 @@ def mean_loss(losses: np.ndarray) -> float:
     return value if np.isfinite(value) else float("inf")
 
 
-def compute_saddles(ctx: TourContext) -> ChapterResult:
+def compute_saddles(ctx: TourContext) -> Measurements:
     """Steps spent with a vanishing gradient near the saddle of x^2 - y^2 + y^4/4, per optimizer."""
-    from inertia.problems import get_surface
-
     surface = get_surface("saddle_bounded")
     grad, loss = surface_grad(surface), surface_loss(surface)
     x0 = np.array(SADDLE_START)
@@ -158,8 +184,7 @@ def compute_saddles(ctx: TourContext) -> ChapterResult:
         escape = first_step_below(run.losses, ESCAPE_LOSS)
         stall = int(np.sum(gradient_norm[: escape if escape is not None else None] < STALL_GRADIENT))
         measured[name] = {"lr": run.lr, "stall": stall, "escape": escape if escape is not None else SADDLE_STEPS,
-                          "escape_text": steps_text(escape, SADDLE_STEPS), "escaped": escape is not None,
-                          "final": float(run.losses[-1])}
+                          "escaped": escape is not None, "final": float(run.losses[-1])}
         rows.append([labels[name], run.lr, stall, escape, float(run.losses[-1])])
         paths[f"{labels[name]}, lr={run.lr:.3g}"] = xs
         curves[labels[name]] = run.losses
@@ -172,30 +197,46 @@ def compute_saddles(ctx: TourContext) -> ChapterResult:
     tables = [Table(["col.run", "col.lr", "col.stall_steps", "col.escape_step", "col.final_loss"], rows),
               Table(["col.dim", "col.saddle_pct"], [[d, 100.0 * c["saddle"]] for d, c in census.items()],
                     "saddle.table.census")]
-    return ChapterResult(4, "saddle", tables, figs, measured, verdicts_saddles(measured))
+    return Measurements(tables, figs, measured)
 
 
-def verdicts_saddles(m: dict[str, Any]) -> list[Verdict]:
-    """GD stalls if >= half of its steps before escaping have |grad| < 0.1; momentum helps if it escapes
-    >= 1.5x sooner than GD; the notes' mini-batch SGD is not held like GD unless its noise makes it escape
-    >= 1.5x sooner (then the noise contradicts the notes' stalled SGD); saddles dominate if >= 99% of random
-    Hessians are indefinite."""
+def escape_text(run: Mapping[str, Any]) -> int | str:
+    """The escape step of one run for a sentence (``">budget"`` when it never escaped)."""
+    return steps_text(run["escape"] if run["escaped"] else None, SADDLE_STEPS)
+
+
+def gd_stalls(m: Mapping[str, Any]) -> Finding:
+    """GD stalls if >= half of its steps before escaping have |grad| < 0.1."""
     gd = m["gd"]
-    stall_share = gd["stall"] / max(gd["escape"], 1)
-    stalls = "supports" if stall_share >= 0.5 else "contradicts"
-    speedup = gd["escape"] / max(m["momentum"]["escape"], 1)
-    noise_speedup = gd["escape"] / max(m["sgd"]["escape"], 1)
-    helps = "supports" if speedup >= 1.5 and m["momentum"]["escaped"] else "contradicts"
-    noise = "contradicts" if noise_speedup >= 1.5 and m["sgd"]["escaped"] else "supports"
-    dims = sorted(m["census"])
-    share = m["census"][dims[-1]]["saddle"]
-    common = "supports" if share >= 0.99 else "contradicts"
-    return [
-        Verdict(stalls, f"saddle.stall.{stalls}", {"stall": gd["stall"], "escape": gd["escape_text"],
-                                                   "share": 100.0 * stall_share}),
-        Verdict(helps, f"saddle.momentum.{helps}", {"momentum": m["momentum"]["escape_text"], "gd": gd["escape_text"],
-                                                     "speedup": speedup, "adam": m["adam"]["escape_text"]}),
-        Verdict(noise, f"saddle.noise.{noise}", {"sgd": m["sgd"]["escape_text"], "gd": gd["escape_text"],
-                                                  "speedup": noise_speedup}),
-        Verdict(common, f"saddle.highdim.{common}", {"dim": dims[-1], "share": 100.0 * share}),
-    ]
+    share = gd["stall"] / max(gd["escape"], 1)
+    return Finding(supports(share >= STALL_SHARE), {"stall": gd["stall"], "escape": escape_text(gd),
+                                                    "share": 100.0 * share})
+
+
+def momentum_escapes_saddle(m: Mapping[str, Any]) -> Finding:
+    """Momentum helps if it escapes, and >= 1.5x sooner than GD."""
+    gd, momentum = m["gd"], m["momentum"]
+    speedup = gd["escape"] / max(momentum["escape"], 1)
+    return Finding(supports(speedup >= SPEEDUP and momentum["escaped"]),
+                   {"momentum": escape_text(momentum), "gd": escape_text(gd), "speedup": speedup,
+                    "adam": escape_text(m["adam"])})
+
+
+def noise_holds_sgd(m: Mapping[str, Any]) -> Finding:
+    """The notes' mini-batch SGD is held like GD unless its noise makes it escape >= 1.5x sooner (then the noise
+    contradicts the notes' stalled SGD)."""
+    gd, sgd = m["gd"], m["sgd"]
+    speedup = gd["escape"] / max(sgd["escape"], 1)
+    return Finding(supports(not (speedup >= SPEEDUP and sgd["escaped"])),
+                   {"sgd": escape_text(sgd), "gd": escape_text(gd), "speedup": speedup})
+
+
+def saddles_dominate(m: Mapping[str, Any]) -> Finding:
+    """Saddles dominate if >= 99% of random Hessians in the highest dimension are indefinite."""
+    dim = max(m["census"])
+    share = m["census"][dim]["saddle"]
+    return Finding(supports(share >= SADDLE_SHARE), {"dim": dim, "share": 100.0 * share})
+
+
+SADDLE_RULES = (Rule("saddle.stall", gd_stalls), Rule("saddle.momentum", momentum_escapes_saddle),
+                Rule("saddle.noise", noise_holds_sgd), Rule("saddle.highdim", saddles_dominate))

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
 from inertia.lab import figures
-from inertia.lab.tour._engine import (
+from inertia.lab.tour.ch_sgd import KAPPA, VALLEY_GRID, VALLEY_STEPS, valley_problem
+from inertia.lab.tour.context import TourContext, TunedRun, to_figure
+from inertia.lab.tour.model import Figure, Measurements, Table
+from inertia.lab.tour.rules import Finding, Rule, steps_text, supports
+from inertia.lab.tour.runs import (
     MOMENTUM,
     NESTEROV,
     SGD,
@@ -18,14 +23,18 @@ from inertia.lab.tour._engine import (
     run_grid,
     sign_flips,
 )
-from inertia.lab.tour._engine import surface_xy as xy
-from inertia.lab.tour._model import ChapterResult, Figure, Table, Verdict
-from inertia.lab.tour._shared import TourContext, TunedRun, steps_text, to_figure
-from inertia.lab.tour.ch_sgd import VALLEY_GRID, VALLEY_STEPS, valley_problem
+from inertia.lab.tour.runs import surface_xy as xy
 
 TARGET = 1e-3
 SWEEP_GRID = log_grid(0.35, 1.3, 7)
 MIN_OVERSHOOT = 0.01  # matched-lr pairs count only where momentum overshoots by >= 1% of the distance
+MARKED_OVERSHOOT = 5.0  # momentum overshoots (%) if it passes the minimum by at least 5% of the start distance
+LESS, MORE = 0.9, 1.1  # median Nesterov/momentum overshoot ratio: below LESS is less, above MORE is more
+STILL_OVERSHOOTS = 1.0  # Nesterov still overshoots (%) if by at least 1% of the start distance
+MOMENTUM_MU = dict(MOMENTUM.options)["momentum"]
+MOMENTUM_SETUP = {"kappa": KAPPA, "steps": VALLEY_STEPS, "mu": MOMENTUM_MU}
+NESTEROV_SETUP = {"mu": dict(NESTEROV.options)["momentum"], "sweep_n": len(SWEEP_GRID), "sweep_lo": SWEEP_GRID[0],
+                  "sweep_hi": SWEEP_GRID[-1], "min_overshoot_pct": 100.0 * MIN_OVERSHOOT}
 
 
 def _valley_run(ctx: TourContext, spec: Any) -> TunedRun:
@@ -37,8 +46,8 @@ def _summary(run: TunedRun) -> dict[str, Any]:
     xs = run.trace.xs
     hit = first_step_below(run.losses, TARGET)
     return {"lr": run.lr, "overshoot": 100.0 * overshoot(xs, np.zeros(2)), "hit": hit,
-            "hit_or_budget": hit if hit is not None else VALLEY_STEPS, "hit_text": steps_text(hit, VALLEY_STEPS),
-            "flips": sign_flips(xs[:, 1]), "final": float(run.losses[-1])}
+            "hit_or_budget": hit if hit is not None else VALLEY_STEPS, "flips": sign_flips(xs[:, 1]),
+            "final": float(run.losses[-1])}
 
 
 def _row(label: str, s: dict[str, Any]) -> list[Any]:
@@ -48,7 +57,7 @@ def _row(label: str, s: dict[str, Any]) -> list[Any]:
 HEADERS = ["col.run", "col.lr", "col.overshoot_pct", "col.steps_to_target", "col.steep_flips", "col.final_loss"]
 
 
-def compute_momentum(ctx: TourContext) -> ChapterResult:
+def compute_momentum(ctx: TourContext) -> Measurements:
     """Tuned GD vs tuned momentum (0.9) on the valley: steps to f < 1e-3 and overshoot past the minimum."""
     surface, *_ = valley_problem()
     gd, mom = _valley_run(ctx, SGD), _valley_run(ctx, MOMENTUM)
@@ -58,7 +67,7 @@ def compute_momentum(ctx: TourContext) -> ChapterResult:
     contour = figures.contour_with_trajectories(xy(surface), (-9.0, 3.0), (-3.0, 3.0), runs,
                                                 minima=surface.minima, markers=False)
     figs = [to_figure(contour, "momentum.fig.contour"), to_figure(_approach_plot(runs), "momentum.fig.approach")]
-    return ChapterResult(5, "momentum", [table], figs, measured, verdicts_momentum(measured))
+    return Measurements([table], figs, measured)
 
 
 def _approach_plot(runs: dict[str, np.ndarray]) -> MplFigure:
@@ -75,22 +84,31 @@ def _approach_plot(runs: dict[str, np.ndarray]) -> MplFigure:
     return fig
 
 
-def verdicts_momentum(m: dict[str, Any]) -> list[Verdict]:
-    """Faster if momentum reaches f < target in fewer steps; overshoot if it passes the minimum by >= 5%
-    and by more than GD."""
+def hit_text(run: Mapping[str, Any]) -> int | str:
+    """The step at which a run reached f < TARGET, for a sentence (``">budget"`` when it never did)."""
+    return steps_text(run["hit"], VALLEY_STEPS)
+
+
+def momentum_faster(m: Mapping[str, Any]) -> Finding:
+    """Momentum is faster if it reaches f < target, in fewer steps than GD."""
     gd, mom = m["gd"], m["momentum"]
-    faster = "supports" if mom["hit"] is not None and mom["hit_or_budget"] < gd["hit_or_budget"] else "contradicts"
-    over = "supports" if mom["overshoot"] >= 5.0 and mom["overshoot"] > gd["overshoot"] else "contradicts"
-    return [
-        Verdict(faster, f"momentum.speed.{faster}", {"momentum": mom["hit_text"], "gd": gd["hit_text"],
-                                                     "target": m["target"], "mflips": mom["flips"],
-                                                     "gflips": gd["flips"]}),
-        Verdict(over, f"momentum.overshoot.{over}", {"momentum": mom["overshoot"], "gd": gd["overshoot"]}),
-    ]
+    return Finding(supports(mom["hit"] is not None and mom["hit_or_budget"] < gd["hit_or_budget"]),
+                   {"momentum": hit_text(mom), "gd": hit_text(gd), "target": m["target"], "mflips": mom["flips"],
+                    "gflips": gd["flips"]})
+
+
+def momentum_overshoots(m: Mapping[str, Any]) -> Finding:
+    """Momentum overshoots if it passes the minimum by >= 5% of the start distance, and by more than GD."""
+    gd, mom = m["gd"], m["momentum"]
+    return Finding(supports(mom["overshoot"] >= MARKED_OVERSHOOT and mom["overshoot"] > gd["overshoot"]),
+                   {"momentum": mom["overshoot"], "gd": gd["overshoot"]})
+
+
+MOMENTUM_RULES = (Rule("momentum.speed", momentum_faster), Rule("momentum.overshoot", momentum_overshoots))
 
 
 # ---------------------------------------------------------------------------------------- chapter 6
-def compute_nesterov(ctx: TourContext) -> ChapterResult:
+def compute_nesterov(ctx: TourContext) -> Measurements:
     """Nesterov vs momentum: overshoot at matched learning rates and at each one's tuned lr."""
     surface, *_ = valley_problem()
     mom, nes = _valley_run(ctx, MOMENTUM), _valley_run(ctx, NESTEROV)
@@ -119,7 +137,7 @@ def compute_nesterov(ctx: TourContext) -> ChapterResult:
                                  frames=30, dpi=56)
     figs = [to_figure(contour, "nesterov.fig.contour"), Figure(gif, "nesterov.fig.gif"),
             to_figure(_sweep_plot(pairs), "nesterov.fig.sweep")]
-    return ChapterResult(6, "nesterov", tables, figs, measured, verdicts_nesterov(measured))
+    return Measurements(tables, figs, measured)
 
 
 def _sweep_plot(pairs: list[dict[str, Any]]) -> MplFigure:
@@ -129,23 +147,23 @@ def _sweep_plot(pairs: list[dict[str, Any]]) -> MplFigure:
     return fig
 
 
-def verdicts_nesterov(m: dict[str, Any]) -> list[Verdict]:
-    """Median Nesterov/momentum overshoot ratio over matched lrs: < 0.9 less, > 1.1 more, else the same."""
+def nesterov_overshoots_less(m: Mapping[str, Any]) -> Finding:
+    """Median Nesterov/momentum overshoot ratio over matched lrs: < 0.9 less, > 1.1 more, else about the same;
+    no matched lr with a measurable overshoot leaves the claim unchecked."""
     ratio = m["median_ratio"]
     if ratio is None:
-        less = "contradicts"
-        values: dict[str, Any] = {"matched": m["matched"]}
-        key = "nesterov.less.none"
-    else:
-        less = "supports" if ratio < 0.9 else ("contradicts" if ratio > 1.1 else "mixed")
-        values = {"less": 100.0 * (1.0 - ratio), "ratio": ratio, "matched": m["matched"],
-                  "low": m["min_ratio"], "high": m["max_ratio"]}
-        key = f"nesterov.less.{less}"
+        return Finding("contradicts", {"matched": m["matched"]}, case="none")
+    outcome = "supports" if ratio < LESS else ("contradicts" if ratio > MORE else "mixed")
+    return Finding(outcome, {"less": 100.0 * (1.0 - ratio), "ratio": ratio, "matched": m["matched"],
+                             "low": m["min_ratio"], "high": m["max_ratio"]})
+
+
+def nesterov_still_overshoots(m: Mapping[str, Any]) -> Finding:
+    """The overshoot remains if Nesterov at its tuned lr overshoots by >= 1% of the start distance."""
     nes, mom = m["nesterov"], m["momentum"]
-    still = "supports" if nes["overshoot"] >= 1.0 else "contradicts"
-    return [
-        Verdict(less, key, values),
-        Verdict(still, f"nesterov.still.{still}", {"nesterov": nes["overshoot"], "momentum": mom["overshoot"],
-                                                   "nlr": nes["lr"], "mlr": mom["lr"], "nhit": nes["hit_text"],
-                                                   "mhit": mom["hit_text"]}),
-    ]
+    return Finding(supports(nes["overshoot"] >= STILL_OVERSHOOTS),
+                   {"nesterov": nes["overshoot"], "momentum": mom["overshoot"], "nlr": nes["lr"], "mlr": mom["lr"],
+                    "nhit": hit_text(nes), "mhit": hit_text(mom)})
+
+
+NESTEROV_RULES = (Rule("nesterov.less", nesterov_overshoots_less), Rule("nesterov.still", nesterov_still_overshoots))

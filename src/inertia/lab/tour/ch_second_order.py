@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure as MplFigure
 
+import inertia
 from inertia.lab import figures
-from inertia.lab.tour._engine import ADAM, MOMENTUM, SGD, OptSpec, log_grid, surface_xy
-from inertia.lab.tour._model import ChapterResult, Table, Verdict
-from inertia.lab.tour._shared import TourContext, to_figure
+from inertia.lab.tour.context import TourContext, to_figure
+from inertia.lab.tour.model import Measurements, Table
+from inertia.lab.tour.rules import Finding, Rule, supports
+from inertia.lab.tour.runs import ADAM, MOMENTUM, SGD, OptSpec, log_grid, surface_xy
+from inertia.minimize import minimize
+from inertia.problems import Quadratic, get_surface, load_digits
+from inertia.second_order import LBFGS
 
 GAP = 1e-6  # target: f - f* <= GAP * max(1, |f*|)
 FIRST_ORDER = {"sgd": SGD, "momentum": MOMENTUM, "adam": ADAM}
@@ -23,13 +28,21 @@ L2 = 5e-3
 MINIBATCH = 64
 MINIBATCH_STEPS = 120
 ADAM_MINIBATCH_GRID = log_grid(3e-3, 0.1, 4)
+QUADRATIC_DIM, QUADRATIC_CONDITION = 50, 1000.0
+PIXELS, CLASSES = 64, 10
+SOFTMAX_PARAMS = PIXELS * CLASSES + CLASSES
+LBFGS_HISTORY = 10
+NEWTON_MAX_ITER = 100
+MINIBATCH_HURTS = 100.0  # mini-batches hurt L-BFGS if its gap ends at least 100x the full-batch gap
+SETUP = {"quad_dim": QUADRATIC_DIM, "quad_condition": QUADRATIC_CONDITION, "samples": LOGISTIC_SAMPLES,
+         "params": SOFTMAX_PARAMS, "gap": GAP, "history": LBFGS_HISTORY, "grid_n": len(FIRST_ORDER_GRID),
+         "grid_lo": FIRST_ORDER_GRID[0], "grid_hi": FIRST_ORDER_GRID[-1], "iters": FIRST_ORDER_ITER,
+         "minibatch": MINIBATCH}
 LABELS = {"sgd": "GD", "momentum": "Momentum", "adam": "Adam", "lbfgs": "L-BFGS", "newton": "Newton",
           "newton-cg": "Newton-CG"}
 
 
 def _logistic_data(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    from inertia.problems import load_digits
-
     data = load_digits(seed=seed)
     inputs = data.X_train.reshape(data.n_train, -1).double()[:LOGISTIC_SAMPLES]
     return inputs, data.y_train[:LOGISTIC_SAMPLES]
@@ -40,8 +53,8 @@ def logistic_loss(w: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor) -
 
     ``w`` may carry leading batch axes ``(..., 650)``; the result then has shape ``(...)``.
     """
-    weights = w[..., : 64 * 10].unflatten(-1, (64, 10))
-    logits = inputs @ weights + w[..., 64 * 10:].unsqueeze(-2)
+    weights = w[..., : PIXELS * CLASSES].unflatten(-1, (PIXELS, CLASSES))
+    logits = inputs @ weights + w[..., PIXELS * CLASSES:].unsqueeze(-2)
     nll = -(logits.log_softmax(-1).gather(-1, labels.expand(*logits.shape[:-1]).unsqueeze(-1))).squeeze(-1)
     return nll.mean(-1) + 0.5 * L2 * (weights**2).sum((-2, -1))
 
@@ -51,22 +64,19 @@ Problem = tuple[Callable[[torch.Tensor], torch.Tensor], np.ndarray, tuple[str, .
 
 def _problems(seed: int) -> dict[str, Problem]:
     """Each problem's loss (batched over leading axes), start and Newton variant."""
-    from inertia.problems import Quadratic, get_surface
-
     rosenbrock = get_surface("rosenbrock")
-    quadratic = Quadratic(dim=50, condition=1000.0, seed=seed)
+    quadratic = Quadratic(dim=QUADRATIC_DIM, condition=QUADRATIC_CONDITION, seed=seed)
     inputs, labels = _logistic_data(seed)
     return {
         "Rosenbrock (n=2)": (rosenbrock.loss, np.array(rosenbrock.start), ("newton",)),
-        "quadratic (n=50, κ=1000)": (quadratic.loss, np.array(quadratic.start), ("newton",)),
-        "softmax regression, digits (n=650)": (lambda w: logistic_loss(w, inputs, labels), np.zeros(650),
-                                               ("newton-cg",)),
+        f"quadratic (n={QUADRATIC_DIM}, κ={QUADRATIC_CONDITION:g})": (quadratic.loss, np.array(quadratic.start),
+                                                                     ("newton",)),
+        f"softmax regression, digits (n={SOFTMAX_PARAMS})": (lambda w: logistic_loss(w, inputs, labels),
+                                                             np.zeros(SOFTMAX_PARAMS), ("newton-cg",)),
     }
 
 
 def _solve(fun: Callable, x0: np.ndarray, method: str, target: float, **options: Any) -> Any:
-    from inertia.minimize import minimize
-
     return minimize(fun, x0, method=method, tol=0.0, callback=lambda it: it.fun <= target, **options)
 
 
@@ -108,16 +118,16 @@ def _tuned_first_order(fun: Callable, x0: np.ndarray, spec: OptSpec, fstar: floa
             "curve": (np.arange(1, end + 2), curve), "path": None if paths is None else paths[: end + 1, best]}
 
 
-def compute_second_order(ctx: TourContext) -> ChapterResult:
+def compute_second_order(ctx: TourContext) -> Measurements:
     """Evaluations to f - f* <= 1e-6 (relative) for L-BFGS, Newton and three tuned first-order methods."""
     measured: dict[str, Any] = {"gap": GAP, "budget": FIRST_ORDER_ITER, "problems": {}}
     rows, curves = [], {}
     for name, (fun, x0, newton_modes) in _problems(ctx.seed).items():
         fstar = _reference_minimum(ctx, fun, x0, name)
         target = fstar + GAP * max(1.0, abs(fstar))
-        runs = {"lbfgs": _record(_solve(fun, x0, "lbfgs", target), fstar, target)}
+        runs = {"lbfgs": _record(_solve(fun, x0, "lbfgs", target, history_size=LBFGS_HISTORY), fstar, target)}
         for mode in newton_modes:
-            runs[mode] = _record(_solve(fun, x0, mode, target, max_iter=100), fstar, target)
+            runs[mode] = _record(_solve(fun, x0, mode, target, max_iter=NEWTON_MAX_ITER), fstar, target)
         for method, spec in FIRST_ORDER.items():
             runs[method] = _tuned_first_order(fun, x0, spec, fstar, target)
         measured["problems"][name] = {k: {key: v for key, v in r.items() if key not in ("curve", "path")}
@@ -135,13 +145,11 @@ def compute_second_order(ctx: TourContext) -> ChapterResult:
                      ["L-BFGS", MINIBATCH, MINIBATCH_STEPS, mb["mini_nfev"], mb["mini_gap"]],
                      [f"Adam, lr={mb['adam_lr']:.3g}", MINIBATCH, MINIBATCH_STEPS, MINIBATCH_STEPS, mb["adam_gap"]]],
                     "second_order.table.minibatch")]
-    from inertia.problems import get_surface
-
     surface = get_surface("rosenbrock")
     contour = figures.contour_with_trajectories(surface_xy(surface), (-2.0, 2.0), (-1.0, 3.0), paths,
                                                 minima=surface.minima, markers=True)
     figs = [to_figure(_gap_figure(curves), "second_order.fig.gap"), to_figure(contour, "second_order.fig.contour")]
-    return ChapterResult(11, "second_order", tables, figs, measured, verdicts_second_order(measured))
+    return Measurements(tables, figs, measured)
 
 
 def _reference_minimum(ctx: TourContext, fun: Callable, x0: np.ndarray, name: str) -> float:
@@ -149,8 +157,6 @@ def _reference_minimum(ctx: TourContext, fun: Callable, x0: np.ndarray, name: st
     if not name.startswith("softmax"):
         return 0.0
     if "softmax_fstar" not in ctx.cache:
-        from inertia.minimize import minimize
-
         ctx.cache["softmax_fstar"] = float(minimize(fun, x0, method="newton-cg", tol=1e-10).fun)
     return ctx.cache["softmax_fstar"]
 
@@ -168,17 +174,14 @@ def _gap_figure(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]) -> 
 def _minibatch_lbfgs(ctx: TourContext) -> dict[str, Any]:
     """L-BFGS (one iteration per step) on mini-batches of 64 vs on the full batch, and mini-batch Adam
     (lr tuned on a small grid; all lrs see the same batches)."""
-    import inertia
-    from inertia.second_order import LBFGS
-
     inputs, labels = _logistic_data(ctx.seed)
-    fstar = _reference_minimum(ctx, lambda w: logistic_loss(w, inputs, labels), np.zeros(650), "softmax")
+    fstar = _reference_minimum(ctx, lambda w: logistic_loss(w, inputs, labels), np.zeros(SOFTMAX_PARAMS), "softmax")
     batches = [torch.from_numpy(np.random.default_rng([ctx.seed, 11, step]).permutation(LOGISTIC_SAMPLES)[:MINIBATCH])
                for step in range(MINIBATCH_STEPS)]
 
     def lbfgs_gap(batch: int) -> tuple[float, int]:
-        w = torch.zeros(650, dtype=torch.float64, requires_grad=True)
-        optimizer = LBFGS([w], max_iter=1, max_eval=25, on_failure="ignore")
+        w = torch.zeros(SOFTMAX_PARAMS, dtype=torch.float64, requires_grad=True)
+        optimizer = LBFGS([w], max_iter=1, max_eval=25, history_size=LBFGS_HISTORY, on_failure="ignore")
         for idx in batches:
             idx = idx if batch < LOGISTIC_SAMPLES else torch.arange(LOGISTIC_SAMPLES)
 
@@ -194,7 +197,7 @@ def _minibatch_lbfgs(ctx: TourContext) -> dict[str, Any]:
 
     full_gap, full_nfev = lbfgs_gap(LOGISTIC_SAMPLES)
     mini_gap, mini_nfev = lbfgs_gap(MINIBATCH)
-    params = [torch.zeros(650, dtype=torch.float64, requires_grad=True) for _ in ADAM_MINIBATCH_GRID]
+    params = [torch.zeros(SOFTMAX_PARAMS, dtype=torch.float64, requires_grad=True) for _ in ADAM_MINIBATCH_GRID]
     adam = inertia.Adam([{"params": [p], "lr": lr} for p, lr in zip(params, ADAM_MINIBATCH_GRID, strict=True)])
     for idx in batches:
         adam.zero_grad()
@@ -208,33 +211,38 @@ def _minibatch_lbfgs(ctx: TourContext) -> dict[str, Any]:
             "batch": MINIBATCH}
 
 
-def verdicts_second_order(m: dict[str, Any]) -> list[Verdict]:
-    """L-BFGS wins if it reaches the target on every problem with fewer evaluations than every tuned
-    first-order run (one that missed the target counts with the evaluations it spent); Newton needs fewer iterations
-    than L-BFGS everywhere; mini-batches hurt L-BFGS if its gap ends >= 100x the full-batch gap."""
-    ratios, newton_fewer, lbfgs_ok = [], True, True
-    newton_iters, lbfgs_iters, hvps = [], [], []
-    for runs in m["problems"].values():
-        lb = runs["lbfgs"]
-        lbfgs_ok &= lb["reached"]
-        best_first = min(runs[k]["nfev"] for k in FIRST_ORDER)  # a missed target: the evaluations spent
-        ratios.append(best_first / max(lb["nfev"], 1))
-        newton = runs.get("newton") or runs["newton-cg"]
-        newton_fewer &= newton["reached"] and lb["reached"] and newton["nit"] < lb["nit"]
-        newton_iters.append(newton["nit"] if newton["reached"] else None)
-        lbfgs_iters.append(lb["nit"] if lb["reached"] else None)
-        hvps.append(newton["nhvp"])
-    fewer = "supports" if lbfgs_ok and min(ratios) > 1.0 else "contradicts"
-    newton_key = "supports" if newton_fewer else "contradicts"
+def _newton(runs: Mapping[str, Any]) -> Mapping[str, Any]:
+    return runs.get("newton") or runs["newton-cg"]
+
+
+def lbfgs_fewer_evaluations(m: Mapping[str, Any]) -> Finding:
+    """L-BFGS wins if it reaches the target on every problem with fewer evaluations than every tuned first-order
+    run (one that missed the target counts with the evaluations it spent)."""
+    problems = m["problems"].values()
+    ratios = [min(runs[k]["nfev"] for k in FIRST_ORDER) / max(runs["lbfgs"]["nfev"], 1) for runs in problems]
+    reached = all(runs["lbfgs"]["reached"] for runs in problems)
+    return Finding(supports(reached and min(ratios) > 1.0), {"low": min(ratios), "high": max(ratios),
+                                                             "count": len(ratios)})
+
+
+def newton_fewer_iterations(m: Mapping[str, Any]) -> Finding:
+    """Newton needs fewer iterations than L-BFGS on every problem (both reaching the target)."""
+    problems = list(m["problems"].values())
+    fewer = all(_newton(r)["reached"] and r["lbfgs"]["reached"] and _newton(r)["nit"] < r["lbfgs"]["nit"]
+                for r in problems)
+    return Finding(supports(fewer), {
+        "newton": [_newton(r)["nit"] if _newton(r)["reached"] else None for r in problems],
+        "lbfgs": [r["lbfgs"]["nit"] if r["lbfgs"]["reached"] else None for r in problems],
+        "hvps": [_newton(r)["nhvp"] for r in problems]})
+
+
+def lbfgs_needs_full_batch(m: Mapping[str, Any]) -> Finding:
+    """Mini-batches hurt L-BFGS if its gap ends >= 100x the full-batch gap."""
     mb = m["minibatch"]
-    full_only = "supports" if mb["mini_gap"] >= 100.0 * max(mb["full_gap"], 1e-300) else "contradicts"
-    join = ", ".join
-    return [
-        Verdict(fewer, f"second.lbfgs.{fewer}", {"low": min(ratios), "high": max(ratios), "count": len(ratios)}),
-        Verdict(newton_key, f"second.newton.{newton_key}", {
-            "newton": join("—" if n is None else str(n) for n in newton_iters),
-            "lbfgs": join("—" if n is None else str(n) for n in lbfgs_iters), "hvps": join(map(str, hvps))}),
-        Verdict(full_only, f"second.minibatch.{full_only}", {"batch": mb["batch"], "steps": mb["steps"],
-                                                             "mini": mb["mini_gap"], "full": mb["full_gap"],
-                                                             "adam": mb["adam_gap"]}),
-    ]
+    return Finding(supports(mb["mini_gap"] >= MINIBATCH_HURTS * max(mb["full_gap"], 1e-300)),
+                   {"batch": mb["batch"], "steps": mb["steps"], "mini": mb["mini_gap"], "full": mb["full_gap"],
+                    "adam": mb["adam_gap"]})
+
+
+RULES = (Rule("second.lbfgs", lbfgs_fewer_evaluations), Rule("second.newton", newton_fewer_iterations),
+         Rule("second.minibatch", lbfgs_needs_full_batch))

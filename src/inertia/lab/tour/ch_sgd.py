@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
 from inertia.lab import figures
-from inertia.lab.tour._engine import (
+from inertia.lab.tour.context import CONVERGED, TourContext, to_figure
+from inertia.lab.tour.model import Measurements, Table
+from inertia.lab.tour.rules import Finding, Rule, supports
+from inertia.lab.tour.runs import (
     SGD,
     GradFn,
     log_grid,
@@ -18,9 +22,8 @@ from inertia.lab.tour._engine import (
     surface_grad,
     surface_loss,
 )
-from inertia.lab.tour._engine import surface_xy as xy
-from inertia.lab.tour._model import ChapterResult, Table, Verdict
-from inertia.lab.tour._shared import TourContext, to_figure
+from inertia.lab.tour.runs import surface_xy as xy
+from inertia.problems import get_surface
 
 KAPPA = 100.0
 VALLEY_STEPS = 150
@@ -28,17 +31,20 @@ VALLEY_GRID = log_grid(0.01, 1.9, 9)
 ZIGZAG_NOISE = 0.3
 CAUTIOUS_LR = 0.5
 ZIGZAG_FLIP_FRACTION = 0.25  # the steep coordinate changes sign in at least a quarter of the steps
+STEEP_PLOT_STEPS = 40
+ZIGZAG_SETUP = {"kappa": KAPPA, "start": tuple(get_surface("valley", kappa=KAPPA).start), "steps": VALLEY_STEPS,
+                "grid_n": len(VALLEY_GRID), "grid_lo": VALLEY_GRID[0], "grid_hi": VALLEY_GRID[-1],
+                "converged": CONVERGED, "cautious_lr": CAUTIOUS_LR, "noise": ZIGZAG_NOISE,
+                "flip_pct": 100.0 * ZIGZAG_FLIP_FRACTION}
 
 
 def valley_problem() -> tuple[Any, Any, Any, np.ndarray]:
-    """The tour's ill-conditioned valley (condition number 100): surface, grad, loss and start."""
-    from inertia.problems import get_surface
-
+    """The tour's ill-conditioned valley (condition number :data:`KAPPA`): surface, grad, loss and start."""
     surface = get_surface("valley", kappa=KAPPA)
     return surface, surface_grad(surface), surface_loss(surface), np.array(surface.start)
 
 
-def compute_zigzag(ctx: TourContext) -> ChapterResult:
+def compute_zigzag(ctx: TourContext) -> Measurements:
     """Tuned full-batch GD, GD at a cautious lr, and noisy SGD on the valley; count the zig-zags."""
     surface, grad, loss, x0 = valley_problem()
     gd = ctx.tuned("valley", grad, loss, x0, SGD, VALLEY_GRID, VALLEY_STEPS)
@@ -60,51 +66,65 @@ def compute_zigzag(ctx: TourContext) -> ChapterResult:
     paths = {f"{labels[n]}, lr={lr:.3g}": xs for n, (lr, xs) in runs.items()}
     contour = figures.contour_with_trajectories(xy(surface), (-9.0, 2.0), (-3.0, 3.0), paths,
                                                 minima=surface.minima, markers=False)
-    return ChapterResult(1, "zigzag", [table], [to_figure(contour, "zigzag.fig.contour"),
-                                                 to_figure(_steep_plot(runs, labels), "zigzag.fig.steep")],
-                         measured, verdicts_zigzag(measured))
+    steep = to_figure(_steep_plot(runs, labels), "zigzag.fig.steep", steps=STEEP_PLOT_STEPS)
+    return Measurements([table], [to_figure(contour, "zigzag.fig.contour"), steep], measured)
 
 
 def _steep_plot(runs: dict[str, tuple[float, np.ndarray]], labels: dict[str, str]) -> MplFigure:
     fig = MplFigure(figsize=(6.0, 3.4))
     ax = fig.add_subplot()
-    curves = {f"{labels[n]}, lr={lr:.3g}": (np.arange(40), xs[:40, 1]) for n, (lr, xs) in runs.items()}
+    shown = STEEP_PLOT_STEPS
+    curves = {f"{labels[n]}, lr={lr:.3g}": (np.arange(shown), xs[:shown, 1]) for n, (lr, xs) in runs.items()}
     figures.plot_curves(ax, curves, "step", "y (steep axis)", logy=False)
     fig.tight_layout()
     return fig
 
 
-def verdicts_zigzag(m: dict[str, Any]) -> list[Verdict]:
-    """Zig-zag if the steep coordinate flips sign in >= 25% of the steps (SGD; then tuned GD)."""
-    limit = ZIGZAG_FLIP_FRACTION * m["steps"]
-    sgd = "supports" if m["sgd_flips"] >= limit else "contradicts"
-    gd = "contradicts" if m["gd_flips"] >= limit else "supports"
-    return [
-        Verdict(sgd, f"zigzag.sgd.{sgd}", {"flips": m["sgd_flips"], "steps": m["steps"],
-                                           "ratio": m["sgd_path_ratio"], "shallow": m["sgd_shallow_flips"]}),
-        Verdict(gd, f"zigzag.gd.{gd}", {"lr": m["gd_lr"], "flips": m["gd_flips"], "steps": m["steps"],
-                                        "cautious_lr": m["cautious_lr"], "cautious_flips": m["cautious_flips"],
-                                        "cautious_final": m["cautious_final"], "gd_final": m["gd_final"]}),
-    ]
+def sgd_zigzags(m: Mapping[str, Any]) -> Finding:
+    """Noisy SGD zig-zags if its steep coordinate flips sign in >= 25% of the steps."""
+    return Finding(supports(m["sgd_flips"] >= ZIGZAG_FLIP_FRACTION * m["steps"]),
+                   {"flips": m["sgd_flips"], "steps": m["steps"], "ratio": m["sgd_path_ratio"],
+                    "shallow": m["sgd_shallow_flips"]})
+
+
+def gd_settles(m: Mapping[str, Any]) -> Finding:
+    """Full-batch GD at its tuned lr settles the steep axis (the notes) unless it flips sign in >= 25% of the steps."""
+    return Finding(supports(m["gd_flips"] < ZIGZAG_FLIP_FRACTION * m["steps"]),
+                   {"lr": m["gd_lr"], "flips": m["gd_flips"], "steps": m["steps"], "cautious_lr": m["cautious_lr"],
+                    "cautious_flips": m["cautious_flips"], "cautious_final": m["cautious_final"],
+                    "gd_final": m["gd_final"]})
+
+
+ZIGZAG_RULES = (Rule("zigzag.sgd", sgd_zigzags), Rule("zigzag.gd", gd_settles))
 
 
 # ---------------------------------------------------------------------------------------- chapter 2
 BATCH_SIZES = (2, 8, 32, 128, 512)
 N_SAMPLES = 512
+FEATURE_SCALES = (0.2, 1.0)
 BATCH_LR = 0.5
 BATCH_STEPS = 300
 TAIL = 0.25
+NOISE_DRAWS = 400
+NOISY_RATIO = 2.0  # the smallest batch ends at least 2x above the full batch ...
+NOISY_RANK = 0.8  # ... and the final loss rises with the gradient noise (rank correlation)
+STEEP_SHARE = 0.5
+MINIBATCH_SETUP = {"samples": N_SAMPLES, "scale_small": FEATURE_SCALES[0], "scale_large": FEATURE_SCALES[1],
+                   "condition": (FEATURE_SCALES[1] / FEATURE_SCALES[0]) ** 2, "steps": BATCH_STEPS, "lr": BATCH_LR,
+                   "batch_lo": BATCH_SIZES[0], "batch_hi": BATCH_SIZES[-1], "draws": NOISE_DRAWS,
+                   "tail_pct": 100.0 * TAIL}
 
 
 def regression_data(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Least squares with two features of scale 0.2 and 1: its loss is a valley of condition ~25."""
+    """Least squares with two features of scales :data:`FEATURE_SCALES`: its loss is a valley of condition
+    about ``(1 / 0.2)^2 = 25``."""
     rng = np.random.default_rng([seed, 2])
-    features = rng.standard_normal((N_SAMPLES, 2)) * np.array([0.2, 1.0])
+    features = rng.standard_normal((N_SAMPLES, 2)) * np.array(FEATURE_SCALES)
     targets = features @ np.array([0.5, -0.5]) + 0.5 * rng.standard_normal(N_SAMPLES)
     return features, targets
 
 
-def compute_minibatch(ctx: TourContext) -> ChapterResult:
+def compute_minibatch(ctx: TourContext) -> Measurements:
     """SGD at one lr with batch sizes 2..512 on real mini-batches of a least-squares problem."""
     features, targets = regression_data(ctx.seed)
     hessian = features.T @ features / N_SAMPLES
@@ -142,7 +162,7 @@ def compute_minibatch(ctx: TourContext) -> ChapterResult:
                                                 paths, minima=[tuple(w_opt)], markers=False)
     figs = [to_figure(contour, "minibatch.fig.contour"),
             to_figure(figures.loss_curves(curves, ylabel="f - f*", offset=0.0), "minibatch.fig.loss")]
-    return ChapterResult(2, "minibatch", [table], figs, measured, verdicts_minibatch(measured))
+    return Measurements([table], figs, measured)
 
 
 def rank_correlation(a: list[float], b: list[float]) -> float:
@@ -161,7 +181,7 @@ def _minibatch_grad(features: np.ndarray, targets: np.ndarray, picks: np.ndarray
 
 
 def _noise_variance(features: np.ndarray, targets: np.ndarray, w: np.ndarray, batch: int,
-                    rng: np.random.Generator, draws: int = 400) -> float:
+                    rng: np.random.Generator, draws: int = NOISE_DRAWS) -> float:
     """``E |g_B(w) - g(w)|^2`` estimated from ``draws`` mini-batches (0 for the full batch)."""
     if batch == N_SAMPLES:
         return 0.0
@@ -172,14 +192,18 @@ def _noise_variance(features: np.ndarray, targets: np.ndarray, w: np.ndarray, ba
     return float(np.mean(np.sum((grads - full) ** 2, axis=1)))
 
 
-def verdicts_minibatch(m: dict[str, Any]) -> list[Verdict]:
-    """Noise hurts if the smallest batch ends >= 2x above full batch and rank correlation >= 0.8."""
-    smallest, largest = m["batch_sizes"][0], m["batch_sizes"][-1]
-    noisy = "supports" if m["ratio"] >= 2.0 and m["spearman"] >= 0.8 else "contradicts"
+def noise_hurts(m: Mapping[str, Any]) -> Finding:
+    """Noise hurts if the smallest batch ends >= 2x above the full batch and the rank correlation is >= 0.8."""
+    return Finding(supports(m["ratio"] >= NOISY_RATIO and m["spearman"] >= NOISY_RANK),
+                   {"small": m["batch_sizes"][0], "large": m["batch_sizes"][-1], "ratio": m["ratio"],
+                    "rho": m["spearman"]})
+
+
+def steep_axis_shakes(m: Mapping[str, Any]) -> Finding:
+    """The noise shakes mostly the steep axis if >= half the smallest batch's excess loss lies along it."""
+    smallest = m["batch_sizes"][0]
     share = m[f"b{smallest}"]["steep_share"]
-    steep = "supports" if share >= 0.5 else "contradicts"
-    return [
-        Verdict(noisy, f"minibatch.noise.{noisy}", {"small": smallest, "large": largest, "ratio": m["ratio"],
-                                                    "rho": m["spearman"]}),
-        Verdict(steep, f"minibatch.steep.{steep}", {"small": smallest, "share": 100.0 * share}),
-    ]
+    return Finding(supports(share >= STEEP_SHARE), {"small": smallest, "share": 100.0 * share})
+
+
+MINIBATCH_RULES = (Rule("minibatch.noise", noise_hurts), Rule("minibatch.steep", steep_axis_shakes))

@@ -6,11 +6,13 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from inertia.io.report import Report
+from inertia.io.report_parts import Table as ReportTable
 from inertia.lab.korean_font import WEB_FAMILY, font_face_css
 from inertia.lab.playground import FILENAME as PLAYGROUND
 from inertia.lab.playground import chapter_hash, write_playground
 from inertia.lab.playground.presets import CHAPTER_VIEWS
-from inertia.lab.tour._model import ChapterResult
+from inertia.lab.tour.model import ChapterResult
 from inertia.lab.tour.text import check_lang, fmt, text, verdict_text
 from inertia.lab.tour.text_quotes import QUOTES
 
@@ -23,9 +25,9 @@ def chapter_title(result: ChapterResult, lang: str) -> str:
 
 
 def chapter_prose(result: ChapterResult, lang: str) -> str:
-    """The quoted claim and the experiment's description, as paragraphs."""
+    """The quoted claim and the experiment's description (its constants filled in from the chapter), as paragraphs."""
     notes = text("notes", lang, quote=QUOTES[result.key], gist=text(f"{result.key}.gist", "en"))
-    return f"{notes}\n\n{text(f'{result.key}.setup', lang)}"
+    return f"{notes}\n\n{text(f'{result.key}.setup', lang, **result.setup)}"
 
 
 def chapter_verdict(result: ChapterResult, lang: str) -> str:
@@ -37,9 +39,6 @@ def render_tour(results: Sequence[ChapterResult], out_dir: str | os.PathLike, la
                 seed: int = 0, seconds: float | None = None) -> Path:
     """Write ``out_dir/index.html`` (atomically) from measured chapters, and the playground it links to
     (``playground.html``, a "try it" link per chapter), and return the page's path."""
-    from inertia.io.report import Report
-    from inertia.io.report_parts import Table as ReportTable
-
     check_lang(lang)
     intro = text("page.intro", lang, seed=seed)
     if seconds is not None:

@@ -1,7 +1,7 @@
 """The tour's words: English and Korean strings, number formatting and verdict sentences.
 
 Every string the tour prints comes from :data:`STRINGS` (``text_en`` and ``text_ko``); every
-number in a sentence is formatted by :func:`fmt` from a :class:`~inertia.lab.tour._model.Verdict`'s
+number in a sentence is formatted by :func:`fmt` from a :class:`~inertia.lab.tour.model.Verdict`'s
 measured ``values``, so the same result renders in both languages.
 """
 
@@ -10,13 +10,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from inertia.lab.tour._model import Verdict
+from inertia.lab.tour.model import Verdict
 from inertia.lab.tour.text_en import EN
 from inertia.lab.tour.text_ko import KO
 
 STRINGS: dict[str, dict[str, str]] = {"en": EN, "ko": KO}
 LANGS = tuple(STRINGS)
-OUTCOMES = ("supports", "contradicts", "mixed")
 
 
 def check_lang(lang: str) -> str:
@@ -28,9 +27,14 @@ def check_lang(lang: str) -> str:
 
 def fmt(value: Any) -> str:
     """A number as the tour prints it: integers exactly, floats with 3 significant digits (whole
-    numbers from 100 to 1e6 without an exponent), None as an em dash, strings unchanged."""
+    numbers from 100 to 1e6 without an exponent), None as an em dash, strings unchanged; a tuple
+    as a point ``(x, y)``, a list as its entries separated by commas (``-`` when empty)."""
     if value is None:
         return "\u2014"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(fmt(v) for v in value) + ")"
+    if isinstance(value, list):
+        return ", ".join(fmt(v) for v in value) or "-"
     if isinstance(value, bool) or isinstance(value, str):
         return str(value)
     if isinstance(value, int):

@@ -53,14 +53,15 @@ EN: dict[str, str] = {
     "zigzag.gist": "zig-zag appears when the slope differs between axes; full-batch GD would first settle the "
                    "steep axis and then move along the shallow one, and mini-batch noise makes SGD bounce",
     "zigzag.setup": (
-        "Surface: the valley f = (x²/100 + y²)/2 (condition number 100) from (-8, 2), 150 steps. We run "
-        "full-batch GD at its tuned lr (grid of 9 values from 0.01 to 1.9, scored by the final loss; final losses below 1e-12 count as converged and tie, and a tie goes to the smaller lr), GD at "
-        "the cautious lr 0.5 (below 1/curvature of the steep axis), and SGD with Gaussian gradient noise "
-        "(σ = 0.3, a stand-in for mini-batches) at its own tuned lr. A zig-zag is counted as a sign change of "
-        "the steep coordinate y; it counts as zig-zagging when that happens in at least a quarter of the steps."
+        "Surface: the valley f = (x²/{kappa} + y²)/2 (condition number {kappa}) from {start}, {steps} steps. We run "
+        "full-batch GD at its tuned lr (grid of {grid_n} values from {grid_lo} to {grid_hi}, scored by the final "
+        "loss; final losses below {converged} count as converged and tie, and a tie goes to the smaller lr), GD at "
+        "the cautious lr {cautious_lr} (below 1/curvature of the steep axis), and SGD with Gaussian gradient noise "
+        "(σ = {noise}, a stand-in for mini-batches) at its own tuned lr. A zig-zag is counted as a sign change of "
+        "the steep coordinate y; it counts as zig-zagging when that happens in at least {flip_pct}% of the steps."
     ),
     "zigzag.fig.contour": "Paths on the valley (the star is the minimum).",
-    "zigzag.fig.steep": "The steep coordinate y during the first 40 steps.",
+    "zigzag.fig.steep": "The steep coordinate y during the first {steps} steps.",
     "zigzag.sgd.supports": ("SGD's steep coordinate changed sign in {flips} of {steps} steps while the shallow one "
                             "changed sign {shallow} times, and its path was {ratio}× longer than the straight line "
                             "from start to end: it zig-zags across the valley."),
@@ -78,10 +79,11 @@ EN: dict[str, str] = {
     "minibatch.title": "Mini-batch noise",
     "minibatch.gist": "mini-batch gradients are noisy, so SGD keeps bouncing, and the steep axis reacts most",
     "minibatch.setup": (
-        "Problem: least squares on 512 samples with two features of scale 0.2 and 1 (a valley of condition ~25). "
-        "SGD runs 300 steps at the same lr 0.5 for batch sizes 2 to 512 (the full batch), sampling real "
-        "mini-batches; the lr is held fixed so that only the noise changes. The gradient noise E|g_B - g|² is "
-        "measured at the minimum from 400 batches; losses are excess losses f - f* averaged over the last 25% of steps."
+        "Problem: least squares on {samples} samples with two features of scale {scale_small} and {scale_large} (a "
+        "valley of condition ~{condition}). SGD runs {steps} steps at the same lr {lr} for batch sizes {batch_lo} to "
+        "{batch_hi} (the full batch), sampling real mini-batches; the lr is held fixed so that only the noise "
+        "changes. The gradient noise E|g_B - g|² is measured at the minimum from {draws} batches; losses are excess "
+        "losses f - f* averaged over the last {tail_pct}% of steps."
     ),
     "minibatch.fig.contour": "Paths with batch size 2 and with the full batch.",
     "minibatch.fig.loss": "Excess loss per step for each batch size (log scale).",
@@ -98,12 +100,13 @@ EN: dict[str, str] = {
     "minima.gist": "SGD can stop in a local minimum; momentum fixes this and rolls past narrow minima; in high "
                    "dimensions local minima are rare",
     "minima.setup": (
-        "Rastrigin's surface (a bowl covered with local minima) from 100 random starts in [-4.5, 4.5]², 300 steps: "
-        "GD, momentum 0.9, noisy SGD (σ = 5) and Adam, each at the lr of the grid 1e-4…0.1 (7 values) with the "
-        "lowest mean final loss. A start 'misses' when it ends farther than 0.5 from the global minimum. The same "
-        "for GD and momentum on a surface with a narrow deep minimum beside a wide shallow one. Last, a toy model "
-        "of high dimensions: the share of 4000 random symmetric Gaussian matrices per dimension whose eigenvalues "
-        "are all positive (a critical point with such a Hessian is a minimum)."
+        "Rastrigin's surface (a bowl covered with local minima) from {starts} random starts in [-{box}, {box}]², "
+        "{steps} steps: GD, momentum {mu}, noisy SGD (σ = {noise}) and Adam, each at the lr of the grid "
+        "{grid_lo}…{grid_hi} ({grid_n} values) with the lowest mean final loss. A start 'misses' when it ends "
+        "farther than {radius} from the global minimum. The same for GD and momentum on a surface with a narrow "
+        "deep minimum beside a wide shallow one. Last, a toy model of high dimensions: the share of {samples} "
+        "random symmetric Gaussian matrices per dimension whose eigenvalues are all positive (a critical point with "
+        "such a Hessian is a minimum)."
     ),
     "minima.fig.contour": "Three of the 100 starts for GD and momentum on Rastrigin's surface.",
     "minima.table.census": "Random Hessians (GOE model): how often a critical point is a minimum.",
@@ -130,10 +133,11 @@ EN: dict[str, str] = {
     "saddle.gist": "at a saddle point the gradient vanishes and SGD stops updating; in high dimensions saddles are "
                    "common, so they are a real problem",
     "saddle.setup": (
-        "Surface: f = x² - y² + y⁴/4, saddle at the origin, minima -1 at (0, ±√2). Start (1, 1e-6), almost on "
-        "the saddle's attracting line, 200 steps. GD, SGD with gradient noise σ = 0.05, momentum 0.9 and Adam, "
-        "each at the lr of the grid 0.01…0.9 (7 values) with the lowest mean loss over the run. Escaping means "
-        "reaching f < -0.5. The second table counts saddles among random symmetric Gaussian Hessians."
+        "Surface: f = x² - y² + y⁴/4, saddle at the origin, minima -1 at (0, ±√2). Start {start}, almost on the "
+        "saddle's attracting line, {steps} steps. GD, SGD with gradient noise σ = {noise}, momentum {mu} and Adam, "
+        "each at the lr of the grid {grid_lo}…{grid_hi} ({grid_n} values) with the lowest mean loss over the run. "
+        "Escaping means reaching f < {escape_loss}. The second table counts saddles among random symmetric "
+        "Gaussian Hessians."
     ),
     "saddle.fig.contour": "Paths near the saddle.",
     "saddle.fig.loss": "f - (-1) per step (log scale): the flat part is the time spent at the saddle.",
@@ -160,8 +164,8 @@ EN: dict[str, str] = {
     "momentum.gist": "the velocity lets momentum take larger steps, but it cannot stop itself from overshooting "
                      "the minimum",
     "momentum.setup": (
-        "The valley of chapter 1 (condition number 100), 150 steps, GD and momentum 0.9 each at its tuned lr "
-        "(same grid). Overshoot: how far the path goes past the minimum along the start-to-minimum line, as a "
+        "The valley of chapter 1 (condition number {kappa}), {steps} steps, GD and momentum {mu} each at its tuned "
+        "lr (same grid). Overshoot: how far the path goes past the minimum along the start-to-minimum line, as a "
         "percentage of the start distance (crossings of the steep axis alone are the zig-zag of chapter 1, counted "
         "as sign flips of y). inertia.SGD uses torch's form b ← μb + g, x ← x - lr·b; at a constant lr, as here, "
         "it takes exactly the steps of the notes' velocity form v ← μv - lr·g, x ← x + v (v = -lr·b); the two "
@@ -181,11 +185,11 @@ EN: dict[str, str] = {
     "nesterov.gist": "Nesterov looks one step ahead and brakes before it overshoots; the overshoot shrinks but "
                      "does not vanish",
     "nesterov.setup": (
-        "Same valley and budget. Momentum and Nesterov (both μ = 0.9) are compared at matched learning rates "
-        "(7 values from 0.35 to 1.3, pairs counted where both are stable and momentum overshoots by at least 1%), "
-        "and each at its own tuned lr. inertia's Nesterov is torch's b ← μb + g, x ← x - lr·(g + μb): the notes' "
-        "look-ahead update (the gradient taken after the velocity step) rewritten at a single point, as the notes "
-        "suggest, so the iterates shown are the look-ahead points x + μv."
+        "Same valley and budget. Momentum and Nesterov (both μ = {mu}) are compared at matched learning rates "
+        "({sweep_n} values from {sweep_lo} to {sweep_hi}, pairs counted where both are stable and momentum "
+        "overshoots by at least {min_overshoot_pct}%), and each at its own tuned lr. inertia's Nesterov is torch's "
+        "b ← μb + g, x ← x - lr·(g + μb): the notes' look-ahead update (the gradient taken after the velocity step) "
+        "rewritten at a single point, as the notes suggest, so the iterates shown are the look-ahead points x + μv."
     ),
     "nesterov.fig.contour": "Momentum and Nesterov at the same lr.",
     "nesterov.fig.gif": "Animation of the same two runs.",
@@ -209,9 +213,10 @@ EN: dict[str, str] = {
     "adagrad.title": "AdaGrad stops early",
     "adagrad.gist": "AdaGrad's cache keeps growing, its learning rate decays towards zero and learning stops early",
     "adagrad.setup": (
-        "Surface: a long valley f = √(1 + x²) - 1 + 5y² whose floor has a constant slope, from (-8, 1), 200 steps. "
-        "AdaGrad and RMSprop first run at the same lr (RMSprop's tuned one), then each at its own tuned lr from "
-        "the grid 0.01…1 (7 values). The effective step along x is |Δx|/|g_x|, which is lr/(√cache + ε) for both rules."
+        "Surface: a long valley f = √(1 + x²) - 1 + 5y² whose floor has a constant slope, from {start}, {steps} "
+        "steps. AdaGrad and RMSprop first run at the same lr (RMSprop's tuned one), then each at its own tuned lr "
+        "from the grid {grid_lo}…{grid_hi} ({grid_n} values). The effective step along x is |Δx|/|g_x|, which is "
+        "lr/(√cache + ε) for both rules."
     ),
     "adagrad.fig.contour": "AdaGrad and RMSprop at the same lr.",
     "adagrad.fig.x": "x against step for both rules at the same lr (the floor runs along x).",
@@ -236,7 +241,7 @@ EN: dict[str, str] = {
         "The effective step of chapter 7's runs over time, and RMSprop against momentum on the valley of chapter 1 "
         "(each at its tuned lr, same grid, budget and rule as in chapter 1). Path ratio: path length / distance from "
         "the start to the minimum (1 is the straight line). Overshoot depends on the lr, so the verdict also gives "
-        "the largest overshoot among the grid's lrs that reach f < 1e-3."
+        "the largest overshoot among the grid's lrs that reach f < {target}."
     ),
     "rmsprop.fig.step": "Effective step |Δx|/|g_x| per step at the same lr (log scale).",
     "rmsprop.fig.contour": "Momentum and RMSprop on the valley.",
@@ -263,11 +268,12 @@ EN: dict[str, str] = {
     "adam.gist": "with the caches starting at zero, Adam's first steps can be large and fail to converge; bias "
                  "correction fixes this; like every method here it cannot follow a rotated valley",
     "adam.setup": (
-        "Rosenbrock from (-1.2, 1), 150 steps. inertia.Adam with bias_correction=True (default) and False, both at "
-        "the corrected run's tuned lr (grid 0.004…4, 10 values), and the uncorrected one also at its own tuned lr. "
-        "Without correction the first update is lr·(1-β₁)/√(1-β₂) ≈ 3.16·lr per coordinate (β = (0.9, 0.999)). "
-        "Second table: steps to f < 1e-3 on the valley of chapter 1 and on the same valley rotated by 45°, tuned "
-        "lr each (a run that never gets there counts as the whole budget, so its slowdown is a lower bound)."
+        "Rosenbrock from {start}, {steps} steps. inertia.Adam with bias_correction=True (default) and False, both "
+        "at the corrected run's tuned lr (grid {grid_lo}…{grid_hi}, {grid_n} values), and the uncorrected one also "
+        "at its own tuned lr. Without correction the first update is lr·(1-β₁)/√(1-β₂) ≈ {predicted}·lr per "
+        "coordinate (β = ({beta1}, {beta2})). Second table: steps to f < {target} on the valley of chapter 1 and on "
+        "the same valley rotated by {angle}°, tuned lr each (a run that never gets there counts as the whole "
+        "budget, so its slowdown is a lower bound)."
     ),
     "adam.fig.steps": "Largest coordinate update divided by lr, first 50 steps (log scale).",
     "adam.fig.contour": "Both variants on Rosenbrock at the same lr.",
@@ -294,12 +300,13 @@ EN: dict[str, str] = {
     "schedules.gist": "start with a large lr and lower it later (step, exponential or 1/t decay); the lecture "
                       "recommends not decaying at first and decaying when it is needed",
     "schedules.setup": (
-        "A 20-dimensional quadratic (condition number 100) with Gaussian gradient noise σ = 0.1, SGD for 500 steps. "
-        "The base lr of the constant lr and of the step, exponential and 1/t decays is tuned on the grid 0.02…1.8 "
-        "(10 values) by the mean final loss over 4 noise seeds, then evaluated on 8 other seeds; losses are excess "
-        "losses f - f* averaged over the last 10% of steps and over the 8 seeds. The plateau schedule follows the "
-        "lecture's recipe: it starts from the constant lr's tuned value, watches the mean loss of each 25-step "
-        "window and multiplies the lr by 0.3 when it stops improving."
+        "A {dim}-dimensional quadratic (condition number {condition}) with Gaussian gradient noise σ = {noise}, SGD "
+        "for {steps} steps. The base lr of the constant lr and of the step, exponential and 1/t decays is tuned on "
+        "the grid {grid_lo}…{grid_hi} ({grid_n} values) by the mean final loss over {tune_seeds} noise seeds, then "
+        "evaluated on {eval_seeds} other seeds; losses are excess losses f - f* averaged over the last {tail_pct}% "
+        "of steps and over the {eval_seeds} seeds. The plateau schedule follows the lecture's recipe: it starts "
+        "from the constant lr's tuned value, watches the mean loss of each {window}-step window and multiplies the "
+        "lr by {factor} when it stops improving."
     ),
     "schedules.fig.loss": "Excess loss per step, first evaluation seed (log scale).",
     "schedules.fig.lr": "The learning rate each schedule used (log scale).",
@@ -317,11 +324,12 @@ EN: dict[str, str] = {
     "second_order.gist": "second-order methods need no learning rate, but Newton costs a lot of memory and time; "
                          "L-BFGS approximates the Hessian from past gradients and needs the full batch",
     "second_order.setup": (
-        "Full-batch problems: Rosenbrock, a 50-dimensional quadratic with condition number 1000, and L2-regularised "
-        "softmax regression on 300 digits (650 parameters). Target: f - f* ≤ 1e-6·max(1, |f*|). inertia.minimize "
-        "runs L-BFGS (history 10, Moré–Thuente line search) and Newton (exact; Newton-CG on the 650-parameter "
-        "problem); GD, momentum and Adam each get the best lr of 9 values from 0.001 to 10 with 200 iterations. "
-        "Then L-BFGS on mini-batches of 64 against the full batch."
+        "Full-batch problems: Rosenbrock, a {quad_dim}-dimensional quadratic with condition number "
+        "{quad_condition}, and L2-regularised softmax regression on {samples} digits ({params} parameters). "
+        "Target: f - f* ≤ {gap}·max(1, |f*|). inertia.minimize runs L-BFGS (history {history}, Moré–Thuente line "
+        "search) and Newton (exact; Newton-CG on the {params}-parameter problem); GD, momentum and Adam each get "
+        "the best lr of {grid_n} values from {grid_lo} to {grid_hi} with {iters} iterations. Then L-BFGS on "
+        "mini-batches of {minibatch} against the full batch."
     ),
     "second_order.fig.gap": "f - f* against function evaluations (log-log).",
     "second_order.fig.contour": "Paths on Rosenbrock.",
@@ -346,10 +354,11 @@ EN: dict[str, str] = {
     "digits.title": "Training a real network on digits",
     "digits.gist": "plain SGD is slow; momentum and the adaptive methods fix it, and Adam is the well-known default",
     "digits.setup": (
-        "scikit-learn's 8×8 digits (1437 training and 360 test images), an MLP 64-64-64-10 with ReLU, mini-batches "
-        "of 64. Each optimizer's lr is the best of 8 values from 0.001 to 3 by validation accuracy after 3 epochs "
-        "(20% of the training set held out); the winner is retrained on the whole training set for 6 epochs with "
-        "the same initialisation and batch order. Times are per run on this machine."
+        "scikit-learn's {side}×{side} digits (1437 training and 360 test images), an MLP "
+        "{pixels}-{hidden}-{hidden}-{classes} with ReLU, mini-batches of {batch}. Each optimizer's lr is the best "
+        "of {grid_n} values from {grid_lo} to {grid_hi} by validation accuracy after {tune_epochs} epochs "
+        "({validation_pct}% of the training set held out); the winner is retrained on the whole training set for "
+        "{epochs} epochs with the same initialisation and batch order. Times are per run on this machine."
     ),
     "digits.fig.loss": "Training loss per epoch and against wall time.",
     "digits.fig.accuracy": "Test accuracy.",

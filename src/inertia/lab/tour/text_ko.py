@@ -50,13 +50,15 @@ KO: dict[str, str] = {
     "zigzag.title": "ill-conditioned 골짜기에서 SGD의 zig-zag",
     "zigzag.gist": "",
     "zigzag.setup": (
-        "곡면: 골짜기 f = (x²/100 + y²)/2 (condition number 100), 시작점 (-8, 2), 150 step. full-batch GD는 튜닝된 lr"
-        "(0.01~1.9의 9개 값 중 최종 loss가 가장 낮은 값; 1e-12보다 작은 최종 loss는 수렴한 것으로 보아 동률로 치고, 동률이면 더 작은 lr을 고른다)로, GD를 조심스러운 lr 0.5(가파른 축 곡률의 역수보다 작음)로, 그리고 "
-        "mini-batch를 흉내 낸 Gaussian gradient noise(σ = 0.3)를 더한 SGD를 각자의 튜닝된 lr로 돌린다. 가파른 좌표 y의 "
-        "부호가 바뀔 때를 zig-zag로 세고, 전체 step의 4분의 1 이상에서 일어나면 zig-zag라고 판정한다."
+        "곡면: 골짜기 f = (x²/{kappa} + y²)/2 (condition number {kappa}), 시작점 {start}, {steps} step. full-batch GD는 "
+        "튜닝된 lr({grid_lo}~{grid_hi}의 {grid_n}개 값 중 최종 loss가 가장 낮은 값; {converged}보다 작은 최종 loss는 "
+        "수렴한 것으로 보아 동률로 치고, 동률이면 더 작은 lr을 고른다)로, GD를 조심스러운 lr {cautious_lr}(가파른 축 "
+        "곡률의 역수보다 작음)로, 그리고 mini-batch를 흉내 낸 Gaussian gradient noise(σ = {noise})를 더한 SGD를 각자의 "
+        "튜닝된 lr로 돌린다. 가파른 좌표 y의 부호가 바뀔 때를 zig-zag로 세고, 전체 step의 {flip_pct}% 이상에서 일어나면 "
+        "zig-zag라고 판정한다."
     ),
     "zigzag.fig.contour": "골짜기 위의 경로 (별은 최솟값).",
-    "zigzag.fig.steep": "처음 40 step 동안의 가파른 좌표 y.",
+    "zigzag.fig.steep": "처음 {steps} step 동안의 가파른 좌표 y.",
     "zigzag.sgd.supports": ("SGD의 가파른 좌표는 {steps} step 중 {flips}번 부호가 바뀌었고 완만한 좌표는 {shallow}번 바뀌었으며, "
                             "경로는 시작점에서 끝점까지의 직선보다 {ratio}배 길었다: 골짜기를 가로질러 zig-zag한다."),
     "zigzag.sgd.contradicts": ("SGD의 가파른 좌표는 {steps} step 중 {flips}번만 부호가 바뀌었다 (경로는 직선의 {ratio}배, x 부호 "
@@ -73,9 +75,10 @@ KO: dict[str, str] = {
     "minibatch.title": "mini-batch noise",
     "minibatch.gist": "",
     "minibatch.setup": (
-        "문제: 크기 0.2와 1인 두 feature, 512개 표본의 최소제곱 (condition ~25의 골짜기). SGD를 batch 크기 2부터 512(전체)까지 "
-        "같은 lr 0.5로 300 step 돌리며 실제 mini-batch를 뽑는다. noise만 바뀌도록 lr은 고정한다. gradient noise "
-        "E|g_B - g|²는 최솟값에서 400개 batch로 측정했고, loss는 마지막 25% step의 초과 loss f - f* 평균이다."
+        "문제: 크기 {scale_small}와 {scale_large}인 두 feature, {samples}개 표본의 최소제곱 (condition ~{condition}의 "
+        "골짜기). SGD를 batch 크기 {batch_lo}부터 {batch_hi}(전체)까지 같은 lr {lr}로 {steps} step 돌리며 실제 "
+        "mini-batch를 뽑는다. noise만 바뀌도록 lr은 고정한다. gradient noise E|g_B - g|²는 최솟값에서 {draws}개 "
+        "batch로 측정했고, loss는 마지막 {tail_pct}% step의 초과 loss f - f* 평균이다."
     ),
     "minibatch.fig.contour": "batch 크기 2와 전체 batch의 경로.",
     "minibatch.fig.loss": "batch 크기별 step당 초과 loss (로그 눈금).",
@@ -91,11 +94,12 @@ KO: dict[str, str] = {
     "minima.title": "local minima",
     "minima.gist": "",
     "minima.setup": (
-        "local minimum으로 덮인 그릇 모양의 Rastrigin 곡면에서 [-4.5, 4.5]²의 무작위 시작점 100개, 300 step: GD, momentum 0.9, "
-        "noisy SGD(σ = 5), Adam을 각각 1e-4~0.1 격자(7개 값) 중 평균 최종 loss가 가장 낮은 lr로 돌린다. 전역 최솟값에서 "
-        "0.5보다 멀리 끝나면 '놓쳤다'고 센다. 좁고 깊은 최솟값 옆에 넓고 얕은 최솟값이 있는 곡면에서도 GD와 momentum을 "
-        "똑같이 돌린다. 마지막으로 고차원의 장난감 모형: 차원마다 무작위 대칭 Gaussian 행렬 4000개 중 고윳값이 모두 양수인 "
-        "것(그런 Hessian의 임계점은 최솟점)의 비율."
+        "local minimum으로 덮인 그릇 모양의 Rastrigin 곡면에서 [-{box}, {box}]²의 무작위 시작점 {starts}개, {steps} "
+        "step: GD, momentum {mu}, noisy SGD(σ = {noise}), Adam을 각각 {grid_lo}~{grid_hi} 격자({grid_n}개 값) 중 평균 "
+        "최종 loss가 가장 낮은 lr로 돌린다. 전역 최솟값에서 {radius}보다 멀리 끝나면 '놓쳤다'고 센다. 좁고 깊은 "
+        "최솟값 옆에 넓고 얕은 최솟값이 있는 곡면에서도 GD와 momentum을 똑같이 돌린다. 마지막으로 고차원의 장난감 "
+        "모형: 차원마다 무작위 대칭 Gaussian 행렬 {samples}개 중 고윳값이 모두 양수인 것(그런 Hessian의 임계점은 "
+        "최솟점)의 비율."
     ),
     "minima.fig.contour": "Rastrigin 곡면에서 GD와 momentum의 시작점 100개 중 3개.",
     "minima.table.census": "무작위 Hessian (GOE 모형): 임계점이 최솟점일 확률.",
@@ -120,10 +124,10 @@ KO: dict[str, str] = {
     "saddle.title": "saddle point",
     "saddle.gist": "",
     "saddle.setup": (
-        "곡면: f = x² - y² + y⁴/4, 원점이 saddle, 최솟값 -1은 (0, ±√2). saddle로 끌려가는 직선 바로 옆인 (1, 1e-6)에서 시작해 "
-        "200 step. GD, gradient noise σ = 0.05의 SGD, momentum 0.9, Adam을 각각 0.01~0.9 격자(7개 값) 중 실행 전체의 평균 "
-        "loss가 가장 낮은 lr로 돌린다. f < -0.5에 도달하면 탈출로 본다. 두 번째 표는 무작위 대칭 Gaussian Hessian 중 saddle의 "
-        "비율이다."
+        "곡면: f = x² - y² + y⁴/4, 원점이 saddle, 최솟값 -1은 (0, ±√2). saddle로 끌려가는 직선 바로 옆인 {start}에서 "
+        "시작해 {steps} step. GD, gradient noise σ = {noise}의 SGD, momentum {mu}, Adam을 각각 {grid_lo}~{grid_hi} "
+        "격자({grid_n}개 값) 중 실행 전체의 평균 loss가 가장 낮은 lr로 돌린다. f < {escape_loss}에 도달하면 탈출로 "
+        "본다. 두 번째 표는 무작위 대칭 Gaussian Hessian 중 saddle의 비율이다."
     ),
     "saddle.fig.contour": "saddle 근처의 경로.",
     "saddle.fig.loss": "step당 f - (-1) (로그 눈금): 평평한 구간이 saddle에서 보낸 시간이다.",
@@ -149,11 +153,11 @@ KO: dict[str, str] = {
     "momentum.title": "momentum과 overshooting",
     "momentum.gist": "",
     "momentum.setup": (
-        "1장의 골짜기(condition number 100), 150 step, GD와 momentum 0.9를 각자의 튜닝된 lr(같은 격자)로 돌린다. overshoot: "
-        "시작점-최솟값 직선을 따라 경로가 최솟값을 지나간 거리를 시작 거리 대비 백분율로 잰 것 (가파른 축만 가로지르는 것은 "
-        "1장의 zig-zag이며 y의 부호 변화로 따로 센다). inertia.SGD는 torch의 형태 b ← μb + g, x ← x - lr·b를 쓴다. 여기처럼 "
-        "lr이 일정하면 노트의 velocity 형태 v ← μv - lr·g, x ← x + v (v = -lr·b)와 정확히 같은 step을 밟으며, 두 형태는 "
-        "실행 도중 lr이 바뀔 때만 달라진다. " + _FAIR
+        "1장의 골짜기(condition number {kappa}), {steps} step, GD와 momentum {mu}를 각자의 튜닝된 lr(같은 격자)로 "
+        "돌린다. overshoot: 시작점-최솟값 직선을 따라 경로가 최솟값을 지나간 거리를 시작 거리 대비 백분율로 잰 것 "
+        "(가파른 축만 가로지르는 것은 1장의 zig-zag이며 y의 부호 변화로 따로 센다). inertia.SGD는 torch의 형태 "
+        "b ← μb + g, x ← x - lr·b를 쓴다. 여기처럼 lr이 일정하면 노트의 velocity 형태 v ← μv - lr·g, x ← x + v "
+        "(v = -lr·b)와 정확히 같은 step을 밟으며, 두 형태는 실행 도중 lr이 바뀔 때만 달라진다. " + _FAIR
     ),
     "momentum.fig.contour": "골짜기 위의 GD와 momentum.",
     "momentum.fig.approach": "시작점-최솟값 직선 위의 위치; 0 아래는 최솟값을 지나친 것이다.",
@@ -168,10 +172,11 @@ KO: dict[str, str] = {
     "nesterov.title": "Nesterov의 더 작은 overshoot",
     "nesterov.gist": "",
     "nesterov.setup": (
-        "같은 골짜기, 같은 예산. momentum과 Nesterov(둘 다 μ = 0.9)를 같은 learning rate(0.35~1.3의 7개 값; 둘 다 안정적이고 "
-        "momentum의 overshoot가 1% 이상인 쌍만 셈)에서 비교하고, 각자의 튜닝된 lr에서도 비교한다. inertia의 Nesterov는 "
-        "torch의 b ← μb + g, x ← x - lr·(g + μb)이다. 이는 노트의 미리 가 보는 update(velocity만큼 간 곳에서 gradient를 "
-        "구함)를 노트가 말한 대로 한 지점에서 계산하도록 바꾼 식이므로, 그림의 점은 미리 가 본 지점 x + μv이다."
+        "같은 골짜기, 같은 예산. momentum과 Nesterov(둘 다 μ = {mu})를 같은 learning rate({sweep_lo}~{sweep_hi}의 "
+        "{sweep_n}개 값; 둘 다 안정적이고 momentum의 overshoot가 {min_overshoot_pct}% 이상인 쌍만 셈)에서 비교하고, "
+        "각자의 튜닝된 lr에서도 비교한다. inertia의 Nesterov는 torch의 b ← μb + g, x ← x - lr·(g + μb)이다. 이는 "
+        "노트의 미리 가 보는 update(velocity만큼 간 곳에서 gradient를 구함)를 노트가 말한 대로 한 지점에서 "
+        "계산하도록 바꾼 식이므로, 그림의 점은 미리 가 본 지점 x + μv이다."
     ),
     "nesterov.fig.contour": "같은 lr의 momentum과 Nesterov.",
     "nesterov.fig.gif": "같은 두 실행의 애니메이션.",
@@ -192,9 +197,9 @@ KO: dict[str, str] = {
     "adagrad.title": "일찍 멈추는 AdaGrad",
     "adagrad.gist": "",
     "adagrad.setup": (
-        "곡면: 바닥의 기울기가 일정한 긴 골짜기 f = √(1 + x²) - 1 + 5y², 시작점 (-8, 1), 200 step. AdaGrad와 RMSprop을 먼저 같은 "
-        "lr(RMSprop의 튜닝된 값)로, 그다음 0.01~1 격자(7개 값)에서 각자 튜닝한 lr로 돌린다. x 방향 유효 step 크기는 "
-        "|Δx|/|g_x|이며, 두 규칙 모두 lr/(√cache + ε)와 같다."
+        "곡면: 바닥의 기울기가 일정한 긴 골짜기 f = √(1 + x²) - 1 + 5y², 시작점 {start}, {steps} step. AdaGrad와 "
+        "RMSprop을 먼저 같은 lr(RMSprop의 튜닝된 값)로, 그다음 {grid_lo}~{grid_hi} 격자({grid_n}개 값)에서 각자 "
+        "튜닝한 lr로 돌린다. x 방향 유효 step 크기는 |Δx|/|g_x|이며, 두 규칙 모두 lr/(√cache + ε)와 같다."
     ),
     "adagrad.fig.contour": "같은 lr의 AdaGrad와 RMSprop.",
     "adagrad.fig.x": "같은 lr에서 두 규칙의 step에 따른 x (바닥은 x 방향으로 뻗어 있다).",
@@ -215,9 +220,9 @@ KO: dict[str, str] = {
     "rmsprop.title": "RMSprop의 새는 cache",
     "rmsprop.gist": "",
     "rmsprop.setup": (
-        "7장 실행의 시간에 따른 유효 step, 그리고 1장 골짜기에서 RMSprop과 momentum (각자 튜닝된 lr, 1장과 같은 격자, 예산, "
-        "규칙). 경로 비율: 경로 길이 / 시작점에서 최솟값까지의 거리 (1이면 직선). overshoot는 lr에 따라 달라지므로, 판정에는 "
-        "격자의 lr 중 f < 1e-3에 도달한 것들의 최대 overshoot도 함께 적는다."
+        "7장 실행의 시간에 따른 유효 step, 그리고 1장 골짜기에서 RMSprop과 momentum (각자 튜닝된 lr, 1장과 같은 격자, "
+        "예산, 규칙). 경로 비율: 경로 길이 / 시작점에서 최솟값까지의 거리 (1이면 직선). overshoot는 lr에 따라 "
+        "달라지므로, 판정에는 격자의 lr 중 f < {target}에 도달한 것들의 최대 overshoot도 함께 적는다."
     ),
     "rmsprop.fig.step": "같은 lr에서 step별 유효 step |Δx|/|g_x| (로그 눈금).",
     "rmsprop.fig.contour": "골짜기 위의 momentum과 RMSprop.",
@@ -242,10 +247,11 @@ KO: dict[str, str] = {
     "adam.title": "Adam과 bias correction",
     "adam.gist": "",
     "adam.setup": (
-        "Rosenbrock, 시작점 (-1.2, 1), 150 step. inertia.Adam의 bias_correction=True(기본값)와 False를 둘 다 보정한 실행의 튜닝된 "
-        "lr(0.004~4 격자, 10개 값)로 돌리고, 보정하지 않은 것은 자신의 튜닝된 lr로도 돌린다. 보정이 없으면 첫 update는 "
-        "좌표마다 lr·(1-β₁)/√(1-β₂) ≈ 3.16·lr이다 (β = (0.9, 0.999)). 두 번째 표: 1장의 골짜기와 그것을 45° 회전한 골짜기에서 "
-        "f < 1e-3까지의 step 수, 각자 튜닝된 lr (끝내 도달하지 못하면 전체 예산으로 세므로 느려진 배수는 하한이다)."
+        "Rosenbrock, 시작점 {start}, {steps} step. inertia.Adam의 bias_correction=True(기본값)와 False를 둘 다 보정한 "
+        "실행의 튜닝된 lr({grid_lo}~{grid_hi} 격자, {grid_n}개 값)로 돌리고, 보정하지 않은 것은 자신의 튜닝된 lr로도 "
+        "돌린다. 보정이 없으면 첫 update는 좌표마다 lr·(1-β₁)/√(1-β₂) ≈ {predicted}·lr이다 (β = ({beta1}, {beta2})). "
+        "두 번째 표: 1장의 골짜기와 그것을 {angle}° 회전한 골짜기에서 f < {target}까지의 step 수, 각자 튜닝된 lr "
+        "(끝내 도달하지 못하면 전체 예산으로 세므로 느려진 배수는 하한이다)."
     ),
     "adam.fig.steps": "처음 50 step 동안 가장 큰 좌표 update를 lr로 나눈 값 (로그 눈금).",
     "adam.fig.contour": "같은 lr에서 Rosenbrock 위의 두 변형.",
@@ -268,11 +274,12 @@ KO: dict[str, str] = {
     "schedules.title": "learning rate decay",
     "schedules.gist": "",
     "schedules.setup": (
-        "Gaussian gradient noise σ = 0.1이 있는 20차원 이차함수(condition number 100)에서 SGD 500 step. constant lr과 step, "
-        "exponential, 1/t decay의 기본 lr은 0.02~1.8 격자(10개 값)에서 noise seed 4개의 평균 최종 loss로 튜닝한 뒤, 다른 "
-        "seed 8개로 평가한다. loss는 마지막 10% step과 8개 seed에 걸친 초과 loss f - f*의 평균이다. plateau schedule은 "
-        "강의의 권고를 따른다: constant lr의 튜닝된 값에서 시작해 25 step 구간마다 평균 loss를 보고, 개선이 멈추면 lr에 "
-        "0.3을 곱한다."
+        "Gaussian gradient noise σ = {noise}가 있는 {dim}차원 이차함수(condition number {condition})에서 SGD {steps} "
+        "step. constant lr과 step, exponential, 1/t decay의 기본 lr은 {grid_lo}~{grid_hi} 격자({grid_n}개 값)에서 "
+        "noise seed {tune_seeds}개의 평균 최종 loss로 튜닝한 뒤, 다른 seed {eval_seeds}개로 평가한다. loss는 마지막 "
+        "{tail_pct}% step과 {eval_seeds}개 seed에 걸친 초과 loss f - f*의 평균이다. plateau schedule은 강의의 권고를 "
+        "따른다: constant lr의 튜닝된 값에서 시작해 {window} step 구간마다 평균 loss를 보고, 개선이 멈추면 lr에 "
+        "{factor}을 곱한다."
     ),
     "schedules.fig.loss": "step별 초과 loss, 첫 평가 seed (로그 눈금).",
     "schedules.fig.lr": "각 schedule이 쓴 learning rate (로그 눈금).",
@@ -289,10 +296,11 @@ KO: dict[str, str] = {
     "second_order.title": "Newton과 L-BFGS",
     "second_order.gist": "",
     "second_order.setup": (
-        "full-batch 문제: Rosenbrock, condition number 1000인 50차원 이차함수, digits 300개에 대한 L2 정규화 softmax 회귀(650개 "
-        "parameter). 목표: f - f* ≤ 1e-6·max(1, |f*|). inertia.minimize로 L-BFGS(history 10, Moré–Thuente line search)와 "
-        "Newton(exact; 650 parameter 문제에서는 Newton-CG)을 돌리고, GD, momentum, Adam은 0.001~10의 9개 값 중 최적 lr로 200번 "
-        "반복한다. 이어서 mini-batch 64의 L-BFGS를 전체 batch와 비교한다."
+        "full-batch 문제: Rosenbrock, condition number {quad_condition}인 {quad_dim}차원 이차함수, digits {samples}개에 "
+        "대한 L2 정규화 softmax 회귀({params}개 parameter). 목표: f - f* ≤ {gap}·max(1, |f*|). inertia.minimize로 "
+        "L-BFGS(history {history}, Moré–Thuente line search)와 Newton(exact; {params} parameter 문제에서는 "
+        "Newton-CG)을 돌리고, GD, momentum, Adam은 {grid_lo}~{grid_hi}의 {grid_n}개 값 중 최적 lr로 {iters}번 "
+        "반복한다. 이어서 mini-batch {minibatch}의 L-BFGS를 전체 batch와 비교한다."
     ),
     "second_order.fig.gap": "함수 평가 수에 따른 f - f* (로그-로그).",
     "second_order.fig.contour": "Rosenbrock 위의 경로.",
@@ -314,9 +322,11 @@ KO: dict[str, str] = {
     "digits.title": "digits로 실제 신경망 학습",
     "digits.gist": "",
     "digits.setup": (
-        "scikit-learn의 8×8 digits (학습 1437장, 테스트 360장), ReLU를 쓰는 MLP 64-64-64-10, mini-batch 64. 각 optimizer의 lr은 "
-        "0.001~3의 8개 값 중 3 epoch 후 검증 정확도(학습 세트의 20%를 떼어 둠)가 가장 높은 값이며, 그 lr로 같은 초기화와 "
-        "batch 순서를 써서 전체 학습 세트에서 6 epoch 다시 학습한다. 시간은 이 기계에서 실행 하나당 걸린 시간이다."
+        "scikit-learn의 {side}×{side} digits (학습 1437장, 테스트 360장), ReLU를 쓰는 MLP "
+        "{pixels}-{hidden}-{hidden}-{classes}, mini-batch {batch}. 각 optimizer의 lr은 {grid_lo}~{grid_hi}의 "
+        "{grid_n}개 값 중 {tune_epochs} epoch 후 검증 정확도(학습 세트의 {validation_pct}%를 떼어 둠)가 가장 높은 "
+        "값이며, 그 lr로 같은 초기화와 batch 순서를 써서 전체 학습 세트에서 {epochs} epoch 다시 학습한다. 시간은 이 "
+        "기계에서 실행 하나당 걸린 시간이다."
     ),
     "digits.fig.loss": "epoch별, 그리고 실제 시간에 따른 학습 loss.",
     "digits.fig.accuracy": "테스트 정확도.",

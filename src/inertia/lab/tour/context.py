@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
+from inertia.io.report_parts import figure_to_png
 from inertia.lab.figure_text import localize_figure
-from inertia.lab.tour._engine import GradFn, LossFn, OptSpec, Trace, final_loss, run_grid
-from inertia.lab.tour._model import Figure
+from inertia.lab.tour.model import Figure
+from inertia.lab.tour.runs import GradFn, LossFn, OptSpec, Trace, final_loss, run_grid
 
 FIGURE_DPI = 72
 CONVERGED = 1e-12  # final losses below this (on surfaces whose minimum is 0) count as converged and tie
@@ -73,11 +74,6 @@ class TourContext:
         return self.cache[key]
 
 
-def steps_text(hit: int | None, budget: int) -> int | str:
-    """A step count for a sentence: the step itself, or ``">budget"`` when the target was never reached."""
-    return hit if hit is not None else f">{budget}"
-
-
 def _finite_or_inf(value: float) -> float:
     value = float(value)
     return value if np.isfinite(value) else float("inf")
@@ -85,6 +81,4 @@ def _finite_or_inf(value: float) -> float:
 
 def to_figure(fig: MplFigure, caption_key: str, **caption_args: Any) -> Figure:
     """Encode a matplotlib figure as PNG bytes for the report, its labels in the current figure language."""
-    from inertia.io.report_parts import figure_to_png
-
     return Figure(figure_to_png(localize_figure(fig), dpi=FIGURE_DPI), caption_key, caption_args)

@@ -1,9 +1,10 @@
 """Data model of the tour: what a chapter measured, independent of the language it is shown in.
 
-A chapter's computation produces a :class:`ChapterResult` holding numbers only (tables of
-measured values, a ``measured`` dict, figures as PNG bytes and a :class:`Verdict`). Text is
-attached at render time from :mod:`inertia.lab.tour.text`, so the same result renders in
-English or Korean without recomputation.
+A chapter's computation produces :class:`Measurements`: numbers only (tables of measured values,
+a ``measured`` dict, figures as PNG bytes). The engine (:mod:`inertia.lab.tour.engine`) applies the
+chapter's verdict rules to ``measured`` and returns a :class:`ChapterResult` with the
+:class:`Verdict` list. Text is attached at render time from :mod:`inertia.lab.tour.text`, so the
+same result renders in English or Korean without recomputation.
 """
 
 from __future__ import annotations
@@ -47,9 +48,23 @@ class Verdict:
     values: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Measurements:
+    """What a chapter's experiment returns: tables, figures and the raw numbers its verdict rules read.
+
+    ``measured`` holds numbers (and booleans, ``None`` for "never", lists and dicts of them) only: no
+    sentence and no verdict; the engine judges it.
+    """
+
+    tables: list[Table]
+    figures: list[Figure]
+    measured: dict[str, Any]
+
+
 @dataclass
 class ChapterResult:
-    """Everything one chapter measured: tables, figures, raw numbers and verdicts."""
+    """Everything one chapter measured, the verdicts its rules drew from that, and the constants its
+    setup text quotes."""
 
     number: int
     key: str
@@ -58,6 +73,7 @@ class ChapterResult:
     measured: dict[str, Any]
     verdicts: list[Verdict]
     seconds: float = 0.0
+    setup: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.verdicts:

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+import inertia
+
 GradFn = Callable[[np.ndarray, int], np.ndarray]
 LossFn = Callable[[np.ndarray], np.ndarray]
 
@@ -49,11 +51,9 @@ class OptSpec:
 
     def make(self, params: Sequence[Any], lr: float) -> torch.optim.Optimizer:
         """Build the inertia optimizer for ``params`` (tensors or param-group dicts) with default ``lr``."""
-        import inertia
-
         classes = {
             "sgd": inertia.SGD,
-            "adagrad": inertia.AdaGrad,
+            "adagrad": inertia.Adagrad,
             "rmsprop": inertia.RMSprop,
             "adam": inertia.Adam,
         }
