@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from inertia.checks import is_number
 from inertia.cli_checks import MAX_THREADS, check_count, check_seed, output_path
 from inertia.errors import UserInputError
 from inertia.lab.compare import MAX_GRID_POINTS, log_grid
@@ -202,7 +203,7 @@ def parse_lrs(text: str | None, names: list[str], tune: bool) -> tuple[float | N
     for name, value in lrs.items():
         if name not in names:
             raise UserInputError(f"--lr: {name}={value} names no optimizer of --optimizers ({', '.join(names)})")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if not is_number(value):
             raise UserInputError(f"--lr: {name}={value} is not a number")
     if tune:
         raise UserInputError(f"--lr: per-optimizer rates ({text}) cannot be combined with --tune")

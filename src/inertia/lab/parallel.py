@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from inertia.checks import STYLE_FIELD, check_int
 from inertia.lab.execute import execute
 from inertia.lab.run_config import RunConfig
 from inertia.lab.run_validation import validate
@@ -53,8 +54,7 @@ def run_many(configs: Sequence[RunConfig], root: str | os.PathLike, jobs: int = 
     distinct run finishes. ``jobs=1`` runs in this process. ``monitor`` runs each under a pathology
     monitor (see :func:`inertia.lab.execute.execute`).
     """
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
-        raise ValueError(f"jobs: must be an integer in [1, {MAX_JOBS}], got {jobs!r}")
+    jobs = check_int("jobs", jobs, low=1, high=MAX_JOBS, style=STYLE_FIELD)
     for config in configs:
         validate(config)
     root = Path(root)
