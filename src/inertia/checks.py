@@ -76,6 +76,11 @@ def _real_rule(value: Any, above: float | None, at_least: float | None, below: f
                at_most: float | None, finite: bool) -> str:
     bounds = [f"{sign} {bound:g}" for sign, bound in ((">", above), (">=", at_least), ("<", below), ("<=", at_most))
               if bound is not None]
+    low, high = (above, at_least), (below, at_most)
+    if len(bounds) == 2 and any(bound is not None for bound in low) and any(bound is not None for bound in high):
+        opening, lower = ("(", above) if above is not None else ("[", at_least)
+        closing, upper = (")", below) if below is not None else ("]", at_most)
+        bounds = [f"in {opening}{lower:g}, {upper:g}{closing}"]
     rule = " ".join(["must be", "a finite number" if finite else "a number", " and ".join(bounds)]).rstrip()
     return rule + (TENSOR_HINT if isinstance(value, Tensor) else "")
 
