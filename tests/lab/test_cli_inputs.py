@@ -42,7 +42,7 @@ def write_tiny_mnist(folder) -> str:
     (["train", "--lr", "-0.1"], "--lr: must be a finite number >= 0, got -0.1"),
     (["train", "--epochs", "0"], "--epochs: must be an integer in [1, 100000], got 0"),
     (["train", "--model", "resnet"], "--model: unknown model 'resnet'"),
-    (["train", "--optimizer", "adamax"], "--optimizer: unknown optimizer 'adamax'"),
+    (["train", "--optimizer", "adamq"], "--optimizer: unknown optimizer 'adamq'"),
     (["train", "--schedule", "step:every=0"], "--schedule: 'step:every=0' is not a valid schedule spec"),
     (["train", "--seed", "-1"], "--seed: must be an integer in [0, 2**63), got -1"),
     ([*COMPARE, "--seeds", "0"], "--seeds: must be an integer in [1, 1000], got 0"),

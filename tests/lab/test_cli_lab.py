@@ -51,7 +51,7 @@ def test_train_resumes_an_unfinished_run(tmp_path, capsys, one_thread):
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["train", "--optimizer", "adamax"], "--optimizer: unknown optimizer 'adamax'"),
+    (["train", "--optimizer", "adamq"], "--optimizer: unknown optimizer 'adamq'"),
     (["train", "--data", "svhn"], "--data: unknown dataset 'svhn'"),
     (["train", "--data", "mnist:/no/such/dir"], "--data: path '/no/such/dir' does not exist"),
     (["train", "--data", "mnist"], "--data: mnist needs a path"),

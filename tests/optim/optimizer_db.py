@@ -143,6 +143,8 @@ class OptimizerInfo:
     torch_configs: tuple[dict[str, Any], ...]
     #: Keyword arguments of options only inertia has (torch would refuse them).
     inertia_configs: tuple[dict[str, Any], ...] = ()
+    #: A (key, value) of the class's own hyperparameters that a param group may not hold.
+    bad_group_value: tuple[str, Any] = ("lr", -1.0)
     #: Whether the class has a fused path (flat buffers, one kernel per bucket).
     fused: bool = True
     error_inputs: tuple[ErrorCase, ...] = field(default=())
@@ -161,6 +163,7 @@ class OptimizerInfo:
 OPTIMIZER_DB: list[OptimizerInfo] = [
     OptimizerInfo(
         "SGD",
+        bad_group_value=("momentum", -1.0),
         torch_configs=(
             dict(lr=0.05), dict(lr=0.05, momentum=0.9), dict(lr=0.05, momentum=0.9, dampening=0.3),
             dict(lr=0.05, momentum=0.9, nesterov=True), dict(lr=0.05, momentum=0.5, weight_decay=0.1, maximize=True),
@@ -175,6 +178,7 @@ OPTIMIZER_DB: list[OptimizerInfo] = [
     ),
     OptimizerInfo(
         "Adagrad",
+        bad_group_value=("lr_decay", -1.0),
         torch_configs=(
             dict(lr=0.1), dict(lr=0.1, lr_decay=0.01, weight_decay=0.05),
             dict(lr=0.1, initial_accumulator_value=0.1, eps=1e-6, maximize=True),
@@ -185,6 +189,7 @@ OPTIMIZER_DB: list[OptimizerInfo] = [
     ),
     OptimizerInfo(
         "RMSprop",
+        bad_group_value=("alpha", 2.0),
         torch_configs=(
             dict(lr=0.01), dict(lr=0.01, alpha=0.9, centered=True), dict(lr=0.01, momentum=0.9),
             dict(lr=0.01, momentum=0.9, centered=True, weight_decay=0.1, maximize=True),
@@ -198,6 +203,7 @@ OPTIMIZER_DB: list[OptimizerInfo] = [
     ),
     OptimizerInfo(
         "Adam",
+        bad_group_value=("betas", (2.0, 0.9)),
         torch_configs=(
             dict(lr=0.01), dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1), dict(lr=0.01, amsgrad=True),
             dict(lr=0.01, amsgrad=True, maximize=True, decoupled_weight_decay=True, weight_decay=0.1),
@@ -212,11 +218,21 @@ OPTIMIZER_DB: list[OptimizerInfo] = [
     ),
     OptimizerInfo(
         "AdamW",
+        bad_group_value=("decoupled_weight_decay", False),
         torch_configs=(
             dict(lr=0.01), dict(lr=0.01, weight_decay=0.3, amsgrad=True),
             dict(lr=0.01, weight_decay=0.3, amsgrad=True, maximize=True),
         ),
         error_inputs=tuple(_CLASS_ERRORS["AdamW"]),
+    ),
+    OptimizerInfo(
+        "Adamax",
+        bad_group_value=("betas", (2.0, 0.9)),
+        torch_configs=(
+            dict(lr=0.01), dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+            dict(lr=0.01, weight_decay=0.1, maximize=True),
+        ),
+        error_inputs=(*ADAM_CASES[:9], *_value_cases("eps", [-1e-8, math.nan])),
     ),
 ]
 INFO = {info.name: info for info in OPTIMIZER_DB}

@@ -55,9 +55,7 @@ def _trained(name: str) -> tuple[torch.optim.Optimizer, list[torch.nn.Parameter]
     return optimizer, params
 
 
-BAD_HYPERPARAMETER = {inertia.SGD: ("momentum", -1.0), inertia.Adagrad: ("lr_decay", -1.0),
-                      inertia.RMSprop: ("alpha", 2.0), inertia.Adam: ("betas", (2.0, 0.9)),
-                      inertia.AdamW: ("decoupled_weight_decay", False)}
+BAD_HYPERPARAMETER = {info.optimizer_class: info.bad_group_value for info in OPTIMIZER_DB}
 ADD_GROUP_CASES = [
     E("param_group=a list", lambda o, q: o.add_param_group([q]), TypeError,
       r"Invalid param_group: \[.* of type list"),
@@ -134,8 +132,8 @@ STEP_AND_NAME_CASES = [
       r"Unknown optimizer: 3"),
     E("make_optimizer name=None", lambda o: inertia.make_optimizer(None, o.param_groups[0]["params"]), TypeError,
       r"Unknown optimizer: None"),
-    E("make_optimizer name='adamax'", lambda o: inertia.make_optimizer("adamax", o.param_groups[0]["params"]),
-      ValueError, r"Unknown optimizer: 'adamax'"),
+    E("make_optimizer name='adamq'", lambda o: inertia.make_optimizer("adamq", o.param_groups[0]["params"]),
+      ValueError, r"Unknown optimizer: 'adamq'"),
 ]
 STEP_TABLE = [(name, case) for name in CLASSES for case in STEP_AND_NAME_CASES]
 

@@ -15,8 +15,8 @@ def test_torch_implementation_flags_are_accepted() -> None:
 
 
 def test_unknown_optimizer_name() -> None:
-    with pytest.raises(ValueError, match="'adamax'"):
-        inertia.make_optimizer("adamax", [torch.nn.Parameter(torch.zeros(1))])
+    with pytest.raises(ValueError, match="'adamq'"):
+        inertia.make_optimizer("adamq", [torch.nn.Parameter(torch.zeros(1))])
 
 
 def test_sparse_gradient_is_rejected_clearly() -> None:

@@ -15,6 +15,7 @@ from torch.optim import Optimizer
 
 from inertia.optim.adagrad import Adagrad, adagrad_update
 from inertia.optim.adam import Adam, adam_update
+from inertia.optim.adamax import Adamax, adamax_update
 from inertia.optim.adamw import AdamW
 from inertia.optim.base import FlatOptimizer, NonFiniteGradientError
 from inertia.optim.rmsprop import RMSprop, rmsprop_update
@@ -40,6 +41,7 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "rmsprop": RMSprop,
     "adam": Adam,
     "adamw": AdamW,
+    "adamax": Adamax,
 }
 
 
@@ -54,6 +56,6 @@ def make_optimizer(name: str, params: Iterable[Any], **hyper: Any) -> Optimizer:
 
 
 __all__ = [
-    "OPTIMIZERS", "SGD", "Adagrad", "Adam", "AdamW", "FlatOptimizer", "NonFiniteGradientError", "RMSprop",
-    "adagrad_update", "adam_update", "make_optimizer", "rmsprop_update", "sgd_update",
+    "OPTIMIZERS", "SGD", "Adagrad", "Adam", "AdamW", "Adamax", "FlatOptimizer", "NonFiniteGradientError", "RMSprop",
+    "adagrad_update", "adam_update", "adamax_update", "make_optimizer", "rmsprop_update", "sgd_update",
 ]

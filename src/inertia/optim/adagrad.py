@@ -8,7 +8,7 @@ steps; then its numba and Triton kernels; then the optimizer class.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 from torch import Tensor
@@ -180,6 +180,8 @@ class Adagrad(FlatOptimizer):
 
     state_keys = ("sum",)
     rule = ADAGRAD_RULE
+    #: The implementation flags torch.optim.Adagrad keeps in its param groups.
+    torch_group_flags: ClassVar[tuple[str, ...]] = ("foreach", "differentiable", "fused")
 
     def __init__(
         self,
@@ -201,7 +203,7 @@ class Adagrad(FlatOptimizer):
             lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
             initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize,
             eps_inside_sqrt=eps_inside_sqrt, nonfinite=nonfinite, impl=impl,
-            **split_torch_options("Adagrad", dict(options, foreach=foreach)),
+            **split_torch_options("Adagrad", dict(options, foreach=foreach), self.torch_group_flags),
         )
         super().__init__(params, defaults)
         for group in self.param_groups:

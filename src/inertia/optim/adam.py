@@ -8,7 +8,7 @@ numba and Triton kernels; then the optimizer class. AdamW is :mod:`inertia.optim
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 from torch import Tensor
@@ -321,6 +321,8 @@ class Adam(FlatOptimizer):
 
     state_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     rule = ADAM_RULE
+    #: The implementation flags torch.optim.Adam keeps in its param groups.
+    torch_group_flags: ClassVar[tuple[str, ...]] = ("foreach", "capturable", "differentiable", "fused")
 
     def __init__(
         self,
@@ -344,7 +346,7 @@ class Adam(FlatOptimizer):
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
             bias_correction=bias_correction, decoupled_weight_decay=decoupled_weight_decay,
             maximize=maximize, eps_mode=eps_mode, nonfinite=nonfinite, impl=impl,
-            **split_torch_options(type(self).__name__, options),
+            **split_torch_options(type(self).__name__, options, self.torch_group_flags),
         )
         super().__init__(params, defaults)
 

@@ -8,7 +8,7 @@ steps; then its numba and Triton kernels; then the optimizer class.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 from torch import Tensor
@@ -246,6 +246,8 @@ class RMSprop(FlatOptimizer):
 
     state_keys = ("square_avg", "momentum_buffer", "grad_avg")
     rule = RMSPROP_RULE
+    #: The implementation flags torch.optim.RMSprop keeps in its param groups.
+    torch_group_flags: ClassVar[tuple[str, ...]] = ("capturable", "foreach", "differentiable")
 
     def __init__(
         self,
@@ -270,7 +272,7 @@ class RMSprop(FlatOptimizer):
         defaults = dict(
             lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
             centered=centered, maximize=maximize, eps_inside_sqrt=eps_inside_sqrt,
-            nonfinite=nonfinite, impl=impl, **split_torch_options("RMSprop", flags),
+            nonfinite=nonfinite, impl=impl, **split_torch_options("RMSprop", flags, self.torch_group_flags),
         )
         super().__init__(params, defaults)
 

@@ -9,7 +9,7 @@ then the optimizer class.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from torch import Tensor
 
@@ -261,6 +261,8 @@ class SGD(FlatOptimizer):
 
     state_keys = ("momentum_buffer", "velocity")
     rule = SGD_RULE
+    #: The implementation flags torch.optim.SGD keeps in its param groups.
+    torch_group_flags: ClassVar[tuple[str, ...]] = ("foreach", "differentiable", "fused")
 
     def __init__(
         self,
@@ -280,7 +282,7 @@ class SGD(FlatOptimizer):
         defaults = dict(
             lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
             weight_decay=weight_decay, maximize=maximize, momentum_form=momentum_form,
-            nonfinite=nonfinite, impl=impl, **split_torch_options("SGD", options),
+            nonfinite=nonfinite, impl=impl, **split_torch_options("SGD", options, self.torch_group_flags),
         )
         super().__init__(params, defaults)
 

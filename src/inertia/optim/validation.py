@@ -18,20 +18,12 @@ from inertia.checks import (
 )
 
 __all__ = [
-    "IMPL_CHOICES", "NONFINITE_CHOICES", "TORCH_GROUP_FLAGS", "TORCH_OPTIONS", "check_betas", "check_choice",
+    "IMPL_CHOICES", "NONFINITE_CHOICES", "TORCH_OPTIONS", "check_betas", "check_choice",
     "check_finite_at_least", "check_flag", "check_lr", "check_unit_interval", "is_number", "split_torch_options",
 ]
 
 # torch.optim keyword options that inertia accepts for drop-in use, with torch's defaults.
 TORCH_OPTIONS = {"foreach": None, "fused": None, "capturable": False, "differentiable": False}
-#: The implementation flags that each torch.optim class keeps in its param groups.
-TORCH_GROUP_FLAGS = {
-    "SGD": ("foreach", "differentiable", "fused"),
-    "Adagrad": ("foreach", "differentiable", "fused"),
-    "RMSprop": ("capturable", "foreach", "differentiable"),
-    "Adam": ("foreach", "capturable", "differentiable", "fused"),
-    "AdamW": ("foreach", "capturable", "differentiable", "fused"),
-}
 NONFINITE_CHOICES = ("ignore", "raise", "skip")
 IMPL_CHOICES = ("auto", "reference", "fused")
 
@@ -53,20 +45,19 @@ def check_lr(value: Any, *, style: str = STYLE_INVALID) -> float:
     return check_finite_at_least("lr", value, style=style)
 
 
-def split_torch_options(optimizer_name: str, options: dict[str, Any]) -> dict[str, Any]:
+def split_torch_options(optimizer_name: str, options: dict[str, Any], group_flags: tuple[str, ...]) -> dict[str, Any]:
     """Accept torch.optim's implementation flags; reject any other unknown keyword.
 
     ``foreach`` is accepted and has no effect (inertia chooses its own paths); ``fused=True``
     asks for the fused path; ``capturable=True`` replays inertia's fused CUDA step from a CUDA
     graph; ``differentiable=True`` is not supported. The result holds every flag that the
-    torch.optim class of the same name keeps in its param groups (with torch's defaults), plus
-    those given.
+    torch.optim class of the same name keeps in its param groups (``group_flags``, with torch's
+    defaults), plus those given.
     """
     unknown = sorted(set(options) - set(TORCH_OPTIONS))
     if unknown:
         name = unknown[0]
         raise ValueError(f"Unknown option for inertia.{optimizer_name}: {name}={options[name]!r}")
-    keys = TORCH_GROUP_FLAGS.get(optimizer_name, tuple(TORCH_OPTIONS))
-    result = {key: TORCH_OPTIONS[key] for key in keys}
+    result = {key: TORCH_OPTIONS[key] for key in group_flags}
     result.update(options)
     return result

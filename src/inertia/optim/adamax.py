@@ -1,0 +1,228 @@
+"""Adamax: Adam with the infinity norm in place of the RMS cache; its fused kernels and ``inertia.Adamax``.
+
+Read top to bottom: :func:`adamax_update` is the rule (torch.optim's operation order, the reference
+every fast path is tested against); :class:`AdamaxRule` declares it to the fused steps; then its
+numba and Triton kernels; then the optimizer class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from inertia.kernels.jit import numba_source, tl, triton_source
+from inertia.kernels.kernel_helpers import advance_step, block_offsets, ieee_div, signed_grad
+from inertia.kernels.rule_info import RuleInfo, StepSpec
+from inertia.optim.base import FlatOptimizer, real_views
+from inertia.optim.layout import GroupLayout
+from inertia.optim.validation import (
+    check_betas,
+    check_finite_at_least,
+    check_flag,
+    check_lr,
+    split_torch_options,
+)
+
+
+def adamax_update(
+    param: Tensor,
+    grad: Tensor,
+    exp_avg: Tensor,
+    exp_inf: Tensor,
+    *,
+    step: float,
+    lr: float,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> None:
+    r"""One Adamax step (Kingma & Ba, 2015, section 7.1), in place. ``step`` is :math:`t \geq 1`.
+
+    .. math::
+        m \leftarrow \beta_1 m + (1-\beta_1) g,\qquad
+        u \leftarrow \max(\beta_2 u,\ |g| + \epsilon),\qquad
+        p \leftarrow p - \frac{\eta}{1-\beta_1^t}\,\frac{m}{u}
+
+    The exponentially weighted infinity norm :math:`u` needs no bias correction (it does not
+    start biased towards zero the way a mean does); ``eps`` inside the max, as torch.optim.
+    ``weight_decay`` is L2: :math:`g \leftarrow g + \lambda p`.
+    """
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        grad = grad.add(param, alpha=weight_decay)
+    exp_avg.lerp_(grad, 1 - beta1)
+    torch.maximum(exp_inf.mul_(beta2), grad.abs().add_(eps), out=exp_inf)
+    param.addcdiv_(exp_avg, exp_inf, value=-lr / (1 - beta1**step))
+
+
+class AdamaxRule(RuleInfo):
+    """Adamax for the fused steps: options ``maximize, weight_decay`` (every step depends on t)."""
+
+    name = "adamax"
+
+    class Hyper(NamedTuple):
+        """Adamax's hyperparameters, read from the param group on every step."""
+
+        lr: float
+        beta1: float
+        beta2: float
+        eps: float
+        weight_decay: float
+
+    group_keys = ("lr", "betas", "eps", "weight_decay", "maximize")
+    state_slots = (("exp_avg",), ("exp_inf",))
+    numba_kernel = "adamax_step"
+    triton_kernel = "adamax_kernel"
+    triton_options = (("MAXIMIZE", "maximize"), ("WD", "weight_decay"))
+    device_powers = ("beta1", "beta2")
+
+    def options(self, group: Mapping[str, Any]) -> dict[str, int]:
+        return dict(maximize=group["maximize"], weight_decay=group["weight_decay"] != 0, step_dependent=True)
+
+    def hyper(self, group: Mapping[str, Any]) -> tuple[Any, ...]:
+        beta1, beta2 = group["betas"]
+        return self.Hyper(group["lr"], beta1, beta2, group["eps"], group["weight_decay"])
+
+    def state_keys(self, spec: StepSpec) -> tuple[str, ...]:
+        return ("exp_avg", "exp_inf")
+
+    def host_scalars(self, spec: StepSpec, hyper: tuple[Any, ...], step: int) -> dict[str, float]:
+        """``one_minus_beta1, beta2, eps, wd`` and ``clr`` = lr / (1 - beta1**t)."""
+        lr, beta1, beta2, eps, wd = hyper
+        return {"one_minus_beta1": 1 - beta1, "beta2": beta2, "eps": eps, "wd": wd, "clr": lr / (1 - beta1**step)}
+
+    def numba_arguments(self, spec: StepSpec, hyper: tuple[Any, ...], step: int, cast: Any) -> tuple[Any, ...]:
+        s = self.host_scalars(spec, hyper, step)
+        scalars = (cast(s[k]) for k in ("one_minus_beta1", "beta2", "eps", "wd", "clr"))
+        return (*scalars, cast(-1.0 if spec.flag("maximize") else 1.0), bool(spec.flag("weight_decay")))
+
+    def reference(self, group: Mapping[str, Any], buffers: dict[str, Tensor], step: int) -> None:
+        beta1, beta2 = group["betas"]
+        adamax_update(buffers["param"], buffers["grad"], buffers["exp_avg"], buffers["exp_inf"], step=step,
+                      lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+                      weight_decay=group["weight_decay"], maximize=group["maximize"])
+
+
+ADAMAX_RULE = AdamaxRule()
+
+
+# ---------------------------------------------------------------------- kernels (numba, then Triton)
+@numba_source(error_model="numpy", nogil=True)
+def adamax_step(p, g, m, u, omb1, beta2, eps, wd, clr, sign, use_wd):
+    """Adamax over flat buffers."""
+    for i in range(p.size):
+        gi = signed_grad(g[i], p[i], sign, use_wd, wd)
+        mi = m[i] + omb1 * (gi - m[i])
+        ui = np.maximum(u[i] * beta2, np.abs(gi) + eps)
+        m[i] = mi
+        u[i] = ui
+        p[i] = p[i] - clr * (mi / ui)
+
+
+@triton_source
+def adamax_kernel(p_ptr, g_ptr, m_ptr, u_ptr, lr_ptr, beta1_ptr, beta2_ptr, eps_ptr, wd_ptr, slot_in, slot_out, n,
+                  MAXIMIZE: tl.constexpr, WD: tl.constexpr, CT: tl.constexpr, IEEE: tl.constexpr,
+                  BLOCK: tl.constexpr):
+    """Adamax; clr = lr / (1 - beta1**t) from the device step slot."""
+    pid, offs, mask = block_offsets(n, BLOCK)
+    beta1 = tl.load(beta1_ptr)
+    beta2 = tl.load(beta2_ptr)
+    _, pow1, _ = advance_step(slot_in, slot_out, beta1, beta2, pid)
+    clr = (tl.load(lr_ptr) / (1.0 - pow1)).to(CT)
+    eps = tl.load(eps_ptr).to(CT)
+    wd = tl.load(wd_ptr).to(CT)
+    p = tl.load(p_ptr + offs, mask=mask).to(CT)
+    g = tl.load(g_ptr + offs, mask=mask).to(CT)
+    if MAXIMIZE:
+        g = -g
+    if WD:
+        g = g + wd * p
+    m = tl.load(m_ptr + offs, mask=mask).to(CT)
+    m = m + (1.0 - beta1).to(CT) * (g - m)
+    u = tl.maximum(tl.load(u_ptr + offs, mask=mask).to(CT) * beta2.to(CT), tl.abs(g) + eps,
+                   propagate_nan=tl.PropagateNan.ALL)
+    tl.store(m_ptr + offs, m.to(m_ptr.dtype.element_ty), mask=mask)
+    tl.store(u_ptr + offs, u.to(u_ptr.dtype.element_ty), mask=mask)
+    p = p - clr * ieee_div(m, u, IEEE)
+    tl.store(p_ptr + offs, p.to(p_ptr.dtype.element_ty), mask=mask)
+
+
+class Adamax(FlatOptimizer):
+    r"""Adamax, a drop-in replacement for :class:`torch.optim.Adamax`.
+
+    .. math::
+        m \leftarrow \beta_1 m + (1-\beta_1) g,\quad
+        u \leftarrow \max(\beta_2 u, |g| + \epsilon),\quad
+        p \leftarrow p - \frac{\eta}{1-\beta_1^t}\,\frac{m}{u}
+
+    Adam's second moment replaced by an exponentially weighted infinity norm: the step of each
+    coordinate is bounded by :math:`\eta/(1-\beta_1^t)`. State keys ``step``, ``exp_avg`` and
+    ``exp_inf``, as in torch.optim; checkpoints load both ways. Extra option: ``nonfinite``.
+
+    Example:
+        >>> import torch, inertia
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = inertia.Adamax(model.parameters(), lr=2e-3)
+        >>> model(torch.randn(8, 4)).pow(2).mean().backward(); opt.step()
+
+    Reference: Kingma & Ba (2015), "Adam: A Method for Stochastic Optimization", section 7.1.
+    """
+
+    state_keys = ("exp_avg", "exp_inf")
+    rule = ADAMAX_RULE
+    #: The implementation flags torch.optim.Adamax keeps in its param groups.
+    torch_group_flags: ClassVar[tuple[str, ...]] = ("foreach", "differentiable", "capturable")
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+        nonfinite: str = "ignore",
+        impl: str = "auto",
+        **options: Any,
+    ) -> None:
+        betas = check_betas(betas)
+        defaults = dict(
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize, nonfinite=nonfinite,
+            impl=impl, **split_torch_options("Adamax", dict(options, foreach=foreach), self.torch_group_flags),
+        )
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        super()._check_group(group)
+        check_lr(group["lr"])
+        check_betas(group["betas"])
+        check_finite_at_least("eps", group["eps"])
+        check_finite_at_least("weight_decay", group["weight_decay"])
+        check_flag("maximize", group["maximize"])
+
+    def init_state(
+        self, param: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
+    ) -> None:
+        state["step"] = layout.fresh("step", param)
+        state["exp_avg"] = layout.fresh("exp_avg", param)
+        state["exp_inf"] = layout.fresh("exp_inf", param)
+
+    def _update_param(
+        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
+    ) -> None:
+        state["step"] += 1
+        beta1, beta2 = group["betas"]
+        param, grad, exp_avg, exp_inf = real_views(param, grad, state["exp_avg"], state["exp_inf"])
+        adamax_update(
+            param, grad, exp_avg, exp_inf, step=state["step"].item(), lr=group["lr"], beta1=beta1, beta2=beta2,
+            eps=group["eps"], weight_decay=group["weight_decay"], maximize=group["maximize"],
+        )
