@@ -145,7 +145,7 @@ def test_bad_hyper_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, optimiz
 
 @pytest.mark.parametrize("argv, fragment", [
     (["--lr", "adam=0.1"], "--lr: adam=0.1 names no optimizer of --optimizers (sgd)"),
-    (["--lr", "sgd=-1"], "lr: must be a finite number > 0, got -1.0"),
+    (["--lr", "sgd=-1"], "lr: must be a finite number >= 0, got -1.0"),
     (["--lr", "fast"], "--lr: expected a number or NAME=LR"),
     (["--lr", "sgd=0.1", "--tune"], "--lr: per-optimizer rates (sgd=0.1) cannot be combined with --tune"),
     (["--problem-params", "kappa=-3"], "--problem-params: 'kappa=-3' rejected by valley"),
