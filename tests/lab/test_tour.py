@@ -82,6 +82,7 @@ def test_full_tour_writes_twelve_complete_chapters(tour_run):
         assert "<table>" in section and "<td>" in section, result.key
         assert '<div class="verdict">' in section, result.key
         assert html.escape(chapter_verdict(result, "en"), quote=True) in section, result.key
+        assert "{" not in section and "}" not in section, result.key  # every placeholder filled
     assert "http://" not in page and "https://" not in page  # self-contained
 
 
@@ -162,6 +163,7 @@ def test_korean_page_renders_from_the_same_results(tour_run, tmp_path):
     for section, result in zip(sections, results, strict=True):
         assert text(f"{result.key}.title", "ko") in section
         assert html.escape(chapter_verdict(result, "ko"), quote=True) in section
+        assert "{" not in section and "}" not in section, result.key  # every placeholder filled
         for verdict in result.verdicts:
             assert text(f"outcome.{verdict.outcome}", "ko") in section
 

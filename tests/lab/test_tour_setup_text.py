@@ -109,3 +109,11 @@ def test_every_rule_has_its_sentences(lang):
         for rule in chapter.rules:
             for outcome in ("supports", "contradicts"):
                 assert f"{rule.key}.{outcome}" in STRINGS[lang], (chapter.key, rule.key, outcome)
+
+
+def test_english_and_korean_quote_the_same_numbers_everywhere():
+    """Headers, captions and verdict sentences too: only the quote's English gloss is left out in Korean."""
+    for key, english in STRINGS["en"].items():
+        korean = _placeholders(STRINGS["ko"][key])
+        expected = _placeholders(english) - {"gist"} if key == "notes" else _placeholders(english)
+        assert korean == expected, (key, korean ^ expected)

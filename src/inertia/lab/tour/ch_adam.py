@@ -67,14 +67,15 @@ def compute_adam(ctx: TourContext) -> Measurements:
                  measured["uncorrected_tuned"]["final"]])
     measured["rotation"] = _rotation(ctx)
     tables = [Table(["col.run", "col.lr", "col.first_step", "col.max_step_early", "col.peak_loss_early",
-                     "col.final_loss"], rows),
+                     "col.final_loss"], rows, text_args={"early": EARLY}),
               Table(["col.run", "col.steps_aligned", "col.steps_rotated", "col.slowdown"],
                     [[label, r["aligned"], r["rotated"], (">= " if r["bound"] else "") + f"{r['slowdown']:.3g}"]
-                     for label, r in measured["rotation"].items()], "adam.table.rotation")]
+                     for label, r in measured["rotation"].items()], "adam.table.rotation",
+                    {"target": TARGET, "angle": ROTATED})]
     paths = {label.split(",")[0]: xs for label, xs in zip(step_curves, (corrected.trace.xs, same_lr.xs), strict=True)}
     contour = figures.contour_with_trajectories(xy(surface), (-2.0, 2.0), (-1.0, 3.0), paths,
                                                 minima=surface.minima, markers=False)
-    figs = [to_figure(figures.loss_curves(step_curves, ylabel="max |Δx| / lr"), "adam.fig.steps"),
+    figs = [to_figure(figures.loss_curves(step_curves, ylabel="max |Δx| / lr"), "adam.fig.steps", early=EARLY),
             to_figure(contour, "adam.fig.contour")]
     return Measurements(tables, figs, measured)
 

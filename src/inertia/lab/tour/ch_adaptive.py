@@ -88,9 +88,9 @@ def compute_adagrad(ctx: TourContext) -> Measurements:
     tuned_rows = [[label, s["lr"], s["final"], s["hit"]] for label, s in
                   (("AdaGrad", measured["adagrad_tuned"]), ("RMSprop", measured["rmsprop_tuned"]))]
     tables = [Table(["col.run", "col.lr", "col.step_early", "col.step_last", "col.first_half", "col.second_half",
-                     "col.final_loss"], rows),
+                     "col.final_loss"], rows, text_args={"early": EARLY}),
               Table(["col.run", "col.tuned_lr", "col.final_loss", "col.steps_to_target"], tuned_rows,
-                    "adagrad.table.tuned")]
+                    "adagrad.table.tuned", {"target": TARGET})]
     paths = {f"{label}, lr={lr:.3g}": trace.xs for label, trace in data["matched"].items()}
     contour = figures.contour_with_trajectories(xy(data["surface"]), (-9.0, 2.0), (-2.0, 2.0), paths,
                                                 minima=data["surface"].minima, markers=False)
@@ -154,12 +154,13 @@ def compute_rmsprop(ctx: TourContext) -> Measurements:
     tables = [
         Table(["col.run", "col.lr", "col.step_early", "col.step_last", "col.step_ratio"],
               [[label, measured["lr"], s["step_early"], s["step_last"], s["step_last"] / s["step_early"]]
-               for label, s in (("AdaGrad", measured["adagrad"]), ("RMSprop", measured["rmsprop"]))]),
+               for label, s in (("AdaGrad", measured["adagrad"]), ("RMSprop", measured["rmsprop"]))],
+              text_args={"early": EARLY}),
         Table(["col.run", "col.tuned_lr", "col.overshoot_pct", "col.path_ratio", "col.steps_to_target",
                "col.final_loss"],
               [[label, s["lr"], s["overshoot"], s["path_ratio"], s["hit"], s["final"]]
                for label, s in (("Momentum", measured["momentum"]), ("RMSprop", measured["rmsprop_valley"]))],
-              "rmsprop.table.valley"),
+              "rmsprop.table.valley", {"target": TARGET}),
     ]
     step_curves = {f"{label}, lr={measured['lr']:.3g}": x_step(trace) for label, trace in data["matched"].items()}
     step_fig = figures.loss_curves(step_curves, ylabel="|Δx| / |g_x|")

@@ -29,6 +29,7 @@ MINIMA_GRID = log_grid(1e-4, 0.1, 7)
 MINIMA_NOISE = 5.0
 BASIN_RADIUS = 0.5
 START_BOX = 4.5  # random starts are uniform in [-START_BOX, START_BOX]^2
+SHOWN_STARTS = 3  # the figure draws the paths from this many of the starts
 HESSIAN_DIMS = (1, 2, 4, 8, 16, 32)
 HESSIAN_SAMPLES = 4000
 TRAPPED_PCT = 50.0  # GD is trapped if at least half the starts miss the global minimum
@@ -89,7 +90,7 @@ def compute_local_minima(ctx: TourContext) -> Measurements:
         measured[f"{name}_lr"] = run.lr
         rows.append(["Rastrigin", labels[name], run.lr, 100.0 * missed, float(np.mean(run.losses[-1]))])
         if name in ("gd", "momentum"):
-            paths[labels[name]] = run.trace.xs[:, :6]
+            paths[labels[name]] = run.trace.xs[:, :SHOWN_STARTS]
     narrow = get_surface("narrow_wide")
     (lo_x, hi_x), (lo_y, hi_y) = narrow.window
     x0n = np.column_stack([rng.uniform(lo_x, hi_x, STARTS), rng.uniform(lo_y, hi_y, STARTS)])
@@ -110,10 +111,10 @@ def compute_local_minima(ctx: TourContext) -> Measurements:
 
 
 def _rastrigin_figure(surface: Any, paths: dict[str, np.ndarray]) -> Any:
-    trajectories = {f"{label} #{i + 1}": xs[:, i] for label, xs in paths.items() for i in range(3)}
+    trajectories = {f"{label} #{i + 1}": xs[:, i] for label, xs in paths.items() for i in range(SHOWN_STARTS)}
     fig = figures.contour_with_trajectories(xy(surface), (-5.12, 5.12), (-5.12, 5.12), trajectories,
                                             minima=surface.minima, markers=False, levels=18)
-    return to_figure(fig, "minima.fig.contour")
+    return to_figure(fig, "minima.fig.contour", shown=SHOWN_STARTS, starts=STARTS)
 
 
 def gd_trapped(m: Mapping[str, Any]) -> Finding:
@@ -194,7 +195,8 @@ def compute_saddles(ctx: TourContext) -> Measurements:
                                                 minima=surface.minima, markers=False)
     figs = [to_figure(contour, "saddle.fig.contour"),
             to_figure(figures.loss_curves(curves, ylabel="f", offset=-1.0), "saddle.fig.loss")]
-    tables = [Table(["col.run", "col.lr", "col.stall_steps", "col.escape_step", "col.final_loss"], rows),
+    tables = [Table(["col.run", "col.lr", "col.stall_steps", "col.escape_step", "col.final_loss"], rows,
+                    text_args={"stall_gradient": STALL_GRADIENT, "escape_loss": ESCAPE_LOSS}),
               Table(["col.dim", "col.saddle_pct"], [[d, 100.0 * c["saddle"]] for d, c in census.items()],
                     "saddle.table.census")]
     return Measurements(tables, figs, measured)

@@ -62,7 +62,8 @@ def compute_momentum(ctx: TourContext) -> Measurements:
     surface, *_ = valley_problem()
     gd, mom = _valley_run(ctx, SGD), _valley_run(ctx, MOMENTUM)
     measured = {"steps": VALLEY_STEPS, "target": TARGET, "gd": _summary(gd), "momentum": _summary(mom)}
-    table = Table(HEADERS, [_row("GD", measured["gd"]), _row("Momentum", measured["momentum"])])
+    table = Table(HEADERS, [_row("GD", measured["gd"]), _row("Momentum", measured["momentum"])],
+                  text_args={"target": TARGET})
     runs = {f"GD, lr={gd.lr:.3g}": gd.trace.xs, f"Momentum, lr={mom.lr:.3g}": mom.trace.xs}
     contour = figures.contour_with_trajectories(xy(surface), (-9.0, 3.0), (-3.0, 3.0), runs,
                                                 minima=surface.minima, markers=False)
@@ -125,7 +126,8 @@ def compute_nesterov(ctx: TourContext) -> Measurements:
                                 "median_ratio": float(np.median(ratios)) if ratios else None,
                                 "matched": len(ratios), "min_ratio": min(ratios, default=None),
                                 "max_ratio": max(ratios, default=None)}
-    tables = [Table(HEADERS, [_row("Momentum", measured["momentum"]), _row("Nesterov", measured["nesterov"])]),
+    tables = [Table(HEADERS, [_row("Momentum", measured["momentum"]), _row("Nesterov", measured["nesterov"])],
+                    text_args={"target": TARGET}),
               Table(["col.lr", "col.momentum_overshoot", "col.nesterov_overshoot", "col.ratio"],
                     [[p["lr"], p["momentum"], p["nesterov"], p["ratio"]] for p in pairs], "nesterov.table.sweep")]
     matched_lr = mom.lr

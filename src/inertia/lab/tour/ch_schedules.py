@@ -127,7 +127,7 @@ def compute_schedules(ctx: TourContext) -> Measurements:
     rows = [[LABELS[n], measured[n]["lr"], measured[n]["final"], measured[n]["std"], measured[n]["final"] / base,
              ", ".join(str(s) for s in measured[n]["decays"]) if n == "plateau" else None] for n in NAMES]
     table = Table(["col.schedule", "col.tuned_lr", "col.final_excess", "col.seed_std", "col.vs_constant",
-                   "col.plateau_decays"], rows)
+                   "col.plateau_decays"], rows, text_args={"eval_seeds": len(EVAL_SEEDS)})
     lr_figure = figures.schedule_curves(lr_curves, STEPS, logy=True, title="", ylabel="learning rate")
     figs = [to_figure(figures.loss_curves(curves, ylabel="f - f*", offset=0.0), "schedules.fig.loss"),
             to_figure(lr_figure, "schedules.fig.lr")]

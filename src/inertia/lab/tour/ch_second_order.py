@@ -144,7 +144,7 @@ def compute_second_order(ctx: TourContext) -> Measurements:
                     [["L-BFGS", LOGISTIC_SAMPLES, MINIBATCH_STEPS, mb["full_nfev"], mb["full_gap"]],
                      ["L-BFGS", MINIBATCH, MINIBATCH_STEPS, mb["mini_nfev"], mb["mini_gap"]],
                      [f"Adam, lr={mb['adam_lr']:.3g}", MINIBATCH, MINIBATCH_STEPS, MINIBATCH_STEPS, mb["adam_gap"]]],
-                    "second_order.table.minibatch")]
+                    "second_order.table.minibatch", {"batch": MINIBATCH})]
     surface = get_surface("rosenbrock")
     contour = figures.contour_with_trajectories(surface_xy(surface), (-2.0, 2.0), (-1.0, 3.0), paths,
                                                 minima=surface.minima, markers=True)

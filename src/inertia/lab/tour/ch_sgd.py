@@ -156,11 +156,12 @@ def compute_minibatch(ctx: TourContext) -> Measurements:
     finals = [measured[f"b{b}"]["final"] for b in BATCH_SIZES]
     measured["ratio"] = finals[0] / finals[-1]
     measured["spearman"] = rank_correlation([measured[f"b{b}"]["noise"] for b in BATCH_SIZES], finals)
-    table = Table(["col.batch", "col.grad_noise", "col.final_excess", "col.loss_std", "col.steep_share"], rows)
+    table = Table(["col.batch", "col.grad_noise", "col.final_excess", "col.loss_std", "col.steep_share"], rows,
+                  text_args={"tail_pct": 100.0 * TAIL})
     contour = figures.contour_with_trajectories(lambda X, Y: excess(np.stack([X, Y], -1)),
                                                 (w_opt[0] - 9, w_opt[0] + 2), (w_opt[1] - 3, w_opt[1] + 3),
                                                 paths, minima=[tuple(w_opt)], markers=False)
-    figs = [to_figure(contour, "minibatch.fig.contour"),
+    figs = [to_figure(contour, "minibatch.fig.contour", small=BATCH_SIZES[0]),
             to_figure(figures.loss_curves(curves, ylabel="f - f*", offset=0.0), "minibatch.fig.loss")]
     return Measurements([table], figs, measured)
 

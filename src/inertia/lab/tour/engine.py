@@ -112,7 +112,7 @@ def compute_chapters(seed: int = 0, progress: bool = True, lang: str = "en",
     results = []
     with single_thread(), figure_language(lang), progress_bar(progress, len(chapters)) as advance:
         for chapter in chapters:
-            advance(text("progress.chapter", lang, number=chapter.number,
+            advance(text("progress.chapter", lang, number=chapter.number, total=len(CHAPTERS),
                          title=text(f"{chapter.key}.title", lang)))
             start = time.perf_counter()
             measurements = chapter.compute(context)

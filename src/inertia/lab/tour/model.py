@@ -27,11 +27,13 @@ class Figure:
 
 @dataclass(frozen=True)
 class Table:
-    """A table of measured values; ``header_keys`` are text keys, cells are numbers or names."""
+    """A table of measured values; ``header_keys`` are text keys, cells are numbers or names, and
+    ``text_args`` are the constants its headers and caption quote."""
 
     header_keys: Sequence[str]
     rows: Sequence[Sequence[Cell]]
     caption_key: str = ""
+    text_args: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,9 @@ def render_tour(results: Sequence[ChapterResult], out_dir: str | os.PathLike, la
     report = Report(text("page.title", lang), lang=lang, intro=intro)
     report.links = [(text("page.playground", lang), PLAYGROUND)]
     for result in results:
-        tables = [ReportTable([text(key, lang) for key in table.header_keys], [list(row) for row in table.rows],
-                              text(table.caption_key, lang) if table.caption_key else "")
+        tables = [ReportTable([text(key, lang, **table.text_args) for key in table.header_keys],
+                              [list(row) for row in table.rows],
+                              text(table.caption_key, lang, **table.text_args) if table.caption_key else "")
                   for table in result.tables]
         report.add_section(
             chapter_title(result, lang),

@@ -22,27 +22,27 @@ EN: dict[str, str] = {
     "outcome.contradicts": "Contradicts the notes",
     "outcome.mixed": "Partly supports the notes",
     "notes": "The notes say: «{quote}» ({gist})",
-    "progress.chapter": "Chapter {number}/12: {title}",
+    "progress.chapter": "Chapter {number}/{total}: {title}",
     "progress.render": "Writing the report",
     # ------------------------------------------------------------------ table headers
     "col.run": "run", "col.lr": "lr", "col.steep_flips": "sign flips of y (steep)",
     "col.shallow_flips": "sign flips of x (shallow)", "col.path_ratio": "path length / straight distance",
     "col.final_loss": "final loss", "col.batch": "batch size", "col.grad_noise": "gradient noise E|g_B - g|²",
-    "col.final_excess": "final excess loss (mean)", "col.loss_std": "std of loss (last 25%)",
+    "col.final_excess": "final excess loss (mean)", "col.loss_std": "std of loss (last {tail_pct}%)",
     "col.steep_share": "share of excess loss on the steep axis (%)", "col.surface": "surface",
     "col.missed_pct": "starts not ending at the global minimum (%)", "col.mean_final": "mean final loss",
     "col.dim": "dimension", "col.minimum_pct": "random Hessians that are minima (%)",
-    "col.stall_steps": "steps with |∇f| < 0.1 before escaping", "col.escape_step": "escape step (f < -0.5)",
+    "col.stall_steps": "steps with |∇f| < {stall_gradient} before escaping", "col.escape_step": "escape step (f < {escape_loss})",
     "col.saddle_pct": "random Hessians that are saddles (%)", "col.overshoot_pct": "overshoot (% of start distance)",
-    "col.steps_to_target": "steps to f < 1e-3", "col.momentum_overshoot": "momentum overshoot (%)",
+    "col.steps_to_target": "steps to f < {target}", "col.momentum_overshoot": "momentum overshoot (%)",
     "col.nesterov_overshoot": "Nesterov overshoot (%)", "col.ratio": "Nesterov / momentum",
-    "col.step_early": "effective step at step 10", "col.step_last": "effective step at the last step",
+    "col.step_early": "effective step at step {early}", "col.step_last": "effective step at the last step",
     "col.first_half": "distance covered, first half", "col.second_half": "distance covered, second half",
-    "col.tuned_lr": "tuned lr", "col.step_ratio": "last / step-10 effective step",
-    "col.first_step": "first update / lr", "col.max_step_early": "largest update / lr (first 50 steps)",
-    "col.peak_loss_early": "peak loss (first 50 steps)", "col.steps_aligned": "steps to f < 1e-3, axis-aligned",
-    "col.steps_rotated": "steps to f < 1e-3, rotated 45°", "col.slowdown": "slowdown",
-    "col.schedule": "schedule", "col.seed_std": "std over the 8 evaluation seeds", "col.vs_constant": "relative to constant",
+    "col.tuned_lr": "tuned lr", "col.step_ratio": "last / step-{early} effective step",
+    "col.first_step": "first update / lr", "col.max_step_early": "largest update / lr (first {early} steps)",
+    "col.peak_loss_early": "peak loss (first {early} steps)", "col.steps_aligned": "steps to f < {target}, axis-aligned",
+    "col.steps_rotated": "steps to f < {target}, rotated {angle}°", "col.slowdown": "slowdown",
+    "col.schedule": "schedule", "col.seed_std": "std over the {eval_seeds} evaluation seeds", "col.vs_constant": "relative to constant",
     "col.plateau_decays": "plateau decayed at steps (first seed)", "col.problem": "problem", "col.method": "method",
     "col.iters_to_target": "iterations to target", "col.fevals": "function evaluations",
     "col.hvps": "Hessian-vector products", "col.final_gap": "final f - f*", "col.steps": "steps",
@@ -85,7 +85,7 @@ EN: dict[str, str] = {
         "changes. The gradient noise E|g_B - g|² is measured at the minimum from {draws} batches; losses are excess "
         "losses f - f* averaged over the last {tail_pct}% of steps."
     ),
-    "minibatch.fig.contour": "Paths with batch size 2 and with the full batch.",
+    "minibatch.fig.contour": "Paths with batch size {small} and with the full batch.",
     "minibatch.fig.loss": "Excess loss per step for each batch size (log scale).",
     "minibatch.noise.supports": ("With batch size {small}, SGD ended {ratio}× above the full batch ({large}), and "
                                  "the final loss rises with the gradient noise (rank correlation {rho})."),
@@ -108,7 +108,7 @@ EN: dict[str, str] = {
         "random symmetric Gaussian matrices per dimension whose eigenvalues are all positive (a critical point with "
         "such a Hessian is a minimum)."
     ),
-    "minima.fig.contour": "Three of the 100 starts for GD and momentum on Rastrigin's surface.",
+    "minima.fig.contour": "{shown} of the {starts} starts for GD and momentum on Rastrigin's surface.",
     "minima.table.census": "Random Hessians (GOE model): how often a critical point is a minimum.",
     "minima.trapped.supports": "GD ended away from the global minimum from {missed}% of the {starts} starts: in two "
                                "dimensions it stops in local minima.",
@@ -275,7 +275,7 @@ EN: dict[str, str] = {
         "the same valley rotated by {angle}°, tuned lr each (a run that never gets there counts as the whole "
         "budget, so its slowdown is a lower bound)."
     ),
-    "adam.fig.steps": "Largest coordinate update divided by lr, first 50 steps (log scale).",
+    "adam.fig.steps": "Largest coordinate update divided by lr, first {early} steps (log scale).",
     "adam.fig.contour": "Both variants on Rosenbrock at the same lr.",
     "adam.table.rotation": "Axis-aligned against rotated valley.",
     "adam.first.supports": "Without bias correction the first update is {unc}× lr (predicted {predicted}) against "
@@ -333,7 +333,7 @@ EN: dict[str, str] = {
     ),
     "second_order.fig.gap": "f - f* against function evaluations (log-log).",
     "second_order.fig.contour": "Paths on Rosenbrock.",
-    "second_order.table.minibatch": "Softmax regression: full batch against mini-batches of 64.",
+    "second_order.table.minibatch": "Softmax regression: full batch against mini-batches of {batch}.",
     "second.lbfgs.supports": "L-BFGS reached the target on all {count} problems with {low}× to {high}× fewer "
                              "function evaluations than the best tuned first-order method spent (where that method "
                              "missed the target within its budget the ratio is a lower bound), with no lr to tune.",

@@ -20,27 +20,27 @@ KO: dict[str, str] = {
     "outcome.contradicts": "노트와 반대",
     "outcome.mixed": "노트와 부분적으로 일치",
     "notes": "노트: «{quote}»",
-    "progress.chapter": "{number}/12장: {title}",
+    "progress.chapter": "{number}/{total}장: {title}",
     "progress.render": "보고서 작성 중",
     # ------------------------------------------------------------------ table headers
     "col.run": "실행", "col.lr": "lr", "col.steep_flips": "y(가파른 축) 부호 변화 수",
     "col.shallow_flips": "x(완만한 축) 부호 변화 수", "col.path_ratio": "경로 길이 / 직선 거리",
     "col.final_loss": "최종 loss", "col.batch": "batch 크기", "col.grad_noise": "gradient noise E|g_B - g|²",
-    "col.final_excess": "최종 초과 loss (평균)", "col.loss_std": "loss 표준편차 (마지막 25%)",
+    "col.final_excess": "최종 초과 loss (평균)", "col.loss_std": "loss 표준편차 (마지막 {tail_pct}%)",
     "col.steep_share": "가파른 축이 차지하는 초과 loss 비율 (%)", "col.surface": "곡면",
     "col.missed_pct": "전역 최솟값에 도달하지 못한 시작점 (%)", "col.mean_final": "평균 최종 loss",
     "col.dim": "차원", "col.minimum_pct": "최솟점인 무작위 Hessian (%)",
-    "col.stall_steps": "탈출 전 |∇f| < 0.1 인 step 수", "col.escape_step": "탈출 step (f < -0.5)",
+    "col.stall_steps": "탈출 전 |∇f| < {stall_gradient} 인 step 수", "col.escape_step": "탈출 step (f < {escape_loss})",
     "col.saddle_pct": "saddle인 무작위 Hessian (%)", "col.overshoot_pct": "overshoot (시작 거리 대비 %)",
-    "col.steps_to_target": "f < 1e-3 까지 step 수", "col.momentum_overshoot": "momentum overshoot (%)",
+    "col.steps_to_target": "f < {target} 까지 step 수", "col.momentum_overshoot": "momentum overshoot (%)",
     "col.nesterov_overshoot": "Nesterov overshoot (%)", "col.ratio": "Nesterov / momentum",
-    "col.step_early": "10번째 step의 유효 step 크기", "col.step_last": "마지막 step의 유효 step 크기",
+    "col.step_early": "{early}번째 step의 유효 step 크기", "col.step_last": "마지막 step의 유효 step 크기",
     "col.first_half": "전반부 이동 거리", "col.second_half": "후반부 이동 거리",
-    "col.tuned_lr": "튜닝된 lr", "col.step_ratio": "마지막 / 10번째 유효 step",
-    "col.first_step": "첫 update / lr", "col.max_step_early": "최대 update / lr (처음 50 step)",
-    "col.peak_loss_early": "최대 loss (처음 50 step)", "col.steps_aligned": "f < 1e-3 까지 step (축 정렬)",
-    "col.steps_rotated": "f < 1e-3 까지 step (45° 회전)", "col.slowdown": "느려진 배수",
-    "col.schedule": "schedule", "col.seed_std": "평가 seed 8개의 표준편차", "col.vs_constant": "constant 대비",
+    "col.tuned_lr": "튜닝된 lr", "col.step_ratio": "마지막 / {early}번째 유효 step",
+    "col.first_step": "첫 update / lr", "col.max_step_early": "최대 update / lr (처음 {early} step)",
+    "col.peak_loss_early": "최대 loss (처음 {early} step)", "col.steps_aligned": "f < {target} 까지 step (축 정렬)",
+    "col.steps_rotated": "f < {target} 까지 step ({angle}° 회전)", "col.slowdown": "느려진 배수",
+    "col.schedule": "schedule", "col.seed_std": "평가 seed {eval_seeds}개의 표준편차", "col.vs_constant": "constant 대비",
     "col.plateau_decays": "plateau가 decay한 step (첫 seed)", "col.problem": "문제", "col.method": "방법",
     "col.iters_to_target": "목표까지 반복 수", "col.fevals": "함수 평가 수",
     "col.hvps": "Hessian-vector 곱 수", "col.final_gap": "최종 f - f*", "col.steps": "step 수",
@@ -80,7 +80,7 @@ KO: dict[str, str] = {
         "mini-batch를 뽑는다. noise만 바뀌도록 lr은 고정한다. gradient noise E|g_B - g|²는 최솟값에서 {draws}개 "
         "batch로 측정했고, loss는 마지막 {tail_pct}% step의 초과 loss f - f* 평균이다."
     ),
-    "minibatch.fig.contour": "batch 크기 2와 전체 batch의 경로.",
+    "minibatch.fig.contour": "batch 크기 {small}와 전체 batch의 경로.",
     "minibatch.fig.loss": "batch 크기별 step당 초과 loss (로그 눈금).",
     "minibatch.noise.supports": ("batch 크기 {small}의 SGD는 전체 batch({large})보다 {ratio}배 높은 loss로 끝났고, 최종 loss는 "
                                  "gradient noise와 함께 커진다 (순위 상관 {rho})."),
@@ -101,7 +101,7 @@ KO: dict[str, str] = {
         "모형: 차원마다 무작위 대칭 Gaussian 행렬 {samples}개 중 고윳값이 모두 양수인 것(그런 Hessian의 임계점은 "
         "최솟점)의 비율."
     ),
-    "minima.fig.contour": "Rastrigin 곡면에서 GD와 momentum의 시작점 100개 중 3개.",
+    "minima.fig.contour": "Rastrigin 곡면에서 GD와 momentum의 시작점 {starts}개 중 {shown}개.",
     "minima.table.census": "무작위 Hessian (GOE 모형): 임계점이 최솟점일 확률.",
     "minima.trapped.supports": "GD는 시작점 {starts}개 중 {missed}%에서 전역 최솟값이 아닌 곳에 멈췄다: 2차원에서는 local "
                                "minimum에 갇힌다.",
@@ -253,7 +253,7 @@ KO: dict[str, str] = {
         "두 번째 표: 1장의 골짜기와 그것을 {angle}° 회전한 골짜기에서 f < {target}까지의 step 수, 각자 튜닝된 lr "
         "(끝내 도달하지 못하면 전체 예산으로 세므로 느려진 배수는 하한이다)."
     ),
-    "adam.fig.steps": "처음 50 step 동안 가장 큰 좌표 update를 lr로 나눈 값 (로그 눈금).",
+    "adam.fig.steps": "처음 {early} step 동안 가장 큰 좌표 update를 lr로 나눈 값 (로그 눈금).",
     "adam.fig.contour": "같은 lr에서 Rosenbrock 위의 두 변형.",
     "adam.table.rotation": "축 정렬 골짜기와 회전한 골짜기.",
     "adam.first.supports": "bias correction이 없으면 첫 update는 lr의 {unc}배(예측값 {predicted})이고 보정하면 {cor}배이며, "
@@ -304,7 +304,7 @@ KO: dict[str, str] = {
     ),
     "second_order.fig.gap": "함수 평가 수에 따른 f - f* (로그-로그).",
     "second_order.fig.contour": "Rosenbrock 위의 경로.",
-    "second_order.table.minibatch": "softmax 회귀: 전체 batch 대 mini-batch 64.",
+    "second_order.table.minibatch": "softmax 회귀: 전체 batch 대 mini-batch {batch}.",
     "second.lbfgs.supports": "L-BFGS는 {count}개 문제 모두에서 목표에 도달했고, 가장 좋은 튜닝된 1차 방법이 쓴 것보다 함수 "
                              "평가를 {low}~{high}배 적게 썼다 (1차 방법이 예산 안에 목표에 못 미친 경우 이 비율은 하한이다). "
                              "튜닝할 lr도 없다.",
