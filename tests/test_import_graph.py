@@ -30,8 +30,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
     5: ("inertia.cli", "inertia.__main__", "inertia.cli_checks", "inertia.lab", "inertia.bench"),
     4: ("inertia.diagnostics",),
     3: ("inertia.problems", "inertia.minimize"),
-    2: ("inertia.optim", "inertia.second_order", "inertia.schedules", "inertia.schedule_checks",
-        "inertia.rules"),  # inertia.rules: until it is merged into inertia.optim
+    2: ("inertia.optim", "inertia.second_order", "inertia.schedules", "inertia.schedule_checks"),
     1: ("inertia.kernels",),
     0: ("inertia.io", "inertia.errors", "inertia.checks"),
 }
@@ -42,14 +41,9 @@ ALLOWED_FUNCTION_IMPORTS: dict[tuple[str, str], str] = {}
 
 # ---- Temporary allow-lists: violations in modules reworked elsewhere; remove entries as they are fixed.
 # (module, imported module) -> reason: an import inside a function.
-_BENCH = "bench: deferred until a benchmark runs; no circle at module top, move it there"
 _DIAGNOSTICS = "diagnostics: deferred until a figure is saved; no circle, move it to the top"
 _MINIMIZE = "deferred for Newton/L-BFGS, which load optim anyway; no circle, move it to the top"
 TEMPORARY_FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
-    ("inertia.bench.backends", "inertia.kernels.triton_steps"): _BENCH,
-    ("inertia.bench.commands", "inertia.bench.backends"): _BENCH,
-    ("inertia.bench.commands", "inertia.bench.steps"): _BENCH,
-    ("inertia.bench.commands", "inertia.kernels.triton_steps"): _BENCH,
     ("inertia.diagnostics.density", "inertia.io.report_parts"): _DIAGNOSTICS,
     ("inertia.diagnostics.lr_find", "inertia.io.report_parts"): _DIAGNOSTICS,
     ("inertia.minimize", "inertia.optim"): _MINIMIZE,

@@ -17,6 +17,7 @@ import inertia
 from inertia.bench.steps import OPTIMIZERS, time_call
 from inertia.kernels.cpu import NumbaStepper, TorchFusedStepper, numba_available, torch_supports
 from inertia.kernels.rule_info import RuleInfo, StepSpec
+from inertia.kernels.triton_steps import TritonStepper
 
 
 def group_and_spec(name: str) -> tuple[RuleInfo, dict[str, Any], StepSpec, tuple[Any, ...]]:
@@ -70,8 +71,6 @@ def compare_cpu_backends(n: int, steps: int, optimizers: list[str] | None = None
 
 def sweep_launch(n: int, steps: int, shapes: list[tuple[int, int]]) -> list[dict[str, Any]]:
     """Milliseconds per Adam step of the Triton kernel at each (block, num_warps) shape on CUDA."""
-    from inertia.kernels.triton_steps import TritonStepper
-
     device = torch.device("cuda")
     _, _, spec, hyper = group_and_spec("adam")
     buffers = flat_buffers(spec, n, device)

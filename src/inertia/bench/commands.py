@@ -7,10 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Console
 
+from inertia.bench import steps as step_bench
+from inertia.bench.backends import compare_cpu_backends, sweep_launch
 from inertia.bench.report import markdown_tables, row_line
 from inertia.cli_checks import MAX_BENCH_STEPS, output_path
 from inertia.errors import UserInputError
+from inertia.kernels import triton_steps
 
 
 def _check(name: str, values: list[str], allowed: list[str]) -> None:
@@ -48,10 +52,6 @@ def _write(path: Path | None, text: str) -> None:
 def run_bench(device: str, sizes: list[str], optimizers: list[str], impls: list[str], steps: int, scale: float,
               cpu_backends: bool, sweep: bool) -> dict[str, Any]:
     """Validate the arguments, run the benchmark (printing each row as it lands) and return its result."""
-    from rich.console import Console
-
-    from inertia.bench import steps as step_bench
-
     device = _resolve_device(device)
     _check("--size", sizes, list(step_bench.size_table(device)))
     _check("--optimizer", optimizers, list(step_bench.OPTIMIZERS))
@@ -67,17 +67,12 @@ def run_bench(device: str, sizes: list[str], optimizers: list[str], impls: list[
     result.update(step_bench.run_benchmark(device, sizes or None, optimizers or None, impls or None, steps, scale,
                                       report=lambda row: console.print(row_line(row), soft_wrap=True)))
     if cpu_backends:
-        from inertia.bench.backends import compare_cpu_backends
-
         result["cpu_backends"] = compare_cpu_backends(int(40_000_000 * scale), steps, optimizers or None)
     return result
 
 
 def _sweep(n: int, steps: int, console: Any) -> list[dict[str, Any]]:
     """Time the Triton launch shapes and keep the fastest for the rest of the run."""
-    from inertia.bench.backends import sweep_launch
-    from inertia.kernels import triton_steps
-
     rows = sweep_launch(n, steps, [(1024, 4), (2048, 4), (2048, 8), (4096, 8), (8192, 16)])
     best = min(rows, key=lambda r: r["step_ms"])
     triton_steps.LAUNCH.update(block=best["block"], num_warps=best["num_warps"])
