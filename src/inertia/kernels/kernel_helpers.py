@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from inertia.kernels.jit import numba_source, tl, triton_source
 
-__all__ = ["advance_step", "block_offsets", "ieee_div", "ieee_sqrt", "signed_grad"]
+__all__ = ["advance_step", "block_offsets", "ieee_div", "ieee_sqrt", "load_param_grad", "signed_grad"]
 
 
 @numba_source(error_model="numpy")
@@ -58,3 +58,15 @@ def block_offsets(n, BLOCK: tl.constexpr):
     pid = tl.program_id(0)
     offsets = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     return pid, offsets, offsets < n
+
+
+@triton_source
+def load_param_grad(p_ptr, g_ptr, wd_ptr, offs, mask, MAXIMIZE: tl.constexpr, WD: tl.constexpr, CT: tl.constexpr):
+    """A block's parameters and its gradient in the compute type, negated to maximize, plus L2 weight decay."""
+    p = tl.load(p_ptr + offs, mask=mask).to(CT)
+    g = tl.load(g_ptr + offs, mask=mask).to(CT)
+    if MAXIMIZE:
+        g = -g
+    if WD:
+        g = g + tl.load(wd_ptr).to(CT) * p
+    return p, g

@@ -98,8 +98,11 @@ class RuleInfo:
 
     # -------------------------------------------------------------- defaults a rule may override
     def hyper(self, group: Mapping[str, Any]) -> tuple[Any, ...]:
-        """The hyperparameters of ``group`` as a ``Hyper`` tuple (by default: the entries of the same names)."""
-        return self.Hyper(*(group[name] for name in self.Hyper._fields))
+        """The hyperparameters of ``group`` as a ``Hyper`` tuple: the entries of the same names, with
+        ``beta1`` and ``beta2`` read from ``betas``."""
+        betas = {"beta1": 0, "beta2": 1}
+        return self.Hyper(*(group["betas"][betas[name]] if name in betas else group[name]
+                            for name in self.Hyper._fields))
 
     def torch_op(self, spec: StepSpec) -> TorchFusedOp | None:
         """The torch fused CPU op that computes ``spec`` exactly, if there is one."""
@@ -118,6 +121,11 @@ class RuleInfo:
     def key_names(self) -> tuple[str, ...]:
         """The group entries that a param group's spec and hyperparameters depend on."""
         return self.group_keys + PATH_KEYS
+
+    def group_state_keys(self, group: Mapping[str, Any]) -> tuple[str, ...]:
+        """The state keys a step of ``group`` keeps (whichever path takes it)."""
+        flags = tuple((name, int(value)) for name, value in self.options(group).items())
+        return self.state_keys(StepSpec(self, flags))
 
     def spec(self, group: Mapping[str, Any]) -> tuple[StepSpec, tuple[Any, ...]] | None:
         """The static spec and hyperparameters of a param group, or None if no fused kernel covers it."""

@@ -1,9 +1,11 @@
 """torch.optim-compatible first-order optimizers over flat state buffers.
 
-Each rule lives in one module, read top to bottom: its math (the ``*_update`` function, the
-reference every fast path is tested against), its declaration to the fused steps (a
-:class:`inertia.kernels.rule_info.RuleInfo`), its numba and Triton kernels, and its optimizer
-class. A new rule is one such module plus its line here and its row in the test table.
+Each rule lives in one module, read top to bottom: its math (the ``*_update`` function, in
+torch.optim's operation order: the reference every fast path is tested against), its declaration
+to the fused steps (a :class:`inertia.kernels.rule_info.RuleInfo`: named hyperparameters, options,
+state keys, host scalars, torch's fused op if any), its numba and Triton kernel sources, and its
+optimizer class (defaults, group checks, state). A new rule is one such module plus its line here
+and its row in the test table (``tests/optim/optimizer_db.py``).
 """
 
 from __future__ import annotations

@@ -1,29 +1,26 @@
-"""Adagrad: per-coordinate step sizes from accumulated squared gradients; its kernels and ``inertia.Adagrad``.
-
-Read top to bottom: :func:`adagrad_update` is the rule (torch.optim's operation order, the
-reference every fast path is tested against); :class:`AdagradRule` declares it to the fused
-steps; then its numba and Triton kernels; then the optimizer class.
-"""
+"""Adagrad (Duchi, Hazan & Singer, 2011): per-coordinate step sizes from accumulated squared gradients."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from torch import Tensor
 
 from inertia.kernels.jit import numba_source, tl, triton_source
-from inertia.kernels.kernel_helpers import advance_step, block_offsets, ieee_div, ieee_sqrt, signed_grad
+from inertia.kernels.kernel_helpers import (
+    advance_step,
+    block_offsets,
+    ieee_div,
+    ieee_sqrt,
+    load_param_grad,
+    signed_grad,
+)
 from inertia.kernels.rule_info import RuleInfo, StepSpec, TorchFusedOp
 from inertia.optim.base import FlatOptimizer, real_views
 from inertia.optim.layout import GroupLayout
-from inertia.optim.validation import (
-    check_finite_at_least,
-    check_flag,
-    check_lr,
-    split_torch_options,
-)
+from inertia.optim.validation import check_flag, lr_value, non_negative
 
 
 def adagrad_update(
@@ -137,13 +134,7 @@ def adagrad_kernel(p_ptr, g_ptr, sum_ptr, lr_ptr, lr_decay_ptr, eps_ptr, wd_ptr,
     t, _, _ = advance_step(slot_in, slot_out, 1.0, 1.0, pid)
     clr = (tl.load(lr_ptr) / (1.0 + (t - 1.0) * tl.load(lr_decay_ptr))).to(CT)
     eps = tl.load(eps_ptr).to(CT)
-    wd = tl.load(wd_ptr).to(CT)
-    p = tl.load(p_ptr + offs, mask=mask).to(CT)
-    g = tl.load(g_ptr + offs, mask=mask).to(CT)
-    if MAXIMIZE:
-        g = -g
-    if WD:
-        g = g + wd * p
+    p, g = load_param_grad(p_ptr, g_ptr, wd_ptr, offs, mask, MAXIMIZE, WD, CT)
     s = tl.load(sum_ptr + offs, mask=mask).to(CT) + g * g
     if EPS_INSIDE:
         std = ieee_sqrt(s + eps, IEEE)
@@ -180,8 +171,10 @@ class Adagrad(FlatOptimizer):
 
     state_keys = ("sum",)
     rule = ADAGRAD_RULE
-    #: The implementation flags torch.optim.Adagrad keeps in its param groups.
-    torch_group_flags: ClassVar[tuple[str, ...]] = ("foreach", "differentiable", "fused")
+    torch_group_flags = ("foreach", "differentiable", "fused")
+    group_checks = (("lr", lr_value), ("lr_decay", non_negative), ("weight_decay", non_negative),
+                    ("initial_accumulator_value", non_negative), ("eps", non_negative), ("maximize", check_flag),
+                    ("eps_inside_sqrt", check_flag))
 
     def __init__(
         self,
@@ -199,29 +192,16 @@ class Adagrad(FlatOptimizer):
         impl: str = "auto",
         **options: Any,
     ) -> None:
-        defaults = dict(
-            lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-            initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize,
-            eps_inside_sqrt=eps_inside_sqrt, nonfinite=nonfinite, impl=impl,
-            **split_torch_options("Adagrad", dict(options, foreach=foreach), self.torch_group_flags),
-        )
-        super().__init__(params, defaults)
-        for group in self.param_groups:
+        defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize,
+                        eps_inside_sqrt=eps_inside_sqrt, nonfinite=nonfinite, impl=impl)
+        super().__init__(params, defaults, dict(options, foreach=foreach))
+        for group in self.param_groups:  # torch.optim.Adagrad creates its state at construction
             layout = self.layout_of(group)
             for param in group["params"]:
                 state = self.state[param]
                 if not state:
                     self.init_state(param, state, group, layout)
-
-    def _check_group(self, group: dict[str, Any]) -> None:
-        super()._check_group(group)
-        check_lr(group["lr"])
-        check_finite_at_least("lr_decay", group["lr_decay"])
-        check_finite_at_least("weight_decay", group["weight_decay"])
-        check_finite_at_least("initial_accumulator_value", group["initial_accumulator_value"])
-        check_finite_at_least("eps", group["eps"])
-        check_flag("maximize", group["maximize"])
-        check_flag("eps_inside_sqrt", group["eps_inside_sqrt"])
 
     def init_state(
         self, param: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout

@@ -1,14 +1,10 @@
-"""Adam: momentum plus an RMSprop cache, with bias correction; its fused kernels and ``inertia.Adam``.
-
-Read top to bottom: :func:`adam_update` is the rule (torch.optim's operation order, the reference
-every fast path is tested against); :class:`AdamRule` declares it to the fused steps; then its
-numba and Triton kernels; then the optimizer class. AdamW is :mod:`inertia.optim.adamw`.
-"""
+"""Adam (Kingma & Ba, 2015): momentum plus an RMSprop cache, with bias correction; AdamW subclasses it
+(:mod:`inertia.optim.adamw`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from torch import Tensor
@@ -18,14 +14,7 @@ from inertia.kernels.kernel_helpers import advance_step, block_offsets, ieee_div
 from inertia.kernels.rule_info import RuleInfo, StepSpec, TorchFusedOp
 from inertia.optim.base import FlatOptimizer, real_views
 from inertia.optim.layout import GroupLayout
-from inertia.optim.validation import (
-    check_betas,
-    check_choice,
-    check_finite_at_least,
-    check_flag,
-    check_lr,
-    split_torch_options,
-)
+from inertia.optim.validation import betas_value, check_betas, check_flag, lr_value, non_negative, one_of
 
 #: Where ``eps`` goes: outside the square root (torch), inside it (optax ``eps_root``), or TF's "epsilon hat".
 EPS_MODES = ("outside", "inside", "hat")
@@ -134,10 +123,6 @@ class AdamRule(RuleInfo):
                     wd_mode=0 if wd == 0 else (2 if group["decoupled_weight_decay"] else 1),
                     amsgrad=group["amsgrad"], bias_correction=bias_correction,
                     eps_mode=EPS_MODES.index(group.get("eps_mode", "outside")), step_dependent=bias_correction)
-
-    def hyper(self, group: Mapping[str, Any]) -> tuple[Any, ...]:
-        beta1, beta2 = group["betas"]
-        return self.Hyper(group["lr"], beta1, beta2, group["eps"], group["weight_decay"])
 
     def state_keys(self, spec: StepSpec) -> tuple[str, ...]:
         return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if spec.flag("amsgrad") else ())
@@ -321,8 +306,10 @@ class Adam(FlatOptimizer):
 
     state_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     rule = ADAM_RULE
-    #: The implementation flags torch.optim.Adam keeps in its param groups.
-    torch_group_flags: ClassVar[tuple[str, ...]] = ("foreach", "capturable", "differentiable", "fused")
+    torch_group_flags = ("foreach", "capturable", "differentiable", "fused")
+    group_checks = (("lr", lr_value), ("betas", betas_value), ("eps", non_negative), ("weight_decay", non_negative),
+                    ("eps_mode", one_of(EPS_MODES)), ("amsgrad", check_flag), ("bias_correction", check_flag),
+                    ("decoupled_weight_decay", check_flag), ("maximize", check_flag))
 
     def __init__(
         self,
@@ -342,38 +329,14 @@ class Adam(FlatOptimizer):
         **options: Any,
     ) -> None:
         betas = check_betas(betas)
-        defaults = dict(
-            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-            bias_correction=bias_correction, decoupled_weight_decay=decoupled_weight_decay,
-            maximize=maximize, eps_mode=eps_mode, nonfinite=nonfinite, impl=impl,
-            **split_torch_options(type(self).__name__, options, self.torch_group_flags),
-        )
-        super().__init__(params, defaults)
-
-    def _check_group(self, group: dict[str, Any]) -> None:
-        super()._check_group(group)
-        check_lr(group["lr"])
-        check_betas(group["betas"])
-        check_finite_at_least("eps", group["eps"])
-        check_finite_at_least("weight_decay", group["weight_decay"])
-        check_choice("eps_mode", group["eps_mode"], EPS_MODES)
-        for flag in ("amsgrad", "bias_correction", "decoupled_weight_decay", "maximize"):
-            check_flag(flag, group[flag])
-
-    def init_state(
-        self, param: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
-    ) -> None:
-        state["step"] = layout.fresh("step", param)
-        state["exp_avg"] = layout.fresh("exp_avg", param)
-        state["exp_avg_sq"] = layout.fresh("exp_avg_sq", param)
-        if group["amsgrad"]:
-            state["max_exp_avg_sq"] = layout.fresh("max_exp_avg_sq", param)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                        bias_correction=bias_correction, decoupled_weight_decay=decoupled_weight_decay,
+                        maximize=maximize, eps_mode=eps_mode, nonfinite=nonfinite, impl=impl)
+        super().__init__(params, defaults, options)
 
     def _update_param(
         self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
     ) -> None:
-        if group["amsgrad"] and "max_exp_avg_sq" not in state:
-            state["max_exp_avg_sq"] = layout.fresh("max_exp_avg_sq", param)
         state["step"] += 1
         beta1, beta2 = group["betas"]
         param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq = real_views(

@@ -1,31 +1,20 @@
-"""Adamax: Adam with the infinity norm in place of the RMS cache; its fused kernels and ``inertia.Adamax``.
-
-Read top to bottom: :func:`adamax_update` is the rule (torch.optim's operation order, the reference
-every fast path is tested against); :class:`AdamaxRule` declares it to the fused steps; then its
-numba and Triton kernels; then the optimizer class.
-"""
+"""Adamax (Kingma & Ba, 2015, section 7.1): Adam with an infinity norm in place of the squared-gradient cache."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from inertia.kernels.jit import numba_source, tl, triton_source
-from inertia.kernels.kernel_helpers import advance_step, block_offsets, ieee_div, signed_grad
+from inertia.kernels.kernel_helpers import advance_step, block_offsets, ieee_div, load_param_grad, signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec
 from inertia.optim.base import FlatOptimizer, real_views
 from inertia.optim.layout import GroupLayout
-from inertia.optim.validation import (
-    check_betas,
-    check_finite_at_least,
-    check_flag,
-    check_lr,
-    split_torch_options,
-)
+from inertia.optim.validation import betas_value, check_betas, check_flag, lr_value, non_negative
 
 
 def adamax_update(
@@ -86,10 +75,6 @@ class AdamaxRule(RuleInfo):
     def options(self, group: Mapping[str, Any]) -> dict[str, int]:
         return dict(maximize=group["maximize"], weight_decay=group["weight_decay"] != 0, step_dependent=True)
 
-    def hyper(self, group: Mapping[str, Any]) -> tuple[Any, ...]:
-        beta1, beta2 = group["betas"]
-        return self.Hyper(group["lr"], beta1, beta2, group["eps"], group["weight_decay"])
-
     def state_keys(self, spec: StepSpec) -> tuple[str, ...]:
         return ("exp_avg", "exp_inf")
 
@@ -137,13 +122,7 @@ def adamax_kernel(p_ptr, g_ptr, m_ptr, u_ptr, lr_ptr, beta1_ptr, beta2_ptr, eps_
     _, pow1, _ = advance_step(slot_in, slot_out, beta1, beta2, pid)
     clr = (tl.load(lr_ptr) / (1.0 - pow1)).to(CT)
     eps = tl.load(eps_ptr).to(CT)
-    wd = tl.load(wd_ptr).to(CT)
-    p = tl.load(p_ptr + offs, mask=mask).to(CT)
-    g = tl.load(g_ptr + offs, mask=mask).to(CT)
-    if MAXIMIZE:
-        g = -g
-    if WD:
-        g = g + wd * p
+    p, g = load_param_grad(p_ptr, g_ptr, wd_ptr, offs, mask, MAXIMIZE, WD, CT)
     m = tl.load(m_ptr + offs, mask=mask).to(CT)
     m = m + (1.0 - beta1).to(CT) * (g - m)
     u = tl.maximum(tl.load(u_ptr + offs, mask=mask).to(CT) * beta2.to(CT), tl.abs(g) + eps,
@@ -177,8 +156,9 @@ class Adamax(FlatOptimizer):
 
     state_keys = ("exp_avg", "exp_inf")
     rule = ADAMAX_RULE
-    #: The implementation flags torch.optim.Adamax keeps in its param groups.
-    torch_group_flags: ClassVar[tuple[str, ...]] = ("foreach", "differentiable", "capturable")
+    torch_group_flags = ("foreach", "differentiable", "capturable")
+    group_checks = (("lr", lr_value), ("betas", betas_value), ("eps", non_negative), ("weight_decay", non_negative),
+                    ("maximize", check_flag))
 
     def __init__(
         self,
@@ -195,26 +175,9 @@ class Adamax(FlatOptimizer):
         **options: Any,
     ) -> None:
         betas = check_betas(betas)
-        defaults = dict(
-            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize, nonfinite=nonfinite,
-            impl=impl, **split_torch_options("Adamax", dict(options, foreach=foreach), self.torch_group_flags),
-        )
-        super().__init__(params, defaults)
-
-    def _check_group(self, group: dict[str, Any]) -> None:
-        super()._check_group(group)
-        check_lr(group["lr"])
-        check_betas(group["betas"])
-        check_finite_at_least("eps", group["eps"])
-        check_finite_at_least("weight_decay", group["weight_decay"])
-        check_flag("maximize", group["maximize"])
-
-    def init_state(
-        self, param: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
-    ) -> None:
-        state["step"] = layout.fresh("step", param)
-        state["exp_avg"] = layout.fresh("exp_avg", param)
-        state["exp_inf"] = layout.fresh("exp_inf", param)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize, nonfinite=nonfinite,
+                        impl=impl)
+        super().__init__(params, defaults, dict(options, foreach=foreach))
 
     def _update_param(
         self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout

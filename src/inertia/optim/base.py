@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable
-from itertools import chain
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
-from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
 from inertia.kernels.rule_info import RuleInfo
 from inertia.optim.fused_buckets import register_flat_storage
@@ -19,34 +16,15 @@ from inertia.optim.fused_dispatch import FusedGroup, GroupPlan, plan_group, warn
 from inertia.optim.input_checks import check_state_dict, normalize_param_group, params_argument
 from inertia.optim.layout import GroupLayout
 from inertia.optim.sharded import all_finite, copy_state
-from inertia.optim.validation import IMPL_CHOICES, NONFINITE_CHOICES, check_choice, check_flag
-
-# Run step/zero_grad eagerly inside torch.compile'd code; torch's lazy variant keeps `import inertia`
-# from importing torch._dynamo (a second or more) until a step is taken.
-_no_dynamo = getattr(torch, "_disable_dynamo", None) or torch.compiler.disable
-
-
-def _always_watched() -> Any:
-    return True  # torch without ``get_eval_frame_callback``: always take the guarded path
-
-
-#: Dynamo's frame callback (None unless code compiled by ``torch.compile`` is running).
-_eval_frame_callback: Callable[[], Any] = getattr(
-    getattr(getattr(torch._C, "_dynamo", None), "eval_frame", None), "get_eval_frame_callback", _always_watched)
-
-
-def _outside_dynamo(method: Callable[..., Any]) -> Callable[..., Any]:
-    """``method`` kept out of dynamo while it traces or watches frames, called directly otherwise
-    (the guard costs about a microsecond per call, and importing dynamo over a second, for nothing)."""
-    guarded = _no_dynamo(method)
-
-    @functools.wraps(method)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        if torch.compiler.is_compiling() or _eval_frame_callback() is not None:
-            return guarded(*args, **kwargs)
-        return method(*args, **kwargs)
-
-    return call
+from inertia.optim.step_wrappers import cheap_profile_hook_step, outside_dynamo
+from inertia.optim.validation import (
+    IMPL_CHOICES,
+    NONFINITE_CHOICES,
+    GroupCheck,
+    check_choice,
+    check_flag,
+    split_torch_options,
+)
 
 
 class NonFiniteGradientError(FloatingPointError):
@@ -70,10 +48,18 @@ class FlatOptimizer(Optimizer):
     """
 
     state_keys: ClassVar[tuple[str, ...]] = ()
+    #: (group entry, check) pairs applied in order to the constructor's values and every param group.
+    group_checks: ClassVar[tuple[tuple[str, GroupCheck], ...]] = ()
+    #: The implementation flags (``foreach``, ``fused``, ...) that torch.optim's class of the same name
+    #: keeps in its param groups.
+    torch_group_flags: ClassVar[tuple[str, ...]] = ()
     #: The rule's declaration for the fused path (see :mod:`inertia.kernels.rule_info`); None: no fused path.
     rule: ClassVar[RuleInfo | None] = None
 
-    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any], torch_options: dict[str, Any]) -> None:
+        """``defaults``: the class's hyperparameters and options; ``torch_options``: torch.optim's
+        implementation keywords that the caller passed (``foreach``, ``fused``, ...)."""
+        defaults = dict(defaults, **split_torch_options(type(self).__name__, torch_options, self.torch_group_flags))
         _plain_scalars(defaults)  # every group is checked (with the defaults) as torch adds it
         self.skipped_steps = 0
         self.layouts: dict[int, GroupLayout] = {}
@@ -81,39 +67,8 @@ class FlatOptimizer(Optimizer):
         self._fused_warned: set[str] = set()
         super().__init__(params_argument(params), defaults)
 
-    @staticmethod
-    def profile_hook_step(func: Callable[..., Any]) -> Callable[..., Any]:
-        """torch.optim's step wrapper (step pre/post hooks, a profiler range), cheaper when idle.
-
-        The ``record_function`` range alone costs about as much as a whole fused step of a
-        small model, so it is entered only while a profiler runs; step hooks run in torch's
-        order either way (global then per-optimizer pre hooks, per-optimizer then global post
-        hooks), and a pre hook may return new ``(args, kwargs)``.
-        """
-        profiled = Optimizer.profile_hook_step(func)
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            self = args[0]
-            if torch._C._autograd._profiler_enabled():
-                return profiled(*args, **kwargs)
-            if not (_global_optimizer_pre_hooks or _global_optimizer_post_hooks
-                    or self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks):
-                return func(*args, **kwargs)
-            for pre_hook in chain(_global_optimizer_pre_hooks.values(), self._optimizer_step_pre_hooks.values()):
-                result = pre_hook(self, args, kwargs)
-                if result is not None:
-                    if not (isinstance(result, tuple) and len(result) == 2):
-                        raise RuntimeError(f"{func} must return None or a tuple of (new_args, new_kwargs), "
-                                           f"but got {result}.")
-                    args, kwargs = result
-            out = func(*args, **kwargs)
-            self._optimizer_step_code()
-            for post_hook in chain(self._optimizer_step_post_hooks.values(), _global_optimizer_post_hooks.values()):
-                post_hook(self, args, kwargs)
-            return out
-
-        return wrapper
+    #: torch.optim's step wrapper (pre/post hooks, profiler range), cheaper when nothing listens.
+    profile_hook_step = staticmethod(cheap_profile_hook_step)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         """Raise ValueError, naming the argument and the value, if a hyperparameter of ``group`` is bad.
@@ -130,6 +85,8 @@ class FlatOptimizer(Optimizer):
             raise ValueError("Invalid fused: True with foreach: True (they cannot both be True, as in torch.optim)")
         if group.get("differentiable"):
             raise ValueError(f"Invalid differentiable: {group['differentiable']!r} (not supported by inertia)")
+        for key, check in self.group_checks:
+            check(key, group[key])
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """torch.optim's ``add_param_group``; bad params or hyperparameters raise and add nothing.
@@ -198,7 +155,7 @@ class FlatOptimizer(Optimizer):
         return state
 
     # ----------------------------------------------------------------- stepping
-    @_outside_dynamo
+    @outside_dynamo
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Perform one optimization step; ``closure`` re-evaluates the loss (with grad).
 
@@ -253,6 +210,8 @@ class FlatOptimizer(Optimizer):
             if not state:
                 state = {}
                 self.init_state(param, state, group, layout)
+            else:
+                self._add_missing_state(param, state, group, layout)
             self._update_param(param, param.grad, state, group, layout)
             if state and param not in self.state:
                 self.state[param] = state
@@ -295,7 +254,7 @@ class FlatOptimizer(Optimizer):
             return False
         return True
 
-    @_outside_dynamo
+    @outside_dynamo
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset gradients. Gradients held in a fused flat buffer are zeroed in place with one fill
         (they stay views of it, whatever ``set_to_none`` says); others follow torch.optim."""
@@ -313,7 +272,21 @@ class FlatOptimizer(Optimizer):
     def init_state(
         self, param: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
     ) -> None:
-        """Create the state of ``param`` as views of ``layout`` (called while it is empty)."""
+        """Create the state of ``param`` as zero views of ``layout`` (called while it is empty): ``step`` and
+        the rule's state keys for ``group``, as torch.optim does on a first step. Rules without a step
+        counter (SGD) create their buffers in :meth:`_update_param` instead, also as torch does."""
+        if self.rule is not None and self.rule.counts_steps:
+            for key in ("step", *self.rule.group_state_keys(group)):
+                state[key] = layout.fresh(key, param)
+
+    def _add_missing_state(self, param: Tensor, state: dict[str, Any], group: dict[str, Any],
+                           layout: GroupLayout) -> None:
+        """Zero buffers for state keys a group switched on mid-run (amsgrad, momentum, ...), as the fused
+        path creates them."""
+        if self.rule is not None and self.rule.counts_steps:
+            for key in self.rule.group_state_keys(group):
+                if key not in state:
+                    state[key] = layout.fresh(key, param)
 
     def _update_param(
         self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout

@@ -1,30 +1,26 @@
-"""RMSprop: Adagrad with a leaky cache; its fused kernels and ``inertia.RMSprop``.
-
-Read top to bottom: :func:`rmsprop_update` is the rule (torch.optim's operation order, the
-reference every fast path is tested against); :class:`RMSpropRule` declares it to the fused
-steps; then its numba and Triton kernels; then the optimizer class.
-"""
+"""RMSprop (Tieleman & Hinton, 2012): Adagrad's cache made leaky, optionally centered and with momentum."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from torch import Tensor
 
 from inertia.kernels.jit import numba_source, tl, triton_source
-from inertia.kernels.kernel_helpers import advance_step, block_offsets, ieee_div, ieee_sqrt, signed_grad
+from inertia.kernels.kernel_helpers import (
+    advance_step,
+    block_offsets,
+    ieee_div,
+    ieee_sqrt,
+    load_param_grad,
+    signed_grad,
+)
 from inertia.kernels.rule_info import RuleInfo, StepSpec
 from inertia.optim.base import FlatOptimizer, real_views
 from inertia.optim.layout import GroupLayout
-from inertia.optim.validation import (
-    check_finite_at_least,
-    check_flag,
-    check_lr,
-    check_unit_interval,
-    split_torch_options,
-)
+from inertia.optim.validation import check_flag, lr_value, non_negative, probability
 
 
 def rmsprop_update(
@@ -105,8 +101,8 @@ class RMSpropRule(RuleInfo):
                     eps_inside=group.get("eps_inside_sqrt", False), step_dependent=False)
 
     def state_keys(self, spec: StepSpec) -> tuple[str, ...]:
-        return (("square_avg",) + (("grad_avg",) if spec.flag("centered") else ())
-                + (("momentum_buffer",) if spec.flag("momentum") else ()))
+        return (("square_avg",) + (("momentum_buffer",) if spec.flag("momentum") else ())
+                + (("grad_avg",) if spec.flag("centered") else ()))  # torch.optim's order
 
     def host_scalars(self, spec: StepSpec, hyper: tuple[Any, ...], step: int) -> dict[str, float]:
         """``lr, alpha, one_minus_alpha, eps, wd, momentum``."""
@@ -194,13 +190,7 @@ def rmsprop_kernel(p_ptr, g_ptr, sq_ptr, ga_ptr, b_ptr, lr_ptr, alpha_ptr, eps_p
     alpha = alpha64.to(CT)
     one_minus_alpha = (1.0 - alpha64).to(CT)
     eps = tl.load(eps_ptr).to(CT)
-    wd = tl.load(wd_ptr).to(CT)
-    p = tl.load(p_ptr + offs, mask=mask).to(CT)
-    g = tl.load(g_ptr + offs, mask=mask).to(CT)
-    if MAXIMIZE:
-        g = -g
-    if WD:
-        g = g + wd * p
+    p, g = load_param_grad(p_ptr, g_ptr, wd_ptr, offs, mask, MAXIMIZE, WD, CT)
     sq = tl.load(sq_ptr + offs, mask=mask).to(CT) * alpha + one_minus_alpha * g * g
     tl.store(sq_ptr + offs, sq.to(sq_ptr.dtype.element_ty), mask=mask)
     var = sq
@@ -246,8 +236,10 @@ class RMSprop(FlatOptimizer):
 
     state_keys = ("square_avg", "momentum_buffer", "grad_avg")
     rule = RMSPROP_RULE
-    #: The implementation flags torch.optim.RMSprop keeps in its param groups.
-    torch_group_flags: ClassVar[tuple[str, ...]] = ("capturable", "foreach", "differentiable")
+    torch_group_flags = ("capturable", "foreach", "differentiable")
+    group_checks = (("lr", lr_value), ("alpha", probability), ("eps", non_negative), ("weight_decay", non_negative),
+                    ("momentum", non_negative), ("centered", check_flag), ("maximize", check_flag),
+                    ("eps_inside_sqrt", check_flag))
 
     def __init__(
         self,
@@ -268,40 +260,14 @@ class RMSprop(FlatOptimizer):
         impl: str = "auto",
         **options: Any,
     ) -> None:
-        flags = dict(options, capturable=capturable, foreach=foreach, differentiable=differentiable)
-        defaults = dict(
-            lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-            centered=centered, maximize=maximize, eps_inside_sqrt=eps_inside_sqrt,
-            nonfinite=nonfinite, impl=impl, **split_torch_options("RMSprop", flags, self.torch_group_flags),
-        )
-        super().__init__(params, defaults)
-
-    def _check_group(self, group: dict[str, Any]) -> None:
-        super()._check_group(group)
-        check_lr(group["lr"])
-        check_unit_interval("alpha", group["alpha"], closed_right=True)
-        check_finite_at_least("eps", group["eps"])
-        check_finite_at_least("weight_decay", group["weight_decay"])
-        check_finite_at_least("momentum", group["momentum"])
-        for flag in ("centered", "maximize", "eps_inside_sqrt"):
-            check_flag(flag, group[flag])
-
-    def init_state(
-        self, param: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
-    ) -> None:
-        state["step"] = layout.fresh("step", param)
-        state["square_avg"] = layout.fresh("square_avg", param)
-        if group["momentum"] > 0:
-            state["momentum_buffer"] = layout.fresh("momentum_buffer", param)
-        if group["centered"]:
-            state["grad_avg"] = layout.fresh("grad_avg", param)
+        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered,
+                        maximize=maximize, eps_inside_sqrt=eps_inside_sqrt, nonfinite=nonfinite, impl=impl)
+        super().__init__(params, defaults,
+                         dict(options, capturable=capturable, foreach=foreach, differentiable=differentiable))
 
     def _update_param(
         self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
     ) -> None:
-        for key, needed in (("momentum_buffer", group["momentum"] > 0), ("grad_avg", group["centered"])):
-            if needed and key not in state:  # switched on mid-run: start from zero, as the fused path does
-                state[key] = layout.fresh(key, param)
         state["step"] += 1
         param, grad, square_avg, grad_avg, momentum_buffer = real_views(
             param, grad, state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer"))

@@ -1,31 +1,19 @@
-"""SGD with momentum and Nesterov momentum: the math, its fused kernels and ``inertia.SGD``.
-
-Read top to bottom: :func:`sgd_update` is the rule (torch.optim's operation order, the reference
-every fast path is tested against); :class:`SGDRule` declares it to the fused steps (options,
-hyperparameters, state keys, host scalars, torch's fused op); then its numba and Triton kernels;
-then the optimizer class.
-"""
+"""SGD with momentum and Nesterov momentum: the rule, its declaration to the fused steps, its kernels and
+``inertia.SGD`` (the layout of every rule module is described in :mod:`inertia.optim`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, NamedTuple
 
 from torch import Tensor
 
 from inertia.kernels.jit import numba_source, tl, triton_source
-from inertia.kernels.kernel_helpers import advance_step, block_offsets, signed_grad
+from inertia.kernels.kernel_helpers import advance_step, block_offsets, load_param_grad, signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec, TorchFusedOp
 from inertia.optim.base import FlatOptimizer
 from inertia.optim.layout import GroupLayout
-from inertia.optim.validation import (
-    check_choice,
-    check_finite_at_least,
-    check_flag,
-    check_lr,
-    check_unit_interval,
-    split_torch_options,
-)
+from inertia.optim.validation import check_flag, lr_value, non_negative, one_of, probability
 
 
 def sgd_update(
@@ -201,13 +189,7 @@ def sgd_kernel(p_ptr, g_ptr, b_ptr, lr_ptr, momentum_ptr, dampening_ptr, wd_ptr,
     mom64 = tl.load(momentum_ptr)
     mom = mom64.to(CT)
     keep = (1.0 - tl.load(dampening_ptr)).to(CT)
-    wd = tl.load(wd_ptr).to(CT)
-    p = tl.load(p_ptr + offs, mask=mask).to(CT)
-    g = tl.load(g_ptr + offs, mask=mask).to(CT)
-    if MAXIMIZE:
-        g = -g
-    if WD:
-        g = g + wd * p
+    p, g = load_param_grad(p_ptr, g_ptr, wd_ptr, offs, mask, MAXIMIZE, WD, CT)
     if MOMENTUM:
         b = tl.load(b_ptr + offs, mask=mask).to(CT)
         if VELOCITY:
@@ -261,8 +243,10 @@ class SGD(FlatOptimizer):
 
     state_keys = ("momentum_buffer", "velocity")
     rule = SGD_RULE
-    #: The implementation flags torch.optim.SGD keeps in its param groups.
-    torch_group_flags: ClassVar[tuple[str, ...]] = ("foreach", "differentiable", "fused")
+    torch_group_flags = ("foreach", "differentiable", "fused")
+    group_checks = (("lr", lr_value), ("momentum", non_negative), ("dampening", probability),
+                    ("weight_decay", non_negative), ("nesterov", check_flag), ("maximize", check_flag),
+                    ("momentum_form", one_of(MOMENTUM_FORMS)))
 
     def __init__(
         self,
@@ -279,23 +263,13 @@ class SGD(FlatOptimizer):
         impl: str = "auto",
         **options: Any,
     ) -> None:
-        defaults = dict(
-            lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
-            weight_decay=weight_decay, maximize=maximize, momentum_form=momentum_form,
-            nonfinite=nonfinite, impl=impl, **split_torch_options("SGD", options, self.torch_group_flags),
-        )
-        super().__init__(params, defaults)
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov, weight_decay=weight_decay,
+                        maximize=maximize, momentum_form=momentum_form, nonfinite=nonfinite, impl=impl)
+        super().__init__(params, defaults, options)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         super()._check_group(group)
         momentum, dampening, nesterov = group["momentum"], group["dampening"], group["nesterov"]
-        check_lr(group["lr"])
-        check_finite_at_least("momentum", momentum)
-        check_unit_interval("dampening", dampening, closed_right=True)
-        check_finite_at_least("weight_decay", group["weight_decay"])
-        check_flag("nesterov", nesterov)
-        check_flag("maximize", group["maximize"])
-        check_choice("momentum_form", group["momentum_form"], MOMENTUM_FORMS)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError(
                 f"Invalid nesterov: {nesterov!r} (Nesterov momentum requires momentum > 0 and "

@@ -6,6 +6,7 @@ are re-exported under their names until those modules import :mod:`inertia.check
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from inertia.checks import (
@@ -18,9 +19,13 @@ from inertia.checks import (
 )
 
 __all__ = [
-    "IMPL_CHOICES", "NONFINITE_CHOICES", "TORCH_OPTIONS", "check_betas", "check_choice",
-    "check_finite_at_least", "check_flag", "check_lr", "check_unit_interval", "is_number", "split_torch_options",
+    "IMPL_CHOICES", "NONFINITE_CHOICES", "TORCH_OPTIONS", "GroupCheck", "betas_value", "check_betas", "check_choice",
+    "check_finite_at_least", "check_flag", "check_lr", "check_unit_interval", "is_number", "lr_value",
+    "non_negative", "one_of", "probability", "split_torch_options",
 ]
+
+#: A check of one param-group entry: called with the entry's name and value, raises naming both.
+GroupCheck = Callable[[str, Any], Any]
 
 # torch.optim keyword options that inertia accepts for drop-in use, with torch's defaults.
 TORCH_OPTIONS = {"foreach": None, "fused": None, "capturable": False, "differentiable": False}
@@ -61,3 +66,28 @@ def split_torch_options(optimizer_name: str, options: dict[str, Any], group_flag
     result = {key: TORCH_OPTIONS[key] for key in group_flags}
     result.update(options)
     return result
+
+
+def lr_value(name: str, value: Any) -> float:
+    """The group entry ``lr``: :func:`check_lr`."""
+    return check_lr(value)
+
+
+def betas_value(name: str, value: Any) -> tuple[float, float]:
+    """The group entry ``betas``: :func:`check_betas`."""
+    return check_betas(value)
+
+
+def non_negative(name: str, value: Any) -> float:
+    """A finite number >= 0."""
+    return check_finite_at_least(name, value)
+
+
+def probability(name: str, value: Any) -> float:
+    """A number in [0, 1]."""
+    return check_unit_interval(name, value, closed_right=True)
+
+
+def one_of(choices: tuple[str, ...]) -> GroupCheck:
+    """A check that the entry is one of ``choices``."""
+    return lambda name, value: check_choice(name, value, choices)

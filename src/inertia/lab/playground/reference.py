@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.optim import Optimizer
 
-from inertia.optim import SGD, AdaGrad, Adam, AdamW, RMSprop
+from inertia.optim import SGD, Adagrad, Adam, AdamW, RMSprop
 from inertia.problems.surfaces import get_surface
 from inertia.second_order import LBFGS, Newton
 
@@ -39,7 +39,7 @@ BUILDERS: dict[str, Callable[[torch.Tensor, Mapping[str, float]], Optimizer]] = 
     "sgd": lambda x, hp: SGD([x], lr=hp["lr"]),
     "momentum": lambda x, hp: SGD([x], lr=hp["lr"], momentum=hp["mu"]),
     "nesterov": lambda x, hp: SGD([x], lr=hp["lr"], momentum=hp["mu"], nesterov=True),
-    "adagrad": lambda x, hp: AdaGrad([x], lr=hp["lr"], eps=hp["eps"]),
+    "adagrad": lambda x, hp: Adagrad([x], lr=hp["lr"], eps=hp["eps"]),
     "rmsprop": lambda x, hp: RMSprop([x], lr=hp["lr"], alpha=hp["alpha"], eps=hp["eps"]),
     "adam": lambda x, hp: _adam(x, hp, Adam),
     "adamw": lambda x, hp: _adam(x, hp, AdamW),
