@@ -18,7 +18,7 @@ import sys
 
 import typer
 
-from inertia.bench.commands import register
+from inertia.bench.bench_commands import register
 
 
 def main(argv: list[str]) -> int:

@@ -43,8 +43,10 @@ def no_heavy_work(monkeypatch: pytest.MonkeyPatch) -> None:
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError("work started before the arguments were checked")
 
-    monkeypatch.setattr("inertia.diagnostics.workload.make_workload", forbidden)
+    # The command module first: importing it binds make_workload, which must still be the real one then
+    # (or undoing the patch would restore the forbidden stand-in).
     monkeypatch.setattr("inertia.lab.diagnostics_commands.make_workload", forbidden)  # where the command calls it
+    monkeypatch.setattr("inertia.diagnostics.workload.make_workload", forbidden)
     monkeypatch.setattr("inertia.bench.steps.run_benchmark", forbidden)
 
 

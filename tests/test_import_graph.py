@@ -42,11 +42,9 @@ ALLOWED_FUNCTION_IMPORTS: dict[tuple[str, str], str] = {}
 # ---- Temporary allow-lists: violations in modules reworked elsewhere; remove entries as they are fixed.
 # (module, imported module) -> reason: an import inside a function.
 _DIAGNOSTICS = "diagnostics: deferred until a figure is saved; no circle, move it to the top"
-_MINIMIZE = "deferred for Newton/L-BFGS, which load optim anyway; no circle, move it to the top"
 TEMPORARY_FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
     ("inertia.diagnostics.density", "inertia.io.report_parts"): _DIAGNOSTICS,
     ("inertia.diagnostics.lr_find", "inertia.io.report_parts"): _DIAGNOSTICS,
-    ("inertia.minimize", "inertia.optim"): _MINIMIZE,
 }
 # (module, imported module) -> reason: a module-level edge left out of the circle check.
 TEMPORARY_CIRCLE_EDGES: dict[tuple[str, str], str] = {}

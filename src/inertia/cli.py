@@ -33,7 +33,7 @@ app = typer.Typer(
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "inertia.lab.lab_commands": ("train", "compare", "problems", "tour"),
     "inertia.lab.playground.playground_commands": ("playground",),
-    "inertia.bench.commands": ("bench",),
+    "inertia.bench.bench_commands": ("bench",),
     "inertia.lab.diagnostics_commands": ("lr-find", "diagnose"),
 }
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from inertia.checks import STYLE_SENTENCE, check_callable, check_flag, check_positive, is_number
+from inertia.optim import OPTIMIZERS
 from inertia.second_order.base import IterationInfo
 from inertia.second_order.curvature import autograd_hvp, lanczos_curvature
 from inertia.second_order.lbfgs import LBFGS
@@ -261,8 +262,6 @@ def _run_newton(fun, x, method, tol, max_iter, recorder, options):
 
 
 def _run_first_order(fun, x, method, tol, max_iter, recorder, options):
-    from inertia.optim import OPTIMIZERS  # imported here: the optimizers need not load for Newton/L-BFGS
-
     max_eval = check_positive("max_eval", options.pop("max_eval", None), integer=True, allow_none=True,
                               style=STYLE_SENTENCE)
     opt = OPTIMIZERS[method]([x], **options)

@@ -5,7 +5,7 @@ kernels.
   bandwidth floor measured in the same run.
 - :mod:`inertia.bench.backends`: side benchmarks of the CPU backends and of the Triton launch shapes.
 - :mod:`inertia.bench.report`: a progress line per row and the markdown tables.
-- :mod:`inertia.bench.commands`: the ``inertia bench`` command.
+- :mod:`inertia.bench.bench_commands`: the ``inertia bench`` command.
 
 Nothing here is imported by :mod:`inertia.kernels`; the benchmark imports the kernels, never the other way round.
 """
