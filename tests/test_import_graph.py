@@ -41,11 +41,7 @@ ALLOWED_FUNCTION_IMPORTS: dict[tuple[str, str], str] = {}
 
 # ---- Temporary allow-lists: violations in modules reworked elsewhere; remove entries as they are fixed.
 # (module, imported module) -> reason: an import inside a function.
-_DIAGNOSTICS = "diagnostics: deferred until a figure is saved; no circle, move it to the top"
-TEMPORARY_FUNCTION_IMPORTS: dict[tuple[str, str], str] = {
-    ("inertia.diagnostics.density", "inertia.io.report_parts"): _DIAGNOSTICS,
-    ("inertia.diagnostics.lr_find", "inertia.io.report_parts"): _DIAGNOSTICS,
-}
+TEMPORARY_FUNCTION_IMPORTS: dict[tuple[str, str], str] = {}
 # (module, imported module) -> reason: a module-level edge left out of the circle check.
 TEMPORARY_CIRCLE_EDGES: dict[tuple[str, str], str] = {}
 # (module, imported module) -> reason: an import from a lower layer to a higher one.

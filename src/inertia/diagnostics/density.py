@@ -12,18 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 from inertia.checks import STYLE_FIELD, check_int, check_real, check_seed
 from inertia.diagnostics._params import ParamsLike
 from inertia.diagnostics.hessian import HessianOperator, LossFn, lanczos
 from inertia.io.atomic import atomic_write_bytes
-
-if TYPE_CHECKING:  # matplotlib loads when a figure is drawn
-    from matplotlib.figure import Figure
+from inertia.io.report_parts import figure_to_png
 
 
 @dataclass
@@ -94,8 +92,6 @@ def spectral_density(loss_fn: LossFn, params: ParamsLike, *, num_probes: int = 4
 def density_figure(result: SpectralDensity, title: str = "Hessian spectral density", lr: float | None = None,
                    limit: float | None = None) -> Figure:
     """A log-scale plot of the density; ``limit`` (or ``2/lr``) marks the (S)GD stability limit."""
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(6, 3.6))
     ax = fig.add_subplot()
     floor = max(result.density.max() * 1e-8, 1e-300)
@@ -115,8 +111,6 @@ def density_figure(result: SpectralDensity, title: str = "Hessian spectral densi
 def plot_spectral_density(result: SpectralDensity, path: str | Path, title: str = "Hessian spectral density",
                           lr: float | None = None) -> Path:
     """Save :func:`density_figure` as a PNG at ``path`` (written atomically)."""
-    from inertia.io.report_parts import figure_to_png  # matplotlib, only when a figure is drawn
-
     path = Path(path)
     atomic_write_bytes(path, figure_to_png(density_figure(result, title, lr=lr), dpi=110))
     return path

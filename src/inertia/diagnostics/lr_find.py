@@ -27,10 +27,11 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from inertia.checks import STYLE_FIELD, check_callable, check_int, check_positive, check_real, is_number
@@ -46,9 +47,7 @@ from inertia.diagnostics.hessian import edge_of_stability, hessian_eigenvalues, 
 from inertia.diagnostics.state import TrainingSnapshot
 from inertia.io.atomic import atomic_write_bytes
 from inertia.io.json_files import write_json
-
-if TYPE_CHECKING:  # matplotlib loads when a figure is drawn
-    from matplotlib.figure import Figure
+from inertia.io.report_parts import figure_to_png
 
 BatchLoss = Callable[[int, int], Tensor]
 SUGGESTION_RULE = ("valley midpoint: geometric mean of the lr of steepest descent and the lr of the minimum "
@@ -299,8 +298,6 @@ def _combine(curves: list[SeedCurve], optimizer: torch.optim.Optimizer, lambda_m
 
 def lr_find_figure(result: LRFindResult, title: str = "Learning-rate range test") -> Figure:
     """The seed curves, their band and median, the suggestion and the (S)GD stability limit."""
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(6.4, 4.0))
     ax = fig.add_subplot()
     for curve in result.curves:
@@ -327,8 +324,6 @@ def lr_find_figure(result: LRFindResult, title: str = "Learning-rate range test"
 
 def write_lr_find(result: LRFindResult, out_dir: str | os.PathLike) -> tuple[Path, Path]:
     """Write ``lr_find.png`` and ``summary.json`` into ``out_dir`` (each atomically); return their paths."""
-    from inertia.io.report_parts import figure_to_png  # matplotlib, only when a figure is drawn
-
     if not isinstance(result, LRFindResult):
         raise TypeError(f"result: must be the LRFindResult of lr_find, got {type(result).__name__}")
     if not isinstance(out_dir, (str, os.PathLike)) or not str(out_dir):
