@@ -275,3 +275,15 @@ def test_each_pathology_fires_on_its_case_and_healthy_runs_stay_silent(name, bia
             optimizer.step()
     assert {(d.pathology, d.layer) for d in monitor.diagnoses} == expected
     assert all(d.step == 22 for d in monitor.diagnoses)  # the third warm-up sample decides
+
+
+def test_restore_rebuilds_a_monitor_from_its_samples() -> None:
+    """A fresh monitor given another's samples and step count holds the same samples and warnings."""
+    monitor, x = _run_surface("valley", lambda p: inertia.SGD(p, lr=1.9), 200, kappa=100.0)
+    restored = OptimizerMonitor(inertia.SGD([x], lr=1.9), {"xy": x}, on_warning=lambda d: None)
+    restored.restore(monitor.samples, monitor.steps)
+    assert restored.samples == monitor.samples and restored.diagnoses == monitor.diagnoses
+    assert restored.steps == monitor.steps == 200
+    assert restored.history("xy") == monitor.history("xy")
+    with pytest.raises(ValueError, match=r"steps: must be a non-negative integer, got -1"):
+        restored.restore([], -1)

@@ -262,6 +262,22 @@ class OptimizerMonitor(SampleHistory):
                 self.diagnoses.append(diagnosis)
                 self.on_warning(diagnosis)
 
+    def restore(self, samples: Iterable[Sample], steps: int) -> None:
+        """Bring this fresh monitor to where one that recorded ``samples`` stood after ``steps`` steps.
+
+        For a resumed run: feeding the saved samples through detection again rebuilds the history,
+        the rate limit and the warnings exactly (detection is deterministic; ``on_warning`` is called
+        for each warning again, so pass a silent one and set the real one afterwards); the count of
+        sampled steps fixes which later samples read the adaptive state, and ``steps`` puts the
+        sampling schedule on the run's steps. A sampled pair that straddles the checkpoint is lost.
+        """
+        check_non_negative("steps", steps, integer=True, style=STYLE_FIELD)
+        samples = list(samples)
+        for sample in samples:
+            self._add(sample)
+        self._sample_count = len({sample.step for sample in samples})
+        self.steps = steps
+
     def warned(self, pathology: str, layer: str | None = None) -> bool:
         """Whether a warning for ``pathology`` (optionally in ``layer``) was emitted."""
         return any(d.pathology == pathology and (layer is None or d.layer == layer) for d in self.diagnoses)

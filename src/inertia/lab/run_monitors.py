@@ -62,7 +62,7 @@ class RunMonitor:
         self._live = options.on_warning
         self.monitor = OptimizerMonitor(optimizer, named_parameters, interval=options.interval or DEFAULT_INTERVAL,
                                         thresholds=options.thresholds, on_warning=lambda d: None)
-        _replay(self.monitor, [Sample(**entry) for entry in saved["samples"]] if saved else [], first_step)
+        self.monitor.restore([Sample(**entry) for entry in saved["samples"]] if saved else [], first_step)
         self.monitor.on_warning = self._emit
         self.from_step = int(saved["from_step"]) if saved else first_step
 
@@ -97,20 +97,6 @@ class RunMonitor:
         """Write ``monitor.json`` (thresholds, samples, warnings) atomically."""
         record = {"thresholds": asdict(self.monitor.thresholds), **self.state(), "warnings": self.warnings()}
         atomic_write_text(Path(run_dir) / MONITOR_FILE, json.dumps(record, default=float) + "\n")
-
-
-def _replay(monitor: OptimizerMonitor, samples: list[Sample], steps_done: int) -> None:
-    """Bring a fresh monitor to where a checkpointed one stood after ``steps_done`` steps.
-
-    Feeding the saved samples through the monitor's detection again rebuilds its history, rate
-    limit and warnings exactly (detection is deterministic); the sample counter fixes which
-    samples read the adaptive state; the step counter puts the sampling schedule on the run's steps.
-    (This uses OptimizerMonitor internals; a sampled pair that straddles the checkpoint is lost.)
-    """
-    for sample in samples:
-        monitor._add(sample)
-    monitor._sample_count = len({sample.step for sample in samples})
-    monitor.steps = steps_done
 
 
 def start_monitor(options: MonitorOptions | None, optimizer: Optimizer,
