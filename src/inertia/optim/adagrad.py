@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from torch import Tensor
 
+from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.kernel_helpers import (
     advance_step,
@@ -20,7 +21,7 @@ from inertia.kernels.kernel_helpers import (
 from inertia.kernels.rule_info import RuleInfo, StepSpec, TorchFusedOp
 from inertia.optim.base import FlatOptimizer, real_views
 from inertia.optim.layout import GroupLayout
-from inertia.optim.validation import check_flag, lr_value, non_negative
+from inertia.optim.validation import lr_value, non_negative
 
 
 def adagrad_update(

@@ -9,12 +9,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.kernel_helpers import advance_step, block_offsets, ieee_div, load_param_grad, signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec
 from inertia.optim.base import FlatOptimizer, real_views
 from inertia.optim.layout import GroupLayout
-from inertia.optim.validation import betas_value, check_betas, check_flag, lr_value, non_negative
+from inertia.optim.validation import betas_value, check_betas, lr_value, non_negative
 
 
 def adamax_update(

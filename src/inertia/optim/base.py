@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from inertia.checks import check_choice, check_flag
 from inertia.kernels.rule_info import RuleInfo
 from inertia.optim.fused_buckets import register_flat_storage
 from inertia.optim.fused_dispatch import FusedGroup, GroupPlan, plan_group, warn_once
@@ -17,14 +18,7 @@ from inertia.optim.input_checks import check_state_dict, normalize_param_group, 
 from inertia.optim.layout import GroupLayout
 from inertia.optim.sharded import all_finite, copy_state
 from inertia.optim.step_wrappers import cheap_profile_hook_step, outside_dynamo
-from inertia.optim.validation import (
-    IMPL_CHOICES,
-    NONFINITE_CHOICES,
-    GroupCheck,
-    check_choice,
-    check_flag,
-    split_torch_options,
-)
+from inertia.optim.validation import IMPL_CHOICES, NONFINITE_CHOICES, GroupCheck, split_torch_options
 
 
 class NonFiniteGradientError(FloatingPointError):

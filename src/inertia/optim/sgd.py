@@ -8,12 +8,13 @@ from typing import Any, NamedTuple
 
 from torch import Tensor
 
+from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.kernel_helpers import advance_step, block_offsets, load_param_grad, signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec, TorchFusedOp
 from inertia.optim.base import FlatOptimizer
 from inertia.optim.layout import GroupLayout
-from inertia.optim.validation import check_flag, lr_value, non_negative, one_of, probability
+from inertia.optim.validation import lr_value, non_negative, one_of, probability
 
 
 def sgd_update(

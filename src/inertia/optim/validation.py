@@ -1,7 +1,8 @@
 """The optimizers' own argument checks: torch.optim's keyword options, ``lr`` and ``betas``.
 
-The generic checks live in :mod:`inertia.checks`; the ones the optimizer modules import from here
-are re-exported under their names until those modules import :mod:`inertia.checks` themselves.
+The generic checks live in :mod:`inertia.checks`; here are the optimizers' own: torch.optim's keyword
+options, ``lr`` and ``betas``, and the group-entry checks (``(name, value)``) that the optimizer
+classes list in their ``group_checks``.
 """
 
 from __future__ import annotations
@@ -13,15 +14,13 @@ from inertia.checks import (
     STYLE_INVALID,
     check_choice,
     check_finite_at_least,
-    check_flag,
     check_unit_interval,
     is_number,
 )
 
 __all__ = [
-    "IMPL_CHOICES", "NONFINITE_CHOICES", "TORCH_OPTIONS", "GroupCheck", "betas_value", "check_betas", "check_choice",
-    "check_finite_at_least", "check_flag", "check_lr", "check_unit_interval", "is_number", "lr_value",
-    "non_negative", "one_of", "probability", "split_torch_options",
+    "IMPL_CHOICES", "NONFINITE_CHOICES", "TORCH_OPTIONS", "GroupCheck", "betas_value", "check_betas", "check_lr",
+    "lr_value", "non_negative", "one_of", "probability", "split_torch_options",
 ]
 
 #: A check of one param-group entry: called with the entry's name and value, raises naming both.
