@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.optim import Optimizer
 
+from inertia.checks import STYLE_SENTENCE, check_int
 from inertia.optim import SGD, Adagrad, Adam, AdamW, RMSprop
 from inertia.problems.surfaces import get_surface
 from inertia.second_order import LBFGS, Newton
@@ -69,8 +70,7 @@ def python_run(surface: str, params: Mapping[str, float], optimizer: str, hyper:
     fixed-step iteration (``line_search=None``) per step; Newton one exact, undamped-by-default
     Newton step (``trust_region=False``) with the Hessian from autograd.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    check_int("steps", steps, low=0, style=STYLE_SENTENCE)
     hp = full_hyperparameters(optimizer, hyper)
     problem = get_surface(surface, **dict(params))
     x = torch.tensor([float(start[0]), float(start[1])], dtype=torch.float64, requires_grad=True)

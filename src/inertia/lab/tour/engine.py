@@ -24,6 +24,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from inertia.checks import STYLE_SENTENCE
+from inertia.checks import check_seed as check_seed_value
 from inertia.lab.figure_text import figure_language
 from inertia.lab.tour import (
     ch_adam,
@@ -86,9 +88,7 @@ SEED_LIMIT = 2**32  # the tour's seed also splits the digits (scikit-learn's ran
 
 def check_seed(seed: int) -> int:
     """Return ``seed`` if it is an integer in ``[0, 2**32)``, else raise ValueError naming it."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
-        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
-    return seed
+    return check_seed_value("seed", seed, limit=SEED_LIMIT, style=STYLE_SENTENCE)
 
 
 @contextlib.contextmanager

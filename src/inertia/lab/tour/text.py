@@ -35,9 +35,7 @@ def fmt(value: Any) -> str:
         return "(" + ", ".join(fmt(v) for v in value) + ")"
     if isinstance(value, list):
         return ", ".join(fmt(v) for v in value) or "-"
-    if isinstance(value, bool) or isinstance(value, str):
-        return str(value)
-    if isinstance(value, int):
+    if isinstance(value, (str, int)):  # bools too: True and False print as words
         return str(value)
     value = float(value)
     if math.isnan(value):
