@@ -7,7 +7,8 @@ and Triton kernel sources), and this package turns (rule, buffers, backend) into
 - :mod:`inertia.kernels.rule_info`: what a rule declares (:class:`RuleInfo`), and a param group's
   static options (:class:`StepSpec`).
 - :mod:`inertia.kernels.jit`: kernel sources, compiled for numba or Triton on first use;
-  :mod:`inertia.kernels.kernel_helpers`: the helpers every rule's kernels share.
+  :mod:`inertia.kernels.numba_helpers` and :mod:`inertia.kernels.triton_helpers`: the helpers
+  every rule's kernels share.
 - :mod:`inertia.kernels.steppers`: flat buffers (one tensor per key) or lists of local shards
   (DTensor parameters) in, one stepper out.
 - :mod:`inertia.kernels.triton_steps`: CUDA (Triton, optionally replayed from a CUDA graph with

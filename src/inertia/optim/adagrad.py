@@ -10,32 +10,17 @@ from torch import Tensor
 
 from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
-from inertia.kernels.kernel_helpers import (
-    advance_step,
-    block_offsets,
-    ieee_div,
-    ieee_sqrt,
-    load_param_grad,
-    signed_grad,
-)
+from inertia.kernels.numba_helpers import signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec, TorchFusedOp
+from inertia.kernels.triton_helpers import advance_step, block_offsets, ieee_div, ieee_sqrt, load_param_grad
 from inertia.optim.base import FlatOptimizer, real_views
 from inertia.optim.layout import GroupLayout
 from inertia.optim.validation import lr_value, non_negative
 
 
 def adagrad_update(
-    param: Tensor,
-    grad: Tensor,
-    state_sum: Tensor,
-    *,
-    step: float,
-    lr: float,
-    lr_decay: float = 0.0,
-    weight_decay: float = 0.0,
-    eps: float = 1e-10,
-    maximize: bool = False,
-    eps_inside_sqrt: bool = False,
+    param: Tensor, grad: Tensor, state_sum: Tensor, *, step: float, lr: float, lr_decay: float = 0.0,
+    weight_decay: float = 0.0, eps: float = 1e-10, maximize: bool = False, eps_inside_sqrt: bool = False,
 ) -> None:
     r"""One AdaGrad step (Duchi, Hazan & Singer, 2011), in place.
 
@@ -178,19 +163,9 @@ class Adagrad(FlatOptimizer):
                     ("eps_inside_sqrt", check_flag))
 
     def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float = 1e-2,
-        lr_decay: float = 0.0,
-        weight_decay: float = 0.0,
-        initial_accumulator_value: float = 0.0,
-        eps: float = 1e-10,
-        foreach: bool | None = None,
-        *,
-        maximize: bool = False,
-        eps_inside_sqrt: bool = False,
-        nonfinite: str = "ignore",
-        impl: str = "auto",
+        self, params: Iterable[Any], lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0, eps: float = 1e-10, foreach: bool | None = None, *,
+        maximize: bool = False, eps_inside_sqrt: bool = False, nonfinite: str = "ignore", impl: str = "auto",
         **options: Any,
     ) -> None:
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,

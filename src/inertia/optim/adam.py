@@ -11,8 +11,8 @@ from torch import Tensor
 
 from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
-from inertia.kernels.kernel_helpers import advance_step, block_offsets, ieee_div, ieee_sqrt
 from inertia.kernels.rule_info import RuleInfo, StepSpec, TorchFusedOp
+from inertia.kernels.triton_helpers import advance_step, block_offsets, ieee_div, ieee_sqrt
 from inertia.optim.base import FlatOptimizer, real_views
 from inertia.optim.layout import GroupLayout
 from inertia.optim.validation import betas_value, check_betas, lr_value, non_negative, one_of
@@ -22,23 +22,10 @@ EPS_MODES = ("outside", "inside", "hat")
 
 
 def adam_update(
-    param: Tensor,
-    grad: Tensor,
-    exp_avg: Tensor,
-    exp_avg_sq: Tensor,
-    max_exp_avg_sq: Tensor | None,
-    *,
-    step: float,
-    lr: float,
-    beta1: float = 0.9,
-    beta2: float = 0.999,
-    eps: float = 1e-8,
-    weight_decay: float = 0.0,
-    decoupled_weight_decay: bool = False,
-    amsgrad: bool = False,
-    bias_correction: bool = True,
-    maximize: bool = False,
-    eps_mode: str = "outside",
+    param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, max_exp_avg_sq: Tensor | None, *,
+    step: float, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+    weight_decay: float = 0.0, decoupled_weight_decay: bool = False, amsgrad: bool = False,
+    bias_correction: bool = True, maximize: bool = False, eps_mode: str = "outside",
 ) -> None:
     r"""One Adam step (Kingma & Ba, 2015), in place. ``step`` is :math:`t \geq 1`.
 
@@ -313,21 +300,10 @@ class Adam(FlatOptimizer):
                     ("decoupled_weight_decay", check_flag), ("maximize", check_flag))
 
     def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        amsgrad: bool = False,
-        bias_correction: bool = True,
-        decoupled_weight_decay: bool = False,
-        maximize: bool = False,
-        *,
-        eps_mode: str = "outside",
-        nonfinite: str = "ignore",
-        impl: str = "auto",
-        **options: Any,
+        self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, bias_correction: bool = True,
+        decoupled_weight_decay: bool = False, maximize: bool = False, *, eps_mode: str = "outside",
+        nonfinite: str = "ignore", impl: str = "auto", **options: Any,
     ) -> None:
         betas = check_betas(betas)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,

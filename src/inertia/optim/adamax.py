@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -11,25 +11,18 @@ from torch import Tensor
 
 from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
-from inertia.kernels.kernel_helpers import advance_step, block_offsets, ieee_div, load_param_grad, signed_grad
+from inertia.kernels.numba_helpers import signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec
+from inertia.kernels.triton_helpers import advance_step, block_offsets, ieee_div, load_param_grad
+from inertia.optim.adam import AdamRule
 from inertia.optim.base import FlatOptimizer, real_views
 from inertia.optim.layout import GroupLayout
 from inertia.optim.validation import betas_value, check_betas, lr_value, non_negative
 
 
 def adamax_update(
-    param: Tensor,
-    grad: Tensor,
-    exp_avg: Tensor,
-    exp_inf: Tensor,
-    *,
-    step: float,
-    lr: float,
-    beta1: float = 0.9,
-    beta2: float = 0.999,
-    eps: float = 1e-8,
-    weight_decay: float = 0.0,
+    param: Tensor, grad: Tensor, exp_avg: Tensor, exp_inf: Tensor, *, step: float, lr: float,
+    beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
     maximize: bool = False,
 ) -> None:
     r"""One Adamax step (Kingma & Ba, 2015, section 7.1), in place. ``step`` is :math:`t \geq 1`.
@@ -57,14 +50,7 @@ class AdamaxRule(RuleInfo):
 
     name = "adamax"
 
-    class Hyper(NamedTuple):
-        """Adamax's hyperparameters, read from the param group on every step."""
-
-        lr: float
-        beta1: float
-        beta2: float
-        eps: float
-        weight_decay: float
+    Hyper = AdamRule.Hyper  # Adam's five hyperparameters: lr, beta1, beta2, eps, weight_decay
 
     group_keys = ("lr", "betas", "eps", "weight_decay", "maximize")
     state_slots = (("exp_avg",), ("exp_inf",))
@@ -162,18 +148,9 @@ class Adamax(FlatOptimizer):
                     ("maximize", check_flag))
 
     def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float = 2e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        foreach: bool | None = None,
-        *,
-        maximize: bool = False,
-        nonfinite: str = "ignore",
-        impl: str = "auto",
-        **options: Any,
+        self, params: Iterable[Any], lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8, weight_decay: float = 0.0, foreach: bool | None = None, *, maximize: bool = False,
+        nonfinite: str = "ignore", impl: str = "auto", **options: Any,
     ) -> None:
         betas = check_betas(betas)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize, nonfinite=nonfinite,

@@ -28,16 +28,9 @@ class AdamW(Adam):
     forced_group_values: ClassVar[dict[str, Any]] = {"decoupled_weight_decay": True}
 
     def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 1e-2,
-        amsgrad: bool = False,
-        bias_correction: bool = True,
-        maximize: bool = False,
-        **kwargs: Any,
+        self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, bias_correction: bool = True,
+        maximize: bool = False, **kwargs: Any,
     ) -> None:
         if "decoupled_weight_decay" in kwargs and not kwargs["decoupled_weight_decay"]:
             raise ValueError("Invalid decoupled_weight_decay: False (AdamW always decouples; use Adam)")

@@ -10,35 +10,18 @@ from torch import Tensor
 
 from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
-from inertia.kernels.kernel_helpers import (
-    advance_step,
-    block_offsets,
-    ieee_div,
-    ieee_sqrt,
-    load_param_grad,
-    signed_grad,
-)
+from inertia.kernels.numba_helpers import signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec
+from inertia.kernels.triton_helpers import advance_step, block_offsets, ieee_div, ieee_sqrt, load_param_grad
 from inertia.optim.base import FlatOptimizer, real_views
 from inertia.optim.layout import GroupLayout
 from inertia.optim.validation import lr_value, non_negative, probability
 
 
 def rmsprop_update(
-    param: Tensor,
-    grad: Tensor,
-    square_avg: Tensor,
-    grad_avg: Tensor | None,
-    momentum_buffer: Tensor | None,
-    *,
-    lr: float,
-    alpha: float = 0.99,
-    eps: float = 1e-8,
-    weight_decay: float = 0.0,
-    momentum: float = 0.0,
-    centered: bool = False,
-    maximize: bool = False,
-    eps_inside_sqrt: bool = False,
+    param: Tensor, grad: Tensor, square_avg: Tensor, grad_avg: Tensor | None, momentum_buffer: Tensor | None, *,
+    lr: float, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
+    centered: bool = False, maximize: bool = False, eps_inside_sqrt: bool = False,
 ) -> None:
     r"""One RMSprop step (Tieleman & Hinton, 2012, Lecture 6.5), in place.
 
@@ -243,23 +226,10 @@ class RMSprop(FlatOptimizer):
                     ("eps_inside_sqrt", check_flag))
 
     def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float = 1e-2,
-        alpha: float = 0.99,
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        momentum: float = 0.0,
-        centered: bool = False,
-        capturable: bool = False,
-        foreach: bool | None = None,
-        maximize: bool = False,
-        differentiable: bool = False,
-        *,
-        eps_inside_sqrt: bool = False,
-        nonfinite: str = "ignore",
-        impl: str = "auto",
-        **options: Any,
+        self, params: Iterable[Any], lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+        weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, capturable: bool = False,
+        foreach: bool | None = None, maximize: bool = False, differentiable: bool = False, *,
+        eps_inside_sqrt: bool = False, nonfinite: str = "ignore", impl: str = "auto", **options: Any,
     ) -> None:
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered,
                         maximize=maximize, eps_inside_sqrt=eps_inside_sqrt, nonfinite=nonfinite, impl=impl)

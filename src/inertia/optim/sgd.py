@@ -10,26 +10,18 @@ from torch import Tensor
 
 from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
-from inertia.kernels.kernel_helpers import advance_step, block_offsets, load_param_grad, signed_grad
+from inertia.kernels.numba_helpers import signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec, TorchFusedOp
+from inertia.kernels.triton_helpers import advance_step, block_offsets, load_param_grad
 from inertia.optim.base import FlatOptimizer
 from inertia.optim.layout import GroupLayout
 from inertia.optim.validation import lr_value, non_negative, one_of, probability
 
 
 def sgd_update(
-    param: Tensor,
-    grad: Tensor,
-    momentum_buffer: Tensor | None,
-    *,
-    lr: float,
-    momentum: float = 0.0,
-    dampening: float = 0.0,
-    nesterov: bool = False,
-    weight_decay: float = 0.0,
-    maximize: bool = False,
-    first_step: bool = False,
-    momentum_form: str = "torch",
+    param: Tensor, grad: Tensor, momentum_buffer: Tensor | None, *, lr: float, momentum: float = 0.0,
+    dampening: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0, maximize: bool = False,
+    first_step: bool = False, momentum_form: str = "torch",
 ) -> None:
     r"""One SGD step, in place on ``param`` and ``momentum_buffer``.
 
@@ -250,19 +242,9 @@ class SGD(FlatOptimizer):
                     ("momentum_form", one_of(MOMENTUM_FORMS)))
 
     def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float = 1e-3,
-        momentum: float = 0.0,
-        dampening: float = 0.0,
-        weight_decay: float = 0.0,
-        nesterov: bool = False,
-        *,
-        maximize: bool = False,
-        momentum_form: str = "torch",
-        nonfinite: str = "ignore",
-        impl: str = "auto",
-        **options: Any,
+        self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+        weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
+        momentum_form: str = "torch", nonfinite: str = "ignore", impl: str = "auto", **options: Any,
     ) -> None:
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov, weight_decay=weight_decay,
                         maximize=maximize, momentum_form=momentum_form, nonfinite=nonfinite, impl=impl)

@@ -1,22 +1,14 @@
-"""Kernel helpers that every rule's kernels share: gradient sign and weight decay, IEEE division and
-square root, a program's block, and the device step counter.
+"""Triton kernel helpers that every rule's kernels share: IEEE division and square root, a program's block,
+the device step counter, and a block's parameters and signed gradient (kernel sources: :mod:`inertia.kernels.jit`).
 
-These are kernel sources (:mod:`inertia.kernels.jit`): a rule module that imports one gets it compiled
-together with its own kernels.
+A rule module that imports one gets it compiled together with its own kernels.
 """
 
 from __future__ import annotations
 
-from inertia.kernels.jit import numba_source, tl, triton_source
+from inertia.kernels.jit import tl, triton_source
 
-__all__ = ["advance_step", "block_offsets", "ieee_div", "ieee_sqrt", "load_param_grad", "signed_grad"]
-
-
-@numba_source(error_model="numpy")
-def signed_grad(g, p, sign, use_wd, wd):
-    """The gradient, negated to maximize (``sign`` -1), plus L2 weight decay ``wd * p`` when ``use_wd``."""
-    gi = g * sign
-    return gi + wd * p if use_wd else gi
+__all__ = ["advance_step", "block_offsets", "ieee_div", "ieee_sqrt", "load_param_grad"]
 
 
 @triton_source
