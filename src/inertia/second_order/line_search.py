@@ -27,6 +27,17 @@ def _cubic_gamma(theta: float, da: float, db: float, clamp: bool = False) -> flo
     return s * math.sqrt(max(0.0, radicand) if clamp else radicand)
 
 
+def _cubic_minimizer(theta: float, origin: float, d_origin: float, other: float, d_other: float) -> float:
+    """The minimizer of the cubic interpolating the two steps ``origin`` and ``other`` (derivatives
+    ``d_origin``, ``d_other``; ``theta`` from their function values), by ``dcstep``'s formula."""
+    gamma = _cubic_gamma(theta, d_origin, d_other)
+    if other < origin:
+        gamma = -gamma
+    p = (gamma - d_origin) + theta
+    q = ((gamma - d_origin) + gamma) + d_other
+    return origin + (p / q) * (other - origin)
+
+
 def cstep(stx, fx, dx, sty, fy, dy, stp, fp, dp, brackt, stpmin, stpmax):
     """One safeguarded step of the interval update (MINPACK-2 ``dcstep``).
 
@@ -36,23 +47,13 @@ def cstep(stx, fx, dx, sty, fy, dy, stp, fp, dp, brackt, stpmin, stpmax):
     sgnd = dp * math.copysign(1.0, dx)
     if fp > fx:  # case 1: higher function value, the minimum is bracketed
         theta = 3.0 * (fx - fp) / (stp - stx) + dx + dp
-        gamma = _cubic_gamma(theta, dx, dp)
-        if stp < stx:
-            gamma = -gamma
-        p = (gamma - dx) + theta
-        q = ((gamma - dx) + gamma) + dp
-        stpc = stx + (p / q) * (stp - stx)
+        stpc = _cubic_minimizer(theta, stx, dx, stp, dp)
         stpq = stx + ((dx / ((fx - fp) / (stp - stx) + dx)) / 2.0) * (stp - stx)
         stpf = stpc if abs(stpc - stx) < abs(stpq - stx) else stpc + (stpq - stpc) / 2.0
         brackt = True
     elif sgnd < 0.0:  # case 2: lower value, derivatives of opposite sign
         theta = 3.0 * (fx - fp) / (stp - stx) + dx + dp
-        gamma = _cubic_gamma(theta, dx, dp)
-        if stp > stx:
-            gamma = -gamma
-        p = (gamma - dp) + theta
-        q = ((gamma - dp) + gamma) + dx
-        stpc = stp + (p / q) * (stx - stp)
+        stpc = _cubic_minimizer(theta, stp, dp, stx, dx)
         stpq = stp + (dp / (dp - dx)) * (stx - stp)
         stpf = stpc if abs(stpc - stp) > abs(stpq - stp) else stpq
         brackt = True
@@ -79,12 +80,7 @@ def cstep(stx, fx, dx, sty, fy, dy, stp, fp, dp, brackt, stpmin, stpmax):
     else:  # case 4: lower value, same sign, derivative magnitude does not decrease
         if brackt:
             theta = 3.0 * (fp - fy) / (sty - stp) + dy + dp
-            gamma = _cubic_gamma(theta, dy, dp)
-            if stp > sty:
-                gamma = -gamma
-            p = (gamma - dp) + theta
-            q = ((gamma - dp) + gamma) + dy
-            stpf = stp + (p / q) * (sty - stp)
+            stpf = _cubic_minimizer(theta, stp, dp, sty, dy)
         else:
             stpf = stpmax if stp > stx else stpmin
     if fp > fx:
