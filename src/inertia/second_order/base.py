@@ -81,6 +81,15 @@ def _check_state_dict_shape(name: str, state_dict: Any) -> None:
             )
 
 
+def counter_property(key: str, doc: str) -> property:
+    """A read-only property of :class:`SecondOrderBase`: its counter ``key`` (one of :data:`COUNTERS`) as an int."""
+
+    def read(optimizer: SecondOrderBase) -> int:
+        return int(optimizer._state[key])
+
+    return property(read, doc=doc)
+
+
 class SecondOrderBase(Optimizer):
     """Shared bookkeeping: flat view of all groups, evaluation counters, stop status.
 
@@ -193,25 +202,10 @@ class SecondOrderBase(Optimizer):
             state.setdefault(key, 0)
         return state
 
-    @property
-    def nfev(self) -> int:
-        """Function evaluations (closure calls) since creation."""
-        return int(self._state["func_evals"])
-
-    @property
-    def ngev(self) -> int:
-        """Gradient evaluations since creation."""
-        return int(self._state["grad_evals"])
-
-    @property
-    def nhvp(self) -> int:
-        """Hessian-vector products since creation (a dense Hessian of n params counts n)."""
-        return int(self._state["hvp_evals"])
-
-    @property
-    def nit(self) -> int:
-        """Iterations since creation."""
-        return int(self._state["n_iter"])
+    nfev = counter_property("func_evals", "Function evaluations (closure calls) since creation.")
+    ngev = counter_property("grad_evals", "Gradient evaluations since creation.")
+    nhvp = counter_property("hvp_evals", "Hessian-vector products since creation (a dense Hessian of n params counts n).")
+    nit = counter_property("n_iter", "Iterations since creation.")
 
     def _finish(self, status: Status, message: str) -> None:
         self.status, self.message = status, message
