@@ -14,6 +14,7 @@ from inertia.diagnostics.density import density_figure
 from inertia.diagnostics.diagnose import DiagnosisRun
 from inertia.diagnostics.monitor import OptimizerMonitor
 from inertia.diagnostics.pathologies import recent
+from inertia.io.atomic import check_output_directory
 from inertia.io.json_files import write_json
 from inertia.io.report import Report
 
@@ -149,12 +150,9 @@ def write_diagnosis(run: DiagnosisRun, out_dir: str | os.PathLike) -> tuple[Path
     """Write ``index.html`` and ``summary.json`` into ``out_dir`` atomically; return their paths."""
     if not isinstance(run, DiagnosisRun):
         raise TypeError(f"run: must be the DiagnosisRun of run_diagnosis, got {type(run).__name__}")
-    if not isinstance(out_dir, (str, os.PathLike)) or not str(out_dir):
-        raise TypeError(f"out_dir: must be a non-empty path, got {out_dir!r}")
-    if Path(out_dir).exists() and not Path(out_dir).is_dir():  # refused before the report is built
-        raise ValueError(f"out_dir: {str(out_dir)!r} exists and is not a directory")
-    html_path = build_report(run).write(out_dir)
-    summary_path = Path(out_dir) / "summary.json"
+    out = check_output_directory(out_dir)  # refused before the report is built
+    html_path = build_report(run).write(out)
+    summary_path = out / "summary.json"
     # numpy scalars to floats, then non-finite values to null (strict JSON), written atomically
     write_json(summary_path, json.loads(json.dumps(run.summary(), default=float)))
     return html_path, summary_path

@@ -45,7 +45,7 @@ from inertia.diagnostics.arguments import (
 )
 from inertia.diagnostics.hessian import edge_of_stability, hessian_eigenvalues, sgd_terms
 from inertia.diagnostics.state import TrainingSnapshot
-from inertia.io.atomic import atomic_write_bytes
+from inertia.io.atomic import atomic_write_bytes, check_output_directory
 from inertia.io.json_files import write_json
 from inertia.io.report_parts import figure_to_png
 
@@ -326,11 +326,7 @@ def write_lr_find(result: LRFindResult, out_dir: str | os.PathLike) -> tuple[Pat
     """Write ``lr_find.png`` and ``summary.json`` into ``out_dir`` (each atomically); return their paths."""
     if not isinstance(result, LRFindResult):
         raise TypeError(f"result: must be the LRFindResult of lr_find, got {type(result).__name__}")
-    if not isinstance(out_dir, (str, os.PathLike)) or not str(out_dir):
-        raise TypeError(f"out_dir: must be a non-empty path, got {out_dir!r}")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out_dir: {str(out)!r} exists and is not a directory")
+    out = check_output_directory(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     png = figure_to_png(lr_find_figure(result), dpi=110)
     summary = json.loads(json.dumps(result.summary(), default=float))  # numpy scalars to floats

@@ -47,6 +47,17 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def check_output_directory(out_dir: object, name: str = "out_dir") -> Path:
+    """``out_dir`` as a :class:`~pathlib.Path`, checked before any output is built: a TypeError naming
+    ``name`` unless it is a non-empty path, a ValueError if it exists and is not a directory."""
+    if not isinstance(out_dir, (str, os.PathLike)) or not str(out_dir):
+        raise TypeError(f"{name}: must be a non-empty path, got {out_dir!r}")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{name}: {str(out)!r} exists and is not a directory")
+    return out
+
+
 def unwritable_reason(path: str | os.PathLike, *, directory: bool) -> str | None:
     """Why ``path`` could not be written as a directory (``directory=True``) or a file, or None.
 
