@@ -6,6 +6,7 @@ import pytest
 import torch
 from optim_cases import loss_of, make_params, param_groups
 from optimizer_db import CONFIGS, config_id
+from so_problems import backward_closure
 
 import inertia
 
@@ -13,13 +14,7 @@ import inertia
 def run(module: object, name: str, kwargs: dict, dtype: torch.dtype, steps: int, closure: bool) -> list:
     params = make_params(dtype)
     optimizer = getattr(module, name)(param_groups(params, kwargs["lr"]), **kwargs)
-
-    def evaluate() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = loss_of(params)
-        loss.backward()
-        return loss
-
+    evaluate = backward_closure(optimizer, lambda: loss_of(params))
     losses = []
     for _ in range(steps):
         if closure:

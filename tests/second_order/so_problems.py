@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
+
+
+def backward_closure(optimizer: torch.optim.Optimizer, loss: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
+    """The usual ``step`` closure: zero ``optimizer``'s gradients, evaluate ``loss()``, backpropagate it, return it."""
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        value = loss()
+        value.backward()
+        return value
+
+    return closure
 
 
 def rosenbrock(x: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 import torch
 from error_cases import ErrorCase, case_ids, expect_refused, listing, same_state
-from so_problems import rosenbrock
+from so_problems import backward_closure, rosenbrock
 
 from inertia.second_order import LBFGS, Newton
 
@@ -30,13 +30,7 @@ def closure_for(opt: torch.optim.Optimizer, x: torch.Tensor) -> Callable[[], tor
     if isinstance(opt, Newton):
         return lambda: rosenbrock(x)
 
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        value = rosenbrock(x)
-        value.backward()
-        return value
-
-    return closure
+    return backward_closure(opt, lambda: rosenbrock(x))
 
 
 def stepped(cls: type) -> tuple[torch.optim.Optimizer, torch.Tensor]:

@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 import scipy.optimize
 import torch
-from so_problems import WrongGradient, beale, extended_powell, logistic, rosenbrock, rotated_quadratic
+from so_problems import (
+    WrongGradient,
+    backward_closure,
+    beale,
+    extended_powell,
+    logistic,
+    rosenbrock,
+    rotated_quadratic,
+)
 
 from inertia.second_order import LBFGS, OptimizationError, Status
 
@@ -18,14 +26,7 @@ def run_lbfgs(fun, x0, **kwargs):
     x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
     options = dict(history_size=10, max_iter=10_000, max_eval=10_000, tolerance_grad=1e-8, tolerance_change=0.0)
     opt = LBFGS([x], **{**options, **kwargs})
-
-    def closure():
-        opt.zero_grad()
-        value = fun(x)
-        value.backward()
-        return value
-
-    opt.step(closure)
+    opt.step(backward_closure(opt, lambda: fun(x)))
     return x.detach().numpy(), opt
 
 
@@ -84,13 +85,7 @@ def torch_pair(cls, line_search_kw, steps=3, **kwargs):
     fun = logistic()
     w = torch.zeros(6, dtype=torch.float64, requires_grad=True)
     opt = cls([w], **line_search_kw, **kwargs)
-
-    def closure():
-        opt.zero_grad()
-        value = fun(w)
-        value.backward()
-        return value
-
+    closure = backward_closure(opt, lambda: fun(w))
     trajectory = []
     for _ in range(steps):
         opt.step(closure)
@@ -118,14 +113,7 @@ def test_strong_wolfe_agrees_with_torch_and_uses_fewer_evaluations():
     xt = torch.ones(20, dtype=torch.float64, requires_grad=True)
     topt = torch.optim.LBFGS([xt], history_size=10, max_iter=10_000, max_eval=10_000, tolerance_grad=1e-8,
                              tolerance_change=0.0, line_search_fn="strong_wolfe")  # fmt: skip
-
-    def closure():
-        topt.zero_grad()
-        value = QUAD_1E3(xt)
-        value.backward()
-        return value
-
-    topt.step(closure)
+    topt.step(backward_closure(topt, lambda: QUAD_1E3(xt)))
     assert opt.nfev < topt.state[xt]["func_evals"]
 
 
@@ -136,14 +124,7 @@ def test_param_groups_form_one_vector():
     b = torch.tensor(x0[2:], dtype=torch.float64).reshape(2, 2).requires_grad_()
     opt = LBFGS([{"params": [a]}, {"params": [b]}], history_size=10, max_iter=10_000, max_eval=10_000,
                 tolerance_grad=1e-8, tolerance_change=0.0)  # fmt: skip
-
-    def closure():
-        opt.zero_grad()
-        value = fun(torch.cat([a, b.reshape(-1)]))
-        value.backward()
-        return value
-
-    opt.step(closure)
+    opt.step(backward_closure(opt, lambda: fun(torch.cat([a, b.reshape(-1)]))))
     np.testing.assert_array_equal(torch.cat([a, b.reshape(-1)]).detach().numpy(), x_single)
     assert opt.nfev == single.nfev
 
@@ -169,14 +150,7 @@ def test_float32_params():
 def make(fun, x0=(1.0, 2.0), dtype=torch.float64, **kwargs):
     x = torch.tensor(x0, dtype=dtype, requires_grad=True)
     opt = LBFGS([x], **kwargs)
-
-    def closure():
-        opt.zero_grad()
-        value = fun(x)
-        value.backward()
-        return value
-
-    return x, opt, closure
+    return x, opt, backward_closure(opt, lambda: fun(x))
 
 
 def test_nan_at_start_warns_and_reports():
@@ -276,14 +250,7 @@ def test_state_dict_round_trip_resumes_identically():
     def fresh():
         x = torch.tensor([-1.2, 1.0], dtype=torch.float64, requires_grad=True)
         opt = LBFGS([x], max_iter=4, max_eval=100)
-
-        def closure():
-            opt.zero_grad()
-            value = rosenbrock(x)
-            value.backward()
-            return value
-
-        return x, opt, closure
+        return x, opt, backward_closure(opt, lambda: rosenbrock(x))
 
     x, opt, closure = fresh()
     opt.step(closure)
@@ -301,12 +268,7 @@ def test_tiny_eval_budget_stops_cleanly_and_later_steps_resume() -> None:
     """A step that runs out of evaluations in its line search says so; later steps do not crash."""
     x = torch.nn.Parameter(torch.tensor([-1.2, 1.0], dtype=torch.float64))
     optimizer = LBFGS([x], max_iter=1)
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
-        loss.backward()
-        return loss
+    closure = backward_closure(optimizer, lambda: (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2)
 
     for _ in range(3):
         optimizer.step(closure)

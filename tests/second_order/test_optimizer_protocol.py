@@ -9,7 +9,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from so_problems import rosenbrock
+from so_problems import backward_closure, rosenbrock
 
 from inertia.second_order import LBFGS, Newton, Status
 
@@ -17,16 +17,7 @@ from inertia.second_order import LBFGS, Newton, Status
 def make(cls=LBFGS, **kwargs):
     x = torch.tensor([-1.2, 1.0], dtype=torch.float64, requires_grad=True)
     opt = cls([x], **kwargs)
-
-    def closure():
-        if cls is Newton:
-            return rosenbrock(x)
-        opt.zero_grad()
-        value = rosenbrock(x)
-        value.backward()
-        return value
-
-    return x, opt, closure
+    return x, opt, (lambda: rosenbrock(x)) if cls is Newton else backward_closure(opt, lambda: rosenbrock(x))
 
 
 def test_positional_arguments_follow_torch():
@@ -51,13 +42,7 @@ def test_fixed_step_default_max_eval_is_torch_s(max_iter):
     x, opt, closure = make(lr=0.1, line_search=None, max_iter=max_iter)
     xt = torch.tensor([-1.2, 1.0], dtype=torch.float64, requires_grad=True)
     topt = torch.optim.LBFGS([xt], lr=0.1, max_iter=max_iter)
-
-    def torch_closure():
-        topt.zero_grad()
-        value = rosenbrock(xt)
-        value.backward()
-        return value
-
+    torch_closure = backward_closure(topt, lambda: rosenbrock(xt))
     for _ in range(3):
         opt.step(closure)
         topt.step(torch_closure)
@@ -142,14 +127,7 @@ def test_copies_keep_working(cls, clone):
     if cls is Newton:
         twin.step(lambda: rosenbrock(y))
     else:
-
-        def twin_closure():
-            twin.zero_grad()
-            value = rosenbrock(y)
-            value.backward()
-            return value
-
-        twin.step(twin_closure)
+        twin.step(backward_closure(twin, lambda: rosenbrock(y)))
     opt.step(closure)
     assert torch.equal(x.detach(), y.detach()) and twin.nit == opt.nit == 6
     assert twin.status in (Status.MAX_ITER, Status.CONVERGED)
