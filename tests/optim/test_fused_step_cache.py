@@ -14,7 +14,7 @@ from test_fused_fallbacks import check, run
 from test_fused_optimizer import assert_fused, build, loss_of, make_params
 
 from inertia.kernels.rule_info import FusedFallbackWarning
-from inertia.optim import step_wrappers
+from inertia.optim import base
 from inertia.optim.fused_buckets import FusedBucket
 
 
@@ -108,9 +108,9 @@ def test_step_and_zero_grad_behind_the_dynamo_guard_match_the_direct_ones(monkey
 
     def watched() -> bool:
         asked.append(1)
-        return step_wrappers._always_watched()
+        return base._always_watched()
 
-    monkeypatch.setattr(step_wrappers, "_eval_frame_callback", watched)
+    monkeypatch.setattr(base, "_eval_frame_callback", watched)
     guarded, _, optimizer = run("fused", lambda *args: None, name="RMSprop", kwargs=dict(lr=0.01, momentum=0.9))
     assert len(asked) == 2 * 6  # one zero_grad and one step per training step, each took the guarded call
     assert_fused(optimizer)

@@ -13,8 +13,9 @@ from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.numba_helpers import signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec, TorchFusedOp
 from inertia.kernels.triton_helpers import advance_step, block_offsets, ieee_div, ieee_sqrt, load_param_grad
-from inertia.optim.base import FlatOptimizer, real_views
+from inertia.optim.base import FlatOptimizer
 from inertia.optim.layout import GroupLayout
+from inertia.optim.param_helpers import real_views
 from inertia.optim.validation import lr_value, non_negative
 
 

@@ -13,8 +13,9 @@ from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.rule_info import RuleInfo, StepSpec, TorchFusedOp
 from inertia.kernels.triton_helpers import advance_step, block_offsets, ieee_div, ieee_sqrt
-from inertia.optim.base import FlatOptimizer, real_views
+from inertia.optim.base import FlatOptimizer
 from inertia.optim.layout import GroupLayout
+from inertia.optim.param_helpers import real_views
 from inertia.optim.validation import betas_value, check_betas, lr_value, non_negative, one_of
 
 #: Where ``eps`` goes: outside the square root (torch), inside it (optax ``eps_root``), or TF's "epsilon hat".

@@ -15,8 +15,9 @@ from inertia.kernels.numba_helpers import signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec
 from inertia.kernels.triton_helpers import advance_step, block_offsets, ieee_div, load_param_grad
 from inertia.optim.adam import AdamRule
-from inertia.optim.base import FlatOptimizer, real_views
+from inertia.optim.base import FlatOptimizer
 from inertia.optim.layout import GroupLayout
+from inertia.optim.param_helpers import real_views
 from inertia.optim.validation import betas_value, check_betas, lr_value, non_negative
 
 

@@ -2,23 +2,86 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
+from itertools import chain
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
+from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
 from inertia.checks import check_choice, check_flag
 from inertia.kernels.rule_info import RuleInfo
-from inertia.optim.fused_buckets import register_flat_storage
 from inertia.optim.fused_dispatch import FusedGroup, GroupPlan, plan_group, warn_once
 from inertia.optim.input_checks import check_state_dict, normalize_param_group, params_argument
 from inertia.optim.layout import GroupLayout
+from inertia.optim.param_helpers import plain_scalars, reclaim_flat_storage, reset_grads
 from inertia.optim.sharded import all_finite, copy_state
-from inertia.optim.step_wrappers import cheap_profile_hook_step, outside_dynamo
 from inertia.optim.validation import IMPL_CHOICES, NONFINITE_CHOICES, GroupCheck, split_torch_options
+
+# Run step/zero_grad eagerly inside torch.compile'd code; torch's lazy variant keeps `import inertia`
+# from importing torch._dynamo (a second or more) until a step is taken.
+_no_dynamo = getattr(torch, "_disable_dynamo", None) or torch.compiler.disable
+
+
+def _always_watched() -> Any:
+    return True  # torch without ``get_eval_frame_callback``: always take the guarded path
+
+
+#: Dynamo's frame callback (None unless code compiled by ``torch.compile`` is running).
+_eval_frame_callback: Callable[[], Any] = getattr(
+    getattr(getattr(torch._C, "_dynamo", None), "eval_frame", None), "get_eval_frame_callback", _always_watched)
+
+
+def outside_dynamo(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` kept out of dynamo while it traces or watches frames, called directly otherwise
+    (the guard costs about a microsecond per call, and importing dynamo over a second, for nothing)."""
+    guarded = _no_dynamo(method)
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if torch.compiler.is_compiling() or _eval_frame_callback() is not None:
+            return guarded(*args, **kwargs)
+        return method(*args, **kwargs)
+
+    return call
+
+
+
+def cheap_profile_hook_step(func: Callable[..., Any]) -> Callable[..., Any]:
+    """torch.optim's step wrapper (step pre/post hooks, a profiler range), cheaper when idle.
+
+    The ``record_function`` range alone costs about as much as a whole fused step of a
+    small model, so it is entered only while a profiler runs; step hooks run in torch's
+    order either way (global then per-optimizer pre hooks, per-optimizer then global post
+    hooks), and a pre hook may return new ``(args, kwargs)``.
+    """
+    profiled = Optimizer.profile_hook_step(func)
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        self = args[0]
+        if torch._C._autograd._profiler_enabled():
+            return profiled(*args, **kwargs)
+        if not (_global_optimizer_pre_hooks or _global_optimizer_post_hooks
+                or self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks):
+            return func(*args, **kwargs)
+        for pre_hook in chain(_global_optimizer_pre_hooks.values(), self._optimizer_step_pre_hooks.values()):
+            result = pre_hook(self, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError(f"{func} must return None or a tuple of (new_args, new_kwargs), "
+                                       f"but got {result}.")
+                args, kwargs = result
+        out = func(*args, **kwargs)
+        self._optimizer_step_code()
+        for post_hook in chain(self._optimizer_step_post_hooks.values(), _global_optimizer_post_hooks.values()):
+            post_hook(self, args, kwargs)
+        return out
+
+    return wrapper
 
 
 class NonFiniteGradientError(FloatingPointError):
@@ -54,7 +117,7 @@ class FlatOptimizer(Optimizer):
         """``defaults``: the class's hyperparameters and options; ``torch_options``: torch.optim's
         implementation keywords that the caller passed (``foreach``, ``fused``, ...)."""
         defaults = dict(defaults, **split_torch_options(type(self).__name__, torch_options, self.torch_group_flags))
-        _plain_scalars(defaults)  # every group is checked (with the defaults) as torch adds it
+        plain_scalars(defaults)  # every group is checked (with the defaults) as torch adds it
         self.skipped_steps = 0
         self.layouts: dict[int, GroupLayout] = {}
         self.fused_groups: dict[int, FusedGroup] = {}
@@ -88,7 +151,7 @@ class FlatOptimizer(Optimizer):
         A tensor listed twice in the group is refused (torch.optim warns, then steps it twice).
         """
         normalize_param_group(param_group, self.param_groups)
-        self._check_group({**self.defaults, **_plain_scalars(param_group)})
+        self._check_group({**self.defaults, **plain_scalars(param_group)})
         super().add_param_group(param_group)
 
     # ----------------------------------------------------------------- state layout
@@ -140,7 +203,7 @@ class FlatOptimizer(Optimizer):
                 group.setdefault(key, value)
             self.layout_of(group)
         if unpickling:
-            _reclaim_flat_storage(self.param_groups)
+            reclaim_flat_storage(self.param_groups)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -255,12 +318,12 @@ class FlatOptimizer(Optimizer):
         for group in self.param_groups:
             fused_group = self.fused_groups.get(id(group))
             if fused_group is None:
-                _reset_grads(group["params"], set_to_none)
+                reset_grads(group["params"], set_to_none)
                 continue
             for bucket in fused_group.buckets:
                 others = bucket.zero_grads()
                 if others:
-                    _reset_grads(others, set_to_none)
+                    reset_grads(others, set_to_none)
 
     # ----------------------------------------------------------------- subclass hooks
     def init_state(
@@ -289,54 +352,8 @@ class FlatOptimizer(Optimizer):
         raise NotImplementedError
 
 
-def _plain_scalars(group: dict[str, Any]) -> dict[str, Any]:
-    """Replace numpy scalars among ``group``'s values (and in ``betas``) by Python numbers, in place.
-
-    Every path then computes its scalars in float64: numpy float32 arithmetic would round them
-    to float32 on the reference path only.
-    """
-    for key, value in group.items():
-        if isinstance(value, np.generic):
-            group[key] = value.item()
-        elif isinstance(value, tuple) and any(isinstance(v, np.generic) for v in value):
-            group[key] = tuple(v.item() if isinstance(v, np.generic) else v for v in value)
-    return group
-
-
-def real_views(*tensors: Tensor | None) -> tuple[Tensor | None, ...]:
-    """Complex tensors as their real views (``torch.view_as_real``), others unchanged.
-
-    torch.optim steps a complex parameter as the real tensor of its real and imaginary parts,
-    so the element-wise moments of Adam, AdaGrad and RMSprop treat the two parts independently.
-    """
-    return tuple(t if t is None or not t.is_complex() else torch.view_as_real(t) for t in tensors)
-
-
 def _index_of(group: dict[str, Any], param: Tensor) -> int:
     return next(index for index, candidate in enumerate(group["params"]) if candidate is param)
-
-
-def _reset_grads(params: list[Tensor], set_to_none: bool) -> None:
-    """torch.optim's ``zero_grad`` for parameters whose gradients are not in a flat buffer."""
-    for param in params:
-        if param.grad is None:
-            continue
-        if set_to_none:
-            param.grad = None
-            continue
-        if param.grad.grad_fn is not None:
-            param.grad.detach_()
-        else:
-            param.grad.requires_grad_(False)
-        param.grad.zero_()
-
-
-def _reclaim_flat_storage(param_groups: list[dict[str, Any]]) -> None:
-    """After unpickling, parameters that shared one flat buffer share one storage again: mark it as ours."""
-    for group in param_groups:
-        for param in group["params"]:
-            if param.untyped_storage().nbytes() > param.numel() * param.element_size():
-                register_flat_storage(param)
 
 
 def _describe_nonfinite(grad: Tensor) -> str:
