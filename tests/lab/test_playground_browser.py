@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import statistics
 
@@ -20,18 +19,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inertia.lab.browser import find_chromium
 from inertia.lab.browser_session import BrowserSession
 from inertia.lab.playground import surface_config, write_playground
 from inertia.lab.playground.presets import CHAPTER_VIEWS, chapter_hash
 from inertia.lab.playground.reference import DEFAULTS, OPTIMIZER_NAMES, python_run
-
-CHROMIUM = find_chromium()
-if CHROMIUM is None:
-    if os.environ.get("INERTIA_REQUIRE_CHROMIUM") == "1":
-        pytest.fail("chromium is required (INERTIA_REQUIRE_CHROMIUM=1) but not on PATH", pytrace=False)
-    pytest.skip("chromium not installed (apt-get install chromium); set INERTIA_REQUIRE_CHROMIUM=1 to require it",
-                allow_module_level=True)
 
 STEPS, SHORT_STEPS, TOLERANCE = 100, 20, 1e-10
 # every optimizer, plus Adam without bias correction
@@ -50,8 +41,8 @@ def pages(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with BrowserSession(CHROMIUM) as session:
+def browser(chromium):
+    with BrowserSession(chromium) as session:
         yield session
 
 
