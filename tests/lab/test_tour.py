@@ -230,7 +230,7 @@ def test_the_engine_judges_what_compute_measured():
     def compute(ctx):
         return Measurements([], [], copy.deepcopy(measured))
 
-    chapter = next(c for c in tour.CHAPTERS if c.key == "digits")._replace(compute=compute)
+    chapter = tour.find_chapter("digits")._replace(compute=compute)
     before = tour.compute_chapters(progress=False, chapters=[chapter])[0]
     measured["runs"]["SGD"]["train_loss"] = 0.001  # now the fastest of the three
     after = tour.compute_chapters(progress=False, chapters=[chapter])[0]
@@ -242,7 +242,7 @@ def test_the_engine_judges_what_compute_measured():
 
 def test_setup_text_follows_the_chapter_constants():
     """The setup text is filled from the chapter's constants: a changed constant changes both languages."""
-    chapter = next(c for c in tour.CHAPTERS if c.key == "zigzag")
+    chapter = tour.find_chapter("zigzag")
     measured = {"steps": 150, "sgd_flips": 60, "sgd_path_ratio": 1.1, "sgd_shallow_flips": 0, "gd_lr": 1.9,
                 "gd_flips": 2, "cautious_lr": 0.5, "cautious_flips": 0, "cautious_final": 0.07, "gd_final": 1e-3}
     changed = chapter._replace(setup=dict(chapter.setup, steps=777, cautious_lr=0.123),

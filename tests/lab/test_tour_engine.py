@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from inertia.lab.tour import CHAPTERS, find_chapter
 from inertia.lab.tour import runs as E
 
 
@@ -118,3 +119,9 @@ def test_torch_forms_take_the_notes_steps_at_a_constant_lr(spec):
     trace = E.run_paths(quadratic_grad, x0, spec, 0.07, 40)
     expected = _notes_momentum(quadratic_grad, x0, 0.07, 0.9, 40, nesterov=spec is E.NESTEROV)
     np.testing.assert_allclose(trace.xs, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_find_chapter_looks_up_the_table_and_names_an_unknown_key():
+    assert [find_chapter(chapter.key) for chapter in CHAPTERS] == list(CHAPTERS)
+    with pytest.raises(KeyError, match="key: no tour chapter 'adamq'; chapters: zigzag, minibatch"):
+        find_chapter("adamq")

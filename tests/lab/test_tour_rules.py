@@ -107,16 +107,12 @@ HAND_MADE = {
 }
 
 
-def _chapter(key: str) -> tour.Chapter:
-    return next(chapter for chapter in tour.CHAPTERS if chapter.key == key)
-
-
 @pytest.mark.parametrize("key", [chapter.key for chapter in tour.CHAPTERS])
 @pytest.mark.parametrize(("case", "outcome"), [(AGREE, "supports"), (DISAGREE, "contradicts")])
 def test_every_rule_follows_hand_made_measurements(key, case, outcome):
     """Measurements that agree with the notes give every rule's supporting sentence, contradicting ones the
     contradicting sentence, in both languages."""
-    chapter = _chapter(key)
+    chapter = tour.find_chapter(key)
     verdicts = chapter.verdicts(HAND_MADE[key][case])
     assert [v.template_key for v in verdicts] == [f"{rule.key}.{outcome}" for rule in chapter.rules]
     label = {"supports": "Supports the notes: ", "contradicts": "Contradicts the notes: "}[outcome]
@@ -147,18 +143,18 @@ def test_every_rule_follows_hand_made_measurements(key, case, outcome):
                             "97%): tuned, the default is not the winner here."),
 ])
 def test_hand_made_measurements_give_these_exact_sentences(key, case, index, sentence):
-    assert verdict_text(_chapter(key).verdicts(HAND_MADE[key][case])[index], "en") == sentence
+    assert verdict_text(tour.find_chapter(key).verdicts(HAND_MADE[key][case])[index], "en") == sentence
 
 
 def test_cases_and_mixed_outcomes_have_their_own_sentences():
     """Where one outcome has several wordings, the rule names the case from the numbers."""
     unchecked = dict(HAND_MADE["nesterov"][AGREE], median_ratio=None)
-    assert [v.template_key for v in _chapter("nesterov").verdicts(unchecked)] == ["nesterov.less.none",
+    assert [v.template_key for v in tour.find_chapter("nesterov").verdicts(unchecked)] == ["nesterov.less.none",
                                                                                   "nesterov.still.supports"]
     partly = _rmsprop(0.6, rms_overshoot=0.0, rms_largest=180.0)
-    assert [v.outcome for v in _chapter("rmsprop").verdicts(partly)] == ["supports", "mixed"]
-    assert _chapter("rmsprop").verdicts(partly)[1].template_key == "rmsprop.overshoot.mixed"
+    assert [v.outcome for v in tour.find_chapter("rmsprop").verdicts(partly)] == ["supports", "mixed"]
+    assert tour.find_chapter("rmsprop").verdicts(partly)[1].template_key == "rmsprop.overshoot.mixed"
     top = _digits(0.07, 0.99)
-    assert _chapter("digits").verdicts(top)[1].template_key == "digits.adam.best"
-    assert verdict_text(_chapter("digits").verdicts(top)[1], "en") == (
+    assert tour.find_chapter("digits").verdicts(top)[1].template_key == "digits.adam.best"
+    assert verdict_text(tour.find_chapter("digits").verdicts(top)[1], "en") == (
         "Supports the notes: Adam's test accuracy is 99%, the highest of the three: a sound default.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import re
 import string
@@ -9,24 +10,12 @@ from types import ModuleType
 
 import pytest
 
-from inertia.lab.tour import (
-    CHAPTERS,
-    ch_adam,
-    ch_adaptive,
-    ch_digits,
-    ch_landscape,
-    ch_momentum,
-    ch_schedules,
-    ch_second_order,
-    ch_sgd,
-)
+from inertia.lab.tour import CHAPTERS, find_chapter
+from inertia.lab.tour.ch_sgd import VALLEY_STEPS
 from inertia.lab.tour.text import STRINGS, fmt, text
 
-MODULES: dict[str, ModuleType] = {
-    "zigzag": ch_sgd, "minibatch": ch_sgd, "minima": ch_landscape, "saddle": ch_landscape, "momentum": ch_momentum,
-    "nesterov": ch_momentum, "adagrad": ch_adaptive, "rmsprop": ch_adaptive, "adam": ch_adam,
-    "schedules": ch_schedules, "second_order": ch_second_order, "digits": ch_digits,
-}
+# each chapter's module: the one its experiment is defined in, which holds the constants it quotes
+MODULES: dict[str, ModuleType] = {chapter.key: inspect.getmodule(chapter.compute) for chapter in CHAPTERS}
 NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w.])")
 CHAPTER_KEYS = [chapter.key for chapter in CHAPTERS]
 
@@ -58,13 +47,14 @@ def _module_constants(module: ModuleType) -> dict[str, float]:
 
 def test_every_chapter_has_a_module():
     assert set(MODULES) == set(CHAPTER_KEYS)
+    assert all(module.__name__.startswith("inertia.lab.tour.ch_") for module in MODULES.values()), MODULES
 
 
 @pytest.mark.parametrize("key", CHAPTER_KEYS)
 def test_setup_placeholders_are_the_chapter_constants_in_both_languages(key):
     """Every placeholder is provided by the chapter, every constant the chapter declares is quoted, and English
     and Korean quote the same ones."""
-    chapter = next(c for c in CHAPTERS if c.key == key)
+    chapter = find_chapter(key)
     english, korean = _placeholders(_setup(key, "en")), _placeholders(_setup(key, "ko"))
     assert english == korean, (key, english ^ korean)
     assert english == set(chapter.setup), (key, "unprovided", english - set(chapter.setup),
@@ -78,7 +68,7 @@ def test_setup_placeholders_are_the_chapter_constants_in_both_languages(key):
 def test_setup_constants_appear_only_through_placeholders(key):
     """No number written in a setup text repeats one of the chapter's constants (best effort: single digits are
     left out, since they also occur in formulas such as √(1 + x²) - 1 and in chapter references)."""
-    chapter = next(c for c in CHAPTERS if c.key == key)
+    chapter = find_chapter(key)
     constants = dict(_module_constants(MODULES[key]))
     constants.update({f"setup[{name!r}]": v for name, v in chapter.setup.items() if _real(v)})
     tokens = {name: fmt(abs(value)) for name, value in constants.items()}
@@ -92,12 +82,12 @@ def test_setup_constants_appear_only_through_placeholders(key):
 def test_the_constants_check_catches_a_written_constant():
     """The check above finds a constant written as a number (here the valley's 150 steps)."""
     literal = re.sub(r"\{\w+\}", " ", _setup("zigzag", "en").replace("{steps}", "150"))
-    assert fmt(ch_sgd.VALLEY_STEPS) in set(NUMBER.findall(literal))
+    assert fmt(VALLEY_STEPS) in set(NUMBER.findall(literal))
 
 
 @pytest.mark.parametrize("key", CHAPTER_KEYS)
 def test_setup_constants_are_numbers_or_points(key):
-    chapter = next(c for c in CHAPTERS if c.key == key)
+    chapter = find_chapter(key)
     for name, value in chapter.setup.items():
         assert _real(value) or (isinstance(value, tuple) and all(_real(v) for v in value)), (key, name, value)
 

@@ -5,17 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from inertia.lab.tour import (
-    ch_adam,
-    ch_adaptive,
-    ch_digits,
-    ch_landscape,
-    ch_momentum,
-    ch_schedules,
-    ch_second_order,
-    ch_sgd,
-    judge,
-)
+from inertia.lab.tour import find_chapter
 from inertia.lab.tour.model import Verdict
 from inertia.lab.tour.text import fmt, verdict_text
 
@@ -44,11 +34,11 @@ def _momentum(mom_overshoot: float, gd_overshoot: float, mom_hit: int | None, gd
 
 
 def test_momentum_overshoot_not_larger_than_gd_is_not_called_absent():
-    speed, over = judge(ch_momentum.MOMENTUM_RULES, _momentum(30.0, 40.0, mom_hit=None, gd_hit=80))
+    speed, over = find_chapter("momentum").verdicts(_momentum(30.0, 40.0, mom_hit=None, gd_hit=80))
     _check(speed, "contradicts")
     sentence = _check(over, "contradicts")
     assert "no marked overshoot" not in sentence and "larger than GD's" in sentence
-    speed, over = judge(ch_momentum.MOMENTUM_RULES, _momentum(14.6, 0.0, mom_hit=51, gd_hit=None))
+    speed, over = find_chapter("momentum").verdicts(_momentum(14.6, 0.0, mom_hit=51, gd_hit=None))
     _check(speed, "supports")
     faster_but_more_flips = dict(speed.values, mflips=90, gflips=3)  # the speed rule does not compare flips
     assert "보다 적다" not in verdict_text(Verdict("supports", speed.template_key, faster_but_more_flips), "ko")
@@ -64,11 +54,11 @@ def _adagrad(first_half: float, second_half: float, alr: float, rlr: float) -> d
 
 
 def test_adagrad_stall_needs_a_slower_second_half_and_tuned_wording_claims_no_larger_lr():
-    decay, stall, tuned = judge(ch_adaptive.ADAGRAD_RULES, _adagrad(2.0, 0.5, alr=1.0, rlr=0.1))
+    decay, stall, tuned = find_chapter("adagrad").verdicts(_adagrad(2.0, 0.5, alr=1.0, rlr=0.1))
     _check(decay, "supports")
     assert "only" in _check(stall, "supports")
     _check(tuned, "contradicts")
-    _, stall, tuned = judge(ch_adaptive.ADAGRAD_RULES, _adagrad(0.5, 2.0, alr=0.01, rlr=0.1))
+    _, stall, tuned = find_chapter("adagrad").verdicts(_adagrad(0.5, 2.0, alr=0.01, rlr=0.1))
     assert "it did not stall" in _check(stall, "contradicts")  # ended high but never slowed down
     assert "larger lr" not in _check(tuned, "contradicts")  # AdaGrad's tuned lr is the smaller one here
 
@@ -83,11 +73,11 @@ def _adam(tuned_lr: float, momentum_slowdown: float) -> dict:
 
 
 def test_adam_wording_does_not_assume_the_tuned_lr_is_smaller_or_the_penalty_absent():
-    first, fails, rotation = judge(ch_adam.RULES, _adam(tuned_lr=0.3, momentum_slowdown=1.0))
+    first, fails, rotation = find_chapter("adam").verdicts(_adam(tuned_lr=0.3, momentum_slowdown=1.0))
     _check(first, "supports")
     assert "smaller lr" not in _check(fails, "supports")  # the uncorrected run's own lr is larger here
     _check(rotation, "supports")
-    rotation = judge(ch_adam.RULES, _adam(tuned_lr=0.3, momentum_slowdown=3.0))[2]
+    rotation = find_chapter("adam").verdicts(_adam(tuned_lr=0.3, momentum_slowdown=3.0))[2]
     assert "no clear penalty" not in _check(rotation, "contradicts")  # every method slowed down
 
 
@@ -95,7 +85,7 @@ def test_plateau_without_a_decay_is_not_said_to_end_above_the_constant():
     measured = {name: {"final": 1e-3} for name in ("step", "exponential", "inverse_time")}
     measured["constant"] = {"final": 2e-3}
     measured["plateau"] = {"final": 1.5e-3, "decays": []}
-    decay, plateau = judge(ch_schedules.RULES, measured)
+    decay, plateau = find_chapter("schedules").verdicts(measured)
     _check(decay, "supports")
     sentence = _check(plateau, "contradicts")
     assert "decayed 0 times" in sentence and " but " not in sentence
@@ -104,7 +94,7 @@ def test_plateau_without_a_decay_is_not_said_to_end_above_the_constant():
 def test_zigzag_gd_contradiction_claims_nothing_about_the_cautious_run():
     measured = {"steps": 150, "sgd_flips": 60, "sgd_path_ratio": 4.0, "sgd_shallow_flips": 0, "gd_lr": 1.9,
                 "gd_flips": 150, "cautious_lr": 0.5, "cautious_flips": 90, "cautious_final": 0.07, "gd_final": 1e-3}
-    sentence = _check(judge(ch_sgd.ZIGZAG_RULES, measured)[1], "contradicts")
+    sentence = _check(find_chapter("zigzag").verdicts(measured)[1], "contradicts")
     assert "settles" not in sentence and "stability limit" not in sentence
 
 
@@ -114,13 +104,13 @@ def test_saddle_and_minima_wording_for_small_gains():
 
     saddle = {"gd": run(100, stall=45), "momentum": run(77), "sgd": run(77), "adam": run(2),
               "census": {2: {"saddle": 0.7}, 32: {"saddle": 1.0}}}
-    stall, momentum, noise, _ = judge(ch_landscape.SADDLE_RULES, saddle)
+    stall, momentum, noise, _ = find_chapter("saddle").verdicts(saddle)
     assert "hardly" not in _check(stall, "contradicts")  # 45% of the steps is not "hardly"
     assert "no quicker" not in _check(momentum, "contradicts")  # 1.3x quicker, below the 1.5x bar
     assert "frees" not in _check(noise, "supports")  # 1.3x sooner, below the 1.5x bar
     minima = {"gd_missed": 60.0, "momentum_missed": 55.0, "sgd_missed": 50.0, "adam_missed": 40.0, "starts": 100,
               "gd_narrow": 10.0, "momentum_narrow": 20.0, "census": {1: {"minimum": 0.005}, 32: {"minimum": 0.0}}}
-    trapped, helps, narrow, rare = judge(ch_landscape.MINIMA_RULES, minima)
+    trapped, helps, narrow, rare = find_chapter("minima").verdicts(minima)
     _check(trapped, "supports")
     assert "does not escape Rastrigin's minima clearly more often" in _check(helps, "contradicts")
     _check(narrow, "contradicts")
@@ -131,7 +121,7 @@ def test_rmsprop_without_any_overshoot_is_not_said_to_keep_one():
     measured = {"early": 10, "steps": 200, "lr": 0.1,
                 "adagrad": {"step_early": 0.03, "step_last": 0.003}, "rmsprop": {"step_early": 0.3, "step_last": 0.1},
                 "momentum": _valley_run(0.0, 0.9, None), "rmsprop_valley": _valley_run(0.0, 0.1, None)}
-    keeps, less = judge(ch_adaptive.RMSPROP_RULES, measured)
+    keeps, less = find_chapter("rmsprop").verdicts(measured)
     _check(keeps, "contradicts")
     assert "remove the overshoot" not in _check(less, "contradicts")
 
@@ -148,7 +138,7 @@ def test_rmsprop_overshoot_at_its_tuned_lr_is_weighed_against_its_largest_one(rm
     measured = {"early": 10, "steps": 200, "lr": 0.1,
                 "adagrad": {"step_early": 0.03, "step_last": 0.003}, "rmsprop": {"step_early": 0.3, "step_last": 0.6},
                 "momentum": _valley_run(14.6, 0.99, 28.1), "rmsprop_valley": _valley_run(0.0, 0.14, rms_largest)}
-    sentence = _check(judge(ch_adaptive.RMSPROP_RULES, measured)[1], outcome)
+    sentence = _check(find_chapter("rmsprop").verdicts(measured)[1], outcome)
     assert ("but not at every lr" in sentence) == (outcome == "mixed")
 
 
@@ -163,11 +153,11 @@ def _second_order(newton_nit: int, lbfgs_nfev: int, mini_gap: float) -> dict:
 
 
 def test_second_order_rules_flip_with_the_counts():
-    lbfgs, newton, minibatch = judge(ch_second_order.RULES, _second_order(10, 40, mini_gap=1e-3))
+    lbfgs, newton, minibatch = find_chapter("second_order").verdicts(_second_order(10, 40, mini_gap=1e-3))
     _check(lbfgs, "supports")
     assert "fewer iterations than L-BFGS" in _check(newton, "supports")
     _check(minibatch, "supports")
-    lbfgs, newton, minibatch = judge(ch_second_order.RULES, _second_order(50, 400, mini_gap=1e-9))
+    lbfgs, newton, minibatch = find_chapter("second_order").verdicts(_second_order(50, 400, mini_gap=1e-9))
     _check(lbfgs, "contradicts")
     _check(newton, "contradicts")
     _check(minibatch, "contradicts")
@@ -178,7 +168,7 @@ def test_second_order_rules_flip_with_the_counts():
 def test_digits_rules_flip_with_the_numbers(sgd_loss, adam_acc, outcomes):
     runs = {"SGD": {"train_loss": sgd_loss, "test_acc": 0.95}, "Momentum": {"train_loss": 0.013, "test_acc": 0.97},
             "Adam": {"train_loss": 0.004, "test_acc": adam_acc}}
-    verdicts = judge(ch_digits.RULES, {"epochs": 6, "runs": runs})
+    verdicts = find_chapter("digits").verdicts({"epochs": 6, "runs": runs})
     for verdict, outcome in zip(verdicts, outcomes, strict=True):
         _check(verdict, outcome)
 
@@ -186,7 +176,7 @@ def test_digits_rules_flip_with_the_numbers(sgd_loss, adam_acc, outcomes):
 def test_digits_adam_at_the_top_is_not_said_to_be_within_zero_points_of_itself():
     runs = {"SGD": {"train_loss": 0.07, "test_acc": 0.95}, "Momentum": {"train_loss": 0.013, "test_acc": 0.96},
             "Adam": {"train_loss": 0.004, "test_acc": 0.97}}
-    adam = judge(ch_digits.RULES, {"epochs": 6, "runs": runs})[1]
+    adam = find_chapter("digits").verdicts({"epochs": 6, "runs": runs})[1]
     assert adam.template_key == "digits.adam.best" and "highest of the three" in _check(adam, "supports")
 
 
@@ -195,6 +185,6 @@ def test_digits_adam_at_the_top_is_not_said_to_be_within_zero_points_of_itself()
 def test_minibatch_rules_flip_with_the_numbers(smallest_final, share, outcomes):
     measured = {"batch_sizes": [2, 512], "ratio": smallest_final / 1e-3, "spearman": 1.0,
                 "b2": {"steep_share": share}}
-    verdicts = judge(ch_sgd.MINIBATCH_RULES, measured)
+    verdicts = find_chapter("minibatch").verdicts(measured)
     for verdict, outcome in zip(verdicts, outcomes, strict=True):
         _check(verdict, outcome)

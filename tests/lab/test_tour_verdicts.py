@@ -7,7 +7,7 @@ import string
 import numpy as np
 import pytest
 
-from inertia.lab.tour import CHAPTERS, ch_adaptive, ch_landscape, ch_momentum, ch_schedules, ch_sgd, judge
+from inertia.lab.tour import CHAPTERS, ch_adam, ch_digits, ch_schedules, ch_second_order, find_chapter
 from inertia.lab.tour.model import Verdict
 from inertia.lab.tour.text import STRINGS, check_lang, fmt, text, verdict_text
 from inertia.lab.tour.text_quotes import QUOTES
@@ -36,14 +36,14 @@ def _outcomes(verdicts: list[Verdict]) -> list[str]:
 
 
 def test_zigzag_rule_follows_the_sign_flips():
-    assert _outcomes(judge(ch_sgd.ZIGZAG_RULES, _zigzag(sgd_flips=60, gd_flips=150))) == ["supports", "contradicts"]
-    assert _outcomes(judge(ch_sgd.ZIGZAG_RULES, _zigzag(sgd_flips=3, gd_flips=0))) == ["contradicts", "supports"]
+    assert _outcomes(find_chapter("zigzag").verdicts(_zigzag(sgd_flips=60, gd_flips=150))) == ["supports", "contradicts"]
+    assert _outcomes(find_chapter("zigzag").verdicts(_zigzag(sgd_flips=3, gd_flips=0))) == ["contradicts", "supports"]
 
 
 @pytest.mark.parametrize(("ratio", "outcome"), [(0.6, "supports"), (1.0, "mixed"), (1.4, "contradicts"),
                                                  (None, "contradicts")])
 def test_nesterov_overshoot_rule(ratio, outcome):
-    verdict = judge(ch_momentum.NESTEROV_RULES, _nesterov(ratio))[0]
+    verdict = find_chapter("nesterov").verdicts(_nesterov(ratio))[0]
     assert verdict.outcome == outcome
     sentence = verdict_text(verdict, "en")
     if outcome == "contradicts":
@@ -53,12 +53,12 @@ def test_nesterov_overshoot_rule(ratio, outcome):
 
 
 def test_contradicting_measurement_says_so_in_both_languages():
-    verdict = judge(ch_schedules.RULES, _schedules(constant=1e-3, decayed=2e-3, plateau=3e-3, decays=[100]))
+    verdict = find_chapter("schedules").verdicts(_schedules(constant=1e-3, decayed=2e-3, plateau=3e-3, decays=[100]))
     assert _outcomes(verdict) == ["contradicts", "contradicts"]
     assert verdict_text(verdict[0], "en").startswith("Contradicts the notes: Decay did not help")
     assert "2×" in verdict_text(verdict[0], "en")  # 2e-3 / 1e-3, computed
     assert verdict_text(verdict[0], "ko").startswith("노트와 반대:")
-    supported = judge(ch_schedules.RULES, _schedules(constant=1e-3, decayed=5e-4, plateau=8e-4, decays=[50]))
+    supported = find_chapter("schedules").verdicts(_schedules(constant=1e-3, decayed=5e-4, plateau=8e-4, decays=[50]))
     assert _outcomes(supported) == ["supports", "supports"]
 
 
@@ -68,9 +68,9 @@ def test_adagrad_rules_on_synthetic_runs():
     stalled = dict(base, adagrad={"step_early": 0.03, "step_last": 0.003, "shrink": 10.0, "first_half": 2.0,
                                   "second_half": 0.5, "final": 4.0},
                    rmsprop={"step_early": 0.3, "step_last": 0.6, "shrink": 0.5, "final": 1e-12})
-    assert _outcomes(judge(ch_adaptive.ADAGRAD_RULES, stalled)) == ["supports", "supports", "contradicts"]
+    assert _outcomes(find_chapter("adagrad").verdicts(stalled)) == ["supports", "supports", "contradicts"]
     fine = dict(stalled, adagrad=dict(stalled["adagrad"], shrink=1.1, final=1e-12))
-    assert _outcomes(judge(ch_adaptive.ADAGRAD_RULES, fine))[:2] == ["contradicts", "contradicts"]
+    assert _outcomes(find_chapter("adagrad").verdicts(fine))[:2] == ["contradicts", "contradicts"]
 
 
 def test_saddle_rule_uses_the_share_of_stalled_steps():
@@ -79,10 +79,10 @@ def test_saddle_rule_uses_the_share_of_stalled_steps():
 
     census = {2: {"saddle": 0.7}, 32: {"saddle": 1.0}}
     slow = {"gd": run(100, stall=80), "momentum": run(20), "sgd": run(90), "adam": run(2), "census": census}
-    assert _outcomes(judge(ch_landscape.SADDLE_RULES, slow)) == ["supports"] * 4
+    assert _outcomes(find_chapter("saddle").verdicts(slow)) == ["supports"] * 4
     quick = {"gd": run(20, stall=2), "momentum": run(25), "sgd": run(20), "adam": run(2),
              "census": {2: {"saddle": 0.7}, 32: {"saddle": 0.5}}}
-    assert _outcomes(judge(ch_landscape.SADDLE_RULES, quick)) == ["contradicts", "contradicts", "supports",
+    assert _outcomes(find_chapter("saddle").verdicts(quick)) == ["contradicts", "contradicts", "supports",
                                                                "contradicts"]
 
 
@@ -93,11 +93,11 @@ def test_noise_that_frees_sgd_from_the_saddle_contradicts_the_notes_stalled_sgd(
 
     freed = {"gd": run(100, stall=80), "momentum": run(20), "sgd": run(30), "adam": run(2),
              "census": {2: {"saddle": 0.7}, 32: {"saddle": 1.0}}}
-    noise = judge(ch_landscape.SADDLE_RULES, freed)[2]
+    noise = find_chapter("saddle").verdicts(freed)[2]
     assert noise.outcome == "contradicts" and noise.values["speedup"] == pytest.approx(100 / 30)
     assert verdict_text(noise, "en").startswith("Contradicts the notes: The notes' SGD runs on noisy mini-batch")
     stuck = dict(freed, sgd={"escape": 200, "escape_text": ">200", "escaped": False, "stall": 150})
-    assert judge(ch_landscape.SADDLE_RULES, stuck)[2].outcome == "supports"
+    assert find_chapter("saddle").verdicts(stuck)[2].outcome == "supports"
 
 
 def test_every_verdict_template_exists_for_both_outcomes_and_languages():
@@ -136,11 +136,9 @@ def test_number_format():
     ("adam", "(grid {lo}…{hi}, {n} values)", "lr({lo}~{hi} 격자, {n}개 값)"),
 ])
 def test_setup_texts_quote_the_grids_the_chapters_use(key, english, korean):
-    from inertia.lab.tour import ch_adam, ch_digits, ch_second_order
-
     grid = {"schedules": ch_schedules.GRID, "second_order": ch_second_order.FIRST_ORDER_GRID,
             "digits": ch_digits.GRID, "adam": ch_adam.GRID}[key]
     values = {"lo": f"{grid[0]:g}", "hi": f"{grid[-1]:g}", "n": len(grid)}
-    setup = next(chapter.setup for chapter in CHAPTERS if chapter.key == key)
+    setup = find_chapter(key).setup
     assert english.format(**values) in text(f"{key}.setup", "en", **setup)
     assert korean.format(**values) in text(f"{key}.setup", "ko", **setup)

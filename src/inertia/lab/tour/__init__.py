@@ -18,7 +18,15 @@ import time
 from pathlib import Path
 
 from inertia.lab.run_storage import check_output_dir
-from inertia.lab.tour.engine import CHAPTERS, SEED_LIMIT, Chapter, check_seed, compute_chapters, judge
+from inertia.lab.tour.engine import (
+    CHAPTERS,
+    SEED_LIMIT,
+    Chapter,
+    check_seed,
+    compute_chapters,
+    find_chapter,
+    judge,
+)
 from inertia.lab.tour.model import ChapterResult, Figure, Measurements, Table, Verdict
 from inertia.lab.tour.render import render_tour
 from inertia.lab.tour.rules import Finding, Rule
@@ -42,4 +50,4 @@ def run_tour(out_dir: Path | str = "inertia-report", lang: str = "en", progress:
 
 
 __all__ = ["CHAPTERS", "SEED_LIMIT", "Chapter", "ChapterResult", "Figure", "Finding", "Measurements", "Rule",
-           "Table", "Verdict", "check_seed", "compute_chapters", "judge", "render_tour", "run_tour"]
+           "Table", "Verdict", "check_seed", "compute_chapters", "find_chapter", "judge", "render_tour", "run_tour"]

@@ -83,6 +83,14 @@ CHAPTERS: tuple[Chapter, ...] = (
 )
 
 
+def find_chapter(key: str) -> Chapter:
+    """The chapter of :data:`CHAPTERS` whose key is ``key``; KeyError naming it (and the keys) otherwise."""
+    for chapter in CHAPTERS:
+        if chapter.key == key:
+            return chapter
+    raise KeyError(f"key: no tour chapter {key!r}; chapters: {', '.join(c.key for c in CHAPTERS)}")
+
+
 SEED_LIMIT = 2**32  # the tour's seed also splits the digits (scikit-learn's random_state: 32 bits)
 
 
