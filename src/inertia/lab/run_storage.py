@@ -72,27 +72,25 @@ def read_run_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def run_file(name: str) -> property:
+    """A read-only property of :class:`RunDir`: the path of the file ``name`` in the run directory."""
+
+    def path(run_dir: RunDir) -> Path:
+        return run_dir.root / name
+
+    return property(path, doc=f"``root / {name!r}``")
+
+
 @dataclass
 class RunDir:
     """Paths of a run directory."""
 
     root: Path
 
-    @property
-    def config(self) -> Path:
-        return self.root / "config.json"
-
-    @property
-    def summary(self) -> Path:
-        return self.root / "summary.json"
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics.csv"
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.root / "checkpoint.pt"
+    config = run_file("config.json")
+    summary = run_file("summary.json")
+    metrics = run_file("metrics.csv")
+    checkpoint = run_file("checkpoint.pt")
 
 
 def check_output_dir(path: str | os.PathLike, name: str = "out") -> Path:
