@@ -234,6 +234,16 @@ OPTIMIZER_DB: list[OptimizerInfo] = [
         ),
         error_inputs=(*ADAM_CASES[:9], *_value_cases("eps", [-1e-8, math.nan])),
     ),
+    OptimizerInfo(
+        "Lion",
+        bad_group_value=("betas", (2.0, 0.9)),
+        torch_configs=(),  # torch.optim has no Lion: tests/optim/test_lion.py checks it against the paper's algorithm
+        inertia_configs=(
+            dict(lr=1e-3), dict(lr=1e-3, betas=(0.95, 0.98), weight_decay=0.5),
+            dict(lr=1e-3, weight_decay=0.1, maximize=True),
+        ),
+        error_inputs=tuple(ADAM_CASES[:9]),
+    ),
 ]
 INFO = {info.name: info for info in OPTIMIZER_DB}
 

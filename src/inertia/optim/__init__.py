@@ -20,6 +20,7 @@ from inertia.optim.adam import Adam, adam_update
 from inertia.optim.adamax import Adamax, adamax_update
 from inertia.optim.adamw import AdamW
 from inertia.optim.base import FlatOptimizer, NonFiniteGradientError
+from inertia.optim.lion import Lion, lion_update
 from inertia.optim.rmsprop import RMSprop, rmsprop_update
 from inertia.optim.sgd import SGD, sgd_update
 
@@ -44,6 +45,7 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "adam": Adam,
     "adamw": AdamW,
     "adamax": Adamax,
+    "lion": Lion,
 }
 
 
@@ -58,6 +60,6 @@ def make_optimizer(name: str, params: Iterable[Any], **hyper: Any) -> Optimizer:
 
 
 __all__ = [
-    "OPTIMIZERS", "SGD", "Adagrad", "Adam", "AdamW", "Adamax", "FlatOptimizer", "NonFiniteGradientError", "RMSprop",
-    "adagrad_update", "adam_update", "adamax_update", "make_optimizer", "rmsprop_update", "sgd_update",
+    "OPTIMIZERS", "SGD", "Adagrad", "Adam", "AdamW", "Adamax", "FlatOptimizer", "Lion", "NonFiniteGradientError", "RMSprop",
+    "adagrad_update", "adam_update", "adamax_update", "lion_update", "make_optimizer", "rmsprop_update", "sgd_update",
 ]
