@@ -128,7 +128,7 @@ CASES: list[tuple[list[str], tuple[str, ...]]] = [
     (["compare", "--problem", "bowl", "--optimizers", "sgd"], ("--problem", "'bowl'")),
     (["compare", "--optimizers", "sgd"], ("--problem",)),
     (["compare", "--problem", "rosenbrock", "--optimizers", ","], ("--optimizers", "','")),
-    ([*COMPARE[:4], "sgd,lion"], ("--optimizers", "'lion'")),
+    ([*COMPARE[:4], "sgd,adamq"], ("--optimizers", "'adamq'")),
     ([*COMPARE[:4], "sgd,sgd"], ("--optimizers", "'sgd,sgd'")),
     ([*COMPARE, "--seeds", "0"], ("--seeds", "got 0")),
     ([*COMPARE, "--seeds", HUGE], ("--seeds", HUGE)),

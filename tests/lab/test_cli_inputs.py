@@ -50,7 +50,7 @@ def write_tiny_mnist(folder) -> str:
     ([*COMPARE, "--target", "nan"], "--target: must be a finite number, got nan"),
     ([*COMPARE, "--noise", "-1"], "--noise: must be a finite number >= 0, got -1.0"),
     ([*COMPARE, "--steps", "0"], "--steps: must be an integer in [1, 1000000], got 0"),
-    ([*COMPARE[:4], "sgd,lion"], "--optimizers: unknown optimizer 'lion'"),
+    ([*COMPARE[:4], "sgd,adamq"], "--optimizers: unknown optimizer 'adamq'"),
     ([*COMPARE[:4], "sgd,sgd"], "--optimizers: need distinct names, got 'sgd,sgd'"),
     (["compare", "--problem", "bowl", "--optimizers", "sgd"], "--problem: unknown problem 'bowl'"),
 ])

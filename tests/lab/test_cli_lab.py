@@ -63,7 +63,7 @@ def test_train_resumes_an_unfinished_run(tmp_path, capsys, one_thread):
     (["train", "--epochs", "many"], "'--epochs'"),
     (["compare", "--problem", "bowl", "--optimizers", "sgd"], "--problem: unknown problem 'bowl'"),
     (["compare", "--problem", "valley", "--optimizers", ","], "--optimizers: expected a comma-separated list"),
-    (["compare", "--problem", "valley", "--optimizers", "sgd,lion"], "--optimizers: unknown optimizer 'lion'"),
+    (["compare", "--problem", "valley", "--optimizers", "sgd,adamq"], "--optimizers: unknown optimizer 'adamq'"),
     (["compare", "--problem", "valley", "--optimizers", "sgd", "--tune", "--grid", "1:0.1:3"], "--grid: '1:0.1:3'"),
     (["compare", "--problem", "valley", "--optimizers", "sgd", "--seeds", "0"], "--seeds: must be an integer in [1, 1000]"),
     (["compare", "--problem", "valley", "--optimizers", "sgd", "--jobs", "0"], "--jobs: must be an integer in [1, 256]"),
