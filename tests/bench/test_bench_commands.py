@@ -29,7 +29,7 @@ def test_small_cpu_run_writes_json_and_markdown(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "named"), [
-    (["--optimizer", "lion"], "--optimizer: 'lion'"),
+    (["--optimizer", "adamq"], "--optimizer: 'adamq'"),
     (["--size", "1B/1"], "--size: '1B/1'"),
     (["--impl", "jax"], "--impl: 'jax'"),
     (["--steps", "0"], "--steps: 0"),

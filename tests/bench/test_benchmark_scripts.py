@@ -40,16 +40,16 @@ def test_host_overhead_zero_grad_leaves_every_row_its_gradients() -> None:
 
 @pytest.mark.parametrize(("script", "args", "named"), [
     ("step_host_overhead", ["--rounds", "0"], "--rounds must be at least 1, got 0"),
-    ("step_host_overhead", ["--optimizers", "lion"], "unknown optimizer 'lion'"),
+    ("step_host_overhead", ["--optimizers", "adamq"], "unknown optimizer 'adamq'"),
     ("lbfgs_vs_scipy", ["--dim", "1"], "--dim must be at least 2, got 1"),
     ("lbfgs_vs_scipy", ["--condition", "0.5"], "--condition must be at least 1, got 0.5"),
     ("train_overhead", ["--repeats", "0"], "--repeats must be at least 1, got 0"),
     ("train_overhead", ["--epochs", "0"], "epochs: must be an integer in [1, 100000], got 0"),
     ("monitor_overhead", ["--blocks", "0"], "--blocks must be at least 1, got 0"),
-    ("monitor_overhead", ["--optimizer", "lion"], "'lion'"),
+    ("monitor_overhead", ["--optimizer", "adamq"], "'adamq'"),
     ("lr_find_vs_grid", ["--epochs", "0"], "--epochs must be at least 1, got 0"),
     ("lr_find_vs_grid", ["--sweep-steps", "5"], "--sweep-steps must each be at least 10"),
-    ("lr_find_vs_grid", ["--optimizers", "lion"], "invalid choice: 'lion'"),
+    ("lr_find_vs_grid", ["--optimizers", "adamq"], "invalid choice: 'adamq'"),
 ])
 def test_benchmark_scripts_name_bad_arguments(script: str, args: list[str], named: str,
                                               monkeypatch: pytest.MonkeyPatch,

@@ -38,6 +38,8 @@ OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
     "rmsprop_centered": ("RMSprop", dict(lr=1e-3, centered=True)),
     "adam": ("Adam", dict(lr=1e-3)),
     "adamw": ("AdamW", dict(lr=1e-3)),
+    "adamax": ("Adamax", dict(lr=2e-3)),
+    "lion": ("Lion", dict(lr=1e-4)),
 }
 IMPLS = ("inertia-fused", "inertia-reference", "torch-loop", "torch-foreach", "torch-fused")
 TORCH_IMPLS = ("torch-loop", "torch-foreach", "torch-fused")
@@ -148,6 +150,8 @@ def build_optimizer(name: str, impl: str, params: list[torch.nn.Parameter]) -> t
         return getattr(inertia, class_name)(params, **kwargs, **extra)
     flags = {"torch-loop": dict(foreach=False), "torch-foreach": dict(foreach=True),
              "torch-fused": dict(fused=True)}[impl]
+    if not hasattr(torch.optim, class_name):
+        raise ValueError(f"torch.optim has no {class_name}")
     return getattr(torch.optim, class_name)(params, **kwargs, **flags)
 
 
