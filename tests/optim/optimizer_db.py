@@ -244,6 +244,16 @@ OPTIMIZER_DB: list[OptimizerInfo] = [
         ),
         error_inputs=tuple(ADAM_CASES[:9]),
     ),
+    OptimizerInfo(
+        "Adadelta",
+        bad_group_value=("rho", 2.0),
+        torch_configs=(
+            dict(lr=1.0), dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1, foreach=False),
+            dict(lr=1.0, weight_decay=0.1, maximize=True), dict(lr=2.0, rho=0.95, maximize=True),
+        ),
+        error_inputs=(*_value_cases("rho", [-0.1, 1.5, math.nan, "x"]), *_value_cases("eps", [-1e-6, math.nan]),
+                      *_value_cases("capturable", ["x"])),
+    ),
 ]
 INFO = {info.name: info for info in OPTIMIZER_DB}
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from torch.optim import Optimizer
 
+from inertia.optim.adadelta import Adadelta, adadelta_update
 from inertia.optim.adagrad import Adagrad, adagrad_update
 from inertia.optim.adam import Adam, adam_update
 from inertia.optim.adamax import Adamax, adamax_update
@@ -45,6 +46,7 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "adam": Adam,
     "adamw": AdamW,
     "adamax": Adamax,
+    "adadelta": Adadelta,
     "lion": Lion,
 }
 
@@ -60,6 +62,7 @@ def make_optimizer(name: str, params: Iterable[Any], **hyper: Any) -> Optimizer:
 
 
 __all__ = [
+    "Adadelta", "adadelta_update",
     "OPTIMIZERS", "SGD", "Adagrad", "Adam", "AdamW", "Adamax", "FlatOptimizer", "Lion", "NonFiniteGradientError", "RMSprop",
     "adagrad_update", "adam_update", "adamax_update", "lion_update", "make_optimizer", "rmsprop_update", "sgd_update",
 ]
