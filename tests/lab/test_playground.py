@@ -119,7 +119,7 @@ def test_python_noise_is_added_to_each_gradient():
 
 
 @pytest.mark.parametrize(("optimizer", "hyper", "steps", "match"), [
-    ("lion", {}, 5, "unknown optimizer 'lion'"),
+    ("adamq", {}, 5, "unknown optimizer 'adamq'"),
     ("adam", {"momentum": 0.9}, 5, r"unknown hyperparameter\(s\) \['momentum'\] for 'adam'"),
     ("sgd", {}, -1, "steps must be an integer >= 0, got -1"),
     ("sgd", {}, 2.5, "steps must be an integer >= 0, got 2.5"),
