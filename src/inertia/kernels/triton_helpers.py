@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from inertia.kernels.jit import tl, triton_source
 
-__all__ = ["advance_step", "block_offsets", "ieee_div", "ieee_sqrt", "load_param_grad"]
+__all__ = ["adam_moments", "advance_step", "block_offsets", "ieee_div", "ieee_sqrt", "load_param_grad"]
 
 
 @triton_source
@@ -62,3 +62,24 @@ def load_param_grad(p_ptr, g_ptr, wd_ptr, offs, mask, MAXIMIZE: tl.constexpr, WD
     if WD:
         g = g + tl.load(wd_ptr).to(CT) * p
     return p, g
+
+
+@triton_source
+def adam_moments(p_ptr, g_ptr, m_ptr, v_ptr, offs, mask, lr64, wd64, beta1, beta2,
+                 MAXIMIZE: tl.constexpr, WD_MODE: tl.constexpr, CT: tl.constexpr):
+    """Adam's first half for a block: the signed gradient with weight decay (WD_MODE 1: L2 into g, 2:
+    decoupled, p *= 1 - lr wd), then m and v updated and stored; returns p, g, m, v in the compute type."""
+    p = tl.load(p_ptr + offs, mask=mask).to(CT)
+    g = tl.load(g_ptr + offs, mask=mask).to(CT)
+    if MAXIMIZE:
+        g = -g
+    if WD_MODE == 2:
+        p = p * (1.0 - lr64 * wd64).to(CT)
+    if WD_MODE == 1:
+        g = g + wd64.to(CT) * p
+    m = tl.load(m_ptr + offs, mask=mask).to(CT)
+    m = m + (1.0 - beta1).to(CT) * (g - m)
+    v = tl.load(v_ptr + offs, mask=mask).to(CT) * beta2.to(CT) + (1.0 - beta2).to(CT) * g * g
+    tl.store(m_ptr + offs, m.to(m_ptr.dtype.element_ty), mask=mask)
+    tl.store(v_ptr + offs, v.to(v_ptr.dtype.element_ty), mask=mask)
+    return p, g, m, v

@@ -12,7 +12,7 @@ from torch import Tensor
 from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.rule_info import RuleInfo, StepSpec, TorchFusedOp
-from inertia.kernels.triton_helpers import advance_step, block_offsets, ieee_div, ieee_sqrt
+from inertia.kernels.triton_helpers import adam_moments, advance_step, block_offsets, ieee_div, ieee_sqrt
 from inertia.optim.base import FlatOptimizer
 from inertia.optim.layout import GroupLayout
 from inertia.optim.param_helpers import real_views
@@ -237,19 +237,7 @@ def adam_kernel(p_ptr, g_ptr, m_ptr, v_ptr, vmax_ptr, lr_ptr, beta1_ptr, beta2_p
     else:
         scale = tl.sqrt(bc2)
     eps = tl.load(eps_ptr).to(CT)
-    p = tl.load(p_ptr + offs, mask=mask).to(CT)
-    g = tl.load(g_ptr + offs, mask=mask).to(CT)
-    if MAXIMIZE:
-        g = -g
-    if WD_MODE == 2:
-        p = p * (1.0 - lr64 * wd64).to(CT)
-    if WD_MODE == 1:
-        g = g + wd64.to(CT) * p
-    m = tl.load(m_ptr + offs, mask=mask).to(CT)
-    m = m + (1.0 - beta1).to(CT) * (g - m)
-    v = tl.load(v_ptr + offs, mask=mask).to(CT) * beta2.to(CT) + (1.0 - beta2).to(CT) * g * g
-    tl.store(m_ptr + offs, m.to(m_ptr.dtype.element_ty), mask=mask)
-    tl.store(v_ptr + offs, v.to(v_ptr.dtype.element_ty), mask=mask)
+    p, g, m, v = adam_moments(p_ptr, g_ptr, m_ptr, v_ptr, offs, mask, lr64, wd64, beta1, beta2, MAXIMIZE, WD_MODE, CT)
     if AMSGRAD:
         v = tl.maximum(tl.load(vmax_ptr + offs, mask=mask).to(CT), v, propagate_nan=tl.PropagateNan.ALL)
         tl.store(vmax_ptr + offs, v.to(vmax_ptr.dtype.element_ty), mask=mask)
