@@ -254,6 +254,21 @@ OPTIMIZER_DB: list[OptimizerInfo] = [
         error_inputs=(*_value_cases("rho", [-0.1, 1.5, math.nan, "x"]), *_value_cases("eps", [-1e-6, math.nan]),
                       *_value_cases("capturable", ["x"])),
     ),
+    OptimizerInfo(
+        "Rprop",
+        bad_group_value=("etas", (2.0, 0.9)),
+        torch_configs=(
+            dict(lr=0.01), dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-4, 0.1)),
+            dict(lr=0.01, maximize=True, foreach=False),
+            dict(lr=0.1, etas=(0.6, 1.1), step_sizes=(0.0, 1.0), maximize=True),
+        ),
+        inertia_configs=(
+            dict(lr=0.01, weight_decay=0.1), dict(lr=0.02, weight_decay=0.05, maximize=True, step_sizes=(1e-5, 0.5)),
+        ),
+        error_inputs=(*_value_cases("etas", [(1.5, 1.2), (0.5, 0.9), 0.5, (0.5,), (math.nan, 1.2), "ab"]),
+                      *_value_cases("step_sizes", [(-1.0, 50), (1.0, 0.5), (1e-6, math.inf), 3]),
+                      *_value_cases("capturable", ["x"])),
+    ),
 ]
 INFO = {info.name: info for info in OPTIMIZER_DB}
 

@@ -23,6 +23,7 @@ from inertia.optim.adamw import AdamW
 from inertia.optim.base import FlatOptimizer, NonFiniteGradientError
 from inertia.optim.lion import Lion, lion_update
 from inertia.optim.rmsprop import RMSprop, rmsprop_update
+from inertia.optim.rprop import Rprop, rprop_update
 from inertia.optim.sgd import SGD, sgd_update
 
 
@@ -47,6 +48,7 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "adamw": AdamW,
     "adamax": Adamax,
     "adadelta": Adadelta,
+    "rprop": Rprop,
     "lion": Lion,
 }
 
@@ -63,6 +65,7 @@ def make_optimizer(name: str, params: Iterable[Any], **hyper: Any) -> Optimizer:
 
 __all__ = [
     "Adadelta", "adadelta_update",
+    "Rprop", "rprop_update",
     "OPTIMIZERS", "SGD", "Adagrad", "Adam", "AdamW", "Adamax", "FlatOptimizer", "Lion", "NonFiniteGradientError", "RMSprop",
     "adagrad_update", "adam_update", "adamax_update", "lion_update", "make_optimizer", "rmsprop_update", "sgd_update",
 ]
