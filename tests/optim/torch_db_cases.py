@@ -18,8 +18,6 @@ import copy
 import importlib
 import importlib.util
 import re
-import sys
-import types
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,18 +25,8 @@ import torch
 
 import inertia
 
-
-def _load_common_optimizers() -> types.ModuleType:
-    """torch's optimizer test tables; ``expecttest`` (imported by torch's test utilities, but only
-    used by their ``TestCase``) is stood in for when it is not installed."""
-    if importlib.util.find_spec("expecttest") is None:
-        stand_in = types.ModuleType("expecttest")
-        stand_in.TestCase = type("TestCase", (), {})  # type: ignore[attr-defined]
-        sys.modules["expecttest"] = stand_in
-    return importlib.import_module("torch.testing._internal.common_optimizers")
-
-
-common_optimizers = _load_common_optimizers()
+# torch's optimizer test tables, shipped in the wheel (they need ``expecttest``, a dev dependency).
+common_optimizers = importlib.import_module("torch.testing._internal.common_optimizers")
 CONSTRUCTION_ERROR = common_optimizers.OptimizerErrorEnum.CONSTRUCTION_ERROR
 
 #: torch's rows whose class inertia has too (new inertia classes are picked up as they land).
