@@ -269,6 +269,17 @@ OPTIMIZER_DB: list[OptimizerInfo] = [
                       *_value_cases("step_sizes", [(-1.0, 50), (1.0, 0.5), (1e-6, math.inf), 3]),
                       *_value_cases("capturable", ["x"])),
     ),
+    OptimizerInfo(
+        "ASGD",
+        bad_group_value=("lambd", -1.0),
+        torch_configs=(
+            dict(lr=0.01), dict(lr=0.05, lambd=1e-3, alpha=0.5, t0=2.0),
+            dict(lr=0.02, t0=3, weight_decay=0.1, maximize=True, foreach=False),
+            dict(lr=0.01, lambd=0.0, alpha=1.0, t0=0.0, maximize=True),
+        ),
+        error_inputs=(*_value_cases("lambd", [-1e-4, math.nan, "x"]), *_value_cases("alpha", [-0.5, math.inf]),
+                      *_value_cases("t0", [-1.0, math.nan]), *_value_cases("capturable", ["x"])),
+    ),
 ]
 INFO = {info.name: info for info in OPTIMIZER_DB}
 

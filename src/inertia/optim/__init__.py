@@ -20,6 +20,7 @@ from inertia.optim.adagrad import Adagrad, adagrad_update
 from inertia.optim.adam import Adam, adam_update
 from inertia.optim.adamax import Adamax, adamax_update
 from inertia.optim.adamw import AdamW
+from inertia.optim.asgd import ASGD, asgd_update
 from inertia.optim.base import FlatOptimizer, NonFiniteGradientError
 from inertia.optim.lion import Lion, lion_update
 from inertia.optim.rmsprop import RMSprop, rmsprop_update
@@ -48,6 +49,7 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "adamw": AdamW,
     "adamax": Adamax,
     "adadelta": Adadelta,
+    "asgd": ASGD,
     "rprop": Rprop,
     "lion": Lion,
 }
@@ -65,6 +67,7 @@ def make_optimizer(name: str, params: Iterable[Any], **hyper: Any) -> Optimizer:
 
 __all__ = [
     "Adadelta", "adadelta_update",
+    "ASGD", "asgd_update",
     "Rprop", "rprop_update",
     "OPTIMIZERS", "SGD", "Adagrad", "Adam", "AdamW", "Adamax", "FlatOptimizer", "Lion", "NonFiniteGradientError", "RMSprop",
     "adagrad_update", "adam_update", "adamax_update", "lion_update", "make_optimizer", "rmsprop_update", "sgd_update",
