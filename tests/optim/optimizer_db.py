@@ -270,6 +270,29 @@ OPTIMIZER_DB: list[OptimizerInfo] = [
                       *_value_cases("capturable", ["x"])),
     ),
     OptimizerInfo(
+        "NAdam",
+        bad_group_value=("betas", (2.0, 0.9)),
+        torch_configs=(
+            dict(lr=0.01), dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, momentum_decay=0.01),
+            dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, maximize=True),
+            dict(lr=0.01, momentum_decay=0.0, maximize=True, foreach=False),
+        ),
+        error_inputs=(*ADAM_CASES[:9], *_value_cases("eps", [-1e-8, math.nan]),
+                      *_value_cases("momentum_decay", [-0.1, math.inf, "x"]),
+                      *_value_cases("decoupled_weight_decay", ["x"])),
+    ),
+    OptimizerInfo(
+        "RAdam",
+        bad_group_value=("betas", (2.0, 0.9)),
+        torch_configs=(
+            dict(lr=0.01), dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+            dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, maximize=True),
+            dict(lr=0.01, betas=(0.9, 0.9), maximize=True, foreach=False),
+        ),
+        error_inputs=(*ADAM_CASES[:9], *_value_cases("eps", [-1e-8, math.nan]),
+                      *_value_cases("decoupled_weight_decay", ["x"])),
+    ),
+    OptimizerInfo(
         "ASGD",
         bad_group_value=("lambd", -1.0),
         torch_configs=(

@@ -23,6 +23,8 @@ from inertia.optim.adamw import AdamW
 from inertia.optim.asgd import ASGD, asgd_update
 from inertia.optim.base import FlatOptimizer, NonFiniteGradientError
 from inertia.optim.lion import Lion, lion_update
+from inertia.optim.nadam import NAdam, nadam_update
+from inertia.optim.radam import RAdam, radam_update
 from inertia.optim.rmsprop import RMSprop, rmsprop_update
 from inertia.optim.rprop import Rprop, rprop_update
 from inertia.optim.sgd import SGD, sgd_update
@@ -52,6 +54,8 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "asgd": ASGD,
     "rprop": Rprop,
     "lion": Lion,
+    "nadam": NAdam,
+    "radam": RAdam,
 }
 
 
@@ -66,6 +70,7 @@ def make_optimizer(name: str, params: Iterable[Any], **hyper: Any) -> Optimizer:
 
 
 __all__ = [
+    "NAdam", "RAdam", "nadam_update", "radam_update",
     "Adadelta", "adadelta_update",
     "ASGD", "asgd_update",
     "Rprop", "rprop_update",
