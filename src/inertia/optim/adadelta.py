@@ -170,6 +170,9 @@ class Adadelta(FlatOptimizer):
         self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
     ) -> None:
         state["step"] += 1
+        maximize, weight_decay = group["maximize"], group["weight_decay"]
+        if param.is_complex() and weight_decay != 0:  # torch adds the decay in complex arithmetic, then views
+            grad, maximize, weight_decay = (-grad if maximize else grad).add(param, alpha=weight_decay), False, 0.0
         param, grad, square_avg, acc_delta = real_views(param, grad, state["square_avg"], state["acc_delta"])
         adadelta_update(param, grad, square_avg, acc_delta, lr=group["lr"], rho=group["rho"], eps=group["eps"],
-                        weight_decay=group["weight_decay"], maximize=group["maximize"])
+                        weight_decay=weight_decay, maximize=maximize)
