@@ -66,7 +66,7 @@ PARAMS_CASES = [
       r"Invalid params: entry 1 of param group 0 is \{"),
 ]
 COMMON_ERROR_INPUTS = PARAMS_CASES + [
-    *_value_cases("lr", [-0.1, math.nan, math.inf, "0.1", None, True, 1j, torch.tensor(0.1)]),
+    *_value_cases("lr", [-0.1, math.nan, math.inf, "0.1", None, True, 1j, torch.tensor([0.1, 0.2]), torch.tensor(1)]),
     *_value_cases("weight_decay", [-1.0, math.nan, math.inf, "x"]),
     *_value_cases("maximize", ["yes", 2, None]),
     *_value_cases("nonfinite", ["warn", None]),
@@ -147,6 +147,10 @@ class OptimizerInfo:
     bad_group_value: tuple[str, Any] = ("lr", -1.0)
     #: Whether the class has a fused path (flat buffers, one kernel per bucket).
     fused: bool = True
+    #: Whether torch.optim resumes an inertia checkpoint of float64 parameters bit for bit (NAdam: torch casts
+    #: the loaded ``mu_product`` to the parameters' dtype and goes on in float64, so torch itself does not
+    #: resume its own float64 NAdam bit for bit either).
+    torch_resumes_exactly: bool = True
     error_inputs: tuple[ErrorCase, ...] = field(default=())
 
     @property
@@ -271,6 +275,7 @@ OPTIMIZER_DB: list[OptimizerInfo] = [
     ),
     OptimizerInfo(
         "NAdam",
+        torch_resumes_exactly=False,
         bad_group_value=("betas", (2.0, 0.9)),
         torch_configs=(
             dict(lr=0.01), dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, momentum_decay=0.01),

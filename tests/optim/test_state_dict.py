@@ -10,7 +10,7 @@ import warnings
 import pytest
 import torch
 from optim_cases import loss_of, make_params, param_groups
-from optimizer_db import CONFIGS, config_id
+from optimizer_db import CONFIGS, INFO, config_id
 
 import inertia
 from inertia.kernels.rule_info import FusedFallbackWarning
@@ -60,8 +60,9 @@ def test_checkpoint_resumes_bit_for_bit(config: tuple, direction: str) -> None:
     second = build(target_module, name, kwargs, resumed_params)
     second.load_state_dict(checkpoint["optimizer"])
     train(second, resumed_params, 7)
+    exact = target_module is not torch.optim or INFO[name].torch_resumes_exactly
     for got, want in zip(snapshot(resumed_params), snapshot(reference_params), strict=True):
-        torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
+        torch.testing.assert_close(got, want, rtol=0 if exact else 1e-9, atol=0 if exact else 1e-10, equal_nan=True)
 
 
 def test_state_keys_match_torch_for_every_config() -> None:

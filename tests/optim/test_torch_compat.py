@@ -146,8 +146,9 @@ def test_numpy_scalars_act_as_the_python_numbers_they_hold(impl: str) -> None:
 
 
 def test_tensor_lr_error_says_what_to_do() -> None:
-    with pytest.raises(ValueError, match=r"Invalid lr: tensor\(0\.0100\).*float"):
-        inertia.Adam(make_params(torch.float32), lr=torch.tensor(0.01))
+    """A 0-d tensor lr is accepted, as torch does (tests/optim/test_tensor_lr.py); one of two numbers is not."""
+    with pytest.raises(ValueError, match=r"Invalid lr: tensor\(\[0\.0100, 0\.0200\]\).*one element"):
+        inertia.Adam(make_params(torch.float32), lr=torch.tensor([0.01, 0.02]))
 
 
 @pytest.mark.parametrize("name", NAMES)

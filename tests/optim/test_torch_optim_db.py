@@ -41,7 +41,6 @@ from torch_db_cases import (
 import inertia
 from inertia.kernels.rule_info import FusedFallbackWarning
 
-TENSOR_LR = "a Tensor lr is refused (ValueError: pass a float); torch accepts a 0-d tensor"
 LBFGS_TRAJECTORY = ("inertia.LBFGS is its own L-BFGS (a Moré–Thuente strong Wolfe line search by default, "
                     "its own first step): it converges, but not along torch.optim.LBFGS's path")
 FUSED_ZERO_GRAD = ("the fused path's zero_grad() zeroes the flat gradient buffer in place instead of setting "
@@ -50,23 +49,14 @@ FUSED_ZERO_GRAD = ("the fused path's zero_grad() zeroes the flat gradient buffer
 #: Every case that does not pass, with why; each runs as a strict xfail, so this table can only shrink.
 #: Keys: (class name, "reference: <desc>" | "fused: <desc>" | "error: <desc>"), desc as torch's table has it.
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
-    # Part 1: a Tensor lr (torch's configurations give one to Adagrad, SGD and LBFGS on CPU).
-    ("Adagrad", "reference: Tensor lr"): TENSOR_LR,
-    ("Adagrad", "reference: Tensor lr & foreach"): TENSOR_LR,
-    ("SGD", "reference: tensor lr"): TENSOR_LR,
-    ("SGD", "reference: tensor lr & foreach"): TENSOR_LR,
     # Part 1: LBFGS follows another trajectory, and refuses a Tensor lr.
     ("LBFGS", "reference: default"): LBFGS_TRAJECTORY,
     ("LBFGS", "reference: non-default lr"): LBFGS_TRAJECTORY,
     ("LBFGS", "reference: Tensor lr"): "a Tensor lr is refused (ValueError: lr must be a positive number)",
     ("LBFGS", "reference: tolerance_grad"): LBFGS_TRAJECTORY,
     ("LBFGS", "reference: strong_wolfe"): LBFGS_TRAJECTORY,
-    # Part 2: a Tensor lr, with and without torch's fused=True.
-    ("Adagrad", "fused: Tensor lr"): TENSOR_LR,
-    ("Adagrad", "fused: Tensor lr & fused"): TENSOR_LR,
-    ("SGD", "fused: tensor lr"): TENSOR_LR,
-    ("SGD", "fused: tensor lr & fused"): TENSOR_LR,
     # Part 2: a step after zero_grad() without backward, where the class's fused path is taken.
+    ("ASGD", "fused: nonzero weight_decay, a step without backward"): FUSED_ZERO_GRAD,
     ("Adadelta", "fused: nonzero weight_decay, a step without backward"): FUSED_ZERO_GRAD,
     ("Adagrad", "fused: nonzero weight_decay, a step without backward"): FUSED_ZERO_GRAD,
     ("Adam", "fused: nonzero weight_decay, a step without backward"): FUSED_ZERO_GRAD,

@@ -106,6 +106,17 @@ class TritonStepper:
             self.next_step = None  # beta**t must be recomputed with the new betas
         self.host_hyper = hyper
 
+    def _sync_hyper_tensor_lr(self, hyper: tuple[Any, ...]) -> None:
+        """``lr`` is a one-element tensor: the other hyperparameters as :meth:`_sync_hyper` does, then one
+        device-to-device copy of ``lr`` into its pointer (never read on the host)."""
+        rest = tuple(float(h) for h in hyper[1:])
+        if self.host_hyper is None or rest != self.host_hyper[1:]:
+            self.hyper[1 : len(hyper)].copy_(torch.tensor(rest, dtype=torch.float64))
+            self.next_step = None  # beta**t must be recomputed with the new betas
+        self.host_hyper = (float("nan"),) + rest  # lr lives on the device only
+        self.plain_hyper = None
+        self.hyper_views[0].copy_(hyper[0].detach().reshape(1))
+
     def _sync_slot(self, done: int) -> None:
         """Write ``[done, beta1**done, beta2**done]`` into the current slot."""
         assert self.host_hyper is not None
@@ -147,7 +158,9 @@ class TritonStepper:
             self._step(hyper, step)
 
     def _step(self, hyper: tuple[Any, ...], step: int) -> None:
-        if hyper is not self.plain_hyper:  # the same tuple of Python numbers as last step: nothing changed
+        if isinstance(hyper[0], Tensor):  # a tensor lr: copied on the device every step, no host sync
+            self._sync_hyper_tensor_lr(hyper)
+        elif hyper is not self.plain_hyper:  # the same tuple of Python numbers as last step: nothing changed
             self._sync_hyper(tuple(float(h) for h in hyper))
             self.plain_hyper = hyper if plain_numbers(hyper) else None
         if step != self.next_step:

@@ -300,6 +300,12 @@ class Adam(FlatOptimizer):
                         maximize=maximize, eps_mode=eps_mode, nonfinite=nonfinite, impl=impl)
         super().__init__(params, defaults, options)
 
+    def _check_group(self, group: dict[str, Any]) -> None:
+        super()._check_group(group)
+        if isinstance(group["lr"], Tensor) and group.get("foreach") and not group.get("capturable"):
+            raise ValueError(f"Invalid lr: {group['lr']!r} (a Tensor lr with foreach=True needs capturable=True, "
+                             "as torch.optim.Adam has it)")
+
     def _update_param(
         self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
     ) -> None:

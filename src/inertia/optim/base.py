@@ -258,8 +258,10 @@ class FlatOptimizer(Optimizer):
         warn_once(self._fused_warned, reason, message, f"inertia.{type(self).__name__}")
 
     def update_params(self, group: dict[str, Any], params: list[Tensor]) -> None:
-        """The reference path: step each of ``params`` that has a gradient with the rule's math."""
+        """The reference path: step each of ``params`` that has a gradient with the rule's math (a tensor
+        ``lr`` is read once per step, as torch.optim's for-loop path does)."""
         layout = self.layout_of(group)
+        values = dict(group, lr=group["lr"].item()) if isinstance(group.get("lr"), Tensor) else group
         for param in params:
             if param.grad is None:
                 continue
@@ -269,7 +271,7 @@ class FlatOptimizer(Optimizer):
                 self.init_state(param, state, group, layout)
             else:
                 self._add_missing_state(param, state, group, layout)
-            self._update_param(param, param.grad, state, group, layout)
+            self._update_param(param, param.grad, state, values, layout)
             if state and param not in self.state:
                 self.state[param] = state
 

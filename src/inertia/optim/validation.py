@@ -7,8 +7,11 @@ classes list in their ``group_checks``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
+
+from torch import Tensor
 
 from inertia.checks import (
     STYLE_INVALID,
@@ -42,10 +45,19 @@ def check_betas(value: Any) -> tuple[float, float]:
     return float(value[0]), float(value[1])
 
 
-def check_lr(value: Any, *, style: str = STYLE_INVALID) -> float:
-    """The learning rate: a finite number >= 0, as torch.optim has it (tensors are not supported).
+def check_lr(value: Any, *, style: str = STYLE_INVALID, allow_tensor: bool = False) -> Any:
+    """The learning rate: a finite number >= 0, as torch.optim has it; with ``allow_tensor`` (the
+    optimizers), also a floating-point tensor of one element holding such a number, as torch accepts
+    (a compiled or captured schedule may change it in place; it is returned as it is).
 
     The one rule for ``lr`` of the first-order optimizers and of the lab's runs."""
+    if allow_tensor and isinstance(value, Tensor):
+        if value.numel() != 1 or not value.is_floating_point():
+            raise ValueError(f"Invalid lr: {value!r} (a Tensor lr must be a floating-point tensor of one element)")
+        number = value.detach().item()
+        if not math.isfinite(number) or number < 0:
+            raise ValueError(f"Invalid lr: {value!r} (a Tensor lr must hold a finite number >= 0)")
+        return value
     return check_finite_at_least("lr", value, style=style)
 
 
@@ -67,9 +79,9 @@ def split_torch_options(optimizer_name: str, options: dict[str, Any], group_flag
     return result
 
 
-def lr_value(name: str, value: Any) -> float:
-    """The group entry ``lr``: :func:`check_lr`."""
-    return check_lr(value)
+def lr_value(name: str, value: Any) -> Any:
+    """The group entry ``lr``: :func:`check_lr`, a one-element tensor allowed."""
+    return check_lr(value, allow_tensor=True)
 
 
 def betas_value(name: str, value: Any) -> tuple[float, float]:
