@@ -13,7 +13,7 @@ from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.numba_helpers import signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec, TorchFusedOp
 from inertia.kernels.triton_helpers import advance_step, block_offsets, ieee_div, ieee_sqrt, load_param_grad
-from inertia.optim.base import FlatOptimizer
+from inertia.optim.base import FlatOptimizer, Group, State
 from inertia.optim.layout import GroupLayout
 from inertia.optim.param_helpers import real_views
 from inertia.optim.validation import lr_value, non_negative
@@ -180,18 +180,13 @@ class Adagrad(FlatOptimizer):
                 if not state:
                     self.init_state(param, state, group, layout)
 
-    def init_state(
-        self, param: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
-    ) -> None:
+    def init_state(self, param: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
         state["step"] = layout.fresh("step", param)
         state["sum"] = layout.view("sum", param)
         value = group["initial_accumulator_value"]
         state["sum"].fill_(complex(value, value) if param.is_complex() else value)  # as torch.optim
 
-    def _update_param(
-        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
-    ) -> None:
-        state["step"] += 1
+    def _update_param(self, param: Tensor, grad: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
         param, grad, state_sum = real_views(param, grad, state["sum"])
         adagrad_update(
             param, grad, state_sum, step=state["step"].item(), lr=group["lr"],

@@ -11,15 +11,30 @@ from torch import Tensor
 
 from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
+from inertia.kernels.numba_helpers import adam_moments_element
 from inertia.kernels.rule_info import RuleInfo, StepSpec, TorchFusedOp
 from inertia.kernels.triton_helpers import adam_moments, advance_step, block_offsets, ieee_div, ieee_sqrt
-from inertia.optim.base import FlatOptimizer
+from inertia.optim.base import FlatOptimizer, Group, State
 from inertia.optim.layout import GroupLayout
 from inertia.optim.param_helpers import real_views
 from inertia.optim.validation import betas_value, check_betas, lr_value, non_negative, one_of
 
 #: Where ``eps`` goes: outside the square root (torch), inside it (optax ``eps_root``), or TF's "epsilon hat".
 EPS_MODES = ("outside", "inside", "hat")
+
+
+def signed_decayed_grad(param: Tensor, grad: Tensor, *, lr: float, weight_decay: float,
+                        decoupled_weight_decay: bool, maximize: bool) -> Tensor:
+    """The Adam family's first lines: the gradient negated to maximize, then L2 weight decay added to it,
+    or decoupled decay applied to ``param`` in place (``p *= 1 - lr*wd``); returns the gradient to use."""
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            param.mul_(1 - lr * weight_decay)
+        else:
+            grad = grad.add(param, alpha=weight_decay)
+    return grad
 
 
 def adam_update(
@@ -48,13 +63,8 @@ def adam_update(
       ``"hat"``: TF/Keras "epsilon hat",
       :math:`p \leftarrow p - \eta\frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}\frac{m}{\sqrt{v}+\epsilon}`.
     """
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            param.mul_(1 - lr * weight_decay)
-        else:
-            grad = grad.add(param, alpha=weight_decay)
+    grad = signed_decayed_grad(param, grad, lr=lr, weight_decay=weight_decay,
+                               decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
     exp_avg.lerp_(grad, 1 - beta1)
     exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
     if bias_correction:
@@ -162,16 +172,6 @@ ADAM_RULE = AdamRule()
 
 # ---------------------------------------------------------------------- kernels (numba, then Triton)
 @numba_source(error_model="numpy")
-def _adam_moments(p, g, m, v, omb1, beta2, omb2, wd, decay, sign, wd_mode):
-    pi = p * decay if wd_mode == 2 else p
-    gi = g * sign
-    gi = gi + wd * pi if wd_mode == 1 else gi
-    mi = m + omb1 * (gi - m)
-    vi = v * beta2 + omb2 * gi * gi
-    return pi, mi, vi
-
-
-@numba_source(error_model="numpy")
 def _adam_denom(s, eps, scale, eps_inside):
     return np.sqrt(s / scale + eps) if eps_inside else np.sqrt(s) / scale + eps
 
@@ -179,7 +179,7 @@ def _adam_denom(s, eps, scale, eps_inside):
 @numba_source(error_model="numpy")
 def _adam_loop(p, g, m, v, omb1, beta2, omb2, eps, wd, decay, step_size, scale, sign, wd_mode, eps_inside):
     for i in range(p.size):
-        pi, mi, vi = _adam_moments(p[i], g[i], m[i], v[i], omb1, beta2, omb2, wd, decay, sign, wd_mode)
+        pi, gi, mi, vi = adam_moments_element(p[i], g[i], m[i], v[i], omb1, beta2, omb2, wd, decay, sign, wd_mode)
         m[i] = mi
         v[i] = vi
         p[i] = pi - step_size * (mi / _adam_denom(vi, eps, scale, eps_inside))
@@ -189,7 +189,7 @@ def _adam_loop(p, g, m, v, omb1, beta2, omb2, eps, wd, decay, step_size, scale, 
 def _adam_amsgrad_loop(p, g, m, v, vmax, omb1, beta2, omb2, eps, wd, decay, step_size, scale, sign, wd_mode,
                        eps_inside):
     for i in range(p.size):
-        pi, mi, vi = _adam_moments(p[i], g[i], m[i], v[i], omb1, beta2, omb2, wd, decay, sign, wd_mode)
+        pi, gi, mi, vi = adam_moments_element(p[i], g[i], m[i], v[i], omb1, beta2, omb2, wd, decay, sign, wd_mode)
         top = np.maximum(vmax[i], vi)
         m[i] = mi
         v[i] = vi
@@ -306,10 +306,7 @@ class Adam(FlatOptimizer):
             raise ValueError(f"Invalid lr: {group['lr']!r} (a Tensor lr with foreach=True needs capturable=True, "
                              "as torch.optim.Adam has it)")
 
-    def _update_param(
-        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
-    ) -> None:
-        state["step"] += 1
+    def _update_param(self, param: Tensor, grad: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
         beta1, beta2 = group["betas"]
         param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq = real_views(
             param, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"))

@@ -15,7 +15,7 @@ from inertia.kernels.numba_helpers import signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec
 from inertia.kernels.triton_helpers import advance_step, block_offsets, ieee_div, load_param_grad
 from inertia.optim.adam import AdamRule
-from inertia.optim.base import FlatOptimizer
+from inertia.optim.base import FlatOptimizer, Group, State
 from inertia.optim.layout import GroupLayout
 from inertia.optim.param_helpers import real_views
 from inertia.optim.validation import betas_value, check_betas, lr_value, non_negative
@@ -158,10 +158,7 @@ class Adamax(FlatOptimizer):
                         impl=impl)
         super().__init__(params, defaults, dict(options, foreach=foreach))
 
-    def _update_param(
-        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
-    ) -> None:
-        state["step"] += 1
+    def _update_param(self, param: Tensor, grad: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
         beta1, beta2 = group["betas"]
         param, grad, exp_avg, exp_inf = real_views(param, grad, state["exp_avg"], state["exp_inf"])
         adamax_update(

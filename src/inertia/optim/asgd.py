@@ -13,7 +13,7 @@ from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.numba_helpers import signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec
 from inertia.kernels.triton_helpers import advance_step, block_offsets, load_param_grad
-from inertia.optim.base import FlatOptimizer
+from inertia.optim.base import FlatOptimizer, Group, State
 from inertia.optim.fused_dispatch import GroupPlan
 from inertia.optim.layout import GroupLayout, scalar_dtype
 from inertia.optim.param_helpers import real_views
@@ -192,9 +192,7 @@ class ASGD(FlatOptimizer):
         super().__init__(params, defaults,
                          dict(options, foreach=foreach, differentiable=differentiable, capturable=capturable))
 
-    def init_state(
-        self, param: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
-    ) -> None:
+    def init_state(self, param: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
         """``step`` 0, ``eta`` = lr and ``mu`` = 1 (0-d, the counters' dtype) and ``ax`` 0, as torch."""
         state["step"] = layout.fresh("step", param)
         state["eta"] = torch.as_tensor(group["lr"], dtype=scalar_dtype()).clone()
@@ -214,10 +212,7 @@ class ASGD(FlatOptimizer):
                 state["eta"].fill_(eta)
                 state["mu"].fill_(mu)
 
-    def _update_param(
-        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
-    ) -> None:
-        state["step"] += 1
+    def _update_param(self, param: Tensor, grad: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
         param, grad, ax = real_views(param, grad, state["ax"])
         asgd_update(param, grad, ax, eta=state["eta"].item(), mu=state["mu"], lambd=group["lambd"],
                     weight_decay=group["weight_decay"], maximize=group["maximize"])

@@ -84,6 +84,12 @@ def cheap_profile_hook_step(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+#: A param group, as torch.optim keeps it (``params`` and the hyperparameters).
+Group = dict[str, Any]
+#: The optimizer state of one parameter (``step`` and the rule's state keys).
+State = dict[str, Any]
+
+
 class NonFiniteGradientError(FloatingPointError):
     """A gradient held NaN or inf and the optimizer was built with ``nonfinite="raise"``."""
 
@@ -262,6 +268,7 @@ class FlatOptimizer(Optimizer):
         ``lr`` is read once per step, as torch.optim's for-loop path does)."""
         layout = self.layout_of(group)
         values = dict(group, lr=group["lr"].item()) if isinstance(group.get("lr"), Tensor) else group
+        counts_steps = self.rule is not None and self.rule.counts_steps
         for param in params:
             if param.grad is None:
                 continue
@@ -271,6 +278,8 @@ class FlatOptimizer(Optimizer):
                 self.init_state(param, state, group, layout)
             else:
                 self._add_missing_state(param, state, group, layout)
+            if counts_steps:
+                state["step"] += 1  # as torch.optim, before the update reads it
             self._update_param(param, param.grad, state, values, layout)
             if state and param not in self.state:
                 self.state[param] = state
@@ -328,9 +337,7 @@ class FlatOptimizer(Optimizer):
                     reset_grads(others, set_to_none)
 
     # ----------------------------------------------------------------- subclass hooks
-    def init_state(
-        self, param: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
-    ) -> None:
+    def init_state(self, param: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
         """Create the state of ``param`` as zero views of ``layout`` (called while it is empty): ``step`` and
         the rule's state keys for ``group``, as torch.optim does on a first step. Rules without a step
         counter (SGD) create their buffers in :meth:`_update_param` instead, also as torch does."""
@@ -347,10 +354,9 @@ class FlatOptimizer(Optimizer):
                 if key not in state:
                     state[key] = layout.fresh(key, param)
 
-    def _update_param(
-        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
-    ) -> None:
-        """Apply the update rule to one parameter."""
+    def _update_param(self, param: Tensor, grad: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
+        """Apply the update rule to one parameter (``step`` in its state, if the rule counts steps, is already
+        incremented)."""
         raise NotImplementedError
 
 

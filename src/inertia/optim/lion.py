@@ -12,7 +12,7 @@ from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.rule_info import RuleInfo, StepSpec
 from inertia.kernels.triton_helpers import advance_step, block_offsets
-from inertia.optim.base import FlatOptimizer
+from inertia.optim.base import FlatOptimizer, Group, State
 from inertia.optim.layout import GroupLayout
 from inertia.optim.param_helpers import real_views
 from inertia.optim.validation import betas_value, check_betas, lr_value, non_negative
@@ -158,10 +158,7 @@ class Lion(FlatOptimizer):
                         nonfinite=nonfinite, impl=impl)
         super().__init__(params, defaults, options)
 
-    def _update_param(
-        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
-    ) -> None:
-        state["step"] += 1
+    def _update_param(self, param: Tensor, grad: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
         beta1, beta2 = group["betas"]
         param, grad, exp_avg = real_views(param, grad, state["exp_avg"])
         lion_update(param, grad, exp_avg, lr=group["lr"], beta1=beta1, beta2=beta2,

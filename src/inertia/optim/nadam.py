@@ -11,9 +11,11 @@ from torch import Tensor
 
 from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
+from inertia.kernels.numba_helpers import adam_moments_element
 from inertia.kernels.rule_info import RuleInfo, StepSpec
-from inertia.kernels.triton_helpers import advance_step, block_offsets, ieee_div, ieee_sqrt
-from inertia.optim.base import FlatOptimizer
+from inertia.kernels.triton_helpers import adam_moments, advance_step, block_offsets, ieee_div, ieee_sqrt
+from inertia.optim.adam import AdamRule, signed_decayed_grad
+from inertia.optim.base import FlatOptimizer, Group, State
 from inertia.optim.fused_dispatch import GroupPlan
 from inertia.optim.layout import GroupLayout, scalar_dtype
 from inertia.optim.param_helpers import real_views
@@ -43,14 +45,9 @@ def nadam_update(
     ``psi`` is ``momentum_decay``; ``weight_decay`` is L2, or decoupled (NAdamW):
     :math:`p \leftarrow p(1-\eta\lambda)` first. ``mu_product`` keeps its dtype's rounding, as torch's.
     """
-    if maximize:
-        grad = -grad
+    grad = signed_decayed_grad(param, grad, lr=lr, weight_decay=weight_decay,
+                               decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
     bias_correction2 = 1 - beta2**step
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            param.mul_(1 - lr * weight_decay)
-        else:
-            grad = grad.add(param, alpha=weight_decay)
     mu = momentum_factor(step, beta1, momentum_decay)
     mu_next = momentum_factor(step + 1, beta1, momentum_decay)
     mu_product *= mu
@@ -99,15 +96,8 @@ class NAdamRule(RuleInfo):
 
     name = "nadam"
 
-    class Hyper(NamedTuple):
-        """NAdam's hyperparameters, read from the param group on every step."""
-
-        lr: float
-        beta1: float
-        beta2: float
-        eps: float
-        weight_decay: float
-        momentum_decay: float
+    #: NAdam's hyperparameters, read from the param group on every step: Adam's and ``momentum_decay``.
+    Hyper = NamedTuple("Hyper", [(name, float) for name in (*AdamRule.Hyper._fields, "momentum_decay")])
 
     group_keys = ("lr", "betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay", "maximize")
     state_slots = (("exp_avg",), ("exp_avg_sq",))
@@ -167,11 +157,7 @@ NADAM_RULE = NAdamRule()
 def nadam_step(p, g, m, v, omb1, beta2, omb2, eps, wd, decay, bc2, grad_scale, avg_scale, sign, wd_mode):
     """NAdam over flat buffers (the mu_t coefficients come from the host)."""
     for i in range(p.size):
-        pi = p[i] * decay if wd_mode == 2 else p[i]
-        gi = g[i] * sign
-        gi = gi + wd * pi if wd_mode == 1 else gi
-        mi = m[i] + omb1 * (gi - m[i])
-        vi = v[i] * beta2 + omb2 * gi * gi
+        pi, gi, mi, vi = adam_moments_element(p[i], g[i], m[i], v[i], omb1, beta2, omb2, wd, decay, sign, wd_mode)
         d = np.sqrt(vi / bc2) + eps
         m[i] = mi
         v[i] = vi
@@ -230,19 +216,7 @@ def nadam_kernel(p_ptr, g_ptr, m_ptr, v_ptr, lr_ptr, beta1_ptr, beta2_ptr, eps_p
     avg_scale = ((-lr64 * mu_next) / (1.0 - product * mu_next)).to(CT)
     bc2 = (1.0 - pow2).to(CT)
     eps = tl.load(eps_ptr).to(CT)
-    p = tl.load(p_ptr + offs, mask=mask).to(CT)
-    g = tl.load(g_ptr + offs, mask=mask).to(CT)
-    if MAXIMIZE:
-        g = -g
-    if WD_MODE == 2:
-        p = p * (1.0 - lr64 * wd64).to(CT)
-    if WD_MODE == 1:
-        g = g + wd64.to(CT) * p
-    m = tl.load(m_ptr + offs, mask=mask).to(CT)
-    m = m + (1.0 - beta1).to(CT) * (g - m)
-    v = tl.load(v_ptr + offs, mask=mask).to(CT) * beta2.to(CT) + (1.0 - beta2).to(CT) * g * g
-    tl.store(m_ptr + offs, m.to(m_ptr.dtype.element_ty), mask=mask)
-    tl.store(v_ptr + offs, v.to(v_ptr.dtype.element_ty), mask=mask)
+    p, g, m, v = adam_moments(p_ptr, g_ptr, m_ptr, v_ptr, offs, mask, lr64, wd64, beta1, beta2, MAXIMIZE, WD_MODE, CT)
     denom = ieee_sqrt(ieee_div(v, bc2, IEEE), IEEE) + eps
     p = p + grad_scale * ieee_div(g, denom, IEEE)
     p = p + avg_scale * ieee_div(m, denom, IEEE)
@@ -300,9 +274,7 @@ class NAdam(FlatOptimizer):
                         impl=impl)
         super().__init__(params, defaults, dict(options, foreach=foreach))
 
-    def init_state(
-        self, param: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
-    ) -> None:
+    def init_state(self, param: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
         """``step`` (0), ``mu_product`` (1, a 0-d tensor of its own), ``exp_avg`` and ``exp_avg_sq`` (zero views)."""
         state["step"] = layout.fresh("step", param)
         state["mu_product"] = torch.ones((), dtype=scalar_dtype())
@@ -337,10 +309,7 @@ class NAdam(FlatOptimizer):
                     products[mu_product.dtype] = MU_PRODUCTS.after(bucket.done, beta1, psi, mu_product.dtype)
                 mu_product.fill_(products[mu_product.dtype])
 
-    def _update_param(
-        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
-    ) -> None:
-        state["step"] += 1
+    def _update_param(self, param: Tensor, grad: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
         beta1, beta2 = group["betas"]
         param, grad, exp_avg, exp_avg_sq = real_views(param, grad, state["exp_avg"], state["exp_avg_sq"])
         nadam_update(

@@ -11,10 +11,11 @@ from torch import Tensor
 
 from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
+from inertia.kernels.numba_helpers import adam_moments_element
 from inertia.kernels.rule_info import RuleInfo, StepSpec
-from inertia.kernels.triton_helpers import advance_step, block_offsets, ieee_div, ieee_sqrt
-from inertia.optim.adam import AdamRule
-from inertia.optim.base import FlatOptimizer
+from inertia.kernels.triton_helpers import adam_moments, advance_step, block_offsets, ieee_div, ieee_sqrt
+from inertia.optim.adam import AdamRule, signed_decayed_grad
+from inertia.optim.base import FlatOptimizer, Group, State
 from inertia.optim.layout import GroupLayout
 from inertia.optim.param_helpers import real_views
 from inertia.optim.validation import betas_value, check_betas, lr_value, non_negative
@@ -51,13 +52,8 @@ def radam_update(
     :math:`r_t` of :func:`radam_rectification`. ``weight_decay`` is L2, or decoupled:
     :math:`p \leftarrow p(1-\eta\lambda)` first.
     """
-    if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            param.mul_(1 - lr * weight_decay)
-        else:
-            grad = grad.add(param, alpha=weight_decay)
+    grad = signed_decayed_grad(param, grad, lr=lr, weight_decay=weight_decay,
+                               decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
     exp_avg.lerp_(grad, 1 - beta1)
     exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
     bias_correction1 = 1 - beta1**step
@@ -128,11 +124,7 @@ RADAM_RULE = RAdamRule()
 def radam_step(p, g, m, v, omb1, beta2, omb2, eps, wd, decay, lr, bc1, sqrt_bc2, rect, sign, wd_mode, rectified):
     """RAdam over flat buffers; ``rectified``: this step takes the rectified adaptive update (rho_t > 5)."""
     for i in range(p.size):
-        pi = p[i] * decay if wd_mode == 2 else p[i]
-        gi = g[i] * sign
-        gi = gi + wd * pi if wd_mode == 1 else gi
-        mi = m[i] + omb1 * (gi - m[i])
-        vi = v[i] * beta2 + omb2 * gi * gi
+        pi, gi, mi, vi = adam_moments_element(p[i], g[i], m[i], v[i], omb1, beta2, omb2, wd, decay, sign, wd_mode)
         m[i] = mi
         v[i] = vi
         update = mi / bc1 * lr
@@ -159,19 +151,7 @@ def radam_kernel(p_ptr, g_ptr, m_ptr, v_ptr, lr_ptr, beta1_ptr, beta2_ptr, eps_p
     bc1 = (1.0 - pow1).to(CT)
     sqrt_bc2 = tl.sqrt(1.0 - pow2).to(CT)
     eps = tl.load(eps_ptr).to(CT)
-    p = tl.load(p_ptr + offs, mask=mask).to(CT)
-    g = tl.load(g_ptr + offs, mask=mask).to(CT)
-    if MAXIMIZE:
-        g = -g
-    if WD_MODE == 2:
-        p = p * (1.0 - lr64 * wd64).to(CT)
-    if WD_MODE == 1:
-        g = g + wd64.to(CT) * p
-    m = tl.load(m_ptr + offs, mask=mask).to(CT)
-    m = m + (1.0 - beta1).to(CT) * (g - m)
-    v = tl.load(v_ptr + offs, mask=mask).to(CT) * beta2.to(CT) + (1.0 - beta2).to(CT) * g * g
-    tl.store(m_ptr + offs, m.to(m_ptr.dtype.element_ty), mask=mask)
-    tl.store(v_ptr + offs, v.to(v_ptr.dtype.element_ty), mask=mask)
+    p, g, m, v = adam_moments(p_ptr, g_ptr, m_ptr, v_ptr, offs, mask, lr64, wd64, beta1, beta2, MAXIMIZE, WD_MODE, CT)
     update = ieee_div(m, bc1, IEEE) * lr64.to(CT)
     adaptive = ieee_div(tl.zeros_like(v) + sqrt_bc2, ieee_sqrt(v, IEEE) + eps, IEEE)
     update = tl.where(rectified, update * adaptive * rect.to(CT), update)
@@ -223,10 +203,7 @@ class RAdam(FlatOptimizer):
                         impl=impl)
         super().__init__(params, defaults, dict(options, foreach=foreach))
 
-    def _update_param(
-        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
-    ) -> None:
-        state["step"] += 1
+    def _update_param(self, param: Tensor, grad: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
         beta1, beta2 = group["betas"]
         param, grad, exp_avg, exp_avg_sq = real_views(param, grad, state["exp_avg"], state["exp_avg_sq"])
         radam_update(

@@ -13,7 +13,7 @@ from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.numba_helpers import signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec
 from inertia.kernels.triton_helpers import advance_step, block_offsets, ieee_div, ieee_sqrt, load_param_grad
-from inertia.optim.base import FlatOptimizer
+from inertia.optim.base import FlatOptimizer, Group, State
 from inertia.optim.layout import GroupLayout
 from inertia.optim.param_helpers import real_views
 from inertia.optim.validation import lr_value, non_negative, probability
@@ -237,10 +237,7 @@ class RMSprop(FlatOptimizer):
         super().__init__(params, defaults,
                          dict(options, capturable=capturable, foreach=foreach, differentiable=differentiable))
 
-    def _update_param(
-        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
-    ) -> None:
-        state["step"] += 1
+    def _update_param(self, param: Tensor, grad: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
         param, grad, square_avg, grad_avg, momentum_buffer = real_views(
             param, grad, state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer"))
         rmsprop_update(

@@ -14,7 +14,7 @@ from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.numba_helpers import signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec
 from inertia.kernels.triton_helpers import advance_step, block_offsets, load_param_grad
-from inertia.optim.base import FlatOptimizer
+from inertia.optim.base import FlatOptimizer, Group, State
 from inertia.optim.layout import GroupLayout
 from inertia.optim.param_helpers import real_views
 from inertia.optim.validation import lr_value, non_negative
@@ -207,9 +207,7 @@ class Rprop(FlatOptimizer):
         super().__init__(params, defaults,
                          dict(options, capturable=capturable, foreach=foreach, differentiable=differentiable))
 
-    def init_state(
-        self, param: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
-    ) -> None:
+    def init_state(self, param: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
         """``step`` and ``prev`` zero, ``step_size`` filled with ``lr`` (both parts of a complex one), as torch."""
         state["step"] = layout.fresh("step", param)
         state["prev"] = layout.fresh("prev", param)
@@ -217,10 +215,7 @@ class Rprop(FlatOptimizer):
         lr = group["lr"]
         state["step_size"].fill_(complex(lr, lr) if param.is_complex() else lr)
 
-    def _update_param(
-        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
-    ) -> None:
-        state["step"] += 1
+    def _update_param(self, param: Tensor, grad: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
         (etaminus, etaplus), (low, high) = group["etas"], group["step_sizes"]
         param, grad, prev, step_size = real_views(param, grad, state["prev"], state["step_size"])
         rprop_update(param, grad, prev, step_size, etaminus=etaminus, etaplus=etaplus, step_size_min=low,

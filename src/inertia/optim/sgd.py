@@ -13,7 +13,7 @@ from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.numba_helpers import signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec, TorchFusedOp
 from inertia.kernels.triton_helpers import advance_step, block_offsets, load_param_grad
-from inertia.optim.base import FlatOptimizer
+from inertia.optim.base import FlatOptimizer, Group, State
 from inertia.optim.layout import GroupLayout
 from inertia.optim.validation import lr_value, non_negative, one_of, probability
 
@@ -261,9 +261,7 @@ class SGD(FlatOptimizer):
         if group["momentum_form"] == "velocity" and dampening != 0:
             raise ValueError(f"Invalid dampening: {dampening!r} (momentum_form='velocity' requires 0)")
 
-    def _update_param(
-        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any], layout: GroupLayout
-    ) -> None:
+    def _update_param(self, param: Tensor, grad: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
         momentum = group["momentum"]
         key = "velocity" if group["momentum_form"] == "velocity" else "momentum_buffer"
         first_step = False
