@@ -39,6 +39,11 @@ OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
     "adam": ("Adam", dict(lr=1e-3)),
     "adamw": ("AdamW", dict(lr=1e-3)),
     "adamax": ("Adamax", dict(lr=2e-3)),
+    "nadam": ("NAdam", dict(lr=2e-3)),
+    "radam": ("RAdam", dict(lr=1e-3)),
+    "adadelta": ("Adadelta", dict(lr=1.0)),
+    "rprop": ("Rprop", dict(lr=1e-2)),
+    "asgd": ("ASGD", dict(lr=1e-2)),
     "lion": ("Lion", dict(lr=1e-4)),
 }
 IMPLS = ("inertia-fused", "inertia-reference", "torch-loop", "torch-foreach", "torch-fused")

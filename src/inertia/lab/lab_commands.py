@@ -92,7 +92,7 @@ def parse_grid(text: str) -> tuple[float, ...]:
 def train(
     data: str = typer.Option("digits", help="digits | teacher | mnist:PATH | cifar10:PATH"),
     model: str = typer.Option("mlp", help="softmax | mlp | cnn"),
-    optimizer: str = typer.Option("adam", help="sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw"),
+    optimizer: str = typer.Option("adam", help=", ".join(OPTIMIZERS)),
     lr: float | None = typer.Option(None, help="learning rate (default: the optimizer's)"),
     schedule: str | None = typer.Option(None, help="per-epoch schedule, e.g. step:every=10,gamma=0.5"),
     epochs: int = typer.Option(30, help="number of epochs"),
