@@ -38,7 +38,7 @@ def test_run_many_rejects_bad_input_before_running(tmp_path):
     with pytest.raises(ValueError, match=r"jobs: must be an integer in \[1, 256\], got 0"):
         run_many([RunConfig("valley", "sgd")], tmp_path, jobs=0)
     with pytest.raises(ValueError, match="optimizer: unknown"):
-        run_many([RunConfig("valley", "sgd"), RunConfig("valley", "nadam")], tmp_path)
+        run_many([RunConfig("valley", "sgd"), RunConfig("valley", "adamq")], tmp_path)
     assert not any(tmp_path.iterdir())
 
 
