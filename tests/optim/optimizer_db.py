@@ -308,6 +308,19 @@ OPTIMIZER_DB: list[OptimizerInfo] = [
         error_inputs=(*_value_cases("lambd", [-1e-4, math.nan, "x"]), *_value_cases("alpha", [-0.5, math.inf]),
                       *_value_cases("t0", [-1.0, math.nan]), *_value_cases("capturable", ["x"])),
     ),
+    OptimizerInfo(
+        "AdamWScheduleFree",
+        bad_group_value=("betas", (2.0, 0.9)),
+        fused=False,
+        torch_configs=(),  # torch.optim has none: tests/optim/test_schedule_free.py checks it against the paper
+        inertia_configs=(
+            dict(lr=0.01), dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+            dict(lr=0.02, warmup_steps=3, r=0.5, weight_lr_power=1.0, maximize=True),
+        ),
+        error_inputs=(*ADAM_CASES[:9], *_value_cases("eps", [-1e-8, math.nan]),
+                      *_value_cases("warmup_steps", [-1, math.nan]), *_value_cases("r", [-0.5, math.inf]),
+                      *_value_cases("weight_lr_power", [-1.0, math.nan])),
+    ),
 ]
 INFO = {info.name: info for info in OPTIMIZER_DB}
 

@@ -27,6 +27,7 @@ from inertia.optim.nadam import NAdam, nadam_update
 from inertia.optim.radam import RAdam, radam_update
 from inertia.optim.rmsprop import RMSprop, rmsprop_update
 from inertia.optim.rprop import Rprop, rprop_update
+from inertia.optim.schedule_free import AdamWScheduleFree, schedule_free_adamw_update
 from inertia.optim.sgd import SGD, sgd_update
 
 
@@ -56,6 +57,7 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "lion": Lion,
     "nadam": NAdam,
     "radam": RAdam,
+    "schedule_free_adamw": AdamWScheduleFree,
 }
 
 
@@ -74,6 +76,7 @@ __all__ = [
     "Adadelta", "adadelta_update",
     "ASGD", "asgd_update",
     "Rprop", "rprop_update",
+    "AdamWScheduleFree", "schedule_free_adamw_update",
     "OPTIMIZERS", "SGD", "Adagrad", "Adam", "AdamW", "Adamax", "FlatOptimizer", "Lion", "NonFiniteGradientError", "RMSprop",
     "adagrad_update", "adam_update", "adamax_update", "lion_update", "make_optimizer", "rmsprop_update", "sgd_update",
 ]
