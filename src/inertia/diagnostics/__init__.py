@@ -2,7 +2,8 @@
 
 - :class:`OptimizerMonitor` attaches to any torch optimizer through its step hooks and warns, per
   layer, about zig-zag, too large or too small steps, AdaGrad's step collapse, eps dominance,
-  exploding or vanishing gradients and non-finite values (thresholds: :class:`MonitorThresholds`).
+  exploding or vanishing gradients and non-finite values (thresholds: :class:`MonitorThresholds`);
+  which state of each inertia optimizer it reads is in one table, :data:`ROLES` (:func:`roles_of`).
 - :func:`hessian_eigenvalues`, :func:`hessian_trace`, :func:`spectral_density`,
   :func:`layer_curvature` and :func:`edge_of_stability` work on any loss callable through
   Hessian-vector products.
@@ -31,6 +32,7 @@ from inertia.diagnostics.hessian import (
 )
 from inertia.diagnostics.lr_find import LRFindResult, lr_find, lr_find_figure, write_lr_find
 from inertia.diagnostics.monitor import OptimizerMonitor
+from inertia.diagnostics.optimizer_roles import ROLES, OptimizerRoles, roles_of
 from inertia.diagnostics.pathologies import PATHOLOGIES, Diagnosis
 from inertia.diagnostics.state import TrainingSnapshot
 from inertia.diagnostics.stats import Sample
@@ -38,8 +40,8 @@ from inertia.diagnostics.thresholds import MonitorThresholds
 
 __all__ = [
     "PATHOLOGIES", "Diagnosis", "EigenResult", "HessianOperator", "LRFindResult", "LayerCurvature",
-    "MonitorThresholds", "OptimizerMonitor", "Sample", "SpectralDensity", "StabilityCheck", "TraceEstimate",
+    "MonitorThresholds", "OptimizerMonitor", "OptimizerRoles", "ROLES", "Sample", "SpectralDensity", "StabilityCheck", "TraceEstimate",
     "TrainingSnapshot", "density_figure", "edge_of_stability", "hessian_eigenvalues", "hessian_trace",
-    "lanczos", "layer_curvature", "lr_find", "lr_find_figure", "plot_spectral_density", "spectral_density",
+    "lanczos", "layer_curvature", "lr_find", "lr_find_figure", "plot_spectral_density", "roles_of", "spectral_density",
     "write_lr_find",
 ]

@@ -22,6 +22,7 @@ from inertia.diagnostics.hessian import (
     sgd_terms,
 )
 from inertia.diagnostics.monitor import DEFAULT_INTERVAL, OptimizerMonitor
+from inertia.diagnostics.optimizer_roles import roles_of
 from inertia.diagnostics.pathologies import Diagnosis
 from inertia.diagnostics.thresholds import MonitorThresholds
 from inertia.diagnostics.workload import Workload
@@ -88,7 +89,7 @@ def _curvature(workload: Workload, step: int, max_hvp: int, trace_samples: int, 
 
 def _stability(optimizer: torch.optim.Optimizer, lambda_max: float, notes: list[str]) -> StabilityCheck | None:
     group = optimizer.param_groups[0]
-    terms = sgd_terms(group)
+    terms = sgd_terms(group, roles_of(optimizer))
     if terms is None:
         notes.append("The edge-of-stability check (lambda_max against 2/lr) applies to (S)GD; adaptive methods "
                      "rescale each coordinate, so it is skipped for this optimizer.")

@@ -32,6 +32,7 @@ from inertia.checks import (
 )
 from inertia.diagnostics._params import ParamsLike, group_by_layer, named_params, unflatten
 from inertia.diagnostics.arguments import CALLABLE_STYLE, check_scalar_loss
+from inertia.diagnostics.optimizer_roles import OptimizerRoles
 
 LossFn = Callable[[], Tensor]
 WHICH_CHOICES = ("largest", "smallest")
@@ -264,14 +265,19 @@ class StabilityCheck:
 
 
 #: Param-group keys of adaptive methods (Adam family, RMSprop, AdaGrad, Adadelta, Rprop), whose
-#: per-coordinate scaling the (S)GD stability limit does not describe.
+#: per-coordinate scaling the (S)GD stability limit does not describe; read for an optimizer that
+#: :data:`~inertia.diagnostics.optimizer_roles.ROLES` does not know.
 ADAPTIVE_GROUP_KEYS = ("betas", "alpha", "lr_decay", "rho", "etas")
 
 
-def sgd_terms(group: dict[str, Any]) -> dict[str, Any] | None:
+def sgd_terms(group: dict[str, Any], roles: OptimizerRoles | None = None) -> dict[str, Any] | None:
     """``momentum``, ``nesterov`` and ``dampening`` of an (S)GD param group, as keywords of
-    :func:`edge_of_stability`; None for an adaptive method's group."""
-    if any(key in group for key in ADAPTIVE_GROUP_KEYS):
+    :func:`edge_of_stability`; None for another method's group. ``roles`` (from
+    :func:`~inertia.diagnostics.optimizer_roles.roles_of`) decides when known (only ``step_form``
+    ``"sgd"`` is (S)GD), else the group's keys (:data:`ADAPTIVE_GROUP_KEYS`)."""
+    if roles is not None and roles.step_form != "sgd":
+        return None
+    if roles is None and any(key in group for key in ADAPTIVE_GROUP_KEYS):
         return None
     return {"momentum": float(group.get("momentum", 0.0)), "nesterov": bool(group.get("nesterov", False)),
             "dampening": float(group.get("dampening", 0.0))}

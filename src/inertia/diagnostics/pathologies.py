@@ -7,12 +7,12 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from inertia.diagnostics.optimizer_roles import OPTIMIZER_OF_KEY
 from inertia.diagnostics.stats import Sample
 from inertia.diagnostics.thresholds import MonitorThresholds
 
 PATHOLOGIES = ("nonfinite", "zigzag", "update_ratio_high", "update_ratio_low", "step_collapse",
                "eps_dominance", "exploding_gradient", "zero_gradient")
-_OPTIMIZER_OF_KEY = {"sum": "AdaGrad", "square_avg": "RMSprop", "exp_avg_sq": "Adam"}
 
 
 @dataclass
@@ -95,7 +95,7 @@ def _collapse(window: list[Sample], t: MonitorThresholds) -> tuple[float, str] |
     agreement = statistics.fmean(cosines)
     if agreement < t.collapse_min_cos:
         return None
-    name = _OPTIMIZER_OF_KEY.get(last.state_key or "", "adaptive")
+    name = OPTIMIZER_OF_KEY.get(last.state_key or "", "adaptive")
     return fractions[-1], (
         f"{name} collapse in {describe(last.scope)}: steps are {fractions[-1]:.1%} of lr per normalised gradient "
         f"(100% on the first step) although the gradient is still {history[-1]:.0%} of its past RMS and "

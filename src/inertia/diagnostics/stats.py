@@ -10,81 +10,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 from torch import Tensor
+
+from inertia.diagnostics.adaptive import AdaptiveTerms, adaptive_terms
+from inertia.diagnostics.optimizer_roles import FALLBACK_SECOND_MOMENT_KEYS
 
 # Column order of the per-parameter statistics row.
 COLUMNS = ("grad_sq", "weight_sq", "update_sq", "prev_update_sq", "update_dot", "nonfinite",
            "inv_eff_sum", "adaptive_coords", "eps_coords", "eff_grad_sq", "adaptive_grad_sq",
            "step_in_lr_sq", "mean_sq_sum")
-ADAPTIVE_KEYS = ("sum", "square_avg", "exp_avg_sq")
-
-
-def _as_float(value: Any) -> float:
-    return float(value.item()) if isinstance(value, Tensor) else float(value)
-
-
-class AdaptiveTerms(NamedTuple):
-    """The denominator of an adaptive method for one parameter, as scalars around one state tensor.
-
-    The method's per-coordinate effective step (the factor multiplying the gradient or its
-    momentum) is ``eff = numerator / (sqrt(S) + eps)``, or ``numerator / sqrt(S + eps)`` when
-    ``inside``, with ``S = scale * stat`` the bias-corrected squared-gradient statistic (AdaGrad's
-    sum, RMSprop's average, Adam's ``v / (1 - b2^t)``). ``mean_scale * S`` is its per-step mean
-    (``1/t`` for AdaGrad's sum, 1 for the leaky averages); ``key`` is the state key read.
-    """
-
-    stat: Tensor
-    scale: float
-    numerator: float
-    eps: float
-    inside: bool
-    mean_scale: float
-    key: str
-
-
-def adaptive_terms(state: dict[str, Any], group: dict[str, Any]) -> AdaptiveTerms | None:
-    """Read the denominator of an adaptive method from its state (None if there is none).
-
-    Effective steps follow torch.optim's formulas: AdaGrad ``lr_t / (sqrt(sum) + eps)`` with
-    ``lr_t = lr / (1 + (t-1) lr_decay)``; RMSprop ``lr / (sqrt(square_avg [- grad_avg^2]) + eps)``;
-    Adam ``lr / (1 - b1^t) / (sqrt(v / (1 - b2^t)) + eps)``; inertia's ``eps_inside_sqrt``,
-    ``eps_mode`` and ``bias_correction`` options are honoured.
-    """
-    key = next((k for k in ADAPTIVE_KEYS if isinstance(state.get(k), Tensor)), None)
-    if key is None or _other_formula(state, group, key):
-        return None
-    lr, eps = _as_float(group["lr"]), float(group.get("eps", 0.0))
-    step = _as_float(state.get("step", 1.0)) or 1.0
-    stat, scale, mean_scale = state[key].detach(), 1.0, 1.0
-    if key == "sum":
-        lr = lr / (1 + (step - 1) * float(group.get("lr_decay", 0.0)))
-        mean_scale = 1.0 / step
-    elif key == "square_avg" and group.get("centered") and isinstance(state.get("grad_avg"), Tensor):
-        stat = stat - state["grad_avg"].detach() ** 2
-    elif key == "exp_avg_sq":
-        if group.get("amsgrad") and isinstance(state.get("max_exp_avg_sq"), Tensor):
-            stat = state["max_exp_avg_sq"].detach()
-        if group.get("bias_correction", True):
-            beta1, beta2 = group.get("betas", (0.9, 0.999))
-            bias1, bias2 = 1 - float(beta1) ** step, 1 - float(beta2) ** step
-            if group.get("eps_mode") == "hat":
-                lr = lr * math.sqrt(bias2) / bias1
-            else:
-                lr, scale = lr / bias1, 1.0 / bias2
-    inside = bool(group.get("eps_inside_sqrt")) or group.get("eps_mode") == "inside"
-    return AdaptiveTerms(stat, scale, lr, eps, inside, mean_scale, key)
-
-
-def _other_formula(state: dict[str, Any], group: dict[str, Any], key: str) -> bool:
-    """Whether the state belongs to a method whose step is not ``numerator / d`` with a scalar numerator:
-    Adadelta (``square_avg`` beside ``acc_delta``, a per-coordinate numerator) or RAdam (Adam's state
-    without the ``amsgrad`` option, a rectified step that is plain SGD for the first steps)."""
-    if key == "square_avg":
-        return "acc_delta" in state
-    return key == "exp_avg_sq" and "amsgrad" not in group and "momentum_decay" not in group
+__all__ = ["ADAPTIVE_KEYS", "COLUMNS", "AdaptiveTerms", "Sample", "adaptive_terms", "bucket_rows", "make_sample"]
+ADAPTIVE_KEYS = FALLBACK_SECOND_MOMENT_KEYS
 
 
 def _norms_sq(tensors: list[Tensor]) -> Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from inertia.checks import STYLE_FIELD, check_non_negative, check_positive, is_number
+from inertia.diagnostics.optimizer_roles import ACCUMULATING_KEYS
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ class MonitorThresholds:
         collapse_min_cos: ... and successive updates still agree: their mean cosine is at least this
             (a steady drift the shrinking steps slow down; when the updates are mostly noise, with
             cosines near 0, shrinking steps anneal the noise and are not reported).
-        collapse_state_keys: state keys of accumulators that only grow.
+        collapse_state_keys: state keys of accumulators that only grow (default: those marked so in
+            :data:`~inertia.diagnostics.optimizer_roles.ROLES`, AdaGrad's ``sum``).
         eps_share: eps dominates the denominator of an adaptive method in at least this
             fraction of a layer's coordinates, on average over the window.
 
@@ -59,7 +61,7 @@ class MonitorThresholds:
     collapse_step_fraction: float = 0.1
     collapse_grad_fraction: float = 0.25
     collapse_min_cos: float = 0.2
-    collapse_state_keys: tuple[str, ...] = ("sum",)
+    collapse_state_keys: tuple[str, ...] = ACCUMULATING_KEYS
     eps_share: float = 0.5
     grad_growth: float = 100.0
     repeat_after: int = 500
