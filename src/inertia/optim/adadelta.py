@@ -78,8 +78,10 @@ class AdadeltaRule(RuleInfo):
     def numba_arguments(self, spec: StepSpec, hyper: tuple[Any, ...], step: int, cast: Any) -> tuple[Any, ...]:
         s = self.host_scalars(spec, hyper, step)
         scalars = (cast(s[k]) for k in ("lr", "rho", "one_minus_rho", "eps"))
-        # wd in float64: g + wd*p is formed in float64 (it may cancel, and Adadelta's small state keeps the error)
-        return (*scalars, float(s["wd"]), cast(-1.0 if spec.flag("maximize") else 1.0), bool(spec.flag("weight_decay")))
+        # With weight decay, wd in float64: g + wd*p is formed in float64 (it may cancel, and Adadelta's small
+        # state keeps the error); without it, wd in the buffers' type, so the element math stays in that type.
+        wd = float(s["wd"]) if spec.flag("weight_decay") else cast(0.0)
+        return (*scalars, wd, cast(-1.0 if spec.flag("maximize") else 1.0), bool(spec.flag("weight_decay")))
 
     def reference(self, group: Mapping[str, Any], buffers: dict[str, Tensor], step: int) -> None:
         adadelta_update(buffers["param"], buffers["grad"], buffers["square_avg"], buffers["acc_delta"],
