@@ -321,6 +321,18 @@ OPTIMIZER_DB: list[OptimizerInfo] = [
                       *_value_cases("warmup_steps", [-1, math.nan]), *_value_cases("r", [-0.5, math.inf]),
                       *_value_cases("weight_lr_power", [-1.0, math.nan])),
     ),
+    OptimizerInfo(
+        "Adafactor",
+        bad_group_value=("d", 0.5),
+        fused=False,
+        torch_configs=(
+            dict(lr=0.01), dict(lr=0.05, beta2_decay=-0.5, eps=(1e-30, 1e-3), d=2.0),
+            dict(lr=0.01, weight_decay=0.1, maximize=True, foreach=False),
+            dict(lr=0.02, beta2_decay=-1.0, eps=(None, 1e-2), d=1.5, weight_decay=0.05, maximize=True),
+        ),
+        error_inputs=(*_value_cases("beta2_decay", [0.5, math.nan, "x"]), *_value_cases("d", [0.5, math.inf]),
+                      *_value_cases("eps", [(-1e-3, 1e-3), (None, -1.0), (None, None), 1e-3, (None,)])),
+    ),
 ]
 INFO = {info.name: info for info in OPTIMIZER_DB}
 

@@ -87,7 +87,7 @@ ADD_GROUP_CASES = [
     E("class hyperparameter", lambda o, q: o.add_param_group(
         {"params": [q], BAD_HYPERPARAMETER[type(o)][0]: BAD_HYPERPARAMETER[type(o)][1]}),
       ValueError, r"Invalid (momentum: -1\.0|lr_decay: -1\.0|alpha: 2\.0|betas: \(2\.0|decoupled_weight_decay"
-                  r"|rho: 2\.0|etas: \(2\.0|lambd: -1\.0)"),
+                  r"|rho: 2\.0|etas: \(2\.0|lambd: -1\.0|d: 0\.5)"),
 ]
 ADD_GROUP_TABLE = [(name, case) for name in CLASSES for case in ADD_GROUP_CASES]
 

@@ -17,6 +17,7 @@ from inertia.optim import (
     ASGD,
     SGD,
     Adadelta,
+    Adafactor,
     Adagrad,
     Adam,
     Adamax,
@@ -84,6 +85,8 @@ ROLES: dict[type[torch.optim.Optimizer], OptimizerRoles] = {
     Lion: OptimizerRoles("Lion", None, "exp_avg", "none"),
     # its exp_avg_sq scales the step of z, not of the parameter (which moves towards the average of z)
     AdamWScheduleFree: OptimizerRoles("Schedule-Free AdamW", "exp_avg_sq", None, "none"),
+    # Matrices keep only row and column factors of the second moment: no per-coordinate state to read.
+    Adafactor: OptimizerRoles("Adafactor", None, None, "none"),
 }
 
 #: State keys read as the second moment of an optimizer :data:`ROLES` does not know (torch.optim's

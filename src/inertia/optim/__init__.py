@@ -16,6 +16,7 @@ from typing import Any
 from torch.optim import Optimizer
 
 from inertia.optim.adadelta import Adadelta, adadelta_update
+from inertia.optim.adafactor import Adafactor, adafactor_update
 from inertia.optim.adagrad import Adagrad, adagrad_update
 from inertia.optim.adam import Adam, adam_update
 from inertia.optim.adamax import Adamax, adamax_update
@@ -58,6 +59,7 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "nadam": NAdam,
     "radam": RAdam,
     "schedule_free_adamw": AdamWScheduleFree,
+    "adafactor": Adafactor,
 }
 
 
@@ -77,6 +79,7 @@ __all__ = [
     "ASGD", "asgd_update",
     "Rprop", "rprop_update",
     "AdamWScheduleFree", "schedule_free_adamw_update",
+    "Adafactor", "adafactor_update",
     "OPTIMIZERS", "SGD", "Adagrad", "Adam", "AdamW", "Adamax", "FlatOptimizer", "Lion", "NonFiniteGradientError", "RMSprop",
     "adagrad_update", "adam_update", "adamax_update", "lion_update", "make_optimizer", "rmsprop_update", "sgd_update",
 ]
