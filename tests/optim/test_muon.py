@@ -92,8 +92,10 @@ def test_one_optimizer_over_many_matrices_equals_one_optimizer_per_matrix() -> N
             param.grad = torch.randn(param.shape, generator=generator, dtype=param.dtype)
         for optimizer in singles:
             optimizer.step()
+    # The same bf16 chain per matrix; a BLAS may block a batch of k matrices differently from a batch of one
+    # (with MKL's SSE4.2 kernels it does), so the check is bf16 rounding, as against torch.optim.Muon.
     for batched, single in zip(together, apart, strict=True):
-        assert torch.equal(batched, single)
+        torch.testing.assert_close(batched, single, rtol=0, atol=2e-3)
 
 
 def test_defaults_and_state_keys_are_torchs() -> None:
