@@ -40,21 +40,9 @@ from inertia.checks import (
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "inertia"
 
-# Files (globs below src/inertia) that still test isinstance(x, bool) by hand. Each is pending: it is
-# being rewritten elsewhere and will take inertia.checks then; remove its entry when it does.
-PENDING = {
-    "optim/sgd.py": "pending: the optimizer modules are being rewritten (they will import inertia.checks)",
-    "optim/adagrad.py": "pending: the optimizer modules are being rewritten",
-    "optim/rmsprop.py": "pending: the optimizer modules are being rewritten",
-    "optim/adam.py": "pending: the optimizer modules are being rewritten",
-    "optim/base.py": "pending: the optimizer modules are being rewritten",
-    "optim/fused_*.py": "pending: the fused optimizer paths are being reworked",
-    "optim/layout.py": "pending: being reworked with the fused paths",
-    "optim/sharded.py": "pending: being reworked with the fused paths",
-    "kernels/*": "pending: the kernels are being reworked",
-    "rules/*": "pending: the update rules are being reworked",
-    "bench/*": "pending: the benchmark is being reworked",
-}
+# Files (globs below src/inertia) that may still test isinstance(x, bool) by hand, each with why. None is left;
+# an entry that matches no such file makes the test below fail, so the list cannot go stale.
+PENDING: dict[str, str] = {}
 SMALL = st.integers(min_value=-1000, max_value=1000)
 
 
@@ -296,6 +284,10 @@ def test_no_module_but_checks_tells_ints_from_bools_by_hand():
             continue
         found += [f"{relative}:{line}" for line in _bool_isinstance_lines(path)]
     assert found == [], "use inertia.checks (is_number(x, integer=True), check_int, is_flag) instead"
+    stale = [pattern for pattern in PENDING
+             if not any(fnmatch(path.relative_to(SRC).as_posix(), pattern) and _bool_isinstance_lines(path)
+                        for path in SRC.rglob("*.py"))]
+    assert stale == [], f"PENDING entries that no longer match a file testing bools by hand: {stale}"
 
 
 def test_the_scan_sees_a_bool_check(tmp_path):
