@@ -15,6 +15,7 @@ pointer per hyperparameter field, in field order, so no position is written twic
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
@@ -117,9 +118,9 @@ class RuleInfo:
         return True
 
     # -------------------------------------------------------------- derived
-    @property
+    @functools.cached_property
     def key_names(self) -> tuple[str, ...]:
-        """The group entries that a param group's spec and hyperparameters depend on."""
+        """The group entries that a param group's spec and hyperparameters depend on (read on every step)."""
         return self.group_keys + PATH_KEYS
 
     def group_state_keys(self, group: Mapping[str, Any]) -> tuple[str, ...]:
@@ -145,9 +146,13 @@ class StepSpec:
     rule: RuleInfo
     flags: tuple[tuple[str, int], ...] = field(default=())
 
+    @functools.cached_property
+    def _flag_values(self) -> dict[str, int]:
+        return dict(self.flags)
+
     def flag(self, name: str) -> int:
         """The value of option ``name``."""
-        return dict(self.flags)[name]
+        return self._flag_values[name]
 
     @property
     def state_keys(self) -> tuple[str, ...]:
@@ -163,7 +168,7 @@ class StepSpec:
     def step_dependent(self) -> bool:
         """Whether the update depends on the step number, so that every parameter of a fused call must
         have taken the same number of steps."""
-        return bool(dict(self.flags).get("step_dependent", 0))
+        return bool(self._flag_values.get("step_dependent", 0))
 
     def floor_bytes(self, element_size: int) -> int:
         """Bytes a single pass moves per element: read p, g and the state, write p and the state."""

@@ -269,6 +269,8 @@ class FlatOptimizer(Optimizer):
         layout = self.layout_of(group)
         values = dict(group, lr=group["lr"].item()) if isinstance(group.get("lr"), Tensor) else group
         counts_steps = self.rule is not None and self.rule.counts_steps
+        # Keys a group may switch on mid-run (amsgrad, momentum, ...) start from zero, as the fused path does.
+        needed = self.rule.group_state_keys(group) if counts_steps else ()
         for param in params:
             if param.grad is None:
                 continue
@@ -276,8 +278,9 @@ class FlatOptimizer(Optimizer):
             if not state:
                 state = {}
                 self.init_state(param, state, group, layout)
-            else:
-                self._add_missing_state(param, state, group, layout)
+            for key in needed:
+                if key not in state:
+                    state[key] = layout.fresh(key, param)
             if counts_steps:
                 state["step"] += 1  # as torch.optim, before the update reads it
             self._update_param(param, param.grad, state, values, layout)
@@ -344,15 +347,6 @@ class FlatOptimizer(Optimizer):
         if self.rule is not None and self.rule.counts_steps:
             for key in ("step", *self.rule.group_state_keys(group)):
                 state[key] = layout.fresh(key, param)
-
-    def _add_missing_state(self, param: Tensor, state: dict[str, Any], group: dict[str, Any],
-                           layout: GroupLayout) -> None:
-        """Zero buffers for state keys a group switched on mid-run (amsgrad, momentum, ...), as the fused
-        path creates them."""
-        if self.rule is not None and self.rule.counts_steps:
-            for key in self.rule.group_state_keys(group):
-                if key not in state:
-                    state[key] = layout.fresh(key, param)
 
     def _update_param(self, param: Tensor, grad: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
         """Apply the update rule to one parameter (``step`` in its state, if the rule counts steps, is already
