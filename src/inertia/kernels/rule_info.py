@@ -75,6 +75,10 @@ class RuleInfo:
     triton_kernel: ClassVar[str]
     triton_options: ClassVar[tuple[tuple[str, str], ...]]
     device_powers: ClassVar[tuple[str, str] | None] = None
+    #: Per-parameter 0-d state that the kernels do not touch but that follows from the step count (NAdam's
+    #: ``mu_product``, ASGD's ``eta`` and ``mu``): the optimizer writes it after each fused step from
+    #: :meth:`derived_state`, so that fused and reference paths leave the same state.
+    derived_keys: ClassVar[tuple[str, ...]] = ()
 
     # -------------------------------------------------------------- what each rule defines
     def options(self, group: Mapping[str, Any]) -> dict[str, int]:
@@ -112,6 +116,10 @@ class RuleInfo:
     def step_key(self, spec: StepSpec, step: int) -> Any:
         """What the kernel's scalars depend on besides the hyperparameters (None: not the step)."""
         return step if spec.step_dependent else None
+
+    def derived_state(self, spec: StepSpec, hyper: tuple[Any, ...], done: int, dtype: Any) -> dict[str, float]:
+        """The values of :attr:`derived_keys` after ``done`` steps, for state tensors of ``dtype``."""
+        return {}
 
     def fresh_state_matches(self, group: Mapping[str, Any]) -> bool:
         """For rules without a step counter: whether zero new state equals the rule's first-step state."""

@@ -14,7 +14,6 @@ from inertia.kernels.numba_helpers import signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec
 from inertia.kernels.triton_helpers import advance_step, block_offsets, load_param_grad
 from inertia.optim.base import FlatOptimizer, Group, State
-from inertia.optim.fused_dispatch import GroupPlan
 from inertia.optim.layout import GroupLayout, scalar_dtype
 from inertia.optim.param_helpers import real_views
 from inertia.optim.validation import lr_value, non_negative
@@ -82,6 +81,7 @@ class ASGDRule(RuleInfo):
     group_keys = ("lr", "lambd", "alpha", "t0", "weight_decay", "maximize")
     state_slots = (("ax",),)
     numba_kernel = "asgd_step"
+    derived_keys = ("eta", "mu")
     triton_kernel = "asgd_kernel"
     triton_options = (("MAXIMIZE", "maximize"), ("WD", "weight_decay"), ("SCALAR64", "scalar64"))
 
@@ -96,6 +96,11 @@ class ASGDRule(RuleInfo):
         """``eta`` and ``mu`` after ``done`` steps with ``hyper``."""
         lr, lambd, alpha, t0, _ = hyper
         return averaging_scalars(lr, lambd, alpha, t0, done, bool(spec.flag("scalar64")))
+
+    def derived_state(self, spec: StepSpec, hyper: tuple[Any, ...], done: int, dtype: Any) -> dict[str, float]:
+        """``eta`` and ``mu`` after ``done`` steps (every parameter of a bucket took the same steps)."""
+        eta, mu = self.averaging_scalars(spec, hyper, done)
+        return {"eta": eta, "mu": mu}
 
     def host_scalars(self, spec: StepSpec, hyper: tuple[Any, ...], step: int) -> dict[str, float]:
         """``decay`` = 1 - lambd * eta, ``eta``, ``mu`` (those of t - 1, as stored by the last step) and ``wd``."""
@@ -198,19 +203,6 @@ class ASGD(FlatOptimizer):
         state["eta"] = torch.as_tensor(group["lr"], dtype=scalar_dtype()).clone()
         state["mu"] = torch.ones((), dtype=scalar_dtype())
         state["ax"] = layout.fresh("ax", param)
-
-    def _apply_plan(self, group: dict[str, Any], plan: GroupPlan) -> None:
-        """The fused steps, then ``eta`` and ``mu`` of the fused buckets' parameters written from their step
-        count (every parameter of a bucket took the same steps)."""
-        super()._apply_plan(group, plan)
-        for bucket, backend in plan.items:
-            if backend is None:
-                continue
-            eta, mu = ASGD_RULE.averaging_scalars(plan.spec, plan.hyper, bucket.done)
-            for param in bucket.params:
-                state = self.state[param]
-                state["eta"].fill_(eta)
-                state["mu"].fill_(mu)
 
     def _update_param(self, param: Tensor, grad: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
         param, grad, ax = real_views(param, grad, state["ax"])

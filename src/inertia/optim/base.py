@@ -252,6 +252,19 @@ class FlatOptimizer(Optimizer):
                     self.update_params(group, bucket.params)
             else:
                 bucket.step(plan.spec, plan.hyper, backend, plan.cuda_graph and backend == "triton")
+                if plan.spec.rule.derived_keys:
+                    self._write_derived_state(bucket.params, plan, bucket.done)
+
+    def _write_derived_state(self, params: list[Tensor], plan: GroupPlan, done: int) -> None:
+        """Fill the rule's derived state of ``params`` (a fused bucket that took ``done`` steps), once per dtype."""
+        rule, values = plan.spec.rule, {}
+        for param in params:
+            state = self.state[param]
+            dtype = state[rule.derived_keys[0]].dtype
+            if dtype not in values:
+                values[dtype] = rule.derived_state(plan.spec, plan.hyper, done, dtype)
+            for key, value in values[dtype].items():
+                state[key].fill_(value)
 
     def _plan(self, group: dict[str, Any]) -> GroupPlan | None:
         """The fused plan of ``group`` for this step, or None for the reference path throughout."""

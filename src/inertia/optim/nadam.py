@@ -16,7 +16,6 @@ from inertia.kernels.rule_info import RuleInfo, StepSpec
 from inertia.kernels.triton_helpers import adam_moments, advance_step, block_offsets, ieee_div, ieee_sqrt
 from inertia.optim.adam import AdamRule, signed_decayed_grad
 from inertia.optim.base import FlatOptimizer, Group, State
-from inertia.optim.fused_dispatch import GroupPlan
 from inertia.optim.layout import GroupLayout, scalar_dtype
 from inertia.optim.param_helpers import real_views
 from inertia.optim.validation import betas_value, check_betas, lr_value, non_negative
@@ -103,6 +102,7 @@ class NAdamRule(RuleInfo):
     state_slots = (("exp_avg",), ("exp_avg_sq",))
     numba_kernel = "nadam_step"
     triton_kernel = "nadam_kernel"
+    derived_keys = ("mu_product",)
     triton_options = (("MAXIMIZE", "maximize"), ("WD_MODE", "wd_mode"), ("MU_F32", "mu_float32"))
     device_powers = ("beta1", "beta2")
 
@@ -138,6 +138,11 @@ class NAdamRule(RuleInfo):
         names = ("one_minus_beta1", "beta2", "one_minus_beta2", "eps", "wd", "decay", "bias_correction2",
                  "grad_scale", "avg_scale")
         return (*(cast(s[k]) for k in names), cast(-1.0 if spec.flag("maximize") else 1.0), spec.flag("wd_mode"))
+
+    def derived_state(self, spec: StepSpec, hyper: tuple[Any, ...], done: int, dtype: Any) -> dict[str, float]:
+        """``mu_product`` after ``done`` steps, rounded as the reference path keeps it in ``dtype``."""
+        values = dict(zip(self.Hyper._fields, hyper, strict=True))
+        return {"mu_product": MU_PRODUCTS.after(done, values["beta1"], values["momentum_decay"], dtype)}
 
     def reference(self, group: Mapping[str, Any], buffers: dict[str, Tensor], step: int) -> None:
         beta1, beta2 = group["betas"]
@@ -294,20 +299,6 @@ class NAdam(FlatOptimizer):
                 param_state["mu_product"] = torch.tensor(float(value), dtype=scalar_dtype())
             elif value.dtype != scalar_dtype() or value.device.type != "cpu" or value.dim() != 0:
                 param_state["mu_product"] = value.detach().to(device="cpu", dtype=scalar_dtype()).reshape(())
-
-    def _apply_plan(self, group: dict[str, Any], plan: GroupPlan) -> None:
-        """Step the plan's buckets, then write the derived ``mu_product`` of every fused one."""
-        super()._apply_plan(group, plan)
-        beta1, psi = group["betas"][0], group["momentum_decay"]
-        for bucket, backend in plan.items:
-            if backend is None or bucket.done is None:
-                continue
-            products: dict[torch.dtype, float] = {}
-            for param in bucket.params:
-                mu_product = self.state[param]["mu_product"]
-                if mu_product.dtype not in products:
-                    products[mu_product.dtype] = MU_PRODUCTS.after(bucket.done, beta1, psi, mu_product.dtype)
-                mu_product.fill_(products[mu_product.dtype])
 
     def _update_param(self, param: Tensor, grad: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
         beta1, beta2 = group["betas"]
