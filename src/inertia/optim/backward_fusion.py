@@ -1,0 +1,222 @@
+"""The optimizer step fused into backward: each parameter is stepped, and its gradient freed, as soon as
+autograd has accumulated that gradient.
+
+:func:`fuse_into_backward` registers a ``register_post_accumulate_grad_hook`` on every parameter of an
+inertia optimizer. When it fires, the parameter takes one step on the rule's reference path (the same
+math, group hyperparameters and step counter as :meth:`FlatOptimizer.step` uses; the state stays in the
+optimizer's flat buffers, so ``state_dict`` is unchanged in format) and ``.grad`` is set to None. After
+``loss.backward()`` every parameter therefore equals what ``optimizer.step()`` would have given, and no
+gradient outlives its own step: the peak memory of a training step loses the gradient bytes.
+
+What a per-parameter step cannot do is refused or named explicitly:
+
+- ``optimizer.step()`` raises while the fusion is active (a step pre-hook); ``optimizer.zero_grad()`` keeps
+  its meaning and finds nothing to reset after a fused backward;
+- a global ``max_grad_norm`` needs every gradient before any step: refused. ``per_parameter_max_grad_norm``
+  clips each parameter's gradient on its own (``clip_grad_norm_`` over that one tensor);
+- ``nonfinite="skip"`` cannot skip the whole step (other parameters were already stepped): refused.
+  ``nonfinite="raise"`` raises from ``backward`` before the offending parameter is modified; parameters
+  whose gradients arrived earlier in that backward have already been stepped;
+- gradient accumulation over micro-batches: run the backward passes that only accumulate inside
+  ``with fusion.accumulating():``; the next backward outside it steps with the summed gradients;
+- rules with per-group state advanced once per step (:class:`AdamWScheduleFree`) are refused.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
+
+from inertia.checks import is_number
+from inertia.optim.base import FlatOptimizer, NonFiniteGradientError
+from inertia.optim.schedule_free import AdamWScheduleFree
+from inertia.optim.sharded import all_finite
+
+__all__ = ["BackwardFusion", "fuse_into_backward"]
+
+#: Optimizers whose step advances per-group state once per step, which a per-parameter step would repeat.
+GROUP_STEPPED: tuple[type[FlatOptimizer], ...] = (AdamWScheduleFree,)
+#: The parameters of every active fusion (a parameter fused twice would be stepped by one optimizer only).
+_FUSED_PARAMS: weakref.WeakKeyDictionary[Tensor, BackwardFusion] = weakref.WeakKeyDictionary()
+
+
+class BackwardFusion:
+    """The handle of :func:`fuse_into_backward`: its hooks, the accumulation switch and :meth:`remove`.
+
+    Also a context manager: ``with fuse_into_backward(model, opt): ...`` removes the hooks on exit.
+    """
+
+    def __init__(self, optimizer: FlatOptimizer, per_parameter_max_grad_norm: float | None) -> None:
+        self.optimizer = optimizer
+        self.per_parameter_max_grad_norm = per_parameter_max_grad_norm
+        self.accumulate = False
+        self.steps_taken = 0  # parameter steps taken by the hooks
+        self.hooks: list[RemovableHandle] = []
+        self.params: list[Tensor] = []
+        self.step_refusal: RemovableHandle | None = None
+
+    def install(self) -> None:
+        """Register one post-accumulate-grad hook per trainable parameter and the ``step()`` refusal."""
+        for group_index, group in enumerate(self.optimizer.param_groups):
+            for param_index, param in enumerate(group["params"]):
+                if not param.requires_grad:
+                    continue
+                self.hooks.append(param.register_post_accumulate_grad_hook(
+                    self._hook(group_index, param_index)))
+                self.params.append(param)
+                _FUSED_PARAMS[param] = self
+        self.step_refusal = self.optimizer.register_step_pre_hook(_refuse_step)
+
+    def _hook(self, group_index: int, param_index: int) -> Any:
+        def step_one(param: Tensor) -> None:
+            if not self.accumulate:
+                self.step_param(group_index, param_index, param)
+
+        return step_one
+
+    @torch.no_grad()
+    def step_param(self, group_index: int, param_index: int, param: Tensor) -> None:
+        """Step ``param`` (entry ``param_index`` of group ``group_index``) with its gradient, then free it.
+
+        The group is looked up at each call, so new hyperparameters (a scheduler, ``load_state_dict``) apply.
+        """
+        grad = param.grad
+        if grad is None:
+            return
+        group = self.optimizer.param_groups[group_index]
+        _check_grad(group_index, param_index, group, grad)
+        if self.per_parameter_max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(param, self.per_parameter_max_grad_norm)
+        self.optimizer.update_params(group, [param])
+        self.steps_taken += 1
+        param.grad = None
+
+    @contextmanager
+    def accumulating(self) -> Iterator[BackwardFusion]:
+        """Backward passes inside only accumulate gradients (micro-batches); the next one outside steps.
+
+        Gradients are kept (and take memory) from the first micro-batch until that last backward.
+        """
+        previous, self.accumulate = self.accumulate, True
+        try:
+            yield self
+        finally:
+            self.accumulate = previous
+
+    @property
+    def active(self) -> bool:
+        """Whether the hooks are still registered."""
+        return self.step_refusal is not None
+
+    def remove(self) -> None:
+        """Remove every hook: ``loss.backward()`` keeps gradients again and ``optimizer.step()`` works."""
+        for hook in self.hooks:
+            hook.remove()
+        for param in self.params:
+            if _FUSED_PARAMS.get(param) is self:
+                del _FUSED_PARAMS[param]
+        if self.step_refusal is not None:
+            self.step_refusal.remove()
+        self.hooks, self.params, self.step_refusal = [], [], None
+
+    def __enter__(self) -> BackwardFusion:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.remove()
+
+
+def fuse_into_backward(
+    model: nn.Module | None,
+    optimizer: FlatOptimizer,
+    *,
+    max_grad_norm: float | None = None,
+    per_parameter_max_grad_norm: float | None = None,
+) -> BackwardFusion:
+    """Step every parameter of ``optimizer`` from its post-accumulate-grad hook and free its gradient.
+
+    ``model`` (or None) is checked: each of its parameters that requires grad must be in ``optimizer``,
+    since nothing else would ever step or reset its gradient. ``max_grad_norm`` (a global clip) is
+    refused: it needs every gradient before any step. ``per_parameter_max_grad_norm`` clips each
+    parameter's gradient to that norm on its own. Returns the handle; its ``remove()`` undoes it.
+    """
+    check_optimizer(optimizer)
+    check_model(model, optimizer)
+    if max_grad_norm is not None:
+        raise ValueError(
+            f"Invalid max_grad_norm: {max_grad_norm!r} (clipping to a global norm needs every gradient before "
+            "any step, and fuse_into_backward steps each parameter as its gradient arrives; pass "
+            "per_parameter_max_grad_norm to clip each parameter's gradient on its own, or clip and step "
+            "without fusing)")
+    if per_parameter_max_grad_norm is not None and (
+            not is_number(per_parameter_max_grad_norm) or not 0 < per_parameter_max_grad_norm < float("inf")):
+        raise ValueError(f"Invalid per_parameter_max_grad_norm: {per_parameter_max_grad_norm!r} "
+                         "(must be a finite number > 0, or None)")
+    # The fused step's flat gradient buffers would keep the gradient bytes alive: drop them (a later plain
+    # step rebuilds them, copying the parameters into fresh flat buffers).
+    optimizer.fused_groups.clear()
+    fusion = BackwardFusion(optimizer, per_parameter_max_grad_norm)
+    fusion.install()
+    return fusion
+
+
+def check_optimizer(optimizer: Any) -> None:
+    """Refuse optimizers a per-parameter step cannot serve, naming why."""
+    if not isinstance(optimizer, FlatOptimizer):
+        raise TypeError(f"Invalid optimizer: {type(optimizer).__name__} (fuse_into_backward steps one parameter "
+                        "at a time, which only inertia's optimizers (FlatOptimizer subclasses) offer)")
+    if isinstance(optimizer, GROUP_STEPPED):
+        raise TypeError(f"Invalid optimizer: {type(optimizer).__name__} (it advances per-group averaging weights "
+                        "once per step, which a per-parameter step would repeat for every parameter)")
+    for group_index, group in enumerate(optimizer.param_groups):
+        if group["nonfinite"] == "skip":
+            raise ValueError(f"Invalid nonfinite: 'skip' in param group {group_index} (a step fused into backward "
+                             "cannot skip the whole step: other parameters are already stepped when a non-finite "
+                             "gradient arrives; use 'raise' or 'ignore')")
+    for param in (p for group in optimizer.param_groups for p in group["params"]):
+        owner = _FUSED_PARAMS.get(param)
+        if owner is not None and owner.active:
+            raise ValueError(f"Invalid optimizer: a parameter of shape {tuple(param.shape)} is already fused into "
+                             f"backward (by {type(owner.optimizer).__name__}); remove that fusion first")
+
+
+def check_model(model: Any, optimizer: FlatOptimizer) -> None:
+    """Every trainable parameter of ``model`` must be stepped by ``optimizer``."""
+    if model is None:
+        return
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"Invalid model: {type(model).__name__} (an nn.Module or None)")
+    owned = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    for name, param in model.named_parameters():
+        if param.requires_grad and id(param) not in owned:
+            raise ValueError(f"Invalid model: parameter {name!r} (shape {tuple(param.shape)}) requires grad but "
+                             "is not in the optimizer; its gradient would never be stepped or freed (freeze it "
+                             "or add it to the optimizer)")
+
+
+def _refuse_step(optimizer: Any, args: Any, kwargs: Any) -> None:
+    raise RuntimeError(f"{type(optimizer).__name__}.step() called while the step is fused into backward: "
+                       "loss.backward() already stepped every parameter; drop the step() call, or call "
+                       "remove() on the handle of fuse_into_backward first")
+
+
+def _check_grad(group_index: int, param_index: int, group: dict[str, Any], grad: Tensor) -> None:
+    """Sparse gradients raise; non-finite ones raise under ``nonfinite="raise"`` (and "skip" is refused)."""
+    where = f"param group {group_index}, index {param_index}"
+    if grad.is_sparse:
+        raise RuntimeError(f"sparse gradient in {where}: the step fused into backward needs dense gradients")
+    policy = group["nonfinite"]
+    if policy == "ignore" or all_finite(grad):
+        return
+    if policy == "skip":
+        raise ValueError(f"Invalid nonfinite: 'skip' in param group {group_index} (set after fuse_into_backward; "
+                         "a step fused into backward cannot skip the whole step)")
+    raise NonFiniteGradientError(f"non-finite gradient in {where} (shape {tuple(grad.shape)}); this parameter "
+                                 "and its state were left untouched, but parameters whose gradients arrived "
+                                 "earlier in this backward were already stepped")
