@@ -1,5 +1,5 @@
 """Triton kernel helpers that every rule's kernels share: IEEE division and square root, a program's block,
-the device step counter, and a block's parameters and signed gradient (kernel sources: :mod:`inertia.kernels.jit`).
+the device step counter, a block's parameters and signed gradient, and stochastic rounding to bfloat16 (kernel sources: :mod:`inertia.kernels.jit`).
 
 A rule module that imports one gets it compiled together with its own kernels.
 """
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from inertia.kernels.jit import tl, triton_source
 
-__all__ = ["adam_moments", "advance_step", "block_offsets", "ieee_div", "ieee_sqrt", "load_param_grad"]
+__all__ = ["adam_moments", "advance_step", "block_offsets", "ieee_div", "ieee_sqrt", "load_param_grad",
+           "stochastic_round_bf16"]
 
 
 @triton_source
@@ -83,3 +84,20 @@ def adam_moments(p_ptr, g_ptr, m_ptr, v_ptr, offs, mask, lr64, wd64, beta1, beta
     tl.store(m_ptr + offs, m.to(m_ptr.dtype.element_ty), mask=mask)
     tl.store(v_ptr + offs, v.to(v_ptr.dtype.element_ty), mask=mask)
     return p, g, m, v
+
+
+@triton_source
+def stochastic_round_bf16(x, seed, offsets):
+    """float32 ``x`` rounded stochastically to a bfloat16 value (returned as float32: store it with
+    ``.to(tl.bfloat16)``, which is then exact). The low 16 bits of ``tl.randint(seed, offsets)`` are added to
+    the magnitude's bit pattern and the low half cleared; finite values saturate at the bf16 maximum, NaN
+    becomes the quiet NaN (the rule of ``inertia.kernels.low_precision.stochastic_round`` with ``seed``)."""
+    bits = x.to(tl.uint32, bitcast=True)
+    sign = bits & 0x80000000
+    magnitude = bits & 0x7FFFFFFF
+    random16 = tl.randint(seed, offsets).to(tl.uint32, bitcast=True) & 0xFFFF
+    rounded = (magnitude + random16) & 0xFFFF0000
+    rounded = tl.where(rounded >= 0x7F800000, 0x7F7F0000, rounded)
+    rounded = tl.where(magnitude == 0x7F800000, magnitude, rounded)
+    rounded = tl.where(magnitude > 0x7F800000, 0x7FC00000, rounded)
+    return (rounded | sign).to(tl.float32, bitcast=True)
