@@ -311,7 +311,6 @@ OPTIMIZER_DB: list[OptimizerInfo] = [
     OptimizerInfo(
         "AdamWScheduleFree",
         bad_group_value=("betas", (2.0, 0.9)),
-        fused=False,
         torch_configs=(),  # torch.optim has none: tests/optim/test_schedule_free.py checks it against the paper
         inertia_configs=(
             dict(lr=0.01), dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),

@@ -4,7 +4,8 @@ Three sequences share one parameter: gradients are taken at ``y``, the base sequ
 AdamW steps, and ``x`` is the weighted average of the ``z`` iterates; ``y`` interpolates the two.
 Only ``z`` (and the second moment) are kept in the state: the parameter itself holds ``y`` in train
 mode and ``x`` in eval mode, and :meth:`AdamWScheduleFree.train` / :meth:`AdamWScheduleFree.eval`
-move it from one to the other. No fused path: every step runs the reference math below.
+move it from one to the other. The math, the schedule and the fused kernels are in
+:mod:`inertia.optim.schedule_free_rule`.
 """
 
 from __future__ import annotations
@@ -17,56 +18,34 @@ from torch import Tensor
 
 from inertia.checks import check_flag
 from inertia.optim.base import FlatOptimizer, Group, State
+from inertia.optim.fused_buckets import FusedBucket
+from inertia.optim.fused_dispatch import GroupPlan
 from inertia.optim.layout import GroupLayout
 from inertia.optim.param_helpers import real_views
+from inertia.optim.schedule_free_rule import (
+    SCHEDULE_FREE_RULE,
+    schedule_free_adamw_update,
+    schedule_free_weights,
+)
 from inertia.optim.validation import betas_value, check_betas, lr_value, non_negative
 
-
-def schedule_free_weights(group: Group) -> tuple[float, float]:
-    """Advance ``group``'s schedule by one step; return ``(lr, ckp1)`` for it.
-
-    ``lr`` is the warmed-up learning rate (``lr * (k + 1) / warmup_steps`` during warmup),
-    ``lr_max`` its running maximum and ``ckp1 = c_{k+1} = w_{k+1} / sum_i w_i`` with
-    ``w = (k + 1)^r * lr_max^weight_lr_power`` (0 while every weight is 0). The group's ``k``,
-    ``lr_max``, ``weight_sum`` and ``scheduled_lr`` are updated, as the reference library keeps them.
-    """
-    k = group["k"]
-    warmup = group["warmup_steps"]
-    lr = float(group["lr"]) * ((k + 1) / warmup if k < warmup else 1.0)
-    group["scheduled_lr"] = lr
-    lr_max = group["lr_max"] = max(lr, group["lr_max"])
-    weight = (k + 1) ** group["r"] * lr_max ** group["weight_lr_power"]
-    weight_sum = group["weight_sum"] = group["weight_sum"] + weight
-    group["k"] = k + 1
-    return lr, (weight / weight_sum if weight_sum != 0 else 0.0)
+__all__ = ["AdamWScheduleFree", "schedule_free_adamw_update", "schedule_free_weights"]
 
 
-def schedule_free_adamw_update(
-    y: Tensor, grad: Tensor, z: Tensor, exp_avg_sq: Tensor, *, lr: float, ckp1: float, step: int,
-    beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
-    maximize: bool = False,
-) -> None:
-    r"""One Schedule-Free AdamW step at ``y`` (the parameter in train mode), in place.
-
-    .. math::
-        v \leftarrow \beta_2 v + (1-\beta_2) g^2,\qquad
-        u = \frac{g}{\sqrt{v / (1-\beta_2^t)} + \epsilon} + \lambda y,\\
-        y \leftarrow (1-c)\,y + c\,z + \eta\,(\beta_1 (1-c) - 1)\,u,\qquad
-        z \leftarrow z - \eta\,u
-
-    which is :math:`z_{t+1} = z_t - \eta u`, :math:`x_{t+1} = (1-c) x_t + c z_{t+1}` and
-    :math:`y_{t+1} = \beta_1 x_{t+1} + (1-\beta_1) z_{t+1}` with :math:`x` eliminated
-    (``c`` is ``ckp1``, ``t`` is ``step``, weight decay is taken at ``y``; ``maximize`` negates ``g``).
-    """
-    if maximize:
-        grad = -grad
-    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    update = grad / exp_avg_sq.div(1 - beta2 ** step).sqrt_().add_(eps)
-    if weight_decay != 0:
-        update.add_(y, alpha=weight_decay)
-    y.lerp_(z, ckp1)
-    y.add_(update, alpha=lr * (beta1 * (1 - ckp1) - 1))
-    z.sub_(update, alpha=lr)
+def flat_switchable(bucket: FusedBucket, state: Any) -> bool:
+    """Whether the eval/train switch of ``bucket``'s parameters can be one op over its flat buffers: the
+    parameters live in the flat parameter buffer and every ``z`` is its view of the flat ``z`` buffer."""
+    flat, z_flat = bucket.param_flat, bucket.bucket.buffers.get("z")
+    if not bucket.adopted or flat is None or z_flat is None or bucket.bucket.sharded:
+        return False
+    if list(map(Tensor.data_ptr, bucket.params)) != bucket.pointers:
+        return False
+    size = z_flat.element_size()
+    for param, offset in zip(bucket.params, bucket.bucket.offsets, strict=True):
+        z = state.get(param, {}).get("z")
+        if z is None or z.data_ptr() != z_flat.data_ptr() + offset * size:
+            return False
+    return True
 
 
 class AdamWScheduleFree(FlatOptimizer):
@@ -88,7 +67,9 @@ class AdamWScheduleFree(FlatOptimizer):
     ``train()`` call first). :meth:`step` in eval mode raises RuntimeError.
     Defaults as the reference: ``lr=0.0025``, ``betas=(0.9, 0.999)``, ``eps=1e-8``,
     ``weight_decay=0``, ``warmup_steps=0``, ``r=0``, ``weight_lr_power=2``. Extra options:
-    ``maximize``, ``nonfinite``. No fused path: every step runs :func:`schedule_free_adamw_update`.
+    ``maximize``, ``nonfinite``, ``impl``. The fused path runs one numba (CPU) or Triton (GPU) kernel over
+    each flat bucket; the schedule (warmed-up lr, ``c_{t+1}``, bias correction) is computed on the host in
+    float64 as the reference path computes it, and the two paths keep the same state.
 
     Example:
         >>> import torch, inertia
@@ -103,7 +84,7 @@ class AdamWScheduleFree(FlatOptimizer):
     """
 
     state_keys = ("z", "exp_avg_sq")
-    rule = None
+    rule = SCHEDULE_FREE_RULE
     group_checks = (("lr", lr_value), ("betas", betas_value), ("eps", non_negative),
                     ("weight_decay", non_negative), ("warmup_steps", non_negative), ("r", non_negative),
                     ("weight_lr_power", non_negative), ("maximize", check_flag))
@@ -117,7 +98,7 @@ class AdamWScheduleFree(FlatOptimizer):
                         warmup_steps=warmup_steps, r=r, weight_lr_power=weight_lr_power, k=0,
                         train_mode=True, weight_sum=0.0, lr_max=-1.0, scheduled_lr=0.0,
                         maximize=maximize, nonfinite=nonfinite, impl=impl)
-        self._ckp1: dict[int, tuple[float, float]] = {}
+        self._weights = (0.0, 0.0)  # (lr, ckp1) of the step being taken
         super().__init__(params, defaults, options)
 
     def init_state(self, param: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
@@ -126,17 +107,40 @@ class AdamWScheduleFree(FlatOptimizer):
         state["z"] = layout.fresh("z", param).copy_(param.detach())
         state["exp_avg_sq"] = layout.fresh("exp_avg_sq", param)
 
-    def update_params(self, group: Group, params: list[Tensor]) -> None:
-        """Advance the group's averaging weights once, then step each parameter with a gradient."""
+    def _plan(self, group: Group) -> GroupPlan | None:
+        """Refuse a step in eval mode (before anything changes), then plan the group as every rule does."""
         if not group["train_mode"]:
             raise RuntimeError("AdamWScheduleFree.step called in eval mode (train_mode: False); "
                                "call optimizer.train() before training steps")
-        self.__dict__.setdefault("_ckp1", {})[id(group)] = schedule_free_weights(group)
+        return super()._plan(group)
+
+    def update_params(self, group: Group, params: list[Tensor]) -> None:
+        """Advance the group's averaging weights once, then step each parameter with a gradient."""
+        self._advance(group)
         super().update_params(group, params)
 
+    def _advance(self, group: Group) -> tuple[float, float]:
+        """Advance the group's schedule by one step; keep and return its ``(lr, ckp1)``."""
+        self._weights = schedule_free_weights(group)
+        return self._weights
+
+    def _apply_plan(self, group: Group, plan: GroupPlan) -> None:
+        """Advance the schedule once, then step each bucket: fused with this step's ``(lr, ckp1)``, or on the
+        reference path (also where its step count differs from the group's ``k``, which sets the bias
+        correction on both paths)."""
+        lr, ckp1 = self._advance(group)
+        beta1, beta2 = group["betas"]
+        hyper = SCHEDULE_FREE_RULE.Hyper(lr, ckp1, beta1, beta2, group["eps"], group["weight_decay"])
+        for bucket, backend in plan.items:
+            if backend is not None and bucket.done is not None and bucket.done + 1 == group["k"]:
+                bucket.step(plan.spec, hyper, backend, plan.cuda_graph and backend == "triton")
+                continue
+            bucket.done = None  # stepped here: the fused path rechecks the state before its next step
+            with torch.no_grad():
+                super().update_params(group, bucket.params)
+
     def _update_param(self, param: Tensor, grad: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
-        lr, ckp1 = self._ckp1[id(group)]
-        state["step"] += 1
+        lr, ckp1 = self._weights
         beta1, beta2 = group["betas"]
         y, grad, z, exp_avg_sq = real_views(param, grad, state["z"], state["exp_avg_sq"])
         schedule_free_adamw_update(y, grad, z, exp_avg_sq, lr=lr, ckp1=ckp1, step=group["k"], beta1=beta1,
@@ -158,9 +162,24 @@ class AdamWScheduleFree(FlatOptimizer):
             if group["train_mode"] == train:
                 continue
             beta1 = group["betas"][0]
-            for param in group["params"]:
+            weight = 1 - beta1 if train else 1 - 1 / beta1
+            for param in self._switch_flat(group, weight):
                 state = self.state.get(param)
                 if state and "z" in state:
                     param_view, z = real_views(param, state["z"])
-                    param_view.lerp_(z, 1 - beta1 if train else 1 - 1 / beta1)
+                    param_view.lerp_(z, weight)
             group["train_mode"] = train
+
+    def _switch_flat(self, group: Group, weight: float) -> list[Tensor]:
+        """Move the fused buckets of ``group`` with one ``lerp_`` over their flat buffers; return the
+        parameters left to move one by one."""
+        fused_group = self.fused_groups.get(id(group))
+        if fused_group is None or not fused_group.current(group):
+            return list(group["params"])
+        rest: list[Tensor] = []
+        for bucket in fused_group.buckets:
+            if flat_switchable(bucket, self.state):
+                bucket.param_flat.lerp_(bucket.bucket.buffers["z"], weight)
+            else:
+                rest += bucket.params
+        return rest
