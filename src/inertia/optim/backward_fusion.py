@@ -24,7 +24,6 @@ What a per-parameter step cannot do is refused or named explicitly:
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
+from torch.utils.weak import WeakIdKeyDictionary
 
 from inertia.checks import is_number
 from inertia.optim.base import FlatOptimizer, NonFiniteGradientError
@@ -43,7 +43,7 @@ __all__ = ["BackwardFusion", "fuse_into_backward"]
 #: Optimizers whose step advances per-group state once per step, which a per-parameter step would repeat.
 GROUP_STEPPED: tuple[type[FlatOptimizer], ...] = (AdamWScheduleFree,)
 #: The parameters of every active fusion (a parameter fused twice would be stepped by one optimizer only).
-_FUSED_PARAMS: weakref.WeakKeyDictionary[Tensor, BackwardFusion] = weakref.WeakKeyDictionary()
+_FUSED_PARAMS: WeakIdKeyDictionary = WeakIdKeyDictionary()  # by identity: tensors compare elementwise
 
 
 class BackwardFusion:
