@@ -49,10 +49,10 @@ FUSED_ZERO_GRAD = ("the fused path's zero_grad() zeroes the flat gradient buffer
 #: Every case that does not pass, with why; each runs as a strict xfail, so this table can only shrink.
 #: Keys: (class name, "reference: <desc>" | "fused: <desc>" | "error: <desc>"), desc as torch's table has it.
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
-    # Part 1: LBFGS follows another trajectory, and refuses a Tensor lr.
+    # Part 1: LBFGS follows another trajectory (with line_search=None, history_size=100 it is torch's).
     ("LBFGS", "reference: default"): LBFGS_TRAJECTORY,
     ("LBFGS", "reference: non-default lr"): LBFGS_TRAJECTORY,
-    ("LBFGS", "reference: Tensor lr"): "a Tensor lr is refused (ValueError: lr must be a positive number)",
+    ("LBFGS", "reference: Tensor lr"): LBFGS_TRAJECTORY,
     ("LBFGS", "reference: tolerance_grad"): LBFGS_TRAJECTORY,
     ("LBFGS", "reference: strong_wolfe"): LBFGS_TRAJECTORY,
     # Part 2: a step after zero_grad() without backward, where the class's fused path is taken.

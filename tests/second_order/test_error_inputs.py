@@ -20,6 +20,10 @@ E = ErrorCase
 BAD_NUMBERS = [0, -1.0, math.inf, math.nan, "1", True, None, torch.tensor(1.0)]  # for positive numbers
 BAD_COUNTS = [0, -3, 2.5, True, "3", math.inf]  # for positive integers
 BAD_TOLERANCES = [-1e-3, math.inf, math.nan, "0", None]  # for finite non-negative numbers
+# LBFGS takes any float tolerance but NaN (as torch), and a one-element floating tensor lr
+BAD_LBFGS_TOLERANCES = [math.nan, "0", None, True, torch.tensor(0.0)]
+BAD_LBFGS_LRS = [*(v for v in BAD_NUMBERS if not isinstance(v, torch.Tensor)), torch.tensor([1.0, 2.0]),
+                 torch.tensor(1), torch.tensor(0.0), torch.tensor(-1.0), torch.tensor(math.nan)]
 
 
 def fresh(dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -97,8 +101,6 @@ def common_cases(cls: type) -> list[ErrorCase]:
         E("params=[x, x]", lambda o, x: cls([x, x]), ValueError, r"params: entries 0 and 1 of param group 0 are the same"),
         E("params non-leaf", lambda o, x: cls([fresh() * 2]), ValueError, r"params: entry 0 .* not a leaf"),
         E("params entry 1.5", lambda o, x: cls([fresh(), 1.5]), TypeError, r"params: entry 1 of param group 0 is 1\.5"),
-        E("params complex", lambda o, x: cls([torch.zeros(2, dtype=torch.complex64)]), ValueError,
-          r"param 0 has dtype torch\.complex64"),
         E("params int64", lambda o, x: cls([torch.zeros(2, dtype=torch.int64)]), ValueError, r"param 0 has dtype torch\.int64"),
         E("params sparse", lambda o, x: cls([torch.zeros(2, dtype=torch.float64).to_sparse()]), ValueError,
           r"param 0 has dtype torch\.float64 \(sparse\)"),
@@ -175,13 +177,13 @@ def _backward_and(result: Callable[[torch.Tensor], object]) -> Callable[[torch.T
 
 
 LBFGS_CASES = [
-    *value_cases(LBFGS, "lr", BAD_NUMBERS),
+    *value_cases(LBFGS, "lr", BAD_LBFGS_LRS),
     *value_cases(LBFGS, "max_iter", [*BAD_COUNTS, None]),
     *value_cases(LBFGS, "max_eval", [*BAD_COUNTS, None]),
     *value_cases(LBFGS, "history_size", BAD_COUNTS),
     *value_cases(LBFGS, "max_ls", BAD_COUNTS),
-    *value_cases(LBFGS, "tolerance_grad", BAD_TOLERANCES),
-    *value_cases(LBFGS, "tolerance_change", BAD_TOLERANCES),
+    *value_cases(LBFGS, "tolerance_grad", BAD_LBFGS_TOLERANCES),
+    *value_cases(LBFGS, "tolerance_change", BAD_LBFGS_TOLERANCES),
     *value_cases(LBFGS, "line_search", ["armijo", 1, True]),
     *value_cases(LBFGS, "c1", [0.0, 0.95, -0.1, math.nan, "0.1"]),
     *value_cases(LBFGS, "c2", [1.0, 1e-4, math.inf, None]),
@@ -205,6 +207,8 @@ LBFGS_CASES = [
 ]  # fmt: skip
 
 NEWTON_CASES = [
+    E("params complex", lambda o, x: Newton([torch.zeros(2, dtype=torch.complex64)]), ValueError,
+      r"param 0 has dtype torch\.complex64"),
     *value_cases(Newton, "mode", ["bogus", None, 3, "EXACT"]),
     *value_cases(Newton, "lr", BAD_NUMBERS),
     *value_cases(Newton, "damping", [-1.0, math.inf, math.nan, "0", None, True]),

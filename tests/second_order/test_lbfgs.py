@@ -227,7 +227,7 @@ def test_state_counters_accumulate_over_steps():
     (dict(history_size=0), "history_size must be a positive integer, got 0"),
     (dict(max_iter=2.5), "max_iter must be a positive integer, got 2.5"),
     (dict(max_eval=-1), "max_eval must be a positive integer, got -1"),
-    (dict(tolerance_grad=-1e-3), "tolerance_grad must be a non-negative number, got -0.001"),
+    (dict(tolerance_grad=math.nan), r"tolerance_grad must be a number \(any float but NaN\), got nan"),
     (dict(line_search="armijo"), "line_search must be 'strong_wolfe' or None, got 'armijo'"),
     (dict(c1=0.9, c2=0.1), "c1=0.9, c2=0.1"),
     (dict(on_failure="explode"), "on_failure must be one of .* got 'explode'"),

@@ -107,6 +107,8 @@ class SecondOrderBase(Optimizer):
     _OPTIMIZER_WIDE: frozenset[str] = frozenset({"on_failure"})
     # hyperparameters newer than some saved state dicts, with the value a group without them gets
     _ADDED_LATER: dict[str, Any] = {}
+    # whether complex params are taken, seen as real vectors of twice their size (see FlatParams)
+    _ACCEPTS_COMPLEX = False
 
     @classmethod
     def _check_hyperparameters(cls, values: dict[str, Any], *, in_group: bool) -> dict[str, Any]:
@@ -143,7 +145,7 @@ class SecondOrderBase(Optimizer):
             except ValueError as exc:
                 raise ValueError(f"{name}: param group {index}: {exc}") from None
         check_shared_hyperparameters(name, groups, hyperparameters)
-        return FlatParams(groups, name)
+        return FlatParams(groups, name, allow_complex=self._ACCEPTS_COMPLEX)
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         try:

@@ -35,41 +35,53 @@ def check_shared_hyperparameters(cls_name: str, groups: Sequence[dict], keys: It
             raise ValueError(_SHARED_KEYS_ERROR.format(cls=cls_name, key=key, values=values))
 
 
-class FlatParams:
-    """The parameters of all groups, in order, seen as a single vector ``x`` of ``numel`` entries.
+def real_view(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` itself if it is real, else its real view (a trailing dimension of 2: real, imaginary)."""
+    return torch.view_as_real(tensor) if tensor.is_complex() else tensor
 
-    Every parameter must be a dense, real, floating tensor; all must share a dtype and device.
+
+class FlatParams:
+    """The parameters of all groups, in order, seen as a single vector ``x`` of ``numel`` real entries.
+
+    Every parameter must be a dense floating tensor; all must share a device and a real dtype. With
+    ``allow_complex``, a complex parameter is seen as its real view (``torch.view_as_real``: real and
+    imaginary parts interleaved), as torch.optim.LBFGS sees it, so it counts twice its ``numel``.
     """
 
-    def __init__(self, groups: Sequence[dict], cls_name: str) -> None:
+    def __init__(self, groups: Sequence[dict], cls_name: str, *, allow_complex: bool = False) -> None:
         self.params: list[torch.Tensor] = [p for group in groups for p in group["params"]]
         if not self.params:
             raise ValueError(f"{cls_name} got an empty parameter list")
         first = self.params[0]
         for index, p in enumerate(self.params):
-            if not p.is_floating_point() or p.is_complex() or p.is_sparse:
+            if not (p.is_floating_point() or (allow_complex and p.is_complex())) or p.is_sparse:
+                kind = "floating-point (real or complex)" if allow_complex else "real floating-point"
                 raise ValueError(
-                    f"{cls_name} needs dense real floating-point params; param {index} has dtype {p.dtype}"
+                    f"{cls_name} needs dense {kind} params; param {index} has dtype {p.dtype}"
                     f"{' (sparse)' if p.is_sparse else ''}"
                 )
-            if p.dtype != first.dtype or p.device != first.device:
+            if p.dtype.to_real() != first.dtype.to_real() or p.device != first.device:
                 raise ValueError(
                     f"{cls_name} needs every param on one dtype and device; param {index} is "
                     f"{p.dtype} on {p.device}, param 0 is {first.dtype} on {first.device}"
                 )
-        self.numel = sum(p.numel() for p in self.params)
-        self.dtype = first.dtype
+        self.numel = sum(p.numel() * (2 if p.is_complex() else 1) for p in self.params)
+        self.dtype = first.dtype.to_real()
         self.device = first.device
+
+    def real_params(self) -> list[torch.Tensor]:
+        """What the flat vector is cut into: each param, or its real view if it is complex (taken afresh)."""
+        return [real_view(p) for p in self.params]
 
     def get(self) -> torch.Tensor:
         """Return a copy of the current parameters as one vector."""
-        return torch.cat([p.detach().reshape(-1) for p in self.params])
+        return torch.cat([p.detach().reshape(-1) for p in self.real_params()])
 
     def set_(self, x: torch.Tensor) -> None:
         """Overwrite the parameters with the entries of ``x``."""
         offset = 0
         with torch.no_grad():
-            for p in self.params:
+            for p in self.real_params():
                 n = p.numel()
                 p.copy_(x[offset : offset + n].view_as(p))
                 offset += n
@@ -78,7 +90,7 @@ class FlatParams:
         """In place: ``x += step * direction`` (same rounding as torch.optim.LBFGS)."""
         offset = 0
         with torch.no_grad():
-            for p in self.params:
+            for p in self.real_params():
                 n = p.numel()
                 p.add_(direction[offset : offset + n].view_as(p), alpha=step)
                 offset += n
@@ -86,19 +98,19 @@ class FlatParams:
     def grad(self) -> torch.Tensor:
         """Return the gradients stored in ``.grad`` as one vector (zeros where a grad is None)."""
         parts = []
-        for p in self.params:
+        for p, real in zip(self.params, self.real_params(), strict=True):
             if p.grad is None:
-                parts.append(p.new_zeros(p.numel()))
+                parts.append(real.new_zeros(real.numel()))
             elif p.grad.is_sparse:
                 raise ValueError("second-order optimizers do not support sparse gradients")
             else:
-                parts.append(p.grad.reshape(-1))
+                parts.append(real_view(p.grad).reshape(-1))
         return torch.cat(parts)
 
     def split(self, vector: torch.Tensor) -> list[torch.Tensor]:
-        """Cut a flat vector into pieces shaped like the parameters."""
+        """Cut a flat vector into pieces shaped like the parameters (like the real view of a complex one)."""
         pieces, offset = [], 0
-        for p in self.params:
+        for p in self.real_params():
             n = p.numel()
             pieces.append(vector[offset : offset + n].view_as(p))
             offset += n

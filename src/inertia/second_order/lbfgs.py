@@ -67,18 +67,24 @@ class LBFGS(SecondOrderBase):
     Nocedal (1989), "On the limited memory BFGS method for large scale optimization"; Moré &
     Thuente (1994), "Line search algorithms with guaranteed sufficient decrease".
 
+    Complex params are taken as torch takes them: each is seen as its real view
+    (``torch.view_as_real``), so the method runs on the real and imaginary parts as separate entries.
+
     The positional arguments come in ``torch.optim.LBFGS``'s order; the defaults of ``history_size``
     (10, as L-BFGS-B) and of the line search differ.
 
     Args:
         params: tensors or param groups (hyperparameters must agree across groups).
-        lr: first trial step of each line search (the step itself when ``line_search=None``).
+        lr: first trial step of each line search (the step itself when ``line_search=None``): a number
+            or, as torch accepts, a one-element tensor (kept in the group, read at every step).
         max_iter: iterations per :meth:`step` call.
         max_eval: closure calls per :meth:`step` call (default ``max(max_iter * 5 // 4, max_iter + 1)``, so
             that every iteration can evaluate at least one trial point; torch's ``max_iter * 5 // 4``
             when ``line_search=None``).
-        tolerance_grad: stop when the gradient's infinity norm is at most this.
-        tolerance_change: stop when the loss or the step's infinity norm changes by less.
+        tolerance_grad: stop when the gradient's infinity norm is at most this (any float but NaN;
+            ``-inf`` never stops on this test).
+        tolerance_change: stop when the loss or the step's infinity norm changes by less (any float
+            but NaN; ``-inf`` never stops on these tests).
         history_size: number of (s, y) pairs kept.
         line_search: ``"strong_wolfe"`` (Moré–Thuente, constants ``c1``, ``c2``; the first step is
             scaled to unit length, as in L-BFGS-B) or ``None`` (fixed step ``lr``; then every update
@@ -123,6 +129,7 @@ class LBFGS(SecondOrderBase):
 
     _check_hyperparameters = staticmethod(check_lbfgs_hyperparameters)
     _OPTIMIZER_WIDE = frozenset({"on_failure", "line_search_fn"})
+    _ACCEPTS_COMPLEX = True
 
     def _check_state_entry(self, key: Any, entry: Mapping[str, Any]) -> None:
         """The loaded L-BFGS memory: tensors where tensors are kept, numbers where numbers are."""
@@ -181,7 +188,7 @@ class LBFGS(SecondOrderBase):
         return r
 
     def _first_trial_step(self, d: torch.Tensor, g: torch.Tensor, group: dict[str, Any], fresh: bool) -> float:
-        lr = group["lr"]
+        lr = float(group["lr"])  # a tensor lr is read afresh at every step
         if not fresh:
             return lr
         if group["line_search"] is None:
