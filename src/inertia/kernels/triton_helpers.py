@@ -88,8 +88,8 @@ def adam_moments(p_ptr, g_ptr, m_ptr, v_ptr, offs, mask, lr64, wd64, beta1, beta
 
 @triton_source
 def stochastic_round_bf16(x, seed, offsets):
-    """float32 ``x`` rounded stochastically to a bfloat16 value (returned as float32: store it with
-    ``.to(tl.bfloat16)``, which is then exact). The low 16 bits of ``tl.randint(seed, offsets)`` are added to
+    """float32 ``x`` rounded stochastically to bfloat16 (built from the bit pattern, no float conversion:
+    the interpreter's float32-to-bf16 cast mishandles subnormals). The low 16 bits of ``tl.randint(seed, offsets)`` are added to
     the magnitude's bit pattern and the low half cleared; finite values saturate at the bf16 maximum, NaN
     becomes the quiet NaN (the rule of ``inertia.kernels.low_precision.stochastic_round`` with ``seed``)."""
     bits = x.to(tl.uint32, bitcast=True)
@@ -100,4 +100,4 @@ def stochastic_round_bf16(x, seed, offsets):
     rounded = tl.where(rounded >= 0x7F800000, 0x7F7F0000, rounded)
     rounded = tl.where(magnitude == 0x7F800000, magnitude, rounded)
     rounded = tl.where(magnitude > 0x7F800000, 0x7FC00000, rounded)
-    return (rounded | sign).to(tl.float32, bitcast=True)
+    return ((rounded | sign) >> 16).to(tl.uint16).to(tl.bfloat16, bitcast=True)
