@@ -22,6 +22,7 @@ from inertia.optim.adam import Adam, adam_update
 from inertia.optim.adamax import Adamax, adamax_update
 from inertia.optim.adamw import AdamW
 from inertia.optim.asgd import ASGD, asgd_update
+from inertia.optim.backward_fusion import fuse_into_backward
 from inertia.optim.base import FlatOptimizer, NonFiniteGradientError
 from inertia.optim.lion import Lion, lion_update
 from inertia.optim.nadam import NAdam, nadam_update
@@ -80,6 +81,7 @@ __all__ = [
     "Rprop", "rprop_update",
     "AdamWScheduleFree", "schedule_free_adamw_update",
     "Adafactor", "adafactor_update",
+    "fuse_into_backward",
     "OPTIMIZERS", "SGD", "Adagrad", "Adam", "AdamW", "Adamax", "FlatOptimizer", "Lion", "NonFiniteGradientError", "RMSprop",
     "adagrad_update", "adam_update", "adamax_update", "lion_update", "make_optimizer", "rmsprop_update", "sgd_update",
 ]
