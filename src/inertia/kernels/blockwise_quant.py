@@ -17,6 +17,8 @@ value's code, dequantises it (:func:`dequantize_element`), applies the update in
 value (Triton: in registers, the program owns the block; numba: in a scratch array of ``block_size``
 floats) and takes the running maximum of its magnitude; pass 2 divides by that maximum and stores the
 nearest code (:func:`quantize_element`) and the new absmax. Memory sees one read and one write per value.
+The numba helpers compile over the namespace of the kernel module that imports them: it imports
+``numpy as np`` and ``nearest_index_sorted`` beside ``quantize_element``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""numba kernel helpers that every rule's kernels share (kernel sources: :mod:`inertia.kernels.jit`)."""
+"""numba kernel helpers that every rule's kernels share (kernel sources: :mod:`inertia.kernels.jit`).
+
+A helper is compiled over the namespace of the module that imports it, so that module also imports the
+helpers it calls by name and, for the stochastic-rounding helpers, ``numpy as np``.
+"""
 
 from __future__ import annotations
 
