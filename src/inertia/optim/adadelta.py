@@ -21,7 +21,7 @@ from inertia.optim.validation import lr_value, non_negative, probability
 
 def adadelta_update(
     param: Tensor, grad: Tensor, square_avg: Tensor, acc_delta: Tensor, *, lr: float = 1.0, rho: float = 0.9,
-    eps: float = 1e-6, weight_decay: float = 0.0, maximize: bool = False,
+    eps: float = 1e-6, weight_decay: float = 0.0, maximize: bool = False, differentiable: bool = False,
 ) -> None:
     r"""One Adadelta step (Zeiler, 2012, Algorithm 1), in place.
 
@@ -31,7 +31,8 @@ def adadelta_update(
         d \leftarrow \rho d + (1-\rho) \Delta^2,\qquad
         p \leftarrow p - \eta \Delta
 
-    ``weight_decay`` is L2: :math:`g \leftarrow g + \lambda p`.
+    ``weight_decay`` is L2: :math:`g \leftarrow g + \lambda p`. ``differentiable``: the square root is
+    cloned before it is scaled in place (autograd saves it).
     """
     if maximize:
         grad = -grad
@@ -40,6 +41,8 @@ def adadelta_update(
     square_avg.mul_(rho).addcmul_(grad, grad, value=1 - rho)
     std = square_avg.add(eps).sqrt_()
     delta = acc_delta.add(eps).sqrt_()
+    if differentiable:
+        delta = delta.clone()
     delta.div_(std).mul_(grad)
     acc_delta.mul_(rho).addcmul_(delta, delta, value=1 - rho)
     param.add_(delta, alpha=-lr)
@@ -174,4 +177,5 @@ class Adadelta(FlatOptimizer):
             grad, maximize, weight_decay = (-grad if maximize else grad).add(param, alpha=weight_decay), False, 0.0
         param, grad, square_avg, acc_delta = real_views(param, grad, state["square_avg"], state["acc_delta"])
         adadelta_update(param, grad, square_avg, acc_delta, lr=group["lr"], rho=group["rho"], eps=group["eps"],
-                        weight_decay=weight_decay, maximize=maximize)
+                        weight_decay=weight_decay, maximize=maximize,
+                        differentiable=bool(group.get("differentiable")))

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from inertia.checks import check_flag
@@ -39,9 +40,9 @@ def signed_decayed_grad(param: Tensor, grad: Tensor, *, lr: float, weight_decay:
 
 def adam_update(
     param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, max_exp_avg_sq: Tensor | None, *,
-    step: float, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+    step: float | Tensor, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
     weight_decay: float = 0.0, decoupled_weight_decay: bool = False, amsgrad: bool = False,
-    bias_correction: bool = True, maximize: bool = False, eps_mode: str = "outside",
+    bias_correction: bool = True, maximize: bool = False, eps_mode: str = "outside", differentiable: bool = False,
 ) -> None:
     r"""One Adam step (Kingma & Ba, 2015), in place. ``step`` is :math:`t \geq 1`.
 
@@ -62,31 +63,51 @@ def adam_update(
       :math:`\hat m / \sqrt{\hat v + \epsilon}` (optax's ``eps_root``);
       ``"hat"``: TF/Keras "epsilon hat",
       :math:`p \leftarrow p - \eta\frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}\frac{m}{\sqrt{v}+\epsilon}`.
+    - ``differentiable``: autograd-safe operations (no in-place change of a tensor autograd saved); with
+      torch's bias correction and ``eps`` outside, torch.optim's differentiable form, whose bias
+      corrections are 0-d tensors of ``step``'s dtype (``step`` is then the step tensor).
     """
     grad = signed_decayed_grad(param, grad, lr=lr, weight_decay=weight_decay,
                                decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
     exp_avg.lerp_(grad, 1 - beta1)
     exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    second_moment = exp_avg_sq
+    if amsgrad:
+        assert max_exp_avg_sq is not None, "amsgrad needs max_exp_avg_sq"
+        running_max = max_exp_avg_sq.clone() if differentiable else max_exp_avg_sq
+        max_exp_avg_sq.copy_(running_max.maximum(exp_avg_sq))
+        second_moment = max_exp_avg_sq
+    if differentiable and bias_correction and eps_mode == "outside":
+        _differentiable_adam_tail(param, exp_avg, second_moment, step, lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+        return
+    if differentiable:
+        exp_avg, step = exp_avg.clone(), float(step)
     if bias_correction:
         bias_correction1 = 1 - beta1**step
         bias_correction2 = 1 - beta2**step
     else:
         bias_correction1 = bias_correction2 = 1.0
-    second_moment = exp_avg_sq
-    if amsgrad:
-        assert max_exp_avg_sq is not None, "amsgrad needs max_exp_avg_sq"
-        max_exp_avg_sq.copy_(max_exp_avg_sq.maximum(exp_avg_sq))
-        second_moment = max_exp_avg_sq
     step_size = lr / bias_correction1
     bias_correction2_sqrt = bias_correction2**0.5
     if eps_mode == "hat":
-        denom = second_moment.sqrt().add_(eps)
+        denom = second_moment.sqrt() + eps
         step_size = step_size * bias_correction2_sqrt
     elif eps_mode == "inside":
         denom = (second_moment / bias_correction2).add_(eps).sqrt_()
     else:
         denom = (second_moment.sqrt() / bias_correction2_sqrt).add_(eps)
     param.addcdiv_(exp_avg, denom, value=-step_size)
+
+
+def _differentiable_adam_tail(param: Tensor, exp_avg: Tensor, second_moment: Tensor, step: float | Tensor, *,
+                              lr: float, beta1: float, beta2: float, eps: float) -> None:
+    """torch.optim's differentiable Adam update of ``param``: 0-d tensor bias corrections folded into the
+    denominator, ``exp_avg`` cloned (autograd saves it, and the next step changes it in place)."""
+    step = step if isinstance(step, Tensor) else torch.tensor(float(step), dtype=torch.float64)
+    step_size_neg = (lr / (1 - beta1**step)).neg()
+    bias_correction2_sqrt = (1 - beta2**step).sqrt()
+    denom = (second_moment.sqrt() / (bias_correction2_sqrt * step_size_neg)).add_(eps / step_size_neg)
+    param.addcdiv_(exp_avg.clone(), denom)
 
 
 class AdamRule(RuleInfo):
@@ -310,10 +331,11 @@ class Adam(FlatOptimizer):
         beta1, beta2 = group["betas"]
         param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq = real_views(
             param, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"))
+        differentiable = bool(group.get("differentiable"))
         adam_update(
             param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq,
-            step=state["step"].item(), lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+            step=state["step"] if differentiable else state["step"].item(), lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
             weight_decay=group["weight_decay"], decoupled_weight_decay=group["decoupled_weight_decay"],
             amsgrad=group["amsgrad"], bias_correction=group["bias_correction"],
-            maximize=group["maximize"], eps_mode=group["eps_mode"],
+            maximize=group["maximize"], eps_mode=group["eps_mode"], differentiable=differentiable,
         )

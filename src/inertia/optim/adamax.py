@@ -24,7 +24,7 @@ from inertia.optim.validation import betas_value, check_betas, lr_value, non_neg
 def adamax_update(
     param: Tensor, grad: Tensor, exp_avg: Tensor, exp_inf: Tensor, *, step: float, lr: float,
     beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
-    maximize: bool = False,
+    maximize: bool = False, differentiable: bool = False,
 ) -> None:
     r"""One Adamax step (Kingma & Ba, 2015, section 7.1), in place. ``step`` is :math:`t \geq 1`.
 
@@ -35,14 +35,19 @@ def adamax_update(
 
     The exponentially weighted infinity norm :math:`u` needs no bias correction (it does not
     start biased towards zero the way a mean does); ``eps`` inside the max, as torch.optim.
-    ``weight_decay`` is L2: :math:`g \leftarrow g + \lambda p`.
+    ``weight_decay`` is L2: :math:`g \leftarrow g + \lambda p`. ``differentiable``: the max is the
+    ``amax`` of the two stacked, as torch.optim's differentiable path (``out=`` is not differentiable).
     """
     if maximize:
         grad = -grad
     if weight_decay != 0:
         grad = grad.add(param, alpha=weight_decay)
     exp_avg.lerp_(grad, 1 - beta1)
-    torch.maximum(exp_inf.mul_(beta2), grad.abs().add_(eps), out=exp_inf)
+    if differentiable:
+        both = torch.cat([exp_inf.mul_(beta2).unsqueeze(0), grad.abs().add_(eps).unsqueeze_(0)], 0)
+        exp_inf.copy_(torch.amax(both, 0, keepdim=False))
+    else:
+        torch.maximum(exp_inf.mul_(beta2), grad.abs().add_(eps), out=exp_inf)
     param.addcdiv_(exp_avg, exp_inf, value=-lr / (1 - beta1**step))
 
 
@@ -164,4 +169,5 @@ class Adamax(FlatOptimizer):
         adamax_update(
             param, grad, exp_avg, exp_inf, step=state["step"].item(), lr=group["lr"], beta1=beta1, beta2=beta2,
             eps=group["eps"], weight_decay=group["weight_decay"], maximize=group["maximize"],
+            differentiable=bool(group.get("differentiable")),
         )

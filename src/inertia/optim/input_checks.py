@@ -12,8 +12,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
-from inertia.checks import is_number
+from inertia.checks import check_flag, is_number
 
 _SEQUENCES = (list, tuple)
 
@@ -36,12 +37,15 @@ def params_argument(params: Any) -> list[Any]:
     return entries
 
 
-def normalize_param_group(param_group: Any, groups: list[dict[str, Any]]) -> None:
+def normalize_param_group(param_group: Any, groups: list[dict[str, Any]],
+                          defaults: Mapping[str, Any] | None = None) -> None:
     """Check the ``params`` of a group about to be added and store them as a list, in place.
 
     Refused: a group that is not a dict or lacks ``"params"``; params that are not an ordered
-    iterable of Tensors (or (name, Tensor) pairs); a non-leaf tensor; a tensor listed twice
-    (torch.optim would step it twice per step) or already in one of ``groups``, the optimizer's groups.
+    iterable of Tensors (or (name, Tensor) pairs); a non-leaf tensor, unless the group (or, where
+    it does not say, ``defaults``) has ``differentiable=True``, as torch.optim allows; a tensor listed
+    twice (torch.optim would step it twice per step) or already in one of ``groups``, the optimizer's
+    groups; a group with names where the others have none, or the other way round.
     """
     group_index = len(groups)
     where = f"param group {group_index}"
@@ -56,6 +60,8 @@ def normalize_param_group(param_group: Any, groups: list[dict[str, Any]]) -> Non
     elif isinstance(params, (set, frozenset, str, bytes, Mapping)) or not isinstance(params, Iterable):
         raise TypeError(f"Invalid params: {_describe(params)} in {where} (pass an ordered iterable of Tensors)")
     params = list(params)
+    _check_names_match(params, groups, where)
+    differentiable = param_group.get("differentiable", (defaults or {}).get("differentiable", False))
     owner = {id(p): index for index, group in enumerate(groups) for p in group["params"]}
     seen: dict[int, int] = {}
     for index, entry in enumerate(params):
@@ -63,7 +69,7 @@ def normalize_param_group(param_group: Any, groups: list[dict[str, Any]]) -> Non
         if not isinstance(tensor, Tensor):
             raise TypeError(f"Invalid params: entry {index} of {where} is {_describe(entry)} (expected a Tensor "
                             "or a (name, Tensor) pair)")
-        if not (tensor.is_leaf or tensor.retains_grad):
+        if not (differentiable or tensor.is_leaf or tensor.retains_grad):
             raise ValueError(f"Invalid params: entry {index} of {where} is not a leaf tensor (it was computed "
                              "from other tensors); optimize the tensors it was computed from")
         if id(tensor) in seen:
@@ -74,6 +80,56 @@ def normalize_param_group(param_group: Any, groups: list[dict[str, Any]]) -> Non
                              f"{owner[id(tensor)]} (a tensor belongs to one group)")
         seen[id(tensor)] = index
     param_group["params"] = params
+
+
+def _check_names_match(params: list[Any], groups: list[dict[str, Any]], where: str) -> None:
+    """torch.optim's rule: every group has names ((name, Tensor) pairs) or none does."""
+    named = any(isinstance(entry, tuple) for entry in params)
+    for index, group in enumerate(groups):
+        group_named = "param_names" in group or any(isinstance(entry, tuple) for entry in group["params"])
+        if group_named != named:
+            this, other = ("with", "without") if named else ("without", "with")
+            raise ValueError(f"Invalid params: {where} is {this} names but param group {index} is {other} "
+                             "names (all optimizer param groups should be with/without names.)")
+
+
+class FusedOptionError(RuntimeError, ValueError):
+    """A ``fused=True`` that cannot be honoured: torch.optim's RuntimeError, and a ValueError as inertia's
+    other bad options are."""
+
+
+def check_implementation_flags(group: Mapping[str, Any]) -> None:
+    """torch.optim's implementation flags of ``group`` (a param group merged with the defaults).
+
+    Each flag given is True or False; ``fused=True`` refuses ``differentiable=True`` and ``foreach=True``
+    with torch.optim's RuntimeError (:class:`FusedOptionError`) and words; ``impl="fused"`` refuses
+    ``differentiable=True`` (a differentiable step runs on the reference path).
+    """
+    for flag in ("foreach", "fused", "capturable", "differentiable"):
+        if group.get(flag) is not None:
+            check_flag(flag, group[flag])
+    if group.get("fused") and group.get("differentiable"):
+        raise FusedOptionError("Invalid fused: True with differentiable: True "
+                               "(`fused` does not support `differentiable`)")
+    if group.get("fused") and group.get("foreach"):
+        raise FusedOptionError("Invalid fused: True with foreach: True "
+                               "(`fused` and `foreach` cannot be `True` together.)")
+    if group.get("differentiable") and group.get("impl") == "fused":
+        raise ValueError("Invalid impl: 'fused' with differentiable: True (a differentiable step runs on the "
+                         "reference path only; use impl='auto' or impl='reference')")
+
+
+def check_fused_params(params: Iterable[Any], where: str) -> None:
+    """torch.optim's rule for ``fused=True``: every parameter a floating-point tensor on a device that
+    torch's fused kernels support; otherwise :class:`FusedOptionError` with torch's words."""
+    supported = _get_fused_kernels_supported_devices()
+    for index, entry in enumerate(params):
+        tensor = entry[1] if isinstance(entry, tuple) else entry
+        if not (tensor.device.type in supported and torch.is_floating_point(tensor)):
+            raise FusedOptionError(
+                f"Invalid params: entry {index} of {where} with fused: True (`fused=True` requires all the "
+                f"params to be floating point Tensors of supported devices: {supported} but {tensor.dtype} "
+                f"and {tensor.device.type})")
 
 
 def check_state_dict(optimizer: Any, state_dict: Any) -> None:

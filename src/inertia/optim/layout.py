@@ -117,3 +117,30 @@ class GroupLayout:
         """State ``key`` (or the ``"step"`` counter) of ``param``, zeroed: a new parameter's state."""
         view = self.step_view(param) if key == "step" else self.view(key, param)
         return view.zero_()
+
+
+class PlainLayout:
+    """The layout of a ``differentiable=True`` group: no flat buffers, each state tensor a tensor of its own.
+
+    Autograd records through the state (a copy into a flat buffer would cut the graph), and the state
+    the user sets (``optimizer.state[p]["exp_avg"] = ...``) is used as it is, never copied or detached.
+    """
+
+    def __init__(self, params: list[Tensor]) -> None:
+        self.param_ids = tuple(id(p) for p in params)
+
+    def matches(self, params: list[Tensor]) -> bool:
+        """Whether this layout was built for exactly these parameters (same order)."""
+        return self.param_ids == tuple(id(p) for p in params)
+
+    def view(self, key: str, param: Tensor) -> Tensor:
+        """A new zero state tensor ``key`` shaped like ``param`` (not a view of anything)."""
+        return torch.zeros_like(param, memory_format=torch.preserve_format).detach()
+
+    def step_view(self, param: Tensor) -> Tensor:
+        """A new 0-d ``step`` counter, in torch.optim's dtype for it."""
+        return torch.zeros((), dtype=scalar_dtype())
+
+    def fresh(self, key: str, param: Tensor) -> Tensor:
+        """State ``key`` (or the ``"step"`` counter) of ``param``, zeroed: a new parameter's state."""
+        return self.step_view(param) if key == "step" else self.view(key, param)

@@ -30,6 +30,7 @@ def nadam_update(
     param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, mu_product: Tensor, *, step: float,
     lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
     momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, maximize: bool = False,
+    differentiable: bool = False,
 ) -> None:
     r"""One NAdam step (Dozat, 2016), in place; ``mu_product`` (a 0-d tensor) is multiplied by :math:`\mu_t`.
 
@@ -43,6 +44,8 @@ def nadam_update(
 
     ``psi`` is ``momentum_decay``; ``weight_decay`` is L2, or decoupled (NAdamW):
     :math:`p \leftarrow p(1-\eta\lambda)` first. ``mu_product`` keeps its dtype's rounding, as torch's.
+    ``differentiable``: torch.optim's differentiable form, the scales 0-d tensors computed from
+    ``mu_product`` and applied to ``grad`` and ``exp_avg`` before the division (autograd records them).
     """
     grad = signed_decayed_grad(param, grad, lr=lr, weight_decay=weight_decay,
                                decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
@@ -53,6 +56,12 @@ def nadam_update(
     exp_avg.lerp_(grad, 1 - beta1)
     exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
     denom = exp_avg_sq.div(bias_correction2).sqrt()
+    if differentiable:
+        denom = denom.add(eps)
+        mu_product_next = mu_product * mu_next
+        param.addcdiv_(grad * (-lr * (1.0 - mu) / (1.0 - mu_product)), denom)
+        param.addcdiv_(exp_avg * (-lr * mu_next / (1.0 - mu_product_next)), denom)
+        return
     product = mu_product.item()
     mu_product_next = product * mu_next
     denom.add_(eps)
@@ -307,5 +316,5 @@ class NAdam(FlatOptimizer):
             param, grad, exp_avg, exp_avg_sq, state["mu_product"], step=state["step"].item(), lr=group["lr"],
             beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
             momentum_decay=group["momentum_decay"], decoupled_weight_decay=group["decoupled_weight_decay"],
-            maximize=group["maximize"],
+            maximize=group["maximize"], differentiable=bool(group.get("differentiable")),
         )

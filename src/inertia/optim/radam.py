@@ -37,7 +37,7 @@ def radam_rectification(step: float, beta2: float) -> tuple[float, float]:
 def radam_update(
     param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, *, step: float, lr: float,
     beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
-    decoupled_weight_decay: bool = False, maximize: bool = False,
+    decoupled_weight_decay: bool = False, maximize: bool = False, differentiable: bool = False,
 ) -> None:
     r"""One RAdam step (Liu et al., 2020), in place. ``step`` is :math:`t \geq 1`.
 
@@ -50,7 +50,8 @@ def radam_update(
 
     with :math:`\rho_\infty = 2/(1-\beta_2) - 1`, :math:`\rho_t = \rho_\infty - 2t\beta_2^t/(1-\beta_2^t)` and
     :math:`r_t` of :func:`radam_rectification`. ``weight_decay`` is L2, or decoupled:
-    :math:`p \leftarrow p(1-\eta\lambda)` first.
+    :math:`p \leftarrow p(1-\eta\lambda)` first. ``differentiable``: ``eps`` is added out of place
+    (autograd saves the square root's output).
     """
     grad = signed_decayed_grad(param, grad, lr=lr, weight_decay=weight_decay,
                                decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
@@ -61,7 +62,8 @@ def radam_update(
     bias_corrected_exp_avg = exp_avg / bias_correction1
     rho_t, rect = radam_rectification(step, beta2)
     if rho_t > RHO_THRESHOLD:
-        adaptive_lr = (bias_correction2**0.5) / exp_avg_sq.sqrt().add_(eps)
+        root = exp_avg_sq.sqrt()
+        adaptive_lr = (bias_correction2**0.5) / (root.add(eps) if differentiable else root.add_(eps))
         param.add_(bias_corrected_exp_avg * lr * adaptive_lr * rect, alpha=-1.0)
     else:
         param.add_(bias_corrected_exp_avg * lr, alpha=-1.0)
@@ -210,4 +212,5 @@ class RAdam(FlatOptimizer):
             param, grad, exp_avg, exp_avg_sq, step=state["step"].item(), lr=group["lr"], beta1=beta1, beta2=beta2,
             eps=group["eps"], weight_decay=group["weight_decay"],
             decoupled_weight_decay=group["decoupled_weight_decay"], maximize=group["maximize"],
+            differentiable=bool(group.get("differentiable")),
         )

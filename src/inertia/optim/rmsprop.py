@@ -22,7 +22,7 @@ from inertia.optim.validation import lr_value, non_negative, probability
 def rmsprop_update(
     param: Tensor, grad: Tensor, square_avg: Tensor, grad_avg: Tensor | None, momentum_buffer: Tensor | None, *,
     lr: float, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
-    centered: bool = False, maximize: bool = False, eps_inside_sqrt: bool = False,
+    centered: bool = False, maximize: bool = False, eps_inside_sqrt: bool = False, differentiable: bool = False,
 ) -> None:
     r"""One RMSprop step (Tieleman & Hinton, 2012, Lecture 6.5), in place.
 
@@ -33,7 +33,8 @@ def rmsprop_update(
 
     Centered (Graves, 2013) keeps :math:`\bar g \leftarrow \alpha \bar g + (1-\alpha) g`.
     With momentum :math:`\mu > 0`: :math:`b \leftarrow \mu b + g/d`, :math:`p \leftarrow p - \eta b`.
-    ``eps_inside_sqrt`` puts :math:`\epsilon` under the square root (Keras, optax).
+    ``eps_inside_sqrt`` puts :math:`\epsilon` under the square root (Keras, optax). ``differentiable``:
+    ``eps`` is added out of place (autograd saves the square root's output).
     """
     if maximize:
         grad = -grad
@@ -50,7 +51,7 @@ def rmsprop_update(
         avg = variance.add(eps).sqrt_()
     else:
         avg = variance.sqrt() if variance is square_avg else variance.sqrt_()
-        avg = avg.add_(eps)
+        avg = avg.add(eps) if differentiable else avg.add_(eps)
     if momentum > 0:
         assert momentum_buffer is not None, "RMSprop with momentum needs momentum_buffer"
         momentum_buffer.mul_(momentum).addcdiv_(grad, avg)
@@ -244,5 +245,5 @@ class RMSprop(FlatOptimizer):
             param, grad, square_avg, grad_avg, momentum_buffer,
             lr=group["lr"], alpha=group["alpha"], eps=group["eps"], weight_decay=group["weight_decay"],
             momentum=group["momentum"], centered=group["centered"], maximize=group["maximize"],
-            eps_inside_sqrt=group["eps_inside_sqrt"],
+            eps_inside_sqrt=group["eps_inside_sqrt"], differentiable=bool(group.get("differentiable")),
         )

@@ -23,6 +23,7 @@ from inertia.optim.validation import lr_value, non_negative
 def rprop_update(
     param: Tensor, grad: Tensor, prev: Tensor, step_size: Tensor, *, etaminus: float = 0.5, etaplus: float = 1.2,
     step_size_min: float = 1e-6, step_size_max: float = 50.0, weight_decay: float = 0.0, maximize: bool = False,
+    differentiable: bool = False,
 ) -> None:
     r"""One Rprop step (Riedmiller & Braun, 1993; torch.optim's variant, Rprop without backtracking), in place.
 
@@ -34,13 +35,14 @@ def rprop_update(
 
     where the sign flipped, :math:`g` is set to 0 (no step, and no flip counted next time);
     ``prev`` keeps that :math:`g`. ``weight_decay`` is L2: :math:`g \leftarrow g + \lambda p`
-    (inertia's option; torch.optim's Rprop has none).
+    (inertia's option; torch.optim's Rprop has none). ``differentiable``: ``prev`` is cloned before the
+    product (autograd saves it, and it is overwritten at the end).
     """
     if maximize:
         grad = -grad
     if weight_decay != 0:
         grad = grad.add(param, alpha=weight_decay)
-    sign = grad.mul(prev).sign()
+    sign = grad.mul(prev.clone() if differentiable else prev).sign()
     sign[sign.gt(0)] = etaplus
     sign[sign.lt(0)] = etaminus
     sign[sign.eq(0)] = 1
@@ -219,4 +221,5 @@ class Rprop(FlatOptimizer):
         (etaminus, etaplus), (low, high) = group["etas"], group["step_sizes"]
         param, grad, prev, step_size = real_views(param, grad, state["prev"], state["step_size"])
         rprop_update(param, grad, prev, step_size, etaminus=etaminus, etaplus=etaplus, step_size_min=low,
-                     step_size_max=high, weight_decay=group["weight_decay"], maximize=group["maximize"])
+                     step_size_max=high, weight_decay=group["weight_decay"], maximize=group["maximize"],
+                     differentiable=bool(group.get("differentiable")))
