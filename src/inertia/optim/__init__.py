@@ -25,12 +25,14 @@ from inertia.optim.asgd import ASGD, asgd_update
 from inertia.optim.backward_fusion import fuse_into_backward
 from inertia.optim.base import FlatOptimizer, NonFiniteGradientError
 from inertia.optim.lion import Lion, lion_update
+from inertia.optim.muon import Muon, muon_update
 from inertia.optim.nadam import NAdam, nadam_update
 from inertia.optim.radam import RAdam, radam_update
 from inertia.optim.rmsprop import RMSprop, rmsprop_update
 from inertia.optim.rprop import Rprop, rprop_update
 from inertia.optim.schedule_free import AdamWScheduleFree, schedule_free_adamw_update
 from inertia.optim.sgd import SGD, sgd_update
+from inertia.optim.sparse_adam import SparseAdam, sparse_adam_update
 
 
 def _momentum(params: Iterable[Any], **hyper: Any) -> SGD:
@@ -61,6 +63,8 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "radam": RAdam,
     "schedule_free_adamw": AdamWScheduleFree,
     "adafactor": Adafactor,
+    "sparse_adam": SparseAdam,
+    "muon": Muon,
 }
 
 
@@ -81,6 +85,8 @@ __all__ = [
     "Rprop", "rprop_update",
     "AdamWScheduleFree", "schedule_free_adamw_update",
     "Adafactor", "adafactor_update",
+    "SparseAdam", "sparse_adam_update",
+    "Muon", "muon_update",
     "fuse_into_backward",
     "OPTIMIZERS", "SGD", "Adagrad", "Adam", "AdamW", "Adamax", "FlatOptimizer", "Lion", "NonFiniteGradientError", "RMSprop",
     "adagrad_update", "adam_update", "adamax_update", "lion_update", "make_optimizer", "rmsprop_update", "sgd_update",

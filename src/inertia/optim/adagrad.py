@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from inertia.checks import check_flag
@@ -46,6 +47,35 @@ def adagrad_update(
     else:
         std = state_sum.sqrt().add_(eps)
     param.addcdiv_(grad, std, value=-clr)
+
+
+def sparse_like(grad: Tensor, values: Tensor) -> Tensor:
+    """A sparse COO tensor with the indices and size of the coalesced ``grad`` and the given ``values``."""
+    return torch.sparse_coo_tensor(grad._indices(), values, grad.size(), check_invariants=False)
+
+
+def adagrad_sparse_update(
+    param: Tensor, grad: Tensor, state_sum: Tensor, *, step: float, lr: float, lr_decay: float = 0.0,
+    weight_decay: float = 0.0, eps: float = 1e-10, maximize: bool = False, eps_inside_sqrt: bool = False,
+) -> None:
+    r"""One AdaGrad step of a dense ``param`` with a sparse COO ``grad``, in place, in torch.optim's order.
+
+    :func:`adagrad_update`'s math on the coordinates :math:`S` the coalesced gradient stores:
+    :math:`G_S \leftarrow G_S + g_S^2,\ p_S \leftarrow p_S - \eta_t\, g_S / (\sqrt{G_S} + \epsilon)`.
+    A nonzero ``weight_decay`` raises RuntimeError, as torch.optim.Adagrad does.
+    """
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        raise RuntimeError(f"Invalid weight_decay: {weight_decay!r} with a sparse gradient (the weight_decay option "
+                           "is not compatible with sparse gradients, as in torch.optim; use weight_decay=0)")
+    clr = lr / (1 + (step - 1) * lr_decay)
+    grad = grad.coalesce()  # the update is not linear in g: each index once
+    values = grad._values()
+    state_sum.add_(sparse_like(grad, values.pow(2)))
+    sums = state_sum.sparse_mask(grad)._values()
+    std = sums.add_(eps).sqrt_() if eps_inside_sqrt else sums.sqrt_().add_(eps)
+    param.add_(sparse_like(grad, values / std), alpha=-clr)
 
 
 class AdagradRule(RuleInfo):
@@ -158,6 +188,8 @@ class Adagrad(FlatOptimizer):
 
     state_keys = ("sum",)
     rule = ADAGRAD_RULE
+    #: Sparse gradients (``nn.Embedding(sparse=True)``) take the reference path (:func:`adagrad_sparse_update`).
+    supports_sparse_grads = True
     torch_group_flags = ("foreach", "differentiable", "fused")
     group_checks = (("lr", lr_value), ("lr_decay", non_negative), ("weight_decay", non_negative),
                     ("initial_accumulator_value", non_negative), ("eps", non_negative), ("maximize", check_flag),
@@ -187,6 +219,9 @@ class Adagrad(FlatOptimizer):
         state["sum"].fill_(complex(value, value) if param.is_complex() else value)  # as torch.optim
 
     def _update_param(self, param: Tensor, grad: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
+        if grad.is_sparse:
+            self._update_sparse(param, grad, state, group)
+            return
         param, grad, state_sum = real_views(param, grad, state["sum"])
         adagrad_update(
             param, grad, state_sum, step=state["step"].item(), lr=group["lr"],
@@ -194,3 +229,13 @@ class Adagrad(FlatOptimizer):
             maximize=group["maximize"], eps_inside_sqrt=group["eps_inside_sqrt"],
         )
 
+    def _update_sparse(self, param: Tensor, grad: Tensor, state: State, group: Group) -> None:
+        """A sparse gradient's step (:func:`adagrad_sparse_update`); ``fused=True`` raises, as torch."""
+        if group.get("fused"):
+            raise RuntimeError("Invalid fused: True with a sparse gradient (the fused Adagrad step does not support "
+                               "sparse gradients, as in torch.optim; use fused=None)")
+        adagrad_sparse_update(
+            param, grad, state["sum"], step=state["step"].item(), lr=group["lr"], lr_decay=group["lr_decay"],
+            weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"],
+            eps_inside_sqrt=group["eps_inside_sqrt"],
+        )

@@ -316,17 +316,18 @@ class FlatOptimizer(Optimizer):
         return True
 
     def _check_grads(self, group_index: int, group: dict[str, Any], params: list[Tensor]) -> bool:
-        """Sparse gradients raise; non-finite ones raise or skip the step as ``nonfinite`` says."""
+        """Sparse gradients raise unless the class sets ``supports_sparse_grads``; non-finite ones (the
+        stored values of a sparse one) raise or skip the step as ``nonfinite`` says."""
         for param in params:
             grad = param.grad
             if grad is None:
                 continue
-            if grad.is_sparse:
+            if grad.is_sparse and not getattr(self, "supports_sparse_grads", False):
                 raise RuntimeError(
                     f"inertia.{type(self).__name__} does not support sparse gradients "
                     f"(param group {group_index}, index {_index_of(group, param)}); use a dense gradient"
                 )
-            if group["nonfinite"] == "ignore" or all_finite(grad):
+            if group["nonfinite"] == "ignore" or all_finite(grad._values() if grad.is_sparse else grad):
                 continue
             if group["nonfinite"] == "raise":
                 raise NonFiniteGradientError(

@@ -63,6 +63,39 @@ def sgd_update(
     param.add_(direction, alpha=-lr)
 
 
+def refuse_sparse_weight_decay(weight_decay: float) -> None:
+    """RuntimeError (torch.optim.SGD's type) for a nonzero ``weight_decay`` with a sparse gradient."""
+    if weight_decay != 0:
+        raise RuntimeError(f"Invalid weight_decay: {weight_decay!r} with a sparse gradient (SGD's weight decay "
+                           "needs dense gradients, as in torch.optim; use weight_decay=0)")
+
+
+def sgd_sparse_update(
+    param: Tensor, grad: Tensor, momentum_buffer: Tensor | None, *, lr: float, momentum: float = 0.0,
+    dampening: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0, maximize: bool = False,
+) -> Tensor | None:
+    r"""One SGD step of a dense ``param`` with a sparse COO ``grad`` (torch's momentum form), in place;
+    returns the momentum buffer (None without momentum).
+
+    The same math as :func:`sgd_update`, in torch.optim's order on the sparse tensors: the first
+    buffer is a sparse copy of the gradient (``b = g``), later ones ``b <- mu b + (1 - tau) g`` (a
+    sparse buffer keeps every gradient's entries, uncoalesced, as torch's does). Weight decay needs
+    a dense gradient: a nonzero ``weight_decay`` raises RuntimeError, as torch.optim.SGD does.
+    """
+    refuse_sparse_weight_decay(weight_decay)
+    if maximize:
+        grad = -grad
+    direction = grad
+    if momentum != 0:
+        if momentum_buffer is None:
+            momentum_buffer = grad.detach().clone()
+        else:
+            momentum_buffer.mul_(momentum).add_(grad, alpha=1 - dampening)
+        direction = grad.add(momentum_buffer, alpha=momentum) if nesterov else momentum_buffer
+    param.add_(direction, alpha=-lr)
+    return momentum_buffer
+
+
 class SGDRule(RuleInfo):
     """SGD for the fused steps: options ``maximize, weight_decay, momentum, nesterov, velocity``."""
 
@@ -236,6 +269,8 @@ class SGD(FlatOptimizer):
 
     state_keys = ("momentum_buffer", "velocity")
     rule = SGD_RULE
+    #: Sparse gradients (``nn.Embedding(sparse=True)``) take the reference path (:func:`sgd_sparse_update`).
+    supports_sparse_grads = True
     torch_group_flags = ("foreach", "differentiable", "fused")
     group_checks = (("lr", lr_value), ("momentum", non_negative), ("dampening", probability),
                     ("weight_decay", non_negative), ("nesterov", check_flag), ("maximize", check_flag),
@@ -262,6 +297,9 @@ class SGD(FlatOptimizer):
             raise ValueError(f"Invalid dampening: {dampening!r} (momentum_form='velocity' requires 0)")
 
     def _update_param(self, param: Tensor, grad: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
+        if grad.is_sparse:
+            self._update_sparse(param, grad, state, group, layout)
+            return
         momentum = group["momentum"]
         key = "velocity" if group["momentum_form"] == "velocity" else "momentum_buffer"
         first_step = False
@@ -276,3 +314,37 @@ class SGD(FlatOptimizer):
             nesterov=group["nesterov"], weight_decay=group["weight_decay"], maximize=group["maximize"],
             first_step=first_step, momentum_form=group["momentum_form"],
         )
+
+    def _adopt_state(self, group: dict[str, Any], layout: GroupLayout) -> None:
+        """The base's adoption of state into flat buffers; a sparse ``momentum_buffer`` (kept by steps on
+        sparse gradients, as torch.optim keeps it) stays the sparse tensor it is."""
+        sparse: dict[Tensor, Tensor] = {}
+        for param in group["params"]:
+            buffer = self.state[param].get("momentum_buffer") if param in self.state else None
+            if isinstance(buffer, Tensor) and buffer.is_sparse:
+                sparse[param] = self.state[param].pop("momentum_buffer")
+        super()._adopt_state(group, layout)
+        for param, buffer in sparse.items():
+            self.state[param]["momentum_buffer"] = buffer
+
+    def _update_sparse(self, param: Tensor, grad: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
+        """A sparse gradient's step: torch's form keeps a sparse ``momentum_buffer``, as torch.optim does;
+        the velocity form's dense buffer takes the sparse gradient as it is. ``fused=True`` raises, as torch."""
+        if group.get("fused"):
+            raise RuntimeError("Invalid fused: True with a sparse gradient (the fused SGD step does not support "
+                               "sparse gradients, as in torch.optim; use fused=None)")
+        if group["momentum_form"] == "velocity":
+            refuse_sparse_weight_decay(group["weight_decay"])
+            buffer = state.get("velocity")
+            if buffer is None and group["momentum"] != 0:
+                buffer = state["velocity"] = layout.fresh("velocity", param)
+            sgd_update(param, grad, buffer, lr=group["lr"], momentum=group["momentum"], nesterov=group["nesterov"],
+                       maximize=group["maximize"], momentum_form="velocity")
+            return
+        buffer = sgd_sparse_update(
+            param, grad, state.get("momentum_buffer"), lr=group["lr"], momentum=group["momentum"],
+            dampening=group["dampening"], nesterov=group["nesterov"], weight_decay=group["weight_decay"],
+            maximize=group["maximize"],
+        )
+        if buffer is not None:
+            state["momentum_buffer"] = buffer
