@@ -45,6 +45,7 @@ OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
     "rprop": ("Rprop", dict(lr=1e-2)),
     "asgd": ("ASGD", dict(lr=1e-2)),
     "lion": ("Lion", dict(lr=1e-4)),
+    "schedule_free_adamw": ("AdamWScheduleFree", dict(lr=2.5e-3)),
 }
 IMPLS = ("inertia-fused", "inertia-reference", "torch-loop", "torch-foreach", "torch-fused")
 TORCH_IMPLS = ("torch-loop", "torch-foreach", "torch-fused")
