@@ -21,11 +21,17 @@ from inertia.kernels.blockwise_quant import (
     dequantize_element,
     dynamic_code,
     linear_code,
-    nearest_index_sorted,  # noqa: F401 (compiled with the kernel below)
+    nearest_code_index,
+    nearest_index_sorted,  # noqa: F401 (compiled with the kernels below)
     quantize_blockwise,
     quantize_element,
 )
-from inertia.kernels.jit import compiled, numba_source
+from inertia.kernels.jit import compiled, numba_source, tl, triton_source
+from inertia.kernels.triton_helpers import (  # noqa: F401 (compiled with the kernels below)
+    dequantize_codes,
+    nearest_code,
+    quantize_block,
+)
 
 CODES = {"dynamic signed": dynamic_code(True), "dynamic unsigned": dynamic_code(False),
          "linear signed": linear_code(True), "linear unsigned": linear_code(False)}
@@ -49,6 +55,34 @@ def requantize_ema(codes, absmax, g, code, beta, block_size, scratch):
         absmax[block] = new_absmax
         for i in range(start, stop):
             codes[i] = quantize_element(scratch[i - start], new_absmax, code)
+
+
+@numba_source()
+def numba_nearest_loop(values, code, out):
+    for i in range(values.size):
+        out[i] = quantize_element(values[i], np.float32(1.0), code)
+
+
+@triton_source
+def triton_nearest_kernel(values_ptr, code_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offsets < n
+    index = nearest_code(tl.load(values_ptr + offsets, mask=mask, other=0.0), code_ptr)
+    tl.store(out_ptr + offsets, index, mask=mask)
+
+
+@triton_source
+def triton_requantize_ema(codes_ptr, absmax_ptr, g_ptr, code_ptr, beta, n, BLOCK: tl.constexpr,
+                          QBLOCK: tl.constexpr):
+    """The Triton shape of ``requantize_ema``: the program holds its blocks in registers between passes."""
+    offsets = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offsets < n
+    m = dequantize_codes(codes_ptr, absmax_ptr, code_ptr, offsets, mask, QBLOCK)
+    m = beta * m + (1.0 - beta) * tl.load(g_ptr + offsets, mask=mask, other=0.0)
+    codes, absmax = quantize_block(m, mask, code_ptr, BLOCK, QBLOCK)
+    tl.store(codes_ptr + offsets, codes, mask=mask)
+    blocks = tl.program_id(0) * (BLOCK // QBLOCK) + tl.arange(0, BLOCK // QBLOCK)
+    tl.store(absmax_ptr + blocks, absmax, mask=blocks * QBLOCK < n)
 
 
 def reference_dynamic_code(signed: bool) -> list[float]:
@@ -233,4 +267,48 @@ def test_a_two_pass_requantising_kernel_matches_dequantise_update_quantise() -> 
                                                      np.zeros(256, np.float32))
         torch.testing.assert_close(torch.from_numpy(absmax_np), expected_absmax, rtol=0, atol=0)
         torch.testing.assert_close(torch.from_numpy(codes_np), expected_codes, rtol=0, atol=0)
+        codes, absmax = expected_codes, expected_absmax
+
+
+def tie_values(code: torch.Tensor) -> torch.Tensor:
+    """Every code value, the float32 midpoints of neighbours, zeros and the ends: where choices are close."""
+    midpoints = (code[1:] + code[:-1]) / 2
+    return torch.cat([code, midpoints, torch.zeros(3), torch.tensor([-1.0, 1.0])])
+
+
+@pytest.mark.parametrize("name", list(CODES))
+def test_numba_and_triton_choose_the_index_torch_chooses(name: str) -> None:
+    code = CODES[name]
+    values = tie_values(code)
+    expected = nearest_code_index(values, code)
+    pytest.importorskip("numba")
+    out = np.zeros(values.numel(), np.uint8)
+    compiled(__name__, "numba_nearest_loop", "numba")(values.numpy(), code.numpy(), out)
+    np.testing.assert_array_equal(out.astype(np.int64), expected.numpy())
+    pytest.importorskip("triton")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    found = torch.empty(values.numel(), dtype=torch.int32, device=device)
+    compiled(__name__, "triton_nearest_kernel", "triton")[(-(-values.numel() // 256),)](
+        values.to(device), code.to(device), found, values.numel(), BLOCK=256)
+    np.testing.assert_array_equal(found.cpu().long().numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("program_block", [256, 512])
+def test_a_triton_requantising_kernel_matches_dequantise_update_quantise(program_block: int) -> None:
+    pytest.importorskip("triton")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    code, beta = dynamic_code(True), np.float32(0.5)  # exact products: a contracted multiply-add rounds alike
+    generator = torch.Generator().manual_seed(10)
+    n = 1300
+    codes, absmax = quantize_blockwise(torch.randn(n, generator=generator) * 1e-3, code)
+    kernel = compiled(__name__, "triton_requantize_ema", "triton")
+    for _ in range(3):
+        g = torch.randn(n, generator=generator)
+        expected_m = beta * dequantize_blockwise(codes, absmax, code, (n,)) + (1 - beta) * g
+        expected_codes, expected_absmax = quantize_blockwise(expected_m, code)
+        codes_dev, absmax_dev = codes.to(device), absmax.to(device)
+        kernel[(-(-n // program_block),)](codes_dev, absmax_dev, g.to(device), code.to(device), float(beta), n,
+                                          BLOCK=program_block, QBLOCK=256)
+        torch.testing.assert_close(absmax_dev.cpu(), expected_absmax, rtol=0, atol=0)
+        torch.testing.assert_close(codes_dev.cpu(), expected_codes, rtol=0, atol=0)
         codes, absmax = expected_codes, expected_absmax

@@ -18,7 +18,9 @@ value (Triton: in registers, the program owns the block; numba: in a scratch arr
 floats) and takes the running maximum of its magnitude; pass 2 divides by that maximum and stores the
 nearest code (:func:`quantize_element`) and the new absmax. Memory sees one read and one write per value.
 The numba helpers compile over the namespace of the kernel module that imports them: it imports
-``numpy as np`` and ``nearest_index_sorted`` beside ``quantize_element``.
+``numpy as np`` and ``nearest_index_sorted`` beside ``quantize_element``. The Triton counterparts are
+``dequantize_codes``, ``nearest_code`` and ``quantize_block`` in :mod:`inertia.kernels.triton_helpers`;
+all three paths choose the same code index as :func:`nearest_code_index` (ties go to the lower value).
 """
 
 from __future__ import annotations
@@ -138,19 +140,18 @@ def dequantize_element(index, absmax, code):
 
 @numba_source(error_model="numpy")
 def nearest_index_sorted(normalized, code):
-    """The index of the value of sorted ``code`` (256 values) nearest to ``normalized``; ties go down."""
-    low, high = 0, code.size - 1
-    while high - low > 1:  # invariant: code[low] <= normalized <= code[high], or normalized is outside
+    """The index of the value of sorted ``code`` nearest to ``normalized``, chosen as
+    :func:`nearest_code_index` chooses it: ``upper``, the first index whose value is >= ``normalized``
+    (kept within 1..size-1), or the one below it, which wins ties."""
+    low, high = -1, code.size
+    while high - low > 1:  # invariant: code[low] < normalized <= code[high], the ends standing for -inf, +inf
         middle = (low + high) // 2
-        if code[middle] <= normalized:
+        if code[middle] < normalized:
             low = middle
         else:
             high = middle
-    if normalized <= code[low]:
-        return low
-    if normalized >= code[high]:
-        return high
-    return high if code[high] - normalized < normalized - code[low] else low
+    upper = min(max(high, 1), code.size - 1)
+    return upper if code[upper] - normalized < normalized - code[upper - 1] else upper - 1
 
 
 @numba_source(error_model="numpy")

@@ -1,5 +1,6 @@
 """Triton kernel helpers that every rule's kernels share: IEEE division and square root, a program's block,
-the device step counter, a block's parameters and signed gradient, and stochastic rounding to bfloat16 (kernel sources: :mod:`inertia.kernels.jit`).
+the device step counter, a block's parameters and signed gradient, stochastic rounding to bfloat16, and
+block-wise 8-bit codes (kernel sources: :mod:`inertia.kernels.jit`).
 
 A rule module that imports one gets it compiled together with its own kernels.
 """
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 from inertia.kernels.jit import tl, triton_source
 
-__all__ = ["adam_moments", "advance_step", "block_offsets", "ieee_div", "ieee_sqrt", "load_param_grad",
-           "stochastic_round_bf16"]
+__all__ = ["adam_moments", "advance_step", "block_offsets", "dequantize_codes", "ieee_div", "ieee_sqrt",
+           "load_param_grad", "nearest_code", "quantize_block", "stochastic_round_bf16"]
 
 
 @triton_source
@@ -101,3 +102,40 @@ def stochastic_round_bf16(x, seed, offsets):
     rounded = tl.where(magnitude == 0x7F800000, magnitude, rounded)
     rounded = tl.where(magnitude > 0x7F800000, 0x7FC00000, rounded)
     return ((rounded | sign) >> 16).to(tl.uint16).to(tl.bfloat16, bitcast=True)
+
+
+@triton_source
+def dequantize_codes(codes_ptr, absmax_ptr, code_ptr, offs, mask, QBLOCK: tl.constexpr):
+    """The float32 values of a block's 8-bit codes: ``code[codes[i]] * absmax[i // QBLOCK]``."""
+    index = tl.load(codes_ptr + offs, mask=mask, other=0).to(tl.int32)
+    scale = tl.load(absmax_ptr + offs // QBLOCK, mask=mask, other=0.0)
+    return tl.load(code_ptr + index, mask=mask, other=0.0) * scale
+
+
+@triton_source
+def nearest_code(normalized, code_ptr):
+    """The index (int32) of the value of the sorted 256-value code nearest to each of ``normalized``, chosen
+    as ``inertia.kernels.blockwise_quant.nearest_code_index`` chooses it (ties go to the lower value)."""
+    low = tl.full(normalized.shape, -1, tl.int32)
+    high = tl.full(normalized.shape, 256, tl.int32)
+    for _ in tl.static_range(9):  # 9 halvings of 257 gaps; invariant code[low] < normalized <= code[high]
+        active = high - low > 1
+        middle = (low + high) // 2
+        below = tl.load(code_ptr + middle, mask=active, other=0.0) < normalized
+        low = tl.where(active & below, middle, low)
+        high = tl.where(active & ~below, middle, high)
+    upper = tl.minimum(tl.maximum(high, 1), 255)
+    go_up = tl.load(code_ptr + upper) - normalized < normalized - tl.load(code_ptr + upper - 1)
+    return tl.where(go_up, upper, upper - 1)
+
+
+@triton_source
+def quantize_block(values, mask, code_ptr, BLOCK: tl.constexpr, QBLOCK: tl.constexpr):
+    """uint8 codes of a program's float32 ``values`` and the absmax of each of its ``BLOCK // QBLOCK``
+    quantisation blocks (the program's block starts on a multiple of ``QBLOCK``): the reduction between a
+    fused kernel's two passes happens in registers."""
+    magnitudes = tl.reshape(tl.where(mask, tl.abs(values), 0.0), (BLOCK // QBLOCK, QBLOCK))
+    absmax = tl.max(magnitudes, axis=1)
+    scale = tl.reshape(tl.broadcast_to(absmax[:, None], (BLOCK // QBLOCK, QBLOCK)), (BLOCK,))
+    normalized = tl.div_rn(values, tl.where(scale > 0, scale, 1.0))
+    return nearest_code(normalized, code_ptr).to(tl.uint8), absmax
