@@ -34,9 +34,13 @@ from torch.utils.hooks import RemovableHandle
 from torch.utils.weak import WeakIdKeyDictionary
 
 from inertia.checks import is_number
+from inertia.kernels.cpu import cpu_backends, make_cpu_stepper
+from inertia.kernels.rule_info import StepSpec
 from inertia.optim.base import FlatOptimizer, NonFiniteGradientError
+from inertia.optim.fused_dispatch import AUTO_CPU_MIN_ELEMENTS, resolve_impl
+from inertia.optim.layout import GroupLayout
 from inertia.optim.schedule_free import AdamWScheduleFree
-from inertia.optim.sharded import all_finite
+from inertia.optim.sharded import all_finite, is_dtensor
 
 __all__ = ["BackwardFusion", "fuse_into_backward"]
 
@@ -57,9 +61,11 @@ class BackwardFusion:
         self.per_parameter_max_grad_norm = per_parameter_max_grad_norm
         self.accumulate = False
         self.steps_taken = 0  # parameter steps taken by the hooks
+        self.kernel_steps = 0  # of which with the rule's fused kernel (the others on the reference path)
         self.hooks: list[RemovableHandle] = []
         self.params: list[Tensor] = []
         self.step_refusal: RemovableHandle | None = None
+        self.kernel = OneParameterKernel(optimizer)
 
     def install(self) -> None:
         """Register one post-accumulate-grad hook per trainable parameter and the ``step()`` refusal."""
@@ -93,7 +99,10 @@ class BackwardFusion:
         _check_grad(group_index, param_index, group, grad)
         if self.per_parameter_max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(param, self.per_parameter_max_grad_norm)
-        self.optimizer.update_params(group, [param])
+        if self.kernel.step(group, param, grad):
+            self.kernel_steps += 1
+        else:
+            self.optimizer.update_params(group, [param])
         self.steps_taken += 1
         param.grad = None
 
@@ -130,6 +139,75 @@ class BackwardFusion:
 
     def __exit__(self, *exc_info: object) -> None:
         self.remove()
+
+
+class OneParameterKernel:
+    """The rule's fused CPU kernel run over one parameter: its gradient and its slices of the flat state.
+
+    A parameter takes it where :meth:`FlatOptimizer.step` would fuse its bucket (``impl="fused"``, or
+    ``"auto"`` with a bucket of at least :data:`AUTO_CPU_MIN_ELEMENTS` elements) and a CPU kernel covers
+    it; elementwise kernels give each element what the whole-bucket call gives it.
+    """
+
+    def __init__(self, optimizer: FlatOptimizer) -> None:
+        self.optimizer = optimizer
+        self.specs: dict[int, tuple[tuple[Any, ...], tuple[StepSpec, tuple[Any, ...]] | None]] = {}
+
+    def spec(self, group: dict[str, Any]) -> tuple[StepSpec, tuple[Any, ...]] | None:
+        """The group's spec and hyperparameters (recomputed when a group value they depend on changes)."""
+        rule = self.optimizer.rule
+        if rule is None or resolve_impl(group) == "reference":
+            return None
+        key = tuple(map(group.get, rule.key_names))
+        cached = self.specs.get(id(group))
+        if cached is None or cached[0] != key:
+            cached = self.specs[id(group)] = (key, rule.spec(group))
+        return cached[1]
+
+    def backend(self, group: dict[str, Any], layout: GroupLayout, param: Tensor, grad: Tensor,
+                spec: StepSpec) -> str | None:
+        """The CPU backend for ``param``, or None: the reference path."""
+        if (param.device.type != "cpu" or param.is_complex() or is_dtensor(param) or grad.dtype != param.dtype
+                or not (param.is_contiguous() and grad.is_contiguous())):
+            return None
+        if resolve_impl(group) == "auto":
+            bucket = layout.buckets.get((param.device, param.dtype, False))
+            if bucket is None or bucket.total < AUTO_CPU_MIN_ELEMENTS:
+                return None
+        names = cpu_backends(spec, param.dtype)
+        return names[0] if names else None
+
+    def step(self, group: dict[str, Any], param: Tensor, grad: Tensor) -> bool:
+        """Step ``param`` with the kernel and return True, or return False (the reference path steps it)."""
+        found = self.spec(group)
+        if found is None:
+            return False
+        spec, hyper = found
+        layout = self.optimizer.layout_of(group)
+        backend = self.backend(group, layout, param, grad, spec)
+        if backend is None:
+            return False
+        state = self.optimizer.state.get(param) or {}
+        if not state:
+            self.optimizer.init_state(param, state, group, layout)
+        had = all(key in state for key in spec.state_keys)
+        for key in spec.state_keys:
+            if key not in state:
+                state[key] = layout.fresh(key, param)
+        done = int(state["step"]) if spec.counts_steps else int(had and bool(spec.state_keys))
+        buffers = {"param": param.detach().view(-1), "grad": grad.view(-1)}
+        buffers.update({key: state[key].view(-1) for key in spec.state_keys})
+        make_cpu_stepper(spec, buffers, backend)(hyper, done + 1)
+        if spec.counts_steps:
+            state["step"] += 1
+        rule = spec.rule
+        if rule.derived_keys:
+            values = rule.derived_state(spec, hyper, done + 1, state[rule.derived_keys[0]].dtype)
+            for key, value in values.items():
+                state[key].fill_(value)
+        if state and param not in self.optimizer.state:
+            self.optimizer.state[param] = state
+        return True
 
 
 def fuse_into_backward(
