@@ -167,21 +167,23 @@ def test_nonfinite_values_are_kept_and_finite_ones_never_become_infinite() -> No
         assert rounded[4:].abs().max().item() == BF16_MAX
 
 
-def rounding_mean_error(value: float, draws: int, generator: torch.Generator) -> tuple[float, float]:
-    """|mean of ``draws`` roundings of ``value`` - value| and the standard error of that mean."""
+def rounding_mean_error(value: float, draws: int, seed: int, seeded: bool) -> tuple[float, float]:
+    """|mean of ``draws`` roundings of ``value`` - value| and the standard error of that mean; the random
+    bits come from the seeded Philox stream (``seeded``) or a torch generator."""
     x = torch.full((draws,), value, dtype=torch.float32)
     low, high = (v.double()[0].item() for v in neighbours(x[:1]))
     if low == float(x[0]):  # representable: never rounded (its upper neighbour may be infinite)
         high = low
     p_away = (float(x[0]) - low) / (high - low) if high != low else 0.0
-    mean = stochastic_round(x, generator=generator).double().mean().item()
-    return abs(mean - float(x[0])), abs(high - low) * (p_away * (1 - p_away) / draws) ** 0.5
+    rounded = stochastic_round(x, seed=seed) if seeded else stochastic_round(
+        x, generator=torch.Generator().manual_seed(seed))
+    return abs(rounded.double().mean().item() - float(x[0])), abs(high - low) * (p_away * (1 - p_away) / draws) ** 0.5
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.floats(min_value=-BF16_MAX, max_value=BF16_MAX, width=32), st.integers(0, 2**31))
-def test_stochastic_rounding_is_unbiased(value: float, seed: int) -> None:
-    error, standard_error = rounding_mean_error(value, 4096, torch.Generator().manual_seed(seed))
+@given(st.floats(min_value=-BF16_MAX, max_value=BF16_MAX, width=32), st.integers(0, 2**31), st.booleans())
+def test_stochastic_rounding_is_unbiased(value: float, seed: int, seeded: bool) -> None:
+    error, standard_error = rounding_mean_error(value, 4096, seed, seeded)
     assert error <= 5 * standard_error + 1e-12 * abs(value)
 
 

@@ -94,8 +94,9 @@ def check_param_dtype(precision: Precision, dtype: torch.dtype) -> None:
                          "('master' keeps fp32 master weights of bfloat16 or float16 parameters; "
                          "use 'native' for these)")
     if precision.params == "stochastic" and dtype != torch.bfloat16:
+        instead = "'master'" if dtype == torch.float16 else "'native'"
         raise ValueError(f"Invalid precision: {str(precision)!r} for parameters of dtype {dtype} "
-                         "('stochastic' updates bfloat16 parameters in place; use 'master' for float16 parameters)")
+                         f"('stochastic' updates bfloat16 parameters in place; use {instead} for these)")
 
 
 def state_dtype(precision: Precision, param_dtype: torch.dtype) -> torch.dtype:
