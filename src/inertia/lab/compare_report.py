@@ -16,6 +16,7 @@ from inertia.lab import figures
 from inertia.lab.compare import Comparison, LeaderboardRow
 from inertia.lab.compare_monitor import add_monitor_section, monitor_json
 from inertia.lab.loops import build_problem
+from inertia.lab.optimizer_setup import OPTIMIZER_NOTES
 
 LEADERBOARD_HEADERS = ("rank", "optimizer", "lr", "reached target", "steps to target (median)",
                        "time to target s (median)", "final (mean)", "final (std)", "diverged", "failed",
@@ -145,6 +146,7 @@ def write_comparison(comparison: Comparison, lang: str = "en") -> Path:
         "leaderboard": [asdict(r) for r in comparison.leaderboard],
         "sensitivity": {k: {"lr": v[0], "score": v[1]} for k, v in comparison.sensitivity.items()},
         "monitor": monitor_json(comparison),
+        "optimizer_notes": {name: OPTIMIZER_NOTES[name] for name in comparison.optimizers if name in OPTIMIZER_NOTES},
     })
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -168,8 +170,9 @@ def _intro(comparison: Comparison) -> str:
                     "was selected on" if comparison.tuned_in_sample() else "held out from the reported seeds")
         tuned = ("Learning rates were chosen by a log-grid search with the same grid and budget for every "
                  f"optimizer, on seed {comparison.tune_seed} ({held_out}).")
+    notes = "".join(f" {name}: {OPTIMIZER_NOTES[name]}." for name in comparison.optimizers if name in OPTIMIZER_NOTES)
     return (f"Optimizers {', '.join(comparison.optimizers)} on {base.problem}, {budget} per run, "
-            f"{seeds} seed(s) each ({'seed 0' if seeds == 1 else f'seeds 0 to {seeds - 1}'}). {tuned}")
+            f"{seeds} seed(s) each ({'seed 0' if seeds == 1 else f'seeds 0 to {seeds - 1}'}). {tuned}{notes}")
 
 
 def format_row(row: LeaderboardRow) -> str:

@@ -23,6 +23,7 @@ from inertia.diagnostics.diagnose_report import write_diagnosis
 from inertia.diagnostics.lr_find import lr_find, write_lr_find
 from inertia.diagnostics.workload import make_workload
 from inertia.errors import UserInputError
+from inertia.lab.optimizer_setup import build_optimizer, refusal
 from inertia.optim import OPTIMIZERS
 from inertia.problems import MODELS
 
@@ -32,13 +33,23 @@ def _check_positive(flag: str, value: float) -> None:
         raise UserInputError(f"{flag}: must be a positive number, got {value!r}")
 
 
-def _setup(optimizer: str, dataset: str, model: str, seed: int, batch_size: int,
-           lr: float | None) -> tuple[Any, Any]:
-    """Build the workload and the optimizer, turning bad names into errors that name the flag."""
-    if optimizer.lower() not in OPTIMIZERS:
+def _check_names(optimizer: str, dataset: str, model: str) -> str:
+    """The optimizer's lowercase name, once it, the model and their pairing are known to the lab."""
+    name = optimizer.lower()
+    if name not in OPTIMIZERS:
         raise UserInputError(f"--optimizer: unknown optimizer {optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
     if model not in MODELS:
         raise UserInputError(f"--model: unknown model {model!r}; choose from {', '.join(MODELS)}")
+    refused = refusal(name, "training", dataset, model)
+    if refused is not None:
+        raise UserInputError(f"--optimizer: {refused}")
+    return name
+
+
+def _setup(optimizer: str, dataset: str, model: str, seed: int, batch_size: int,
+           lr: float | None) -> tuple[Any, Any]:
+    """Build the workload and the optimizer, turning bad names into errors that name the flag."""
+    name = _check_names(optimizer, dataset, model)
     check_count("--batch-size", batch_size, 1, MAX_BATCH_SIZE)
     check_seed("--seed", seed)
     try:
@@ -46,7 +57,7 @@ def _setup(optimizer: str, dataset: str, model: str, seed: int, batch_size: int,
     except (ValueError, OSError) as exc:  # unknown spec, missing or malformed files
         raise UserInputError(f"--data: {exc}") from exc
     hyper = {} if lr is None else {"lr": lr}
-    return workload, OPTIMIZERS[optimizer.lower()](workload.model.parameters(), **hyper)
+    return workload, build_optimizer(name, workload.model.named_parameters(), **hyper)
 
 
 def _print_table(title: str, rows: list[tuple[str, str]]) -> None:
@@ -79,6 +90,7 @@ def lr_find_command(
         raise UserInputError(f"--lr-max: must exceed --lr-min={lr_min}, got {lr_max!r}")
     check_count("--steps", steps, 10, MAX_STEPS)
     check_count("--seeds", seeds, 1, MAX_SWEEPS)
+    _check_names(optimizer, dataset, model)  # before the output folder is made
     folder = output_path("--out", out, directory=True)
     workload, opt = _setup(optimizer, dataset, model, seed, batch_size, None)
     result = lr_find(workload.model, opt, workload.batch_loss, lr_min=lr_min, lr_max=lr_max, num_steps=steps,
@@ -114,6 +126,7 @@ def diagnose_command(
     check_count("--steps", steps, 2, MAX_STEPS)
     check_count("--interval", interval, 1, MAX_STEPS)
     check_count("--max-hvp", max_hvp, 2, MAX_HVP)
+    _check_names(optimizer, dataset, model)  # before the output folder is made
     folder = output_path("--out", out, directory=True)
     workload, opt = _setup(optimizer, dataset, model, seed, batch_size, lr)
     used_lr = float(opt.param_groups[0]["lr"])

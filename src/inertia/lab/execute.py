@@ -64,7 +64,7 @@ def summarize(config: RunConfig, state: LoopState) -> dict[str, Any]:
     column, threshold, higher = target_column(config, rows)
     reached = first_reaching(rows, column, threshold, higher)
     summary: dict[str, Any] = {
-        "status": state.status, "message": state.message, "kind": config.kind,
+        "status": state.status, "message": state.message, "kind": config.kind, "optimizer": config.optimizer,
         "run_id": config.run_id(), "wall_time_s": state.elapsed_s, "records": len(rows),
         "target_metric": column, "target": threshold,
         "steps_to_target": None if reached is None else reached["step"],

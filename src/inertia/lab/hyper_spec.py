@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from inertia.checks import is_flag, is_number
+from inertia.lab.optimizer_setup import build_optimizer
 from inertia.lab.run_config import number_or_text
-from inertia.optim import make_optimizer
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -72,7 +72,9 @@ def parse_hyper(text: str | None, flag: str = "--hyper") -> dict[str, Any]:
 
 
 def _build(optimizer: str, hyper: Mapping[str, Any]) -> torch.optim.Optimizer:
-    return make_optimizer(optimizer, [torch.zeros(2, requires_grad=True)], **hyper)
+    """The optimizer as the lab builds it, on a dummy matrix and bias (Muon takes matrices only)."""
+    dummy = [("weight", torch.zeros(2, 2, requires_grad=True)), ("bias", torch.zeros(2, requires_grad=True))]
+    return build_optimizer(optimizer, dummy, **hyper)
 
 
 def check_hyper(optimizer: str, hyper: Mapping[str, Any], flag: str = "hyper") -> None:

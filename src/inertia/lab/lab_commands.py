@@ -25,6 +25,7 @@ from inertia.lab.compare import compare as run_comparison
 from inertia.lab.compare_report import write_comparison
 from inertia.lab.execute import execute, open_run
 from inertia.lab.hyper_spec import check_hyper, parse_hyper
+from inertia.lab.optimizer_setup import OPTIMIZER_NOTES
 from inertia.lab.preflight import check_training_data
 from inertia.lab.run_config import ConfigError, RunConfig, is_dataset_spec
 from inertia.lab.run_monitors import MonitorOptions
@@ -234,6 +235,9 @@ def problems() -> int:
     console = Console()
     console.print(table)
     console.print(f"optimizers: {', '.join(OPTIMIZERS)}")
+    for name, note in OPTIMIZER_NOTES.items():
+        if name in OPTIMIZERS:
+            console.print(f"  {name}: {note}")
     console.print(f"models (datasets): {', '.join(MODELS)}")
     return 0
 

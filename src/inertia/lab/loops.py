@@ -20,11 +20,11 @@ import torch
 import torch.nn.functional as F
 
 from inertia.lab.checkpoints import save_checkpoint
+from inertia.lab.optimizer_setup import build_optimizer, describe_setup, evaluation_point
 from inertia.lab.run_config import RunConfig
 from inertia.lab.run_monitors import MonitorOptions, RunMonitor, start_monitor
 from inertia.lab.run_storage import OnRecord, Record, RunDir, write_metrics
 from inertia.lab.schedule_spec import parse_schedule, takes_metric
-from inertia.optim import make_optimizer
 from inertia.problems.datasets import load_dataset
 from inertia.problems.models import make_model
 from inertia.problems.registry import get_problem
@@ -62,9 +62,11 @@ class Cadence:
         return False
 
 
-def _make_optimizer(config: RunConfig, params: Any) -> tuple[torch.optim.Optimizer, Any, Any]:
-    """Optimizer, schedule and its LR scheduler (None for a constant schedule: nothing to drive)."""
-    optimizer = make_optimizer(config.optimizer, params, **config.optimizer_kwargs())
+def _make_optimizer(config: RunConfig, named_params: list[tuple[str, torch.Tensor]]
+                    ) -> tuple[torch.optim.Optimizer, Any, Any]:
+    """Optimizer (:func:`~inertia.lab.optimizer_setup.build_optimizer`), schedule and its LR scheduler
+    (None for a constant schedule: nothing to drive)."""
+    optimizer = build_optimizer(config.optimizer, named_params, **config.optimizer_kwargs())
     total = config.epochs if config.kind == "training" else config.steps
     schedule = parse_schedule(config.schedule, total_steps=total)
     return optimizer, schedule, None if isinstance(schedule, Constant) else attach(optimizer, schedule)
@@ -129,7 +131,7 @@ def run_optimization(config: RunConfig, paths: RunDir, checkpoint: dict[str, Any
     """
     problem = build_problem(config)
     x = problem.init_params(config.start)
-    optimizer, schedule, scheduler = _make_optimizer(config, [x])
+    optimizer, schedule, scheduler = _make_optimizer(config, [("x", x)])
     state = _restore(checkpoint, optimizer, scheduler, lambda saved: x.data.copy_(saved))
     first = checkpoint["position"] if checkpoint else 0
     state.monitor = start_monitor(monitor, optimizer, [("x", x)], first, checkpoint)
@@ -155,8 +157,8 @@ def _optimization_steps(config: RunConfig, paths: RunDir, problem: Any, x: torch
         if step < config.steps:
             loss = float(optimizer.step(problem.closure(x, step)))
             grad_norm = float(x.grad.norm())
-        else:
-            with torch.no_grad():
+        else:  # the final iterate: a Schedule-Free optimizer's average
+            with torch.no_grad(), evaluation_point(optimizer):
                 loss, grad_norm = float(problem.loss(x)), float(problem.grad(x.detach()).norm())
         row.update(loss=loss, gap=None if min_value is None else loss - min_value, grad_norm=grad_norm,
                    lr=float(lr), time_s=elapsed)
@@ -230,7 +232,7 @@ def run_training(config: RunConfig, paths: RunDir, checkpoint: dict[str, Any] | 
     steps run under a :class:`~inertia.lab.run_monitors.RunMonitor` with the model's layer names.
     """
     data, model = load_training(config)
-    optimizer, schedule, scheduler = _make_optimizer(config, model.parameters())
+    optimizer, schedule, scheduler = _make_optimizer(config, list(model.named_parameters()))
     state = _restore(checkpoint, optimizer, scheduler, model.load_state_dict)
     first = checkpoint["position"] if checkpoint else 0
     batches_per_epoch = data.num_batches(config.batch_size)
@@ -240,6 +242,7 @@ def run_training(config: RunConfig, paths: RunDir, checkpoint: dict[str, Any] | 
         _training_epochs(config, paths, data, model, optimizer, schedule, scheduler, state, first,
                          on_record, on_batch)
     state.extra["dataset"] = data.summary()
+    state.extra["optimizer_setup"] = describe_setup(config.optimizer, model.named_parameters())
     return state
 
 
@@ -263,7 +266,8 @@ def _training_epochs(config: RunConfig, paths: RunDir, data: Any, model: torch.n
                              f"(epoch {epoch + 1}, batch {bad + 1}); {_kept(state, 'epoch')}")
             break
         train_loss = float((losses.double() * batch_sizes).sum() / data.n_train)  # float64, as loss.item() sums
-        test_loss, test_accuracy = evaluate(model, data.X_test, data.y_test)
+        with evaluation_point(optimizer):  # Schedule-Free: the averaged weights are the model
+            test_loss, test_accuracy = evaluate(model, data.X_test, data.y_test)
         elapsed = state.elapsed_s + time.perf_counter() - started
         row = {"epoch": epoch + 1, "step": (epoch + 1) * batches_per_epoch, "train_loss": train_loss,
                "test_loss": test_loss, "test_accuracy": test_accuracy, "lr": lr, "time_s": elapsed}

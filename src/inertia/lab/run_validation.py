@@ -12,6 +12,7 @@ from pathlib import Path
 
 from inertia.checks import SEED_LIMIT, check_finite_at_least, check_int, check_real, check_seed
 from inertia.lab.hyper_spec import check_hyper
+from inertia.lab.optimizer_setup import refusal
 from inertia.lab.run_config import DATASET_KINDS, ConfigError, RunConfig
 from inertia.lab.schedule_spec import parse_schedule
 from inertia.optim import OPTIMIZERS
@@ -45,6 +46,9 @@ def validate(config: RunConfig) -> None:
     """
     if config.optimizer not in OPTIMIZERS:
         raise ConfigError("optimizer", f"unknown optimizer {config.optimizer!r} (choose from {', '.join(OPTIMIZERS)})")
+    refused = refusal(config.optimizer, config.kind, config.problem, config.model)
+    if refused is not None:
+        raise ConfigError("optimizer", refused)
     if config.lr is not None:
         with config_field("lr"):
             check_lr(config.lr, style=DETAIL)  # torch.optim's rule, as the optimizers have it
