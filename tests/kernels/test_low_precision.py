@@ -118,7 +118,7 @@ def test_a_non_string_is_a_type_error(value: object) -> None:
 def test_param_dtypes_each_mode_takes(params: str, dtype: torch.dtype, accepted: bool) -> None:
     precision = parse_precision(params)
     if accepted:
-        check_param_dtype(precision, dtype)
+        assert check_param_dtype(precision, dtype) is precision
     else:
         with pytest.raises(ValueError, match=rf"precision.*{params}.*{dtype}"):
             check_param_dtype(precision, dtype)

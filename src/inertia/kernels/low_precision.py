@@ -82,8 +82,8 @@ def parse_precision(value: str | Precision) -> Precision:
     return Precision(params, state)
 
 
-def check_param_dtype(precision: Precision, dtype: torch.dtype) -> None:
-    """Raise ValueError unless parameters of ``dtype`` can be stepped under ``precision``.
+def check_param_dtype(precision: Precision, dtype: torch.dtype) -> Precision:
+    """``precision`` if parameters of ``dtype`` can be stepped under it, else ValueError.
 
     ``master`` needs bf16 or fp16 parameters (fp32 ones are their own master copy: use ``native``);
     ``stochastic`` needs bf16 parameters (stochastic rounding to fp16 is not offered: see
@@ -97,6 +97,7 @@ def check_param_dtype(precision: Precision, dtype: torch.dtype) -> None:
         instead = "'master'" if dtype == torch.float16 else "'native'"
         raise ValueError(f"Invalid precision: {str(precision)!r} for parameters of dtype {dtype} "
                          f"('stochastic' updates bfloat16 parameters in place; use {instead} for these)")
+    return precision
 
 
 def state_dtype(precision: Precision, param_dtype: torch.dtype) -> torch.dtype:
