@@ -114,13 +114,25 @@ def test_optimizers_without_a_per_coordinate_scale_get_the_plain_statistics(make
     assert all(s.eff_lr is None and s.eps_share is None and s.state_key is None for s in monitor.samples)
 
 
+#: The registered optimizers that need other parameters than a dense model's: 2-D only, sparse gradients only.
+MATRIX_ONLY, SPARSE_ONLY = ("muon",), ("sparse_adam",)
+DENSE_MODEL_OPTIMIZERS = [name for name in OPTIMIZERS if name not in MATRIX_ONLY + SPARSE_ONLY]
+
+
+def _probe(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A parameter ``name`` accepts and a gradient for it: a matrix for Muon, a sparse gradient for SparseAdam."""
+    shape = (3, 2) if name in MATRIX_ONLY + SPARSE_ONLY else (3,)
+    grad = torch.ones(shape)
+    return torch.zeros(shape, requires_grad=True), grad.to_sparse() if name in SPARSE_ONLY else grad
+
+
 def test_every_registered_optimizer_has_roles_and_keeps_the_state_they_name() -> None:
     for name, factory in OPTIMIZERS.items():
-        param = torch.zeros(3, requires_grad=True)
+        param, grad = _probe(name)
         optimizer = factory([param], lr=0.01)
         roles = roles_of(optimizer)
         assert roles is not None, name
-        param.grad = torch.ones(3)
+        param.grad = grad
         optimizer.step()
         without_momentum = optimizer.param_groups[0].get("momentum", 1) == 0  # SGD, RMSprop: buffer only with momentum
         for key in (roles.second_moment, None if without_momentum else roles.momentum):
@@ -142,7 +154,7 @@ def test_unknown_optimizers_and_the_derived_tables() -> None:
         OptimizerRoles("X", "v", None, "cube")
 
 
-@pytest.mark.parametrize("name", list(OPTIMIZERS))
+@pytest.mark.parametrize("name", DENSE_MODEL_OPTIMIZERS)
 def test_lr_find_and_diagnose_accept_every_registered_optimizer(name: str) -> None:
     model = _mlp()
     inputs = torch.randn(8, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
@@ -153,3 +165,26 @@ def test_lr_find_and_diagnose_accept_every_registered_optimizer(name: str) -> No
     run = run_diagnosis(workload, OPTIMIZERS[name](workload.model.parameters()), steps=4, interval=2,
                         sharpness_points=1, max_hvp=4, trace_samples=2)
     assert run.monitor.steps == 4
+
+
+def test_lr_find_takes_muon_on_matrices_and_sparse_adam_on_an_embedding() -> None:
+    torch.manual_seed(0)
+    matrices = nn.Sequential(nn.Linear(4, 5, bias=False), nn.Tanh(), nn.Linear(5, 3, bias=False)).double()
+    inputs = torch.randn(8, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    result = lr_find(matrices, OPTIMIZERS["muon"](matrices.parameters()),
+                     lambda step, seed: (matrices(inputs) ** 2).mean(), num_steps=10, seeds=(0,))
+    assert len(result.curves) == 1
+    table = nn.Embedding(10, 3, sparse=True).double()
+    rows = torch.tensor([1, 4, 4, 7])
+    result = lr_find(table, OPTIMIZERS["sparse_adam"](table.parameters()),
+                     lambda step, seed: (table(rows) ** 2).mean(), num_steps=10, seeds=(0,))
+    assert len(result.curves) == 1
+
+
+def test_diagnose_refuses_muon_and_sparse_adam_on_a_dense_model_with_a_clear_error() -> None:
+    workload = make_workload("digits", "softmax", batch_size=32)
+    with pytest.raises(ValueError, match="Muon supports 2-D parameters only"):
+        OPTIMIZERS["muon"](workload.model.parameters())
+    with pytest.raises(RuntimeError, match="SparseAdam does not support dense gradients"):
+        run_diagnosis(workload, OPTIMIZERS["sparse_adam"](workload.model.parameters()), steps=4, interval=2,
+                      sharpness_points=1, max_hvp=4, trace_samples=2)

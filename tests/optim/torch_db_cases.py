@@ -18,6 +18,7 @@ import copy
 import importlib
 import importlib.util
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,14 +125,22 @@ NO_BACKWARD_CASES = [no_backward_case(name) for name in dict.fromkeys(case.name 
 ERROR_CASES = [case for info in TORCH_INFOS for case in error_cases(info)]
 
 
-def make_params(dtype: torch.dtype) -> list[torch.nn.Parameter]:
+class CaseParams(list):
+    """The parameters of one trajectory, with the loss they are trained on (``loss(params)``)."""
+
+    def __init__(self, params: list[torch.nn.Parameter], loss: Callable[[list[torch.Tensor]], torch.Tensor]) -> None:
+        super().__init__(params)
+        self.loss = loss
+
+
+def table_params(dtype: torch.dtype) -> list[torch.nn.Parameter]:
     """torch's test_correctness model (Linear(2, 3), Linear(3, 1)) as tensors, plus a 0-d one."""
     generator = torch.Generator().manual_seed(1)
     shapes = [(3, 2), (3,), (1, 3), (1,), ()]
     return [torch.nn.Parameter(torch.randn(s, generator=generator, dtype=dtype)) for s in shapes]
 
 
-def loss_of(params: list[torch.Tensor]) -> torch.Tensor:
+def table_loss(params: list[torch.Tensor]) -> torch.Tensor:
     """Sigmoid(Linear(Sigmoid(Linear(x)))) summed over a fixed batch, plus a term in the 0-d one."""
     w1, b1, w2, b2, scalar = params
     x = torch.linspace(-1.0, 1.0, 8, dtype=w1.dtype).reshape(4, 2)
@@ -139,12 +148,64 @@ def loss_of(params: list[torch.Tensor]) -> torch.Tensor:
     return torch.sigmoid(hidden @ w2.T + b2).sum() + (scalar - 0.5) ** 2
 
 
+def matrix_params(dtype: torch.dtype) -> list[torch.nn.Parameter]:
+    """The weights of the table model without its biases: matrices (3, 2) and (1, 3), for Muon's rows."""
+    return [param for param in table_params(dtype) if param.ndim == 2]
+
+
+def matrix_loss(params: list[torch.Tensor]) -> torch.Tensor:
+    """Sigmoid(W2 Sigmoid(W1 x)) summed over the fixed batch of :func:`table_loss`."""
+    w1, w2 = params
+    x = torch.linspace(-1.0, 1.0, 8, dtype=w1.dtype).reshape(4, 2)
+    return torch.sigmoid(torch.sigmoid(x @ w1.T) @ w2.T).sum()
+
+
+#: Rows looked up by :func:`embedding_loss`: some twice (an uncoalesced sparse gradient), row 4 never.
+EMBEDDING_ROWS = (0, 2, 2, 5, 1, 3, 0, 2)
+
+
+def embedding_params(dtype: torch.dtype) -> list[torch.nn.Parameter]:
+    """One (6, 2) embedding table, whose gradients are sparse, for SparseAdam's rows."""
+    generator = torch.Generator().manual_seed(1)
+    return [torch.nn.Parameter(torch.randn(6, 2, generator=generator, dtype=dtype))]
+
+
+def embedding_loss(params: list[torch.Tensor]) -> torch.Tensor:
+    """Sigmoid of the looked-up rows (``sparse=True``: a sparse gradient) against fixed weights, summed."""
+    (table,) = params
+    rows = torch.nn.functional.embedding(torch.tensor(EMBEDDING_ROWS), table, sparse=True)
+    weights = torch.linspace(-1.0, 1.0, rows.numel(), dtype=table.dtype).reshape(rows.shape)
+    return torch.sigmoid(rows * weights).sum()
+
+
+#: The classes whose rows need other parameters than the table model's: (params, loss) builders.
+PARAM_BUILDERS: dict[str, tuple[Callable[[torch.dtype], list[torch.nn.Parameter]],
+                                Callable[[list[torch.Tensor]], torch.Tensor]]] = {
+    "Muon": (matrix_params, matrix_loss),  # 2-D parameters only
+    "SparseAdam": (embedding_params, embedding_loss),  # torch's row: only_supports_sparse_grads
+}
+
+
+def make_params(dtype: torch.dtype, name: str | None = None) -> list[torch.nn.Parameter]:
+    """The parameters class ``name``'s trajectories run on (carrying their loss, see :func:`loss_of`):
+    torch's test_correctness model (Linear(2, 3), Linear(3, 1)) as tensors plus a 0-d one, unless
+    :data:`PARAM_BUILDERS` has other ones for the class."""
+    build, loss = PARAM_BUILDERS.get(name or "", (table_params, table_loss))
+    return CaseParams(build(dtype), loss)
+
+
+def loss_of(params: list[torch.Tensor]) -> torch.Tensor:
+    """The loss of ``params`` from :func:`make_params`; for a plain list, the table model's
+    (:func:`table_loss`: Sigmoid(Linear(Sigmoid(Linear(x)))) over a fixed batch, plus a 0-d term)."""
+    return getattr(params, "loss", table_loss)(params)
+
+
 def run_steps(cls: type, kwargs: dict[str, Any], dtype: torch.dtype, steps: int = 5,
               no_backward: int | None = 3) -> list[torch.Tensor]:
     """The parameters after ``steps`` steps of ``cls(params, **kwargs)``. Step ``no_backward`` follows
     ``zero_grad()`` without a backward pass (a no-op in torch.optim, as torch's tests check).
     Closure-based classes get a closure every step."""
-    params = make_params(dtype)
+    params = make_params(dtype, cls.__name__)
     optimizer = cls(params, **copy.deepcopy(kwargs))
 
     def closure() -> torch.Tensor:

@@ -23,10 +23,12 @@ from inertia.optim import (
     Adamax,
     AdamWScheduleFree,
     Lion,
+    Muon,
     NAdam,
     RAdam,
     RMSprop,
     Rprop,
+    SparseAdam,
 )
 
 #: How the effective per-coordinate step is formed:
@@ -87,6 +89,10 @@ ROLES: dict[type[torch.optim.Optimizer], OptimizerRoles] = {
     AdamWScheduleFree: OptimizerRoles("Schedule-Free AdamW", "exp_avg_sq", None, "none"),
     # Matrices keep only row and column factors of the second moment: no per-coordinate state to read.
     Adafactor: OptimizerRoles("Adafactor", None, None, "none"),
+    # Adam's moments on the rows a sparse gradient stores (eps added to sqrt(v) before the bias correction).
+    SparseAdam: OptimizerRoles("SparseAdam", "exp_avg_sq", "exp_avg", "sqrt"),
+    # The momentum is orthogonalised as a whole matrix: no per-coordinate scale.
+    Muon: OptimizerRoles("Muon", None, "momentum_buffer", "none"),
 }
 
 #: State keys read as the second moment of an optimizer :data:`ROLES` does not know (torch.optim's

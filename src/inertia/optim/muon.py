@@ -28,7 +28,7 @@ NS_STEPS = 5
 ADJUST_LR_CHOICES = (None, "original", "match_rms_adamw")
 
 
-def adjust_lr(lr: float, adjust_lr_fn: str | None, shape: torch.Size | tuple[int, ...]) -> float:
+def adjust_lr(lr: float | Tensor, adjust_lr_fn: str | None, shape: torch.Size | tuple[int, ...]) -> float | Tensor:
     """``lr`` scaled for a ``(A, B)`` matrix: ``sqrt(max(1, A / B))`` (``"original"`` or None) or
     ``0.2 * sqrt(max(A, B))`` (``"match_rms_adamw"``), as torch.optim.Muon."""
     rows, cols = shape[:2]
@@ -102,7 +102,7 @@ def momentum_direction(grad: Tensor, momentum_buffer: Tensor, momentum: float, n
     return grad.lerp(momentum_buffer, momentum) if nesterov else momentum_buffer
 
 
-def apply_orthogonal_step(param: Tensor, ortho: Tensor, *, lr: float, weight_decay: float,
+def apply_orthogonal_step(param: Tensor, ortho: Tensor, *, lr: float | Tensor, weight_decay: float,
                           adjust_lr_fn: str | None) -> None:
     """Decoupled weight decay, then ``param -= adjust_lr(lr) * ortho``, in place (torch's order)."""
     param.mul_(1 - lr * weight_decay)
@@ -214,9 +214,10 @@ class Muon(FlatOptimizer):
 
     def update_params(self, group: Group, params: list[Tensor]) -> None:
         """Advance every momentum buffer, orthogonalise the directions with one batched chain per shape,
-        then apply weight decay and the step to each parameter (in ``params`` order)."""
+        then apply weight decay and the step to each parameter (in ``params`` order). A tensor ``lr`` is
+        used as it is (the decay factor and the adjusted rate are computed in its dtype, as torch does)."""
         layout = self.layout_of(group)
-        lr = group["lr"].item() if isinstance(group["lr"], Tensor) else group["lr"]
+        lr = group["lr"]
         stepped = [param for param in params if param.grad is not None]
         directions: list[Tensor] = []
         for param in stepped:
