@@ -92,6 +92,12 @@ class ASGDRule(RuleInfo):
     def state_keys(self, spec: StepSpec) -> tuple[str, ...]:
         return ("ax",)
 
+    def floor_elements(self, spec: StepSpec) -> int:
+        """Elements a step must move per parameter while ``mu`` is 1 (the first ``t0`` + 2 steps: every
+        step of a timing with torch's default ``t0`` = 1e6): read p and g, write p and ``ax`` (a copy of
+        p, not read). Averaging steps read ``ax`` too (5)."""
+        return 4
+
     def averaging_scalars(self, spec: StepSpec, hyper: tuple[Any, ...], done: int) -> tuple[float, float]:
         """``eta`` and ``mu`` after ``done`` steps with ``hyper``."""
         lr, lambd, alpha, t0, _ = hyper
@@ -126,12 +132,18 @@ ASGD_RULE = ASGDRule()
 # ---------------------------------------------------------------------- kernels (numba, then Triton)
 @numba_source(error_model="numpy", nogil=True)
 def asgd_step(p, g, ax, decay, eta, mu, wd, sign, use_wd, average):
-    """ASGD over flat buffers (``average``: mu != 1, else the average is the iterate)."""
-    for i in range(p.size):
-        gi = signed_grad(g[i], p[i], sign, use_wd, wd)
-        pi = p[i] * decay - eta * gi
-        p[i] = pi
-        ax[i] = ax[i] + (pi - ax[i]) * mu if average else pi
+    """ASGD over flat buffers (``average``: mu != 1; else the average is the iterate, and ``ax`` is
+    written without being read, as torch copies it: one loop per case, so no load of ``ax`` remains)."""
+    if average:
+        for i in range(p.size):
+            pi = p[i] * decay - eta * signed_grad(g[i], p[i], sign, use_wd, wd)
+            p[i] = pi
+            ax[i] = ax[i] + (pi - ax[i]) * mu
+    else:
+        for i in range(p.size):
+            pi = p[i] * decay - eta * signed_grad(g[i], p[i], sign, use_wd, wd)
+            p[i] = pi
+            ax[i] = pi
 
 
 @triton_source
@@ -152,9 +164,11 @@ def asgd_kernel(p_ptr, g_ptr, ax_ptr, lr_ptr, lambd_ptr, alpha_ptr, t0_ptr, wd_p
     p, g = load_param_grad(p_ptr, g_ptr, wd_ptr, offs, mask, MAXIMIZE, WD, CT)
     p = p * (1.0 - lambd * eta).to(CT) - eta.to(CT) * g
     tl.store(p_ptr + offs, p.to(p_ptr.dtype.element_ty), mask=mask)
-    ax = tl.load(ax_ptr + offs, mask=mask).to(CT)
-    ax = tl.where(mu != 1.0, ax + (p - ax) * mu.to(CT), p)
-    tl.store(ax_ptr + offs, ax.to(ax_ptr.dtype.element_ty), mask=mask)
+    if mu != 1.0:  # one branch per launch (mu is a scalar): while mu is 1, ax is written, never read
+        ax = tl.load(ax_ptr + offs, mask=mask).to(CT)
+        tl.store(ax_ptr + offs, (ax + (p - ax) * mu.to(CT)).to(ax_ptr.dtype.element_ty), mask=mask)
+    else:
+        tl.store(ax_ptr + offs, p.to(ax_ptr.dtype.element_ty), mask=mask)
 
 
 class ASGD(FlatOptimizer):
