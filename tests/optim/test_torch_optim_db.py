@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import torch
+from test_torch_db_differentiable import DIFFERENTIABLE_KNOWN
 from torch_db_cases import (
     CONSTRUCTION_ERROR,
     ERROR_CASES,
@@ -72,19 +73,17 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
 
 def base_class_differences() -> dict[tuple[str, str], str]:
     """Differences of the shared base classes, so of every class in torch's table: one entry per class."""
-    found = {case.key: "differentiable=True refused (ValueError: not supported by inertia)"
-             for case in REFERENCE_CASES if case.flag == "differentiable"}
+    found = {}
     for name in INFO_BY_NAME:
         # torch warns (UserWarning) and steps a duplicate twice; inertia refuses it, naming params.
         found[name, "error: a param group cannot have duplicate parameters"] = (
             "a duplicate parameter is refused with ValueError naming params (torch only warns)")
-        # torch.optim.Optimizer.add_param_group's own message, passed through unchanged.
-        found[name, "error: all optimizer param groups should be with/without names."] = (
-            "torch's message for mixing named and unnamed param groups is passed through; it does not name params")
     return found
 
 
 KNOWN_DIFFERENCES.update(base_class_differences())
+# The "& differentiable" configurations run in test_torch_db_differentiable (on non-leaf params).
+KNOWN_DIFFERENCES.update(DIFFERENTIABLE_KNOWN)
 
 
 def params_of(cases: list) -> list:
@@ -105,6 +104,8 @@ def assert_same(got: list[torch.Tensor], want: list[torch.Tensor], rtol: float =
 
 @pytest.mark.parametrize("case", params_of(REFERENCE_CASES))
 def test_reference_path_matches_torch_forloop(case: ConfigCase) -> None:
+    if case.flag == "differentiable":
+        pytest.skip("run on non-leaf params by test_torch_db_differentiable")
     kwargs = {**case.kwargs, "impl": "reference"} if takes_impl(case.name) else case.kwargs
     ours = run_steps(getattr(inertia, case.name), kwargs, torch.float64)
     theirs = run_steps(getattr(torch.optim, case.name), torch_forloop_kwargs(case), torch.float64)

@@ -23,6 +23,7 @@ from inertia.optim.validation import lr_value, non_negative
 def adagrad_update(
     param: Tensor, grad: Tensor, state_sum: Tensor, *, step: float, lr: float, lr_decay: float = 0.0,
     weight_decay: float = 0.0, eps: float = 1e-10, maximize: bool = False, eps_inside_sqrt: bool = False,
+    differentiable: bool = False,
 ) -> None:
     r"""One AdaGrad step (Duchi, Hazan & Singer, 2011), in place.
 
@@ -34,7 +35,8 @@ def adagrad_update(
     ``step`` is :math:`t`, already incremented (1 on the first step). With
     ``eps_inside_sqrt`` the denominator is :math:`\sqrt{G + \epsilon}` (optax, Keras).
     Because :math:`G` only grows, each coordinate's effective step never grows: the rule
-    can stop learning too early, which RMSprop's leaky average fixes.
+    can stop learning too early, which RMSprop's leaky average fixes. ``differentiable``: ``eps`` is added
+    out of place (the square root's output is saved by autograd).
     """
     if maximize:
         grad = -grad
@@ -44,6 +46,8 @@ def adagrad_update(
     state_sum.addcmul_(grad, grad, value=1)
     if eps_inside_sqrt:
         std = state_sum.add(eps).sqrt_()
+    elif differentiable:
+        std = state_sum.sqrt() + eps
     else:
         std = state_sum.sqrt().add_(eps)
     param.addcdiv_(grad, std, value=-clr)
@@ -227,6 +231,7 @@ class Adagrad(FlatOptimizer):
             param, grad, state_sum, step=state["step"].item(), lr=group["lr"],
             lr_decay=group["lr_decay"], weight_decay=group["weight_decay"], eps=group["eps"],
             maximize=group["maximize"], eps_inside_sqrt=group["eps_inside_sqrt"],
+            differentiable=bool(group.get("differentiable")),
         )
 
     def _update_sparse(self, param: Tensor, grad: Tensor, state: State, group: Group) -> None:

@@ -12,11 +12,17 @@ from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
-from inertia.checks import check_choice, check_flag
+from inertia.checks import check_choice
 from inertia.kernels.rule_info import RuleInfo
 from inertia.optim.fused_dispatch import FusedGroup, GroupPlan, plan_group, warn_once
-from inertia.optim.input_checks import check_state_dict, normalize_param_group, params_argument
-from inertia.optim.layout import GroupLayout
+from inertia.optim.input_checks import (
+    check_fused_params,
+    check_implementation_flags,
+    check_state_dict,
+    normalize_param_group,
+    params_argument,
+)
+from inertia.optim.layout import GroupLayout, PlainLayout
 from inertia.optim.param_helpers import plain_scalars, reclaim_flat_storage, reset_grads
 from inertia.optim.sharded import all_finite, copy_state
 from inertia.optim.validation import IMPL_CHOICES, NONFINITE_CHOICES, GroupCheck, split_torch_options
@@ -141,33 +147,35 @@ class FlatOptimizer(Optimizer):
         """
         check_choice("nonfinite", group.get("nonfinite", "ignore"), NONFINITE_CHOICES)
         check_choice("impl", group.get("impl", "auto"), IMPL_CHOICES)
-        for flag in ("foreach", "fused", "capturable"):
-            if group.get(flag) is not None:
-                check_flag(flag, group[flag])
-        if group.get("fused") and group.get("foreach"):
-            raise ValueError("Invalid fused: True with foreach: True (they cannot both be True, as in torch.optim)")
-        if group.get("differentiable"):
-            raise ValueError(f"Invalid differentiable: {group['differentiable']!r} (not supported by inertia)")
+        check_implementation_flags(group)
         for key, check in self.group_checks:
             check(key, group[key])
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """torch.optim's ``add_param_group``; bad params or hyperparameters raise and add nothing.
 
-        A tensor listed twice in the group is refused (torch.optim warns, then steps it twice).
+        A tensor listed twice in the group is refused (torch.optim warns, then steps it twice). With
+        ``fused=True``, where torch.optim's class takes ``fused``, every parameter must be a floating-point
+        tensor on a device torch's fused kernels support (RuntimeError, in torch's words).
         """
-        normalize_param_group(param_group, self.param_groups)
-        self._check_group({**self.defaults, **plain_scalars(param_group)})
+        normalize_param_group(param_group, self.param_groups, self.defaults)
+        merged = {**self.defaults, **plain_scalars(param_group)}
+        self._check_group(merged)
+        if merged.get("fused") and "fused" in self.torch_group_flags:
+            check_fused_params(param_group["params"], f"param group {len(self.param_groups)}")
         super().add_param_group(param_group)
 
     # ----------------------------------------------------------------- state layout
-    def layout_of(self, group: dict[str, Any]) -> GroupLayout:
-        """The flat layout of ``group``, rebuilt if its parameters changed."""
+    def layout_of(self, group: dict[str, Any]) -> GroupLayout | PlainLayout:
+        """The flat layout of ``group``, rebuilt if its parameters changed; a ``differentiable=True`` group
+        keeps its state as tensors of their own (:class:`PlainLayout`), used as they are."""
         layout = self.layouts.get(id(group))
-        if layout is None or not layout.matches(group["params"]):
-            layout = GroupLayout(group["params"])
+        plain = bool(group.get("differentiable"))
+        if layout is None or isinstance(layout, PlainLayout) != plain or not layout.matches(group["params"]):
+            layout = PlainLayout(group["params"]) if plain else GroupLayout(group["params"])
             self.layouts[id(group)] = layout
-            self._adopt_state(group, layout)
+            if not plain:
+                self._adopt_state(group, layout)
         return layout
 
     def _adopt_state(self, group: dict[str, Any], layout: GroupLayout) -> None:
@@ -224,7 +232,9 @@ class FlatOptimizer(Optimizer):
 
         Each bucket of parameters takes the fused path (one kernel over flat buffers, see
         :mod:`inertia.kernels`) or the reference path (the rule's math, per parameter)
-        as ``impl`` and :mod:`inertia.optim.fused_dispatch` decide.
+        as ``impl`` and :mod:`inertia.optim.fused_dispatch` decide. A ``differentiable=True`` group
+        takes the reference path with autograd recording, so the new parameters and state are
+        differentiable with respect to the old ones and the gradients.
         """
         loss = None
         if closure is not None:
@@ -238,7 +248,7 @@ class FlatOptimizer(Optimizer):
             return loss
         for group, plan in zip(groups, plans, strict=True):
             if plan is None:
-                with torch.no_grad():
+                with torch.set_grad_enabled(bool(group.get("differentiable"))):
                     self.update_params(group, group["params"])
             else:
                 self._apply_plan(group, plan)
@@ -268,7 +278,8 @@ class FlatOptimizer(Optimizer):
 
     def _plan(self, group: dict[str, Any]) -> GroupPlan | None:
         """The fused plan of ``group`` for this step, or None for the reference path throughout."""
-        if self.rule is None or (group.get("impl") == "reference" and id(group) not in self.fused_groups):
+        if self.rule is None or group.get("differentiable") or (
+                group.get("impl") == "reference" and id(group) not in self.fused_groups):
             return None
         return plan_group(self, group, self.rule)
 
@@ -294,6 +305,10 @@ class FlatOptimizer(Optimizer):
             for key in needed:
                 if key not in state:
                     state[key] = layout.fresh(key, param)
+            if group.get("differentiable") and getattr(state.get("step"), "requires_grad", False):
+                raise RuntimeError("`requires_grad` is not supported for `step` in differentiable mode "
+                                   f"(state['step'] of param group {_group_index(self, group)}, index "
+                                   f"{_index_of(group, param)}: {state['step']!r})")
             if counts_steps:
                 state["step"] += 1  # as torch.optim, before the update reads it
             self._update_param(param, param.grad, state, values, layout)
@@ -366,6 +381,10 @@ class FlatOptimizer(Optimizer):
         """Apply the update rule to one parameter (``step`` in its state, if the rule counts steps, is already
         incremented)."""
         raise NotImplementedError
+
+
+def _group_index(optimizer: Optimizer, group: dict[str, Any]) -> int:
+    return next(index for index, candidate in enumerate(optimizer.param_groups) if candidate is group)
 
 
 def _index_of(group: dict[str, Any], param: Tensor) -> int:

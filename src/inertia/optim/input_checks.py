@@ -60,7 +60,7 @@ def normalize_param_group(param_group: Any, groups: list[dict[str, Any]],
     elif isinstance(params, (set, frozenset, str, bytes, Mapping)) or not isinstance(params, Iterable):
         raise TypeError(f"Invalid params: {_describe(params)} in {where} (pass an ordered iterable of Tensors)")
     params = list(params)
-    _check_names_match(params, groups, where)
+    _check_names_match(param_group, params, groups, where)
     differentiable = param_group.get("differentiable", (defaults or {}).get("differentiable", False))
     owner = {id(p): index for index, group in enumerate(groups) for p in group["params"]}
     seen: dict[int, int] = {}
@@ -82,12 +82,12 @@ def normalize_param_group(param_group: Any, groups: list[dict[str, Any]],
     param_group["params"] = params
 
 
-def _check_names_match(params: list[Any], groups: list[dict[str, Any]], where: str) -> None:
-    """torch.optim's rule: every group has names ((name, Tensor) pairs) or none does."""
-    named = any(isinstance(entry, tuple) for entry in params)
+def _check_names_match(param_group: dict[str, Any], params: list[Any], groups: list[dict[str, Any]],
+                       where: str) -> None:
+    """torch.optim's rule: every group has names ((name, Tensor) pairs, or ``param_names``) or none does."""
+    named = _has_names(param_group, params)
     for index, group in enumerate(groups):
-        group_named = "param_names" in group or any(isinstance(entry, tuple) for entry in group["params"])
-        if group_named != named:
+        if _has_names(group, group["params"]) != named:
             this, other = ("with", "without") if named else ("without", "with")
             raise ValueError(f"Invalid params: {where} is {this} names but param group {index} is {other} "
                              "names (all optimizer param groups should be with/without names.)")
@@ -130,6 +130,10 @@ def check_fused_params(params: Iterable[Any], where: str) -> None:
                 f"Invalid params: entry {index} of {where} with fused: True (`fused=True` requires all the "
                 f"params to be floating point Tensors of supported devices: {supported} but {tensor.dtype} "
                 f"and {tensor.device.type})")
+
+
+def _has_names(group: dict[str, Any], params: list[Any]) -> bool:
+    return "param_names" in group or any(isinstance(entry, tuple) for entry in params)
 
 
 def check_state_dict(optimizer: Any, state_dict: Any) -> None:

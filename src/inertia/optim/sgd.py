@@ -21,7 +21,7 @@ from inertia.optim.validation import lr_value, non_negative, one_of, probability
 def sgd_update(
     param: Tensor, grad: Tensor, momentum_buffer: Tensor | None, *, lr: float, momentum: float = 0.0,
     dampening: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0, maximize: bool = False,
-    first_step: bool = False, momentum_form: str = "torch",
+    first_step: bool = False, momentum_form: str = "torch", differentiable: bool = False,
 ) -> None:
     r"""One SGD step, in place on ``param`` and ``momentum_buffer``.
 
@@ -39,6 +39,8 @@ def sgd_update(
     :math:`p \leftarrow p - \mu v_{prev} + (1 + \mu) v`. Both forms give the same
     trajectory while :math:`\eta` is constant; under a schedule the torch form rescales the
     whole accumulated buffer by the new rate and the velocity form does not.
+
+    ``differentiable``: as torch.optim, the first step's buffer is a detached copy of the gradient.
     """
     if maximize:
         grad = -grad
@@ -56,7 +58,7 @@ def sgd_update(
             param.add_(previous, alpha=-momentum).add_(momentum_buffer, alpha=1 + momentum)
         return
     if first_step:
-        momentum_buffer.copy_(grad)
+        momentum_buffer.copy_(grad.detach() if differentiable else grad)
     else:
         momentum_buffer.mul_(momentum).add_(grad, alpha=1 - dampening)
     direction = grad.add(momentum_buffer, alpha=momentum) if nesterov else momentum_buffer
@@ -313,6 +315,7 @@ class SGD(FlatOptimizer):
             param, grad, buffer, lr=group["lr"], momentum=momentum, dampening=group["dampening"],
             nesterov=group["nesterov"], weight_decay=group["weight_decay"], maximize=group["maximize"],
             first_step=first_step, momentum_form=group["momentum_form"],
+            differentiable=bool(group.get("differentiable")),
         )
 
     def _adopt_state(self, group: dict[str, Any], layout: GroupLayout) -> None:
