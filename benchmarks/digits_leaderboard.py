@@ -256,7 +256,9 @@ def header(work: Path, boards: dict[str, dict], metas: dict[str, dict]) -> list[
             "test accuracy over the seeds, and no interval; the 95% interval here is the Student-t interval "
             "mean ± t(0.975, n - 1) · s / √n, n the seeds with a result (it ignores that an accuracy lies in "
             "[0, 1], so an end may pass 1). Wall time per run is the mean over the seeds of a run's training "
-            "time (data loading and process start excluded). Rows are sorted by mean test accuracy.", "",
+            "time (data loading and process start excluded), measured on a machine shared with other jobs, so it "
+            "carries their load. Rows are sorted by mean test accuracy; compare's own ranking (share of seeds "
+            "reaching the target first) is in each leaderboard.json.", "",
             f"Not benchmarked: {excluded}.", ""]
 
 
