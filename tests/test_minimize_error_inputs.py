@@ -91,7 +91,7 @@ CALL_CASES = [
     *_arg_cases("lr", [-1.0, math.inf], r"lr must be a positive number, got {value}", "newton-cg"),
     *_arg_cases("lr", [-1.0, math.nan, "0.1"], r"Invalid lr: {value}", "sgd"),
     *_arg_cases("history_size", [0, 1.5], r"history_size must be a positive integer, got {value}"),
-    *_arg_cases("tolerance_change", [-1.0, math.inf], r"tolerance_change must be .*got {value}"),
+    *_arg_cases("tolerance_change", [math.nan, "0"], r"tolerance_change must be .*got {value}"),
     *_arg_cases("line_search", ["armijo"], r"line_search must be 'strong_wolfe' or None, got {value}"),
     *_arg_cases("on_failure", ["explode"], r"on_failure must be one of .* got {value}"),
     *_arg_cases("damping", [math.inf], r"damping must be finite, got {value}", "newton"),
