@@ -147,7 +147,7 @@ class FlatOptimizer(Optimizer):
         """
         check_choice("nonfinite", group.get("nonfinite", "ignore"), NONFINITE_CHOICES)
         check_choice("impl", group.get("impl", "auto"), IMPL_CHOICES)
-        check_implementation_flags(group)
+        check_implementation_flags(group, type(self).__name__, self.torch_group_flags)
         for key, check in self.group_checks:
             check(key, group[key])
 

@@ -98,16 +98,20 @@ class FusedOptionError(RuntimeError, ValueError):
     other bad options are."""
 
 
-def check_implementation_flags(group: Mapping[str, Any]) -> None:
-    """torch.optim's implementation flags of ``group`` (a param group merged with the defaults).
+def check_implementation_flags(group: Mapping[str, Any], owner: str, torch_flags: tuple[str, ...]) -> None:
+    """torch.optim's implementation flags of ``group`` (a param group merged with the defaults) for class
+    ``owner``, whose torch.optim twin keeps ``torch_flags`` in its groups.
 
-    Each flag given is True or False; ``fused=True`` refuses ``differentiable=True`` and ``foreach=True``
+    Each flag given is True or False; ``differentiable=True`` needs a twin that takes it; ``fused=True`` refuses ``differentiable=True`` and ``foreach=True``
     with torch.optim's RuntimeError (:class:`FusedOptionError`) and words; ``impl="fused"`` refuses
     ``differentiable=True`` (a differentiable step runs on the reference path).
     """
     for flag in ("foreach", "fused", "capturable", "differentiable"):
         if group.get(flag) is not None:
             check_flag(flag, group[flag])
+    if group.get("differentiable") and "differentiable" not in torch_flags:
+        raise ValueError(f"Invalid differentiable: True (inertia.{owner} has no differentiable step; its "
+                         "torch.optim counterpart, if any, takes no differentiable option)")
     if group.get("fused") and group.get("differentiable"):
         raise FusedOptionError("Invalid fused: True with differentiable: True "
                                "(`fused` does not support `differentiable`)")
