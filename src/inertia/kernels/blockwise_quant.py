@@ -30,6 +30,7 @@ import math
 import numpy as np
 import torch
 
+from inertia.checks import check_int
 from inertia.kernels.jit import numba_source
 
 __all__ = [
@@ -77,9 +78,7 @@ def check_code(code: torch.Tensor) -> torch.Tensor:
 
 
 def _check_block_size(block_size: int) -> int:
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"Invalid block_size: {block_size!r} (must be an integer >= 1)")
-    return block_size
+    return check_int("block_size", block_size, low=1)
 
 
 def nearest_code_index(normalized: torch.Tensor, code: torch.Tensor) -> torch.Tensor:

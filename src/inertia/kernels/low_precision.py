@@ -27,6 +27,8 @@ from typing import NamedTuple
 
 import torch
 
+from inertia.checks import check_int
+
 __all__ = [
     "PARAM_MODES", "STATE_MODES", "Precision", "check_param_dtype", "memory_per_parameter", "parse_precision",
     "philox_random_bits", "round_bits", "state_dtype", "stochastic_round",
@@ -138,8 +140,7 @@ def philox_random_bits(seed: int, offsets: torch.Tensor) -> torch.Tensor:
     """The first 32-bit word of Philox-4x32-10 with key ``seed`` (low word, high word) and counter
     (offset low word, offset high word, 0, 0), as int64 values in ``[0, 2**32)``: the stream of Triton's
     ``tl.randint(seed, offsets)``."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
-        raise ValueError(f"Invalid seed: {seed!r} (must be an integer in [0, 2**64))")
+    seed = check_int("seed", seed, low=0, high=2**64 - 1)
     if offsets.dtype != torch.int64 or (offsets.numel() and int(offsets.min()) < 0):
         raise ValueError(f"Invalid offsets: {offsets.dtype} tensor (must be int64 values >= 0)")
     c0, c1 = offsets & MASK32, offsets >> 32
@@ -190,8 +191,7 @@ def stochastic_round(x: torch.Tensor, dtype: torch.dtype = torch.bfloat16, gener
     if seed is not None and generator is not None:
         raise ValueError(f"Invalid generator: {generator!r} (give a generator or a seed, not both)")
     if seed is not None:
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise ValueError(f"Invalid offset: {offset!r} (must be an integer >= 0)")
+        offset = check_int("offset", offset, low=0)
         flat = x.contiguous().reshape(-1)
         index = torch.arange(offset, offset + flat.numel(), dtype=torch.int64, device=x.device)
         random16 = (philox_random_bits(seed, index) & 0xFFFF).to(torch.int32).reshape(x.shape)
