@@ -3,7 +3,12 @@ what a per-parameter step cannot do."""
 
 from __future__ import annotations
 
+import gc
+import importlib.util
 import math
+import sys
+import weakref
+from pathlib import Path
 
 import pytest
 import torch
@@ -224,6 +229,17 @@ def test_nonfinite_raise_leaves_the_offending_parameter_untouched() -> None:
     assert params[1] not in optimizer.state
 
 
+def test_a_dropped_model_and_optimizer_are_freed() -> None:
+    model = torch.nn.Linear(3, 2)
+    optimizer = inertia.Adam(model.parameters(), lr=0.1)
+    fuse_into_backward(model, optimizer)
+    model(torch.randn(4, 3)).sum().backward()
+    alive = weakref.ref(model.weight)
+    del model, optimizer
+    gc.collect()
+    assert alive() is None
+
+
 def _model_and_optimizer() -> tuple[torch.nn.Module, inertia.SGD]:
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 1))
     return model, inertia.SGD(model[0].parameters(), lr=0.1)
@@ -270,3 +286,29 @@ def test_step_and_a_second_fusion_are_refused_while_fused() -> None:
         fuse_into_backward(None, inertia.Adam(model[0].parameters(), lr=0.1))
     fusion.remove()
     optimizer.step()
+
+
+def _step_memory_script() -> object:
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "step_memory.py"
+    spec = importlib.util.spec_from_file_location("step_memory", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["step_memory"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_memory_benchmark_rows_in_backward_keep_no_gradient() -> None:
+    script = _step_memory_script()
+    results = script.run(scale=0.02, sequence=8)
+    assert [r["in_backward"] for r in results].count(True) == len(results) // 2
+    by_row = {(r["label"], r["in_backward"]): r for r in results}
+    for (label, in_backward), result in by_row.items():
+        assert result["peak"] >= result["after"] > 0
+        if in_backward:
+            plain = by_row[(label, False)]
+            assert result["peak"] < plain["peak"]
+            assert result["after"] <= plain["after"]
+    with pytest.raises(ValueError, match=r"Invalid scale: 0\.0"):
+        script.Shape.scaled(0.0)
+    with pytest.raises(SystemExit):
+        script.main(["--scale", "2"])

@@ -24,6 +24,7 @@ What a per-parameter step cannot do is refused or named explicitly:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -47,13 +48,17 @@ __all__ = ["BackwardFusion", "fuse_into_backward"]
 #: Optimizers whose step advances per-group state once per step, which a per-parameter step would repeat.
 GROUP_STEPPED: tuple[type[FlatOptimizer], ...] = (AdamWScheduleFree,)
 #: The parameters of every active fusion (a parameter fused twice would be stepped by one optimizer only).
-_FUSED_PARAMS: WeakIdKeyDictionary = WeakIdKeyDictionary()  # by identity: tensors compare elementwise
+#: (By identity, as tensors compare elementwise; the values are weak references, so no fusion is kept alive.)
+_FUSED_PARAMS: WeakIdKeyDictionary = WeakIdKeyDictionary()
 
 
 class BackwardFusion:
     """The handle of :func:`fuse_into_backward`: its hooks, the accumulation switch and :meth:`remove`.
 
     Also a context manager: ``with fuse_into_backward(model, opt): ...`` removes the hooks on exit.
+    The optimizer keeps its fusion alive (through the ``step()`` refusal it holds), while the parameters' hooks
+    refer to it weakly: autograd keeps tensor hooks out of the garbage collector's sight, so a strong
+    reference there would keep model and optimizer alive forever.
     """
 
     def __init__(self, optimizer: FlatOptimizer, per_parameter_max_grad_norm: float | None) -> None:
@@ -76,15 +81,24 @@ class BackwardFusion:
                 self.hooks.append(param.register_post_accumulate_grad_hook(
                     self._hook(group_index, param_index)))
                 self.params.append(param)
-                _FUSED_PARAMS[param] = self
-        self.step_refusal = self.optimizer.register_step_pre_hook(_refuse_step)
+                _FUSED_PARAMS[param] = weakref.ref(self)
+        self.step_refusal = self.optimizer.register_step_pre_hook(self.refuse_step)
 
     def _hook(self, group_index: int, param_index: int) -> Any:
+        fusion = weakref.ref(self)
+
         def step_one(param: Tensor) -> None:
-            if not self.accumulate:
-                self.step_param(group_index, param_index, param)
+            owner = fusion()
+            if owner is not None and not owner.accumulate:
+                owner.step_param(group_index, param_index, param)
 
         return step_one
+
+    def refuse_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        """The step pre-hook: ``optimizer.step()`` raises while the fusion is active."""
+        raise RuntimeError(f"{type(optimizer).__name__}.step() called while the step is fused into backward: "
+                           "loss.backward() already stepped every parameter; drop the step() call, or call "
+                           "remove() on the handle of fuse_into_backward first")
 
     @torch.no_grad()
     def step_param(self, group_index: int, param_index: int, param: Tensor) -> None:
@@ -128,7 +142,8 @@ class BackwardFusion:
         for hook in self.hooks:
             hook.remove()
         for param in self.params:
-            if _FUSED_PARAMS.get(param) is self:
+            owner = _FUSED_PARAMS.get(param)
+            if owner is not None and owner() is self:
                 del _FUSED_PARAMS[param]
         if self.step_refusal is not None:
             self.step_refusal.remove()
@@ -258,7 +273,8 @@ def check_optimizer(optimizer: Any) -> None:
                              "cannot skip the whole step: other parameters are already stepped when a non-finite "
                              "gradient arrives; use 'raise' or 'ignore')")
     for param in (p for group in optimizer.param_groups for p in group["params"]):
-        owner = _FUSED_PARAMS.get(param)
+        reference = _FUSED_PARAMS.get(param)
+        owner = reference() if reference is not None else None
         if owner is not None and owner.active:
             raise ValueError(f"Invalid optimizer: a parameter of shape {tuple(param.shape)} is already fused into "
                              f"backward (by {type(owner.optimizer).__name__}); remove that fusion first")
@@ -276,12 +292,6 @@ def check_model(model: Any, optimizer: FlatOptimizer) -> None:
             raise ValueError(f"Invalid model: parameter {name!r} (shape {tuple(param.shape)}) requires grad but "
                              "is not in the optimizer; its gradient would never be stepped or freed (freeze it "
                              "or add it to the optimizer)")
-
-
-def _refuse_step(optimizer: Any, args: Any, kwargs: Any) -> None:
-    raise RuntimeError(f"{type(optimizer).__name__}.step() called while the step is fused into backward: "
-                       "loss.backward() already stepped every parameter; drop the step() call, or call "
-                       "remove() on the handle of fuse_into_backward first")
 
 
 def _check_grad(group_index: int, param_index: int, group: dict[str, Any], grad: Tensor) -> None:

@@ -1,0 +1,303 @@
+"""Peak memory of one training step (forward, backward, step, zero_grad) of a GPT-2-small-shaped model on
+the CPU: torch.optim.AdamW and inertia.AdamW, each with the step after backward or fused into it.
+
+The model is GPT-2 small's parameter list (124M parameters: ``wte`` 50257x768, ``wpe`` 1024x768, 12
+blocks of attention 768x2304 + 2304 and 768x768 + 768, MLP 768x3072 + 3072 and 3072x768 + 768, two
+LayerNorms each, a final LayerNorm; logits through the tied ``wte``) run on a small batch. Each row
+copies the model, takes one warm-up step with zero gradients (so that the optimizer state exists, as in a
+run), then profiles a training step with ``torch.profiler`` (``profile_memory=True``: torch's CPU allocator
+reports every allocation and free). Peak = the bytes alive when the step starts (the distinct storages of parameters, gradients and
+optimizer state, flat buffers included) + the highest running sum of the allocations during the step.
+
+Rows: torch.optim.AdamW (``foreach`` and the for-loop), inertia.AdamW (``impl="reference"`` and
+``"fused"``), and each of them fused into backward (torch's way: one optimizer per parameter stepped from
+its post-accumulate-grad hook; inertia's: :func:`inertia.optim.fuse_into_backward`). The precision column
+is fp32 for every row; mixed-precision and 8-bit state rows will be further entries of :data:`PRECISIONS`.
+
+Example::
+
+    python benchmarks/step_memory.py                 # full size, about a minute
+    python benchmarks/step_memory.py --scale 0.05    # a few seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import ctypes.util
+import gc
+import itertools
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.profiler import ProfilerActivity, profile
+
+import inertia
+from inertia.optim import fuse_into_backward
+
+#: Storage precision of parameters, gradients and optimizer state per mode. Mixed precision (bf16 params,
+#: fp32 master copies) and 8-bit optimizer state will be entries here; each needs its own model builder.
+PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32}
+LR = 1e-4
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The sizes of a GPT-2-shaped model."""
+
+    vocab: int
+    positions: int
+    width: int
+    layers: int
+
+    @classmethod
+    def scaled(cls, scale: float) -> Shape:
+        """GPT-2 small at ``scale`` = 1; smaller scales shrink the vocabulary, width and depth."""
+        if not (isinstance(scale, float) and 0 < scale <= 1):
+            raise ValueError(f"Invalid scale: {scale!r} (must be a number in (0, 1])")
+        width = max(64, round(768 * scale / 64) * 64)
+        return cls(vocab=max(256, round(50257 * scale)), positions=1024, width=width,
+                   layers=max(1, round(12 * scale)))
+
+
+class GPT2Shaped(nn.Module):
+    """GPT-2's parameters (names with ``_`` for ``.``) and its forward: pre-LN blocks, tied logits."""
+
+    def __init__(self, shape: Shape, dtype: torch.dtype, seed: int = 0) -> None:
+        super().__init__()
+        self.shape = shape
+        generator = torch.Generator().manual_seed(seed)
+        params: dict[str, Tensor] = {}
+
+        def add(name: str, *size: int, fill: float | None = None) -> None:
+            tensor = torch.empty(size, dtype=dtype)
+            params[name] = tensor.fill_(fill) if fill is not None else tensor.normal_(0, 0.02, generator=generator)
+
+        w = shape.width
+        add("wte", shape.vocab, w)
+        add("wpe", shape.positions, w)
+        for layer in range(shape.layers):
+            for name, size in (("attn_w", (w, 3 * w)), ("attn_proj_w", (w, w)), ("fc_w", (w, 4 * w)),
+                               ("mlp_proj_w", (4 * w, w))):
+                add(f"h{layer}_{name}", *size)
+            for name, size in (("attn_b", 3 * w), ("attn_proj_b", w), ("fc_b", 4 * w), ("mlp_proj_b", w),
+                               ("ln1_b", w), ("ln2_b", w)):
+                add(f"h{layer}_{name}", size, fill=0.0)
+            add(f"h{layer}_ln1_w", w, fill=1.0)
+            add(f"h{layer}_ln2_w", w, fill=1.0)
+        add("lnf_w", w, fill=1.0)
+        add("lnf_b", w, fill=0.0)
+        self.p = nn.ParameterDict({name: nn.Parameter(t) for name, t in params.items()})
+
+    def fresh_copy(self) -> GPT2Shaped:
+        """A model with copies of these parameters (cheaper than drawing them again)."""
+        copy = GPT2Shaped.__new__(GPT2Shaped)
+        nn.Module.__init__(copy)
+        copy.shape = self.shape
+        copy.p = nn.ParameterDict({name: nn.Parameter(t.detach().clone()) for name, t in self.p.items()})
+        return copy
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        """The next-token cross-entropy of ``tokens`` (batch x sequence)."""
+        p, w = self.p, self.shape.width
+        heads = max(1, w // 64)
+        inputs, targets = tokens[:, :-1], tokens[:, 1:]
+        x = p["wte"][inputs] + p["wpe"][: inputs.shape[1]]
+        for layer in range(self.shape.layers):
+            q = f"h{layer}_"
+            h = F.layer_norm(x, (w,), p[q + "ln1_w"], p[q + "ln1_b"])
+            qkv = (h @ p[q + "attn_w"] + p[q + "attn_b"]).unflatten(-1, (3, heads, w // heads))
+            query, key, value = (qkv.select(2, i).transpose(1, 2) for i in range(3))
+            attended = F.scaled_dot_product_attention(query, key, value, is_causal=True)
+            x = x + attended.transpose(1, 2).flatten(2) @ p[q + "attn_proj_w"] + p[q + "attn_proj_b"]
+            h = F.layer_norm(x, (w,), p[q + "ln2_w"], p[q + "ln2_b"])
+            h = F.gelu(h @ p[q + "fc_w"] + p[q + "fc_b"], approximate="tanh")
+            x = x + h @ p[q + "mlp_proj_w"] + p[q + "mlp_proj_b"]
+        x = F.layer_norm(x, (w,), p["lnf_w"], p["lnf_b"])
+        return F.cross_entropy((x @ p["wte"].T).flatten(0, 1), targets.flatten())
+
+
+class TorchInBackward:
+    """torch's recipe for a step in backward: one torch.optim.AdamW per parameter, stepped (and its
+    gradient freed) from the parameter's post-accumulate-grad hook."""
+
+    def __init__(self, params: Iterable[Tensor], foreach: bool) -> None:
+        self.optimizers = {p: torch.optim.AdamW([p], lr=LR, foreach=foreach) for p in params}
+        self.hooks = [param.register_post_accumulate_grad_hook(self._step) for param in self.optimizers]
+
+    def remove(self) -> None:
+        """Remove the hooks (autograd holds them out of the garbage collector's sight: they would keep the
+        parameters and optimizers alive)."""
+        for hook in self.hooks:
+            hook.remove()
+
+    def _step(self, param: Tensor) -> None:
+        self.optimizers[param].step()
+        self.optimizers[param].zero_grad()
+
+    @property
+    def state_tensors(self) -> list[Tensor]:
+        """Every tensor of every per-parameter optimizer's state."""
+        return [t for opt in self.optimizers.values() for s in opt.state.values() for t in s.values()
+                if isinstance(t, Tensor)]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One configuration: a label, how to build its optimizer, whether the step is fused into backward."""
+
+    label: str
+    build: Callable[[nn.Module], Any]
+    in_backward: bool
+
+
+def _inertia_in_backward(impl: str) -> Callable[[nn.Module], Any]:
+    def build(model: nn.Module) -> Any:
+        optimizer = inertia.AdamW(model.parameters(), lr=LR, impl=impl)
+        fuse_into_backward(model, optimizer)
+        return optimizer
+
+    return build
+
+
+ROWS = (
+    Row("torch.optim.AdamW foreach", lambda m: torch.optim.AdamW(m.parameters(), lr=LR, foreach=True), False),
+    Row("torch.optim.AdamW for-loop", lambda m: torch.optim.AdamW(m.parameters(), lr=LR, foreach=False), False),
+    Row("inertia.AdamW reference", lambda m: inertia.AdamW(m.parameters(), lr=LR, impl="reference"), False),
+    Row("inertia.AdamW fused", lambda m: inertia.AdamW(m.parameters(), lr=LR, impl="fused"), False),
+    Row("torch.optim.AdamW foreach", lambda m: TorchInBackward(m.parameters(), foreach=True), True),
+    Row("torch.optim.AdamW for-loop", lambda m: TorchInBackward(m.parameters(), foreach=False), True),
+    Row("inertia.AdamW reference", _inertia_in_backward("reference"), True),
+    Row("inertia.AdamW fused", _inertia_in_backward("fused"), True),
+)
+
+
+def live_bytes(model: nn.Module, optimizer: Any) -> int:
+    """Bytes of the distinct storages of the parameters, their gradients and the optimizer state."""
+    tensors = [t for p in model.parameters() for t in (p, p.grad) if t is not None]
+    if isinstance(optimizer, TorchInBackward):
+        tensors += optimizer.state_tensors
+    else:
+        tensors += [t for s in optimizer.state.values() for t in s.values() if isinstance(t, Tensor)]
+    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}
+    return sum(storages.values())
+
+
+def train_step(model: nn.Module, optimizer: Any, tokens: Tensor, in_backward: bool) -> None:
+    """Forward, backward, then (unless fused into backward) step and zero_grad."""
+    model(tokens).backward()
+    if not in_backward:
+        optimizer.step()
+        optimizer.zero_grad()
+
+
+def peak_of_step(model: nn.Module, optimizer: Any, tokens: Tensor, in_backward: bool) -> tuple[int, float]:
+    """Peak bytes alive during one profiled training step, and its wall time (profiled) in seconds."""
+    start_bytes = live_bytes(model, optimizer)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        start = time.perf_counter()
+        train_step(model, optimizer, tokens, in_backward)
+        seconds = time.perf_counter() - start
+    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
+                    key=lambda e: e.start_ns())
+    running = itertools.accumulate(e.nbytes() for e in events)
+    return start_bytes + max(0, max(running, default=0)), seconds
+
+
+def warm_up(model: nn.Module, optimizer: Any, in_backward: bool) -> None:
+    """One cheap step with zero gradients (no forward of the model), so that the optimizer state exists."""
+    (sum(p.sum() for p in model.parameters()) * 0.0).backward()
+    if not in_backward:
+        optimizer.step()
+        optimizer.zero_grad()
+
+
+def release_freed_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the system (glibc), so that rows do not add up."""
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
+def measure(row: Row, template: GPT2Shaped, precision: str, batch: int, sequence: int) -> dict[str, Any]:
+    """Copy the model and build the optimizer of ``row``, take a warm-up step, profile a training step."""
+    model = template.fresh_copy()
+    optimizer = row.build(model)
+    shape = template.shape
+    tokens = torch.randint(0, shape.vocab, (batch, sequence + 1), generator=torch.Generator().manual_seed(1))
+    warm_up(model, optimizer, row.in_backward)
+    peak, seconds = peak_of_step(model, optimizer, tokens, row.in_backward)
+    count = sum(p.numel() for p in model.parameters())
+    result = dict(label=row.label, precision=precision, in_backward=row.in_backward, params=count, peak=peak,
+                  after=live_bytes(model, optimizer), seconds=seconds)
+    if isinstance(optimizer, TorchInBackward):
+        optimizer.remove()
+    del model, optimizer
+    release_freed_memory()
+    return result
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    """The markdown table of ``results``."""
+    lines = ["| optimizer | precision | step | peak MiB | peak B/param | kept between steps MiB | kept B/param |",
+             "|---|---|---|---|---|---|---|"]
+    for r in results:
+        mib = 2 ** 20
+        lines.append(f"| {r['label']} | {r['precision']} | {'in backward' if r['in_backward'] else 'after backward'} "
+                     f"| {r['peak'] / mib:.0f} | {r['peak'] / r['params']:.2f} | {r['after'] / mib:.0f} "
+                     f"| {r['after'] / r['params']:.2f} |")
+    return "\n".join(lines)
+
+
+def positive_int(name: str) -> Callable[[str], int]:
+    """An argparse type: an int >= 1, refused with the argument's name and value."""
+    def parse(text: str) -> int:
+        if not text.isdigit() or int(text) < 1:
+            raise argparse.ArgumentTypeError(f"Invalid {name}: {text!r} (must be an integer >= 1)")
+        return int(text)
+
+    return parse
+
+
+def scale_value(text: str) -> float:
+    """An argparse type: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"Invalid scale: {text!r} (must be a number in (0, 1])")
+    return value
+
+
+def run(scale: float = 1.0, precision: str = "fp32", batch: int = 1, sequence: int = 64) -> list[dict[str, Any]]:
+    """Measure every row; return the results (see :func:`table`)."""
+    template = GPT2Shaped(Shape.scaled(scale), PRECISIONS[precision])
+    return [measure(row, template, precision, batch, sequence) for row in ROWS]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the arguments, measure every row and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=scale_value, default=1.0, help="shrink the model (1: GPT-2 small)")
+    parser.add_argument("--precision", choices=sorted(PRECISIONS), default="fp32")
+    parser.add_argument("--batch", type=positive_int("batch"), default=1)
+    parser.add_argument("--sequence", type=positive_int("sequence"), default=64)
+    args = parser.parse_args(argv)
+    results = run(args.scale, args.precision, args.batch, args.sequence)
+    first = results[0]
+    print(f"GPT-2-shaped model at scale {args.scale}: {first['params']:,} parameters, batch {args.batch} x "
+          f"sequence {args.sequence}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
