@@ -73,11 +73,20 @@ COMMON_ERROR_INPUTS = PARAMS_CASES + [
     *_value_cases("impl", ["cuda", None]),
     *_value_cases("foreach", ["x", 2]),
     *_value_cases("fused", ["x"]),
-    *_value_cases("differentiable", [True]),
     E("fused and foreach", lambda c, p: c(p, fused=True, foreach=True), ValueError,
       r"Invalid fused: True with foreach: True"),
     E("unknown option", lambda c, p: c(p, bogus=1), ValueError, r"Unknown option for inertia\.\w+: bogus=1"),
 ]
+#: Refused by the classes whose torch.optim twin has no ``differentiable`` option (no differentiable math).
+DIFFERENTIABLE_REFUSED = _value_cases("differentiable", [True])
+
+
+def common_error_inputs(optimizer_class: type) -> list[ErrorCase]:
+    """:data:`COMMON_ERROR_INPUTS`, plus :data:`DIFFERENTIABLE_REFUSED` for a class without a differentiable step."""
+    takes_differentiable = "differentiable" in getattr(optimizer_class, "torch_group_flags", ())
+    return COMMON_ERROR_INPUTS + ([] if takes_differentiable else DIFFERENTIABLE_REFUSED)
+
+
 _CLASS_ERRORS = {
     "SGD": [
         *_value_cases("momentum", [-0.5, math.nan, math.inf, "0.9"]),

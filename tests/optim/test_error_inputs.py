@@ -16,7 +16,7 @@ import warnings
 import pytest
 import torch
 from error_cases import ErrorCase, case_ids, expect_refused, listing, same_state
-from optimizer_db import COMMON_ERROR_INPUTS, INFO, OPTIMIZER_DB
+from optimizer_db import INFO, OPTIMIZER_DB, common_error_inputs
 
 import inertia
 
@@ -29,7 +29,8 @@ def _params() -> list[torch.nn.Parameter]:
     return [torch.nn.Parameter(torch.randn(3, generator=generator)), torch.nn.Parameter(torch.randn(2, 2))]
 
 
-CONSTRUCTOR_TABLE = [(name, case) for name in CLASSES for case in COMMON_ERROR_INPUTS + list(INFO[name].error_inputs)]
+CONSTRUCTOR_TABLE = [(name, case) for name in CLASSES for case in
+                     common_error_inputs(CLASSES[name]) + list(INFO[name].error_inputs)]
 
 
 @pytest.mark.parametrize(("name", "case"), CONSTRUCTOR_TABLE,

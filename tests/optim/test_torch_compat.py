@@ -110,7 +110,7 @@ BAD_GROUPS = [
     ("Adam", dict(fused="yes"), "fused", "'yes'"),
     ("Adam", dict(fused=True, foreach=True), "fused", "True"),
     ("SGD", dict(fused=True, foreach=True), "foreach", "True"),
-    ("SGD", dict(differentiable=True), "differentiable", "True"),
+    ("Lion", dict(differentiable=True), "differentiable", "True"),
 ]
 
 

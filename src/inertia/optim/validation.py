@@ -66,7 +66,8 @@ def split_torch_options(optimizer_name: str, options: dict[str, Any], group_flag
 
     ``foreach`` is accepted and has no effect (inertia chooses its own paths); ``fused=True``
     asks for the fused path; ``capturable=True`` replays inertia's fused CUDA step from a CUDA
-    graph; ``differentiable=True`` is not supported. The result holds every flag that the
+    graph; ``differentiable=True`` steps on the reference path with autograd recording (classes whose
+    torch.optim twin takes it). The result holds every flag that the
     torch.optim class of the same name keeps in its param groups (``group_flags``, with torch's
     defaults), plus those given.
     """
