@@ -240,3 +240,13 @@ def test_sparse_adam_is_registered() -> None:
 def test_classes_without_sparse_support_still_refuse_sparse_grads() -> None:
     assert sparse_step(inertia.Adam, {}).__class__ is RuntimeError
     assert "does not support sparse gradients" in str(sparse_step(inertia.RMSprop, {}))
+
+
+def test_fused_path_says_sparse_gradients_take_the_reference_path() -> None:
+    table = torch.nn.Parameter(torch.randn(10, 3, dtype=torch.float64))
+    optimizer = inertia.SGD([table], lr=0.1, impl="fused")
+    torch.nn.functional.embedding(torch.tensor([1, 4]), table, sparse=True).sum().backward()
+    expected = table.detach() - 0.1 * table.grad.to_dense()
+    with pytest.warns(FusedFallbackWarning, match="sparse gradients"):
+        optimizer.step()
+    assert torch.equal(table.detach(), expected)

@@ -112,6 +112,10 @@ class FusedBucket:
                   "`optimizer.zero_grad()` to keep gradients in the flat buffer, and keep frozen parameters "
                   "out of the optimizer")
 
+    def _warn_sparse_grads(self) -> None:
+        self.warn("sparse", "some parameters have sparse gradients (for example nn.Embedding(sparse=True)); "
+                  "their bucket takes the reference path, which steps sparse gradients as torch.optim does")
+
     def _adopt(self, grads: list[Tensor | None]) -> bool:
         if any(getattr(p, FSDP_MANAGED, False) for p in self.params):
             self.disabled = "FullyShardedDataParallel (FSDP1) owns the storage of its parameters; use FSDP2 "
@@ -119,7 +123,10 @@ class FusedBucket:
             self.warn("disabled", f"a bucket of {len(self.params)} parameters takes the reference path: "
                       + self.disabled)
             return False
-        if any(g is None or g.is_sparse for g in grads):
+        if any(g is not None and g.is_sparse for g in grads):
+            self._warn_sparse_grads()
+            return False
+        if any(g is None for g in grads):
             self._warn_missing_grads()
             return False
         if not all(p.is_contiguous() and _movable(p) for p in self.params):
@@ -160,7 +167,10 @@ class FusedBucket:
 
     def _rehome_grads(self, grads: list[Tensor | None]) -> bool:
         """Some gradients are not the flat views: copy them in and view them again, if all exist."""
-        if any(g is None or g.is_sparse or g.shape != p.shape for g, p in zip(grads, self.params, strict=True)):
+        if any(g is not None and g.is_sparse for g in grads):
+            self._warn_sparse_grads()
+            return False
+        if any(g is None or g.shape != p.shape for g, p in zip(grads, self.params, strict=True)):
             self._warn_missing_grads()
             return False
         self.warn("grads", "`.grad` tensors were replaced; copying them into the flat gradient buffer (slower). "
