@@ -254,6 +254,9 @@ def test_refusals_name_the_argument_and_value() -> None:
     with pytest.raises(ValueError, match=r"Invalid nonfinite: 'skip' in param group 1"):
         fuse_into_backward(None, inertia.SGD([{"params": params[:1]}, {"params": params[1:], "nonfinite": "skip"}],
                                              lr=0.1))
+    if "differentiable" in inertia.Adam.torch_group_flags:
+        with pytest.raises(ValueError, match=r"Invalid differentiable: True in param group 0"):
+            fuse_into_backward(None, inertia.Adam(params, lr=0.1, differentiable=True))
     with pytest.raises(ValueError, match=r"Invalid max_grad_norm: 1\.0 .*per_parameter_max_grad_norm"):
         fuse_into_backward(None, inertia.SGD(params, lr=0.1), max_grad_norm=1.0)
     for bad in (-1.0, 0, math.nan, math.inf, "1", True):

@@ -268,6 +268,10 @@ def check_optimizer(optimizer: Any) -> None:
         raise TypeError(f"Invalid optimizer: {type(optimizer).__name__} (it advances per-group averaging weights "
                         "once per step, which a per-parameter step would repeat for every parameter)")
     for group_index, group in enumerate(optimizer.param_groups):
+        if group.get("differentiable"):
+            raise ValueError(f"Invalid differentiable: {group['differentiable']!r} in param group {group_index} "
+                             "(a step fused into backward runs inside autograd's backward pass, where no graph "
+                             "through the step can be built)")
         if group["nonfinite"] == "skip":
             raise ValueError(f"Invalid nonfinite: 'skip' in param group {group_index} (a step fused into backward "
                              "cannot skip the whole step: other parameters are already stepped when a non-finite "
