@@ -19,7 +19,14 @@ What a per-parameter step cannot do is refused or named explicitly:
   whose gradients arrived earlier in that backward have already been stepped;
 - gradient accumulation over micro-batches: run the backward passes that only accumulate inside
   ``with fusion.accumulating():``; the next backward outside it steps with the summed gradients;
-- rules with per-group state advanced once per step (:class:`AdamWScheduleFree`) are refused.
+- rules with per-group state advanced once per step (:class:`AdamWScheduleFree`), and
+  ``differentiable=True``, are refused;
+- parameters added with ``add_param_group`` after fusing have no hook: ``remove()`` and fuse again.
+
+Where ``step()`` would fuse a parameter's bucket on the CPU, the parameter takes the rule's kernel over its
+own slices instead of the reference path (:class:`OneParameterKernel`: equal to the whole-bucket step
+within rounding, as a vectorised loop may round an element of its scalar tail differently, and about ten
+times faster than the reference path on large tensors); on other devices it takes the reference path.
 """
 
 from __future__ import annotations
