@@ -125,6 +125,27 @@ def test_group_hyperparameters_changed_mid_run_apply() -> None:
     same_state_dict(runs[1][1], runs[0][1])
 
 
+def test_load_state_dict_while_fused_takes_effect() -> None:
+    plain_params, plain_opt = plain_run(inertia, "Adam", dict(lr=0.1))
+    plain_opt.param_groups[1]["lr"] = 0.02
+    for _ in range(STEPS):
+        plain_opt.zero_grad()
+        loss_of(plain_params).backward()
+        plain_opt.step()
+    params = make_params(torch.float64)
+    optimizer = inertia.Adam(param_groups(params, 0.1), lr=0.1)
+    fuse_into_backward(None, optimizer)
+    for _ in range(STEPS):
+        loss_of(params).backward()
+    saved = optimizer.state_dict()
+    saved["param_groups"][1]["lr"] = 0.02
+    optimizer.load_state_dict(saved)  # new param group dicts: the hooks look their group up by index
+    for _ in range(STEPS):
+        loss_of(params).backward()
+    exact(params, plain_params)
+    same_state_dict(optimizer.state_dict(), plain_opt.state_dict())
+
+
 def test_micro_batches_accumulate_then_step_once() -> None:
     halves = [(0.25, 0.75), (0.6, 0.4)]
     plain_params, _ = plain_run(inertia, "SGD", dict(lr=0.1, momentum=0.9), steps=0)
