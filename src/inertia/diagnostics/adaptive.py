@@ -53,7 +53,8 @@ def adaptive_terms(state: dict[str, Any], group: dict[str, Any],
     names the state key and the step's form. Effective steps follow the optimizers' formulas:
     AdaGrad ``lr_t / (sqrt(sum) + eps)`` with ``lr_t = lr / (1 + (t-1) lr_decay)``; RMSprop
     ``lr / (sqrt(square_avg [- grad_avg^2]) + eps)``; Adam ``lr / (1 - b1^t) / (sqrt(v / (1 - b2^t)) + eps)``
-    (inertia's ``eps_inside_sqrt``, ``eps_mode`` and ``bias_correction`` options are honoured);
+    (inertia's ``eps_inside_sqrt``, ``eps_mode`` and ``bias_correction`` options are honoured); SparseAdam
+    ``lr sqrt(1 - b2^t) / (1 - b1^t) / (sqrt(v) + eps)`` (eps before the bias correction);
     NAdam's and RAdam's numerators (RAdam: none before its rectification starts); Adamax
     ``lr / (1 - b1^t) / u``; Adadelta ``lr sqrt(acc_delta + eps) / sqrt(square_avg + eps)`` (its
     ``acc_delta`` already holds this step's update, so this is the step the state gives next);
@@ -93,7 +94,8 @@ def _betas(group: dict[str, Any]) -> tuple[float, float]:
     return float(beta1), float(beta2)
 
 
-def _sqrt_terms(state: dict[str, Any], group: dict[str, Any], key: str, inside: bool) -> AdaptiveTerms:
+def _sqrt_terms(state: dict[str, Any], group: dict[str, Any], key: str, inside: bool,
+                hat: bool = False) -> AdaptiveTerms:
     lr, eps, step = _as_float(group["lr"]), float(group.get("eps", 0.0)), _step(state)
     stat, scale, mean_scale = state[key].detach(), 1.0, 1.0
     if key == "sum":
@@ -107,12 +109,17 @@ def _sqrt_terms(state: dict[str, Any], group: dict[str, Any], key: str, inside: 
         if group.get("bias_correction", True):
             beta1, beta2 = _betas(group)
             bias1, bias2 = 1 - beta1**step, 1 - beta2**step
-            if group.get("eps_mode") == "hat":
+            if hat or group.get("eps_mode") == "hat":
                 lr = lr * math.sqrt(bias2) / bias1
             else:
                 lr, scale = lr / bias1, 1.0 / bias2
     inside = inside or bool(group.get("eps_inside_sqrt")) or group.get("eps_mode") == "inside"
     return AdaptiveTerms(stat, scale, lr, eps, inside, mean_scale, key)
+
+
+def _sqrt_hat_terms(state: dict[str, Any], group: dict[str, Any], key: str, inside: bool) -> AdaptiveTerms:
+    """SparseAdam's step ``lr sqrt(1 - b2^t) / (1 - b1^t) / (sqrt(v) + eps)``: eps before the bias correction."""
+    return _sqrt_terms(state, group, key, inside, hat=True)
 
 
 def _nadam_terms(state: dict[str, Any], group: dict[str, Any], key: str, inside: bool) -> AdaptiveTerms:
@@ -163,6 +170,6 @@ def _rprop_terms(state: dict[str, Any], group: dict[str, Any], key: str, inside:
 
 _Reader = Callable[[dict[str, Any], dict[str, Any], str, bool], AdaptiveTerms | None]
 _READERS: dict[str, _Reader] = {
-    "sqrt": _sqrt_terms, "nadam": _nadam_terms, "radam": _radam_terms, "infinity_norm": _adamax_terms,
+    "sqrt": _sqrt_terms, "sqrt_hat": _sqrt_hat_terms, "nadam": _nadam_terms, "radam": _radam_terms, "infinity_norm": _adamax_terms,
     "adadelta": _adadelta_terms, "step_size": _rprop_terms,
 }

@@ -44,7 +44,7 @@ from inertia.diagnostics.arguments import (
     check_seeds,
 )
 from inertia.diagnostics.hessian import edge_of_stability, hessian_eigenvalues, sgd_terms
-from inertia.diagnostics.optimizer_roles import roles_of
+from inertia.diagnostics.optimizer_parts import group_parts
 from inertia.diagnostics.state import TrainingSnapshot
 from inertia.io.atomic import atomic_write_bytes, check_output_directory
 from inertia.io.json_files import write_json
@@ -199,7 +199,7 @@ def _sweep(model: nn.Module, optimizer: torch.optim.Optimizer, batch_loss: Batch
 
 
 def _stability_limit(optimizer: torch.optim.Optimizer, lambda_max: float) -> tuple[float | None, str | None]:
-    terms = sgd_terms(optimizer.param_groups[0], roles_of(optimizer))
+    terms = sgd_terms(optimizer.param_groups[0], group_parts(optimizer)[0].roles)
     if terms is None:
         return None, ("2/lambda_max applies to (S)GD; an adaptive method rescales each coordinate, so the "
                       "stability limit is not compared with its suggestion")

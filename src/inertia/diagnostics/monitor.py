@@ -23,7 +23,7 @@ from torch import Tensor
 from inertia.checks import STYLE_FIELD, check_non_negative, check_positive
 from inertia.diagnostics._params import optimizer_param_layers
 from inertia.diagnostics.adaptive import AdaptiveTerms, adaptive_terms
-from inertia.diagnostics.optimizer_roles import roles_of
+from inertia.diagnostics.optimizer_parts import group_parts
 from inertia.diagnostics.pathologies import Diagnosis, WarningGate, detect
 from inertia.diagnostics.stats import Sample, bucket_rows, make_sample
 from inertia.diagnostics.thresholds import MonitorThresholds
@@ -234,13 +234,13 @@ class OptimizerMonitor(SampleHistory):
     def _record(self, step: int, buckets: dict[BucketKey, Members], slot: int, prev_slot: int) -> None:
         with_adaptive = self._sample_count % self.adaptive_every == 0
         self._sample_count += 1
-        groups, roles = self.optimizer.param_groups, roles_of(self.optimizer)
+        groups, parts = self.optimizer.param_groups, group_parts(self.optimizer)
         members_all: Members = []
         rows: list[list[float]] = []
         terms_all: list[AdaptiveTerms | None] = []
         for key, members in buckets.items():
             minus_update, minus_prev = self._buffers[key][1][slot], self._buffers[key][1][prev_slot]
-            terms = ([adaptive_terms(self.optimizer.state.get(p, {}), groups[g], roles) for g, p in members]
+            terms = ([adaptive_terms(parts[g].state(p), groups[g], parts[g].roles) for g, p in members]
                      if with_adaptive else [None] * len(members))
             rows += bucket_rows([p for _, p in members], [p.grad for _, p in members], minus_update, minus_prev,
                                 terms if with_adaptive else None)

@@ -4,7 +4,8 @@ For each class: the state key of the per-coordinate scale (the second moment, or
 for it), the momentum key, how the effective per-coordinate step is formed from them
 (:data:`STEP_FORMS`), and whether ``eps`` sits inside the square root. An optimizer whose class
 (or a base class) is not in :data:`ROLES`, such as a ``torch.optim`` one, is read as before this
-table: by sniffing the state keys in :data:`FALLBACK_SECOND_MOMENT_KEYS`.
+table: by sniffing the state keys in :data:`FALLBACK_SECOND_MOMENT_KEYS`. A combined optimizer (one
+with ``parts``) is read per part: see :mod:`inertia.diagnostics.optimizer_parts`.
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ from inertia.optim import (
 
 #: How the effective per-coordinate step is formed:
 #: ``sqrt``: ``numerator / (sqrt(v) + eps)`` (``sqrt(v + eps)`` with eps inside; AdaGrad, RMSprop, Adam);
+#: ``sqrt_hat``: ``numerator / (sqrt(v) + eps)`` with eps added before v's bias correction (SparseAdam:
+#: ``lr sqrt(1 - b2^t) / (1 - b1^t) / (sqrt(v) + eps)``, Adam's ``eps_mode="hat"``);
 #: ``nadam``: as ``sqrt``, numerator from NAdam's momentum schedule; ``radam``: as ``sqrt`` once the
 #: rectification is on, no adaptive step before; ``infinity_norm``: ``numerator / u`` with Adamax's
 #: infinity norm ``u`` (eps inside its max); ``adadelta``: ``lr sqrt(acc_delta + eps) / sqrt(square_avg + eps)``;
 #: ``step_size``: Rprop's per-coordinate ``step_size`` itself; ``sgd``: plain (momentum) SGD;
 #: ``none``: no per-coordinate step to read (ASGD, Lion's sign step, Schedule-Free's averaged iterate).
-STEP_FORMS = ("sqrt", "nadam", "radam", "infinity_norm", "adadelta", "step_size", "sgd", "none")
+STEP_FORMS = ("sqrt", "sqrt_hat", "nadam", "radam", "infinity_norm", "adadelta", "step_size", "sgd", "none")
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class OptimizerRoles:
         step_form: how the effective step is formed, one of :data:`STEP_FORMS`.
         eps_inside_sqrt: whether eps is added under the square root (a group's own option may also say so).
         accumulates: whether the scale only grows (AdaGrad's sum), so steps can collapse.
+        orthogonalised: whether the step is the orthogonalised momentum of a whole matrix (Muon), whose
+            size the gradient's scale does not set.
     """
 
     name: str
@@ -60,6 +65,7 @@ class OptimizerRoles:
     step_form: str
     eps_inside_sqrt: bool = False
     accumulates: bool = False
+    orthogonalised: bool = False
 
     def __post_init__(self) -> None:
         if self.step_form not in STEP_FORMS:
@@ -90,9 +96,9 @@ ROLES: dict[type[torch.optim.Optimizer], OptimizerRoles] = {
     # Matrices keep only row and column factors of the second moment: no per-coordinate state to read.
     Adafactor: OptimizerRoles("Adafactor", None, None, "none"),
     # Adam's moments on the rows a sparse gradient stores (eps added to sqrt(v) before the bias correction).
-    SparseAdam: OptimizerRoles("SparseAdam", "exp_avg_sq", "exp_avg", "sqrt"),
+    SparseAdam: OptimizerRoles("SparseAdam", "exp_avg_sq", "exp_avg", "sqrt_hat"),
     # The momentum is orthogonalised as a whole matrix: no per-coordinate scale.
-    Muon: OptimizerRoles("Muon", None, "momentum_buffer", "none"),
+    Muon: OptimizerRoles("Muon", None, "momentum_buffer", "none", orthogonalised=True),
 }
 
 #: State keys read as the second moment of an optimizer :data:`ROLES` does not know (torch.optim's
