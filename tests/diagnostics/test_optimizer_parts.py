@@ -12,6 +12,7 @@ from inertia.diagnostics.adaptive import AdaptiveTerms, adaptive_terms
 from inertia.diagnostics.diagnose import run_diagnosis
 from inertia.diagnostics.diagnose_report import build_report
 from inertia.diagnostics.hessian import hessian_eigenvalues, sgd_terms
+from inertia.diagnostics.lr_find import lr_find
 from inertia.diagnostics.optimizer_parts import evaluation_point, group_parts, optimizer_parts
 from inertia.diagnostics.optimizer_roles import ROLES, roles_of
 from inertia.diagnostics.workload import make_workload
@@ -155,3 +156,14 @@ def test_sparse_adams_effective_step_is_its_update() -> None:
     torch.testing.assert_close(update, (_effective_step(terms) * grad)[touched], rtol=1e-12, atol=0)
     adams_form = _effective_step(adaptive_terms(state, group, ROLES[inertia.Adam]))
     assert not torch.allclose(update, (adams_form * grad)[touched], rtol=1e-6, atol=0)
+
+
+def test_lr_find_compares_no_sgd_limit_for_muon() -> None:
+    torch.manual_seed(0)
+    matrices = nn.Sequential(nn.Linear(4, 5, bias=False), nn.Tanh(), nn.Linear(5, 3, bias=False)).double()
+    inputs = torch.randn(8, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    loss = lambda: (matrices(inputs) ** 2).mean()  # noqa: E731
+    result = lr_find(matrices, inertia.Muon(matrices.parameters()), lambda step, seed: loss(), num_steps=10,
+                     seeds=(0,), curvature_loss=loss, max_hvp=4)
+    assert result.stability_limit_lr is None
+    assert any("Muon's update is orthogonalised momentum" in note for note in result.notes)

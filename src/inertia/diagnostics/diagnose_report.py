@@ -124,14 +124,16 @@ def build_report(run: DiagnosisRun) -> Report:
         figures=[monitor_figure(run.monitor)],
         tables=[(["layer", "params", "grad norm", "update ratio", "update cos", "eff. lr", "step/lr",
                   "eps share", "non-finite"], _layer_rows(run))])
-    curvature_rows = [[name, c.lambda_max, c.lambda_min, c.trace, c.trace_stderr, c.hvp_count]
+    curvature_rows = [[name, c.train_loss, c.lambda_max, c.lambda_min, c.trace, c.trace_stderr, c.hvp_count]
                       for name, c in (("start", run.start), ("end", run.end)) if c is not None]
     stability = run.stability
     report.add_section(
         "Curvature", "Extreme eigenvalues (Lanczos) and trace (Hutchinson) of the Hessian of the full training "
-        "loss. A negative smallest eigenvalue means a saddle direction.",
+        "loss, at the optimizer's evaluation point (Schedule-Free: its averaged weights). A negative smallest "
+        "eigenvalue means a saddle direction.",
         figures=[_loss_figure(run)],
-        tables=[(["point", "lambda_max", "lambda_min", "trace", "trace stderr", "HVPs"], curvature_rows)],
+        tables=[(["point", "training loss", "lambda_max", "lambda_min", "trace", "trace stderr", "HVPs"],
+                 curvature_rows)],
         verdict=(f"lambda_max {stability.lambda_max:.4g} vs limit {stability.threshold:.4g} "
                  f"(ratio {stability.ratio:.2f}): {stability.verdict}." if stability else None))
     if run.density is not None:

@@ -199,7 +199,11 @@ def _sweep(model: nn.Module, optimizer: torch.optim.Optimizer, batch_loss: Batch
 
 
 def _stability_limit(optimizer: torch.optim.Optimizer, lambda_max: float) -> tuple[float | None, str | None]:
-    terms = sgd_terms(optimizer.param_groups[0], group_parts(optimizer)[0].roles)
+    roles = group_parts(optimizer)[0].roles
+    terms = sgd_terms(optimizer.param_groups[0], roles)
+    if terms is None and roles is not None and roles.orthogonalised:
+        return None, ("2/lambda_max applies to (S)GD; Muon's update is orthogonalised momentum, for which no "
+                      "stability limit is computed, so none is compared with its suggestion")
     if terms is None:
         return None, ("2/lambda_max applies to (S)GD; an adaptive method rescales each coordinate, so the "
                       "stability limit is not compared with its suggestion")
