@@ -9,8 +9,8 @@
    gradient and each floating state tensor, as torch's own optimizer tests do (the state set by the user
    with ``optimizer.state[p].update(...)`` before the step).
 
-A configuration that does not pass is listed in :data:`DIFFERENTIABLE_KNOWN` with the reason and runs
-as a strict xfail; ``test_torch_optim_db`` merges that table into its counts.
+Where torch's own backward through the 5 steps fails (its differentiable path saves a state tensor that the
+next step changes in place), inertia's must fail the same way.
 """
 
 from __future__ import annotations
@@ -33,20 +33,10 @@ import inertia
 
 DIFFERENTIABLE_CASES = [case for case in REFERENCE_CASES if case.flag == "differentiable"]
 
-TORCH_BACKWARD_FAILS = ("torch.optim's differentiable {name} path, which inertia follows operation for operation, "
-                        "saves a state tensor for autograd that the next step changes in place: the backward "
-                        "through 5 steps raises 'modified by an inplace operation' in torch.optim as in inertia "
-                        "(the parameters agree bit for bit)")
-#: The differentiable configurations whose gradients cannot be compared, with why (strict xfails of the
-#: gradient test; the table can only shrink). Their values are compared by the value test all the same.
-DIFFERENTIABLE_KNOWN: dict[tuple[str, str], str] = {
-    (name, f"reference: {desc} & differentiable"): TORCH_BACKWARD_FAILS.format(name=name)
-    for name, descs in {
-        "Adam": ("amsgrad",),
-        "Adamax": ("default", "non-default lr", "nonzero weight_decay", "maximize", "maximize, weight_decay"),
-        "RMSprop": ("centered", "momentum", "maximize, centered, weight_decay, w/ momentum"),
-    }.items() for desc in descs
-}
+#: torch's own backward through the 5 steps fails here (its differentiable path saves a state tensor that the
+#: next step changes in place); inertia, following it operation for operation, must fail the same way.
+INPLACE_ERROR = "modified by an inplace operation"
+
 
 #: Fixed 0-d state without grad, as torch's own gradcheck of ASGD has it: the step reads ``eta`` as a number
 #: and overwrites ``eta`` and ``mu`` at its end (after autograd saved ``mu``, unless ``mu`` is 1).
@@ -56,14 +46,9 @@ FIXED_STATE = {"ASGD": {"eta": 0.9, "mu": 1.0}}
 GRADCHECK_CLASSES = sorted(name for name, info in INFO_BY_NAME.items() if "differentiable" in info.supported_impls)
 
 
-def params_of(cases: list[ConfigCase], known: dict[tuple[str, str], str]) -> list[Any]:
-    """pytest params for ``cases``, those in ``known`` marked strict xfail with their reason."""
-    result = []
-    for case in cases:
-        reason = known.get(case.key)
-        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-        result.append(pytest.param(case, id=f"{case.name}-{case.desc}", marks=marks))
-    return result
+def params_of(cases: list[ConfigCase]) -> list[Any]:
+    """pytest params for ``cases``, each with its class and description as id."""
+    return [pytest.param(case, id=f"{case.name}-{case.desc}") for case in cases]
 
 
 def run_on_non_leaves(cls: type, kwargs: dict[str, Any], steps: int = 5) -> tuple[list[torch.Tensor], ...]:
@@ -85,7 +70,7 @@ def both_sides(case: ConfigCase) -> tuple[tuple[list[torch.Tensor], ...], tuple[
     return ours, run_on_non_leaves(getattr(torch.optim, case.name), torch_forloop_kwargs(case))
 
 
-@pytest.mark.parametrize("case", params_of(DIFFERENTIABLE_CASES, {}))
+@pytest.mark.parametrize("case", params_of(DIFFERENTIABLE_CASES))
 def test_differentiable_config_values_match_torch(case: ConfigCase) -> None:
     (_, ours), (_, theirs) = both_sides(case)
     for index, (got, want) in enumerate(zip(ours, theirs, strict=True)):
@@ -94,11 +79,25 @@ def test_differentiable_config_values_match_torch(case: ConfigCase) -> None:
                                    msg=lambda m, i=index: f"param {i}: {m}")
 
 
-@pytest.mark.parametrize("case", params_of(DIFFERENTIABLE_CASES, DIFFERENTIABLE_KNOWN))
+def leaf_gradients(leaves: list[torch.Tensor], params: list[torch.Tensor]) -> tuple[torch.Tensor, ...] | str:
+    """The gradients of the sum of ``params`` with respect to ``leaves``, or the autograd error's message."""
+    try:
+        return torch.autograd.grad(sum(param.sum() for param in params), leaves)
+    except RuntimeError as error:
+        return str(error)
+
+
+@pytest.mark.parametrize("case", params_of(DIFFERENTIABLE_CASES))
 def test_differentiable_config_gradients_match_torch(case: ConfigCase) -> None:
+    """Same gradients to 1e-12; where torch's backward fails (a state tensor changed in place after autograd
+    saved it: Adam's amsgrad, Adamax, RMSprop centered or with momentum), inertia's fails the same way."""
     (our_leaves, ours), (their_leaves, theirs) = both_sides(case)
-    our_grads = torch.autograd.grad(sum(param.sum() for param in ours), our_leaves)
-    their_grads = torch.autograd.grad(sum(param.sum() for param in theirs), their_leaves)
+    our_grads, their_grads = leaf_gradients(our_leaves, ours), leaf_gradients(their_leaves, theirs)
+    if isinstance(their_grads, str):
+        assert INPLACE_ERROR in their_grads, their_grads
+        assert isinstance(our_grads, str) and INPLACE_ERROR in our_grads, "torch's backward fails, inertia's not"
+        return
+    assert not isinstance(our_grads, str), our_grads
     for index, (got, want) in enumerate(zip(our_grads, their_grads, strict=True)):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12, msg=lambda m, i=index: f"leaf {i}: {m}")
 

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 import torch
-from test_torch_db_differentiable import DIFFERENTIABLE_KNOWN
 from torch_db_cases import (
     CONSTRUCTION_ERROR,
     ERROR_CASES,
@@ -83,7 +82,6 @@ def base_class_differences() -> dict[tuple[str, str], str]:
 
 KNOWN_DIFFERENCES.update(base_class_differences())
 # The "& differentiable" configurations run in test_torch_db_differentiable (on non-leaf params).
-KNOWN_DIFFERENCES.update(DIFFERENTIABLE_KNOWN)
 
 
 def params_of(cases: list) -> list:
