@@ -19,8 +19,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from inertia.diagnostics.optimizer_parts import evaluation_point
 from inertia.lab.checkpoints import save_checkpoint
-from inertia.lab.optimizer_setup import build_optimizer, describe_setup, evaluation_point
+from inertia.lab.optimizer_setup import build_optimizer, describe_setup
 from inertia.lab.run_config import RunConfig
 from inertia.lab.run_monitors import MonitorOptions, RunMonitor, start_monitor
 from inertia.lab.run_storage import OnRecord, Record, RunDir, write_metrics

@@ -14,13 +14,12 @@ names need more than a name:
   dense gradients, so the lab refuses it (:func:`refusal`) instead of failing at the first step.
 
 Schedule-Free optimizers keep the point to evaluate apart from the point where gradients are
-taken: :func:`evaluation_point` switches them to it around an evaluation.
+taken: :func:`inertia.diagnostics.optimizer_parts.evaluation_point` switches them to it around an evaluation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -157,15 +156,3 @@ def describe_setup(name: str, named_parameters: NamedParameters) -> str:
     muon_part = f"Muon (adjust_lr_fn={MUON_ADJUST_LR}) on {', '.join(n for n, _ in for_muon) or 'nothing'}"
     return f"{muon_part}; AdamW on {', '.join(n for n, _ in for_adamw) or 'nothing'}"
 
-
-@contextmanager
-def evaluation_point(optimizer: Optimizer) -> Iterator[None]:
-    """Inside, an optimizer with ``eval()``/``train()`` (Schedule-Free) holds its evaluation point."""
-    switches = callable(getattr(optimizer, "eval", None)) and callable(getattr(optimizer, "train", None))
-    if switches:
-        optimizer.eval()  # type: ignore[attr-defined]
-    try:
-        yield
-    finally:
-        if switches:
-            optimizer.train()  # type: ignore[attr-defined]
