@@ -141,7 +141,12 @@ def quantized_adam_update(param: Tensor, grad: Tensor, state: dict[str, Tensor],
                           block_size: int = DEFAULT_BLOCK_SIZE, code_m: Tensor | None = None,
                           code_v: Tensor | None = None) -> None:
     """One Adam (AdamW when ``decoupled``) step of ``param`` with 8-bit moments, in place on ``param`` and
-    ``state`` (the :data:`QUANTIZED_KEYS`): dequantise, torch.optim's update in float32, requantise."""
+    ``state`` (the :data:`QUANTIZED_KEYS`): dequantise, torch.optim's update in float32, requantise.
+
+    The operations are torch.optim.Adam's, in its order, but each multiply and add is rounded on its own
+    (torch's CPU ``lerp_``, ``addcmul_`` and ``add(alpha=)`` may fuse a multiply-add; the kernels do not),
+    so the fused steps store the codes this step stores. The parameters are updated with the moments
+    before requantisation, as bitsandbytes does."""
     check_step(step)
     code_m, code_v = resolve_codes(code_m, code_v, param.device)
     moments = export_state(state, block_size, code_m=code_m, code_v=code_v)
@@ -155,7 +160,7 @@ def quantized_adam_update(param: Tensor, grad: Tensor, state: dict[str, Tensor],
         if decoupled:
             work.mul_(1 - lr * weight_decay)
         else:
-            grad = grad.add(work, alpha=weight_decay)
+            grad = grad.add(work.mul(weight_decay))  # add(work, alpha=weight_decay), each operation rounded
     exp_avg.add_(grad.sub(exp_avg).mul_(1 - beta1))  # lerp_(grad, 1 - beta1), each operation rounded
     exp_avg_sq.mul_(beta2).add_(grad.mul(1 - beta2).mul_(grad))  # addcmul_(grad, grad, value=1 - beta2)
     step_size = lr / (1 - beta1**step)
