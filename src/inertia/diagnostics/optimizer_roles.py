@@ -29,6 +29,7 @@ from inertia.optim import (
     RAdam,
     RMSprop,
     Rprop,
+    Shampoo,
     SparseAdam,
 )
 
@@ -99,6 +100,9 @@ ROLES: dict[type[torch.optim.Optimizer], OptimizerRoles] = {
     SparseAdam: OptimizerRoles("SparseAdam", "exp_avg_sq", "exp_avg", "sqrt_hat"),
     # The momentum is orthogonalised as a whole matrix: no per-coordinate scale.
     Muon: OptimizerRoles("Muon", None, "momentum_buffer", "none", orthogonalised=True),
+    # Kronecker-factored (non-diagonal) preconditioning; exp_avg_sq is the grafting method's, which sets only
+    # each block's step norm (and the whole step of 1-D parameters): no per-coordinate scale to read.
+    Shampoo: OptimizerRoles("Shampoo", None, "exp_avg", "none"),
 }
 
 #: State keys read as the second moment of an optimizer :data:`ROLES` does not know (torch.optim's

@@ -32,6 +32,7 @@ from inertia.optim.rmsprop import RMSprop, rmsprop_update
 from inertia.optim.rprop import Rprop, rprop_update
 from inertia.optim.schedule_free import AdamWScheduleFree, schedule_free_adamw_update
 from inertia.optim.sgd import SGD, sgd_update
+from inertia.optim.shampoo import Shampoo, shampoo_state_bytes, shampoo_update
 from inertia.optim.sparse_adam import SparseAdam, sparse_adam_update
 
 
@@ -65,6 +66,7 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "adafactor": Adafactor,
     "sparse_adam": SparseAdam,
     "muon": Muon,
+    "shampoo": Shampoo,
 }
 
 
@@ -87,6 +89,7 @@ __all__ = [
     "Adafactor", "adafactor_update",
     "SparseAdam", "sparse_adam_update",
     "Muon", "muon_update",
+    "Shampoo", "shampoo_state_bytes", "shampoo_update",
     "fuse_into_backward",
     "OPTIMIZERS", "SGD", "Adagrad", "Adam", "AdamW", "Adamax", "FlatOptimizer", "Lion", "NonFiniteGradientError", "RMSprop",
     "adagrad_update", "adam_update", "adamax_update", "lion_update", "make_optimizer", "rmsprop_update", "sgd_update",
