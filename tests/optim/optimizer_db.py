@@ -142,6 +142,26 @@ _CLASS_ERRORS["AdamW"] = ADAM_CASES + [
       ValueError, r"Invalid decoupled_weight_decay: False"),
 ]
 
+SHAMPOO_CASES = [
+    E("betas=(0.9, 1.5)", lambda c, p: c(p, betas=(0.9, 1.5)), ValueError, r"Invalid betas: \(0\.9, 1\.5\) \(betas\[1\]"),
+    E("betas=(0.9, 0.0)", lambda c, p: c(p, betas=(0.9, 0.0)), ValueError, r"Invalid betas: \(0\.9, 0\.0\) \(betas\[1\]"),
+    *_value_cases("epsilon", [0.0, -1e-12, math.nan, math.inf, "x"]),
+    *_value_cases("momentum", [-0.1, 1.0, math.nan, "x"]),
+    *_value_cases("nesterov", ["yes", 1]),
+    *_value_cases("decoupled_weight_decay", ["x", None]),
+    *_value_cases("max_precond_dim", [0, -4, 2.5, "8", True]),
+    *_value_cases("precondition_frequency", [0, 1.5, None]),
+    *_value_cases("start_preconditioning_step", [0, -1, 2.0, "x"]),
+    *_value_cases("inv_root_override", [-1, 0.5, None]),
+    *_value_cases("grafting", ["adagrad", None, 1]),
+    *_value_cases("grafting_beta2", [1.0, -0.1, math.nan]),
+    *_value_cases("grafting_epsilon", [-1e-8, math.nan]),
+    E("start before the first roots", lambda c, p: c(p, precondition_frequency=10, start_preconditioning_step=5),
+      ValueError, r"Invalid start_preconditioning_step: 5 \(must be >= precondition_frequency = 10"),
+    E("nesterov without momentum", lambda c, p: c(p, nesterov=True), ValueError,
+      r"Invalid nesterov: True with momentum = 0\.0"),
+]
+
 
 @dataclass(frozen=True)
 class OptimizerInfo:
@@ -340,6 +360,13 @@ OPTIMIZER_DB: list[OptimizerInfo] = [
         ),
         error_inputs=(*_value_cases("beta2_decay", [0.5, math.nan, "x"]), *_value_cases("d", [0.5, math.inf]),
                       *_value_cases("eps", [(-1e-3, 1e-3), (None, -1.0), (None, None), 1e-3, (None,)])),
+    ),
+    OptimizerInfo(
+        "Shampoo",
+        bad_group_value=("betas", (2.0, 0.9)),
+        fused=False,
+        torch_configs=(),  # torch.optim has none: tests/optim/test_shampoo.py checks it against the paper's algorithm
+        error_inputs=(*ADAM_CASES[:2], *ADAM_CASES[3:9], *SHAMPOO_CASES),
     ),
 ]
 INFO = {info.name: info for info in OPTIMIZER_DB}

@@ -116,10 +116,10 @@ def shampoo_update(param: Tensor, grad: Tensor, state: State, *, lr: float, beta
                    epsilon: float, momentum: float, nesterov: bool, weight_decay: float,
                    decoupled_weight_decay: bool, max_precond_dim: int, precondition_frequency: int,
                    start_preconditioning_step: int, inv_root_override: int, grafting: str,
-                   grafting_beta2: float, grafting_epsilon: float) -> None:
+                   grafting_beta2: float, grafting_epsilon: float, maximize: bool = False) -> None:
     r"""One Shampoo step of one parameter, in place (``state["step"]`` already counts this step).
 
-    With :math:`t` the step, :math:`g` the gradient (plus :math:`\lambda\theta` unless the decay is
+    With :math:`t` the step, :math:`g` the gradient (negated with ``maximize``; plus :math:`\lambda\theta` unless the decay is
     decoupled): the factors of each block advance (:math:`L \leftarrow \beta_2 L + (1-\beta_2) G G^T`, ...),
     Adam grafting's :math:`v \leftarrow \beta_g v + (1-\beta_g) g^2`; the filtered gradient is
     :math:`\hat m = m / (1 - \beta_1^t)` with :math:`m \leftarrow \beta_1 m + (1-\beta_1) g` (:math:`g`
@@ -132,6 +132,8 @@ def shampoo_update(param: Tensor, grad: Tensor, state: State, *, lr: float, beta
     """
     beta1, beta2 = betas
     step = int(state["step"].item())
+    if maximize:
+        grad = -grad
     if weight_decay != 0 and not decoupled_weight_decay:
         grad = grad.add(param, alpha=weight_decay)
     matrix = param.ndim >= 2
@@ -200,7 +202,8 @@ class Shampoo(FlatOptimizer):
     ``weight_decay=0``, ``decoupled_weight_decay=True``, ``max_precond_dim=1024``,
     ``precondition_frequency=1``, ``start_preconditioning_step=None`` (equal to
     ``precondition_frequency``), ``inv_root_override=0`` (``2p``), ``grafting="adam"``,
-    ``grafting_beta2=0.999``, ``grafting_epsilon=1e-8``; ``nonfinite`` as the other inertia optimizers.
+    ``grafting_beta2=0.999``, ``grafting_epsilon=1e-8``; ``maximize`` (ascend) and ``nonfinite`` as the
+    other inertia optimizers.
     docs/conventions.md lists where they differ from Distributed Shampoo's.
 
     State per parameter: ``step``; ``exp_avg`` (``beta1 > 0``), ``exp_avg_sq`` (Adam grafting),
@@ -235,7 +238,7 @@ class Shampoo(FlatOptimizer):
         ("max_precond_dim", positive_int), ("precondition_frequency", positive_int),
         ("start_preconditioning_step", optional_step), ("inv_root_override", non_negative_int),
         ("grafting", one_of(GRAFTING_CHOICES)), ("grafting_beta2", below_one),
-        ("grafting_epsilon", non_negative),
+        ("grafting_epsilon", non_negative), ("maximize", check_flag),
     )
 
     def __init__(
@@ -243,15 +246,15 @@ class Shampoo(FlatOptimizer):
         epsilon: float = 1e-12, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0,
         decoupled_weight_decay: bool = True, max_precond_dim: int = 1024, precondition_frequency: int = 1,
         start_preconditioning_step: int | None = None, inv_root_override: int = 0, grafting: str = "adam",
-        grafting_beta2: float = 0.999, grafting_epsilon: float = 1e-8, *, nonfinite: str = "ignore",
-        impl: str = "auto", **options: Any,
+        grafting_beta2: float = 0.999, grafting_epsilon: float = 1e-8, *, maximize: bool = False,
+        nonfinite: str = "ignore", impl: str = "auto", **options: Any,
     ) -> None:
         defaults = dict(lr=lr, betas=betas, epsilon=epsilon, momentum=momentum, nesterov=nesterov,
                         weight_decay=weight_decay, decoupled_weight_decay=decoupled_weight_decay,
                         max_precond_dim=max_precond_dim, precondition_frequency=precondition_frequency,
                         start_preconditioning_step=start_preconditioning_step,
                         inv_root_override=inv_root_override, grafting=grafting, grafting_beta2=grafting_beta2,
-                        grafting_epsilon=grafting_epsilon, nonfinite=nonfinite, impl=impl)
+                        grafting_epsilon=grafting_epsilon, maximize=maximize, nonfinite=nonfinite, impl=impl)
         super().__init__(params, defaults, options)
 
     def _check_group(self, group: dict[str, Any]) -> None:
@@ -308,7 +311,7 @@ class Shampoo(FlatOptimizer):
     def _hyper(group: Group) -> dict[str, Any]:
         keys = ("betas", "epsilon", "momentum", "nesterov", "weight_decay", "decoupled_weight_decay",
                 "max_precond_dim", "precondition_frequency", "inv_root_override", "grafting", "grafting_beta2",
-                "grafting_epsilon")
+                "grafting_epsilon", "maximize")
         return dict({key: group[key] for key in keys}, start_preconditioning_step=first_shampoo_step(group))
 
     @staticmethod
