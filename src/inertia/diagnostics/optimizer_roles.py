@@ -17,6 +17,7 @@ import torch
 from inertia.optim import (
     ASGD,
     SGD,
+    SOAP,
     Adadelta,
     Adafactor,
     Adagrad,
@@ -103,6 +104,9 @@ ROLES: dict[type[torch.optim.Optimizer], OptimizerRoles] = {
     # Kronecker-factored (non-diagonal) preconditioning; exp_avg_sq is the grafting method's, which sets only
     # each block's step norm (and the whole step of 1-D parameters): no per-coordinate scale to read.
     Shampoo: OptimizerRoles("Shampoo", None, "exp_avg", "none"),
+    # Adam in the eigenbasis of Kronecker factors: exp_avg and exp_avg_sq are kept rotated (per coordinate of
+    # the eigenbasis, not of the parameter), so no per-coordinate scale to read; the rotation keeps exp_avg's norm.
+    SOAP: OptimizerRoles("SOAP", None, "exp_avg", "none"),
 }
 
 #: State keys read as the second moment of an optimizer :data:`ROLES` does not know (torch.optim's

@@ -33,6 +33,7 @@ from inertia.optim.rprop import Rprop, rprop_update
 from inertia.optim.schedule_free import AdamWScheduleFree, schedule_free_adamw_update
 from inertia.optim.sgd import SGD, sgd_update
 from inertia.optim.shampoo import Shampoo, shampoo_state_bytes, shampoo_update
+from inertia.optim.soap import SOAP, soap_state_bytes, soap_update
 from inertia.optim.sparse_adam import SparseAdam, sparse_adam_update
 
 
@@ -66,6 +67,7 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "adafactor": Adafactor,
     "sparse_adam": SparseAdam,
     "muon": Muon,
+    "soap": SOAP,
     "shampoo": Shampoo,
 }
 
@@ -89,6 +91,7 @@ __all__ = [
     "Adafactor", "adafactor_update",
     "SparseAdam", "sparse_adam_update",
     "Muon", "muon_update",
+    "SOAP", "soap_state_bytes", "soap_update",
     "Shampoo", "shampoo_state_bytes", "shampoo_update",
     "fuse_into_backward",
     "OPTIMIZERS", "SGD", "Adagrad", "Adam", "AdamW", "Adamax", "FlatOptimizer", "Lion", "NonFiniteGradientError", "RMSprop",
