@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
-from itertools import chain
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
-from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
 from inertia.checks import check_choice
 from inertia.kernels.rule_info import RuleInfo
-from inertia.optim.fused_dispatch import FusedGroup, GroupPlan, plan_group, warn_once
+from inertia.optim.fused_dispatch import FusedGroup, GroupPlan, plan_group, resolve_impl, warn_once
 from inertia.optim.input_checks import (
     check_fused_params,
     check_implementation_flags,
@@ -23,7 +21,22 @@ from inertia.optim.input_checks import (
     params_argument,
 )
 from inertia.optim.layout import GroupLayout, PlainLayout
-from inertia.optim.param_helpers import plain_scalars, reclaim_flat_storage, reset_grads
+from inertia.optim.param_helpers import (
+    cheap_profile_hook_step,
+    describe_nonfinite,
+    plain_scalars,
+    reclaim_flat_storage,
+    reset_grads,
+)
+from inertia.optim.precision import (
+    add_rounding_entries,
+    canonical_precision,
+    check_group_precision,
+    is_native,
+    restore_exact_state,
+    state_dtype_for,
+    step_with_precision,
+)
 from inertia.optim.sharded import all_finite, copy_state
 from inertia.optim.validation import IMPL_CHOICES, NONFINITE_CHOICES, GroupCheck, split_torch_options
 
@@ -54,40 +67,6 @@ def outside_dynamo(method: Callable[..., Any]) -> Callable[..., Any]:
 
     return call
 
-
-
-def cheap_profile_hook_step(func: Callable[..., Any]) -> Callable[..., Any]:
-    """torch.optim's step wrapper (step pre/post hooks, a profiler range), cheaper when idle.
-
-    The ``record_function`` range alone costs about as much as a whole fused step of a
-    small model, so it is entered only while a profiler runs; step hooks run in torch's
-    order either way (global then per-optimizer pre hooks, per-optimizer then global post
-    hooks), and a pre hook may return new ``(args, kwargs)``.
-    """
-    profiled = Optimizer.profile_hook_step(func)
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        self = args[0]
-        if torch._C._autograd._profiler_enabled():
-            return profiled(*args, **kwargs)
-        if not (_global_optimizer_pre_hooks or _global_optimizer_post_hooks
-                or self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks):
-            return func(*args, **kwargs)
-        for pre_hook in chain(_global_optimizer_pre_hooks.values(), self._optimizer_step_pre_hooks.values()):
-            result = pre_hook(self, args, kwargs)
-            if result is not None:
-                if not (isinstance(result, tuple) and len(result) == 2):
-                    raise RuntimeError(f"{func} must return None or a tuple of (new_args, new_kwargs), "
-                                       f"but got {result}.")
-                args, kwargs = result
-        out = func(*args, **kwargs)
-        self._optimizer_step_code()
-        for post_hook in chain(self._optimizer_step_post_hooks.values(), _global_optimizer_post_hooks.values()):
-            post_hook(self, args, kwargs)
-        return out
-
-    return wrapper
 
 
 #: A param group, as torch.optim keeps it (``params`` and the hyperparameters).
@@ -128,7 +107,10 @@ class FlatOptimizer(Optimizer):
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any], torch_options: dict[str, Any]) -> None:
         """``defaults``: the class's hyperparameters and options; ``torch_options``: torch.optim's
         implementation keywords that the caller passed (``foreach``, ``fused``, ...)."""
+        precision = canonical_precision(torch_options.pop("precision", "native"))
         defaults = dict(defaults, **split_torch_options(type(self).__name__, torch_options, self.torch_group_flags))
+        if precision != "native":  # a native optimizer's groups hold no entry: torch's exactly
+            defaults["precision"] = precision
         plain_scalars(defaults)  # every group is checked (with the defaults) as torch adds it
         self.skipped_steps = 0
         self.layouts: dict[int, GroupLayout] = {}
@@ -159,11 +141,15 @@ class FlatOptimizer(Optimizer):
         tensor on a device torch's fused kernels support (RuntimeError, in torch's words).
         """
         normalize_param_group(param_group, self.param_groups, self.defaults)
+        if "precision" in param_group:
+            param_group["precision"] = canonical_precision(param_group["precision"])
         merged = {**self.defaults, **plain_scalars(param_group)}
         self._check_group(merged)
+        check_group_precision(merged, type(self).__name__)
         if merged.get("fused") and "fused" in self.torch_group_flags:
             check_fused_params(param_group["params"], f"param group {len(self.param_groups)}")
         super().add_param_group(param_group)
+        add_rounding_entries(self.param_groups[-1])
 
     # ----------------------------------------------------------------- state layout
     def layout_of(self, group: dict[str, Any]) -> GroupLayout | PlainLayout:
@@ -171,8 +157,9 @@ class FlatOptimizer(Optimizer):
         keeps its state as tensors of their own (:class:`PlainLayout`), used as they are."""
         layout = self.layouts.get(id(group))
         plain = bool(group.get("differentiable"))
-        if layout is None or isinstance(layout, PlainLayout) != plain or not layout.matches(group["params"]):
-            layout = PlainLayout(group["params"]) if plain else GroupLayout(group["params"])
+        name = group.get("precision", "native")
+        if layout is None or isinstance(layout, PlainLayout) != plain or not layout.matches(group["params"], name):
+            layout = PlainLayout(group["params"]) if plain else GroupLayout(group["params"], state_dtype_for(name), name)
             self.layouts[id(group)] = layout
             if not plain:
                 self._adopt_state(group, layout)
@@ -204,6 +191,9 @@ class FlatOptimizer(Optimizer):
         """
         check_state_dict(self, state_dict)
         super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            add_rounding_entries(group)
+        restore_exact_state(self, state_dict)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         unpickling = "layouts" not in self.__dict__
@@ -249,7 +239,7 @@ class FlatOptimizer(Optimizer):
         for group, plan in zip(groups, plans, strict=True):
             if plan is None:
                 with torch.set_grad_enabled(bool(group.get("differentiable"))):
-                    self.update_params(group, group["params"])
+                    self._reference_step(group, group["params"])
             else:
                 self._apply_plan(group, plan)
         return loss
@@ -259,11 +249,20 @@ class FlatOptimizer(Optimizer):
         for bucket, backend in plan.items:
             if backend is None:
                 with torch.no_grad():
-                    self.update_params(group, bucket.params)
+                    self._reference_step(group, bucket.params)
             else:
                 bucket.step(plan.spec, plan.hyper, backend, plan.cuda_graph and backend == "triton")
                 if plan.spec.rule.derived_keys:
                     self._write_derived_state(bucket.params, plan, bucket.done)
+
+    def _reference_step(self, group: dict[str, Any], params: list[Tensor]) -> None:
+        """The reference path of ``params``: the class's :meth:`update_params`, or, under a non-native
+        ``precision``, that step on float32 working copies (:func:`inertia.optim.precision.step_with_precision`)."""
+        if is_native(group):
+            self.update_params(group, params)
+        else:
+            with torch.no_grad():
+                step_with_precision(self, group, params)
 
     def _write_derived_state(self, params: list[Tensor], plan: GroupPlan, done: int) -> None:
         """Fill the rule's derived state of ``params`` (a fused bucket that took ``done`` steps), once per dtype."""
@@ -281,6 +280,11 @@ class FlatOptimizer(Optimizer):
         if self.rule is None or group.get("differentiable") or (
                 group.get("impl") == "reference" and id(group) not in self.fused_groups):
             return None
+        if not is_native(group):
+            if resolve_impl(group) == "fused" or any(param.is_cuda for param in group["params"]):
+                self.warn_fused("precision", f"precision={group['precision']!r} steps on the reference path "
+                                "(float32 working copies); the fused kernels take native precision only")
+            return None
         return plan_group(self, group, self.rule)
 
     def warn_fused(self, reason: str, message: str) -> None:
@@ -289,7 +293,11 @@ class FlatOptimizer(Optimizer):
 
     def update_params(self, group: dict[str, Any], params: list[Tensor]) -> None:
         """The reference path: step each of ``params`` that has a gradient with the rule's math (a tensor
-        ``lr`` is read once per step, as torch.optim's for-loop path does)."""
+        ``lr`` is read once per step, as torch.optim's for-loop path does). A group with a non-native
+        ``precision`` is stepped through :func:`inertia.optim.precision.step_with_precision`."""
+        if not is_native(group):
+            step_with_precision(self, group, params)
+            return
         layout = self.layout_of(group)
         values = dict(group, lr=group["lr"].item()) if isinstance(group.get("lr"), Tensor) else group
         counts_steps = self.rule is not None and self.rule.counts_steps
@@ -347,7 +355,7 @@ class FlatOptimizer(Optimizer):
             if group["nonfinite"] == "raise":
                 raise NonFiniteGradientError(
                     f"non-finite gradient in param group {group_index}, index {_index_of(group, param)} "
-                    f"(shape {tuple(param.shape)}): {_describe_nonfinite(grad)}; "
+                    f"(shape {tuple(param.shape)}): {describe_nonfinite(grad)}; "
                     "parameters and optimizer state were left untouched"
                 )
             self.skipped_steps += 1
@@ -389,9 +397,3 @@ def _group_index(optimizer: Optimizer, group: dict[str, Any]) -> int:
 
 def _index_of(group: dict[str, Any], param: Tensor) -> int:
     return next(index for index, candidate in enumerate(group["params"]) if candidate is param)
-
-
-def _describe_nonfinite(grad: Tensor) -> str:
-    nan = int(torch.isnan(grad).sum())
-    inf = int(torch.isinf(grad).sum())
-    return f"{nan} NaN and {inf} inf of {grad.numel()} values"

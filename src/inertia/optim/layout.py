@@ -15,6 +15,7 @@ parameter that wrap views of it (:mod:`inertia.optim.sharded`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -51,6 +52,8 @@ class FlatBucket:
     total: int = 0
     buffers: dict[str, Tensor] = field(default_factory=dict)
     steps: Tensor | None = None
+    #: The dtype of the state buffers when it differs from the parameters' (``precision``'s state part).
+    state_dtype: torch.dtype | None = None
 
     def add(self, param: Tensor) -> int:
         """Reserve a slice for ``param``; return its index in the bucket."""
@@ -64,7 +67,8 @@ class FlatBucket:
     def buffer(self, key: str) -> Tensor:
         """The flat buffer of state ``key``, allocated (zero-filled) on first use."""
         if key not in self.buffers:
-            self.buffers[key] = torch.zeros(self.total, dtype=self.dtype, device=self.device)
+            dtype = self.state_dtype or self.dtype
+            self.buffers[key] = torch.zeros(self.total, dtype=dtype, device=self.device)
         return self.buffers[key]
 
     def view(self, key: str, index: int) -> Tensor:
@@ -85,20 +89,30 @@ class FlatBucket:
 
 
 class GroupLayout:
-    """Flat buckets for the parameters of one param group."""
+    """Flat buckets for the parameters of one param group.
 
-    def __init__(self, params: list[Tensor]) -> None:
+    ``state_dtype_of`` (``precision``'s state part, see :mod:`inertia.optim.precision`) maps a parameter
+    dtype to the dtype its state buffers are stored in; None keeps the parameters' own dtype (torch's).
+    """
+
+    def __init__(self, params: list[Tensor], state_dtype_of: Callable[[torch.dtype], torch.dtype] | None = None,
+                 precision: str = "native") -> None:
         self.param_ids = tuple(id(p) for p in params)
+        self.precision = precision
         self.buckets: dict[tuple[torch.device, torch.dtype, bool], FlatBucket] = {}
         self._where: dict[int, tuple[FlatBucket, int]] = {}
         for param in params:
             key = (param.device, param.dtype, is_dtensor(param))
-            bucket = self.buckets.setdefault(key, FlatBucket(*key))
+            bucket = self.buckets.get(key)
+            if bucket is None:
+                stored = state_dtype_of(param.dtype) if state_dtype_of is not None else None
+                bucket = self.buckets[key] = FlatBucket(*key, state_dtype=stored)
             self._where[id(param)] = (bucket, bucket.add(param))
 
-    def matches(self, params: list[Tensor]) -> bool:
-        """Whether this layout was built for exactly these parameters (same order, devices, dtypes)."""
-        if self.param_ids != tuple(id(p) for p in params):
+    def matches(self, params: list[Tensor], precision: str = "native") -> bool:
+        """Whether this layout was built for exactly these parameters (same order, devices, dtypes) and
+        ``precision``."""
+        if self.param_ids != tuple(id(p) for p in params) or self.precision != precision:
             return False
         return all(self._where[id(p)][0].device == p.device and self._where[id(p)][0].dtype == p.dtype
                    for p in params)
@@ -129,8 +143,9 @@ class PlainLayout:
     def __init__(self, params: list[Tensor]) -> None:
         self.param_ids = tuple(id(p) for p in params)
 
-    def matches(self, params: list[Tensor]) -> bool:
-        """Whether this layout was built for exactly these parameters (same order)."""
+    def matches(self, params: list[Tensor], precision: str = "native") -> bool:
+        """Whether this layout was built for exactly these parameters (same order); ``precision`` is
+        always native here (differentiable groups refuse the others)."""
         return self.param_ids == tuple(id(p) for p in params)
 
     def view(self, key: str, param: Tensor) -> Tensor:

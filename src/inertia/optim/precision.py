@@ -1,0 +1,247 @@
+"""The optimizers' ``precision`` option: fp32 master weights, stochastic rounding, bf16 state.
+
+A group whose ``precision`` is not ``"native"`` is stepped by :func:`step_with_precision`: each parameter
+with a gradient gets a float32 working tensor (its master copy under ``master``, an upcast copy under
+``stochastic``, the parameter itself under ``native``), the gradient is upcast to it, and bfloat16 state is
+upcast to float32. The rule's own reference step (the class's ``update_params``, unchanged) then runs on a
+shadow group of these working tensors, exactly as it runs on float32 parameters, and the results are
+written back: the parameter as the master rounded to nearest (``master``) or the working copy rounded
+stochastically (``stochastic``), bfloat16 state rounded stochastically. Float32 state is updated in place.
+
+State keeps torch.optim's keys (in the state dtype), plus ``"master_param"`` (the float32 master weights)
+under ``master``; a group using stochastic rounding holds ``rounding_seed`` and ``rounding_step``, which
+key and count the Philox stream (see :mod:`inertia.kernels.low_precision`), so a run resumed from a
+``state_dict`` rounds every element as the uninterrupted run does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from itertools import chain
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from inertia.kernels.low_precision import (
+    Precision,
+    check_param_dtype,
+    parse_precision,
+    state_dtype,
+    stochastic_round,
+)
+
+__all__ = [
+    "MASTER_KEY", "add_rounding_entries", "canonical_precision", "check_group_precision", "group_precision", "is_native",
+    "restore_exact_state", "state_dtype_for", "step_with_precision", "uses_rounding",
+]
+
+#: The state key of the float32 master weights (``precision="master..."``); torch.optim ignores it.
+MASTER_KEY = "master_param"
+NATIVE = Precision()
+NATIVE_NAMES = ("native", str(NATIVE))
+#: Golden-ratio increment that gives each step its own Philox key.
+STEP_KEY_INCREMENT = 0x9E3779B97F4A7C15
+#: Element indices of one rounded tensor stay below 2**36; above them, the parameter and slot.
+STREAM_SHIFT = 36
+SLOTS = 64
+
+
+def group_precision(group: Mapping[str, Any]) -> Precision:
+    """The parsed ``precision`` of ``group`` (``native`` when it holds none)."""
+    return parse_precision(group.get("precision", "native"))
+
+
+def canonical_precision(value: Any) -> str:
+    """``value`` as the group entry holds it: ``"native"`` for torch's behaviour (any spelling), else the
+    full ``"<param part>+<state part>"``; TypeError/ValueError off the grammar."""
+    name = str(parse_precision(value))
+    return "native" if name in NATIVE_NAMES else name
+
+
+def uses_rounding(precision: Precision) -> bool:
+    """Whether ``precision`` rounds anything stochastically (and so needs a seed)."""
+    return precision.params == "stochastic" or precision.state == "bf16-state"
+
+
+def _check_dtype(precision: Precision, param: Tensor) -> None:
+    check_param_dtype(precision, param.dtype)
+    if precision.params == "native" and param.dtype != torch.float32:
+        raise ValueError(f"Invalid precision: {str(precision)!r} for parameters of dtype {param.dtype} "
+                         "('native' with a low-precision state takes float32 parameters; with bfloat16 ones "
+                         "use 'stochastic+...' or 'master+...')")
+
+
+def is_native(group: Mapping[str, Any]) -> bool:
+    """Whether ``group`` is stepped in torch's way (``precision`` absent or native): the fast check of every step."""
+    return group.get("precision", "native") in NATIVE_NAMES
+
+
+def check_group_precision(group: dict[str, Any], optimizer_name: str) -> None:
+    """Refuse (ValueError naming ``precision``, the value and the parameter dtype) a ``precision`` that
+    ``group`` (with its ``params``) cannot be stepped under."""
+    precision = group_precision(group)
+    if precision == NATIVE:
+        return
+    if precision.state == "8bit-state":
+        raise ValueError(f"Invalid precision: {str(precision)!r} for inertia.{optimizer_name} (8-bit state is not "
+                         "wired to the optimizers yet; use 'fp32-state' or 'bf16-state')")
+    if group.get("differentiable"):
+        raise ValueError(f"Invalid precision: {str(precision)!r} with differentiable=True (a differentiable step "
+                         "runs in the parameters' own dtype; use precision='native')")
+    for param in group["params"]:
+        if param.is_complex():
+            raise ValueError(f"Invalid precision: {str(precision)!r} for parameters of dtype {param.dtype} "
+                             "(complex parameters take precision='native')")
+        _check_dtype(precision, param)
+
+
+def add_rounding_entries(group: dict[str, Any]) -> None:
+    """Give a group that rounds stochastically its ``rounding_seed`` (drawn from torch's default generator)
+    and ``rounding_step`` counter, unless it has them (a loaded checkpoint's)."""
+    if uses_rounding(group_precision(group)):
+        group.setdefault("rounding_seed", int(torch.randint(0, 2**62, ()).item()))
+        group.setdefault("rounding_step", 0)
+
+
+def state_dtype_for(name: str) -> Callable[[torch.dtype], torch.dtype] | None:
+    """The function from a parameter dtype to its state dtype under the ``precision`` called ``name`` (for
+    the flat layout), or None for native (the parameters' own dtype)."""
+    if name in NATIVE_NAMES:
+        return None
+    precision = parse_precision(name)
+    return lambda dtype: state_dtype(precision, dtype)
+
+
+class Rounder:
+    """Stochastic rounding of one step's tensors: Philox keyed by the group's seed and step, counted by
+    (parameter index in the group, slot, element index)."""
+
+    def __init__(self, group: dict[str, Any]) -> None:
+        self.seed = (int(group["rounding_seed"]) + int(group["rounding_step"]) * STEP_KEY_INCREMENT) % 2**64
+
+    def round(self, values: Tensor, param_index: int, slot: int) -> Tensor:
+        """``values`` (float32) rounded stochastically to bfloat16 on their own stream."""
+        offset = (param_index * SLOTS + slot) << STREAM_SHIFT
+        return stochastic_round(values.contiguous(), torch.bfloat16, seed=self.seed, offset=offset)
+
+
+def _working_tensor(state: dict[str, Any], param: Tensor, precision: Precision) -> Tensor:
+    if precision.params == "master":
+        master = state.get(MASTER_KEY)
+        return master if master is not None else param.detach().to(torch.float32, copy=True)
+    if precision.params == "stochastic":
+        return param.detach().to(torch.float32, copy=True)
+    return param.detach()
+
+
+def _shadow_state(state: dict[str, Any], compute: torch.dtype) -> dict[str, Any]:
+    shadow = {}
+    for key, value in state.items():
+        if key == MASTER_KEY:
+            continue
+        if isinstance(value, Tensor) and key != "step" and value.is_floating_point() and value.dtype != compute:
+            value = value.to(compute)
+        shadow[key] = value
+    return shadow
+
+
+def _store(target: Tensor, value: Tensor, rounder: Rounder | None, index: int, slot: int) -> None:
+    if target.dtype == torch.bfloat16 and value.dtype == torch.float32 and rounder is not None:
+        value = rounder.round(value, index, slot)
+    target.copy_(value)
+
+
+def _write_back(optimizer: Any, state: dict[str, Any], shadow: dict[str, Any], param: Tensor, layout: Any,
+                rounder: Rounder | None, index: int) -> None:
+    keys = optimizer.state_keys
+    for key, value in shadow.items():
+        if state.get(key) is value:
+            continue
+        if not isinstance(value, Tensor):
+            state[key] = value
+            continue
+        if key == "step":
+            target = state.get("step")
+            target = target if isinstance(target, Tensor) else layout.step_view(param)
+            state[key] = target.copy_(value)
+        elif key in keys and value.shape == param.shape:
+            target = state.get(key) if isinstance(state.get(key), Tensor) else layout.view(key, param)
+            _store(target, value, rounder, index, 1 + keys.index(key))
+            state[key] = target
+        else:
+            state[key] = value.detach().clone()
+
+
+def step_with_precision(optimizer: Any, group: dict[str, Any], params: list[Tensor]) -> None:
+    """Step ``params`` of ``group`` (a group whose ``precision`` is not native) on the reference path:
+    the rule's math in float32 on working copies, then the rounded results written back."""
+    precision = group_precision(group)
+    layout = optimizer.layout_of(group)
+    rounder = Rounder(group) if uses_rounding(precision) else None
+    indices = {id(param): index for index, param in enumerate(group["params"])}
+    stepped = [param for param in params if param.grad is not None]
+    works = []
+    for param in stepped:
+        state = optimizer.state.get(param) or {}
+        work = _working_tensor(state, param, precision)
+        work.grad = param.grad.to(work.dtype)
+        if state:
+            optimizer.state[work] = _shadow_state(state, work.dtype)
+        works.append(work)
+    shadow_group = {**group, "params": works, "precision": "native"}
+    try:
+        optimizer.update_params(shadow_group, works)
+        for param, work in zip(stepped, works, strict=True):
+            state = optimizer.state.setdefault(param, {})
+            _write_back(optimizer, state, optimizer.state.get(work, {}), param, layout, rounder, indices[id(param)])
+            if precision.params == "master":
+                state[MASTER_KEY] = work
+            if precision.params == "stochastic":
+                param.detach().copy_(rounder.round(work, indices[id(param)], 0))
+            elif precision.params == "master":
+                param.detach().copy_(work)
+    finally:
+        optimizer.layouts.pop(id(shadow_group), None)
+        for work in works:
+            optimizer.state.pop(work, None)
+            work.grad = None
+    for key, value in shadow_group.items():
+        if key not in ("params", "precision"):
+            group[key] = value
+    if rounder is not None:
+        group["rounding_step"] = int(group["rounding_step"]) + 1
+
+
+def restore_exact_state(optimizer: Any, state_dict: Mapping[str, Any]) -> None:
+    """After torch's ``load_state_dict`` (which casts every floating state tensor to its parameter's dtype),
+    put back the saved values of groups whose ``precision`` is not native: the float32 master weights and
+    state in the state dtype. A master its parameter is not the rounding of (a checkpoint that torch.optim
+    stepped, carrying the master along unused) is dropped; a missing one is made from the parameter on the
+    next step."""
+    saved_ids = chain.from_iterable(group["params"] for group in state_dict["param_groups"])
+    params = chain.from_iterable(group["params"] for group in optimizer.param_groups)
+    by_id = dict(zip(saved_ids, params, strict=False))
+    groups = {id(param): group for group in optimizer.param_groups for param in group["params"]}
+    for saved_id, saved in state_dict["state"].items():
+        param = by_id.get(saved_id)
+        if param is None or is_native(groups[id(param)]):
+            continue
+        state = optimizer.state[param]
+        for key, value in saved.items():
+            if not isinstance(value, Tensor) or key == "step" or not value.is_floating_point():
+                continue
+            if key == MASTER_KEY and group_precision(groups[id(param)]).params == "master":
+                _restore_master(state, value, param)
+            elif key == MASTER_KEY:
+                state.pop(MASTER_KEY, None)
+            elif isinstance(state.get(key), Tensor) and state[key].shape == value.shape:
+                state[key].copy_(value)
+
+
+def _restore_master(state: dict[str, Any], saved: Tensor, param: Tensor) -> None:
+    master = saved.detach().to(device=param.device, dtype=torch.float32, copy=True)
+    if master.shape == param.shape and torch.equal(master.to(param.dtype), param.detach()):
+        state[MASTER_KEY] = master
+    else:
+        state.pop(MASTER_KEY, None)
