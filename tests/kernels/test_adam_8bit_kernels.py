@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 import torch
 
+from inertia.kernels.blockwise_quant import dynamic_code, linear_code, nearest_code_index
+from inertia.kernels.jit import compiled, numba_source
 from inertia.optim.adam_8bit import (
     QUANTIZED_KEYS,
     fused_quantized_adam_step,
@@ -16,6 +19,7 @@ from inertia.optim.adam_8bit import (
     init_quantized_state,
     quantized_adam_update,
 )
+from inertia.optim.adam_8bit_kernels import nearest_index_256  # noqa: F401 (compiled with the loop below)
 
 FLOAT32_EPS = torch.finfo(torch.float32).eps
 LR = 1e-2
@@ -24,6 +28,24 @@ CONFIGS = {
     "adam, L2 decay, maximize": dict(weight_decay=0.05, decoupled=False, maximize=True),
     "adamw": dict(weight_decay=0.1, decoupled=True, maximize=False),
 }
+
+
+@numba_source()
+def nearest_256_loop(values, code, out):
+    for i in range(values.size):
+        out[i] = nearest_index_256(values[i], code)
+
+
+@pytest.mark.parametrize("code", [dynamic_code(True), dynamic_code(False), linear_code(True), linear_code(False)])
+def test_the_branchless_search_chooses_the_index_torch_chooses(code: torch.Tensor) -> None:
+    pytest.importorskip("numba")
+    midpoints = (code[1:] + code[:-1]) / 2
+    generator = torch.Generator().manual_seed(1)
+    values = torch.cat([code, midpoints, torch.nextafter(midpoints, code[1:]), torch.nextafter(midpoints, code[:-1]),
+                        torch.rand(2000, generator=generator) * 2.2 - 1.1, torch.tensor([-1.0, 0.0, 1.0])])
+    out = np.zeros(values.numel(), np.int64)
+    compiled(__name__, "nearest_256_loop", "numba")(values.numpy(), code.numpy(), out)
+    np.testing.assert_array_equal(out, nearest_code_index(values, code).numpy())
 
 
 def device() -> str:
