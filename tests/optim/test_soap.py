@@ -19,8 +19,8 @@ from inertia.optim.soap import SOAP, soap_state_bytes
 from inertia.optim.soap_basis import merged_shape, rotate
 
 #: A square matrix (both sides preconditioned), a wide one whose 6 columns exceed max_precond_dim=4
-#: (right side identity), a vector and a scalar (plain Adam).
-SHAPES = [(4, 4), (3, 6), (5,), ()]
+#: (right side identity), a 3-D tensor (a factor per mode), a vector and a scalar (plain Adam).
+SHAPES = [(4, 4), (3, 6), (2, 3, 4), (5,), ()]
 SMALL = dict(lr=0.01, max_precond_dim=4, precondition_frequency=3)
 CONFIGS = [
     SMALL,
@@ -31,9 +31,11 @@ STEPS = 8  # Adam steps 1..7 after the factor-only first step: bases refreshed a
 
 
 class PaperSOAP:
-    """The paper's algorithm for one matrix, vector or scalar, in numpy float64: Adam on
-    ``Q_L^T G Q_R``; ``L``, ``R`` moving averages of ``G G^T`` and ``G^T G``; first call fills the factors
-    and takes ``eigh``; every ``frequency``-th Adam step refreshes ``Q`` by ``qr(F Q)`` after sorting."""
+    """The paper's algorithm for one tensor, in numpy float64: for a matrix, Adam on ``Q_L^T G Q_R`` with
+    ``L``, ``R`` moving averages of ``G G^T`` and ``G^T G`` (for a tensor, one factor per mode, of the
+    gradient unfolded along it); the first call fills the factors and takes ``eigh``; every
+    ``frequency``-th Adam step re-sorts each basis by ``diag(Q^T F Q)`` and takes ``qr(F Q)``. A vector or
+    a scalar keeps no factor (plain Adam)."""
 
     def __init__(self, shape: tuple[int, ...], *, lr: float, betas=(0.95, 0.95), shampoo_beta: float = -1,
                  eps: float = 1e-8, weight_decay: float = 0.01, precondition_frequency: int = 10,
@@ -41,32 +43,40 @@ class PaperSOAP:
         self.lr, (self.beta1, self.beta2), self.eps, self.decay = lr, betas, eps, weight_decay
         self.factor_beta = shampoo_beta if shampoo_beta >= 0 else betas[1]
         self.frequency, self.normalize, self.correct = precondition_frequency, normalize_grads, correct_bias
-        kept = [size <= max_precond_dim for size in shape] if len(shape) == 2 else [False, False]
-        self.left = np.zeros((shape[0], shape[0])) if kept[0] else None
-        self.right = np.zeros((shape[1], shape[1])) if kept[1] else None
-        self.q_left = self.q_right = None
+        self.factors = [np.zeros((size, size)) if len(shape) > 1 and size <= max_precond_dim else None
+                        for size in shape]
+        self.bases: list = [None] * len(shape)
         self.m, self.v, self.t, self.started = np.zeros(shape), np.zeros(shape), 0, False
 
+    @staticmethod
+    def unfold(x: np.ndarray, mode: int) -> np.ndarray:
+        return np.moveaxis(x, mode, 0).reshape(x.shape[mode], -1)
+
+    @staticmethod
+    def mode_product(x: np.ndarray, matrix: np.ndarray, mode: int) -> np.ndarray:
+        return np.moveaxis(np.tensordot(matrix, np.moveaxis(x, mode, 0), axes=1), 0, mode)
+
     def into(self, x: np.ndarray) -> np.ndarray:
-        x = x if self.q_left is None else self.q_left.T @ x
-        return x if self.q_right is None else x @ self.q_right
+        for mode, basis in enumerate(self.bases):
+            x = x if basis is None else self.mode_product(x, basis.T, mode)
+        return x
 
     def out_of(self, x: np.ndarray) -> np.ndarray:
-        x = x if self.q_left is None else self.q_left @ x
-        return x if self.q_right is None else x @ self.q_right.T
+        for mode, basis in enumerate(self.bases):
+            x = x if basis is None else self.mode_product(x, basis, mode)
+        return x
 
     def accumulate(self, g: np.ndarray) -> None:
         b = self.factor_beta
-        if self.left is not None:
-            self.left = b * self.left + (1 - b) * (g @ g.T)
-        if self.right is not None:
-            self.right = b * self.right + (1 - b) * (g.T @ g)
+        for mode, factor in enumerate(self.factors):
+            if factor is not None:
+                unfolded = self.unfold(g, mode)
+                self.factors[mode] = b * factor + (1 - b) * (unfolded @ unfolded.T)
 
     def step(self, w: np.ndarray, g: np.ndarray) -> np.ndarray:
         if not self.started:
             self.accumulate(g)
-            self.q_left = None if self.left is None else np.linalg.eigh(self.left)[1][:, ::-1]
-            self.q_right = None if self.right is None else np.linalg.eigh(self.right)[1][:, ::-1]
+            self.bases = [None if f is None else np.linalg.eigh(f)[1][:, ::-1] for f in self.factors]
             self.started = True
             return w
         rotated = self.into(g)
@@ -86,14 +96,12 @@ class PaperSOAP:
 
     def refresh(self) -> None:
         first = self.out_of(self.m)
-        if self.left is not None:
-            order = np.argsort(-np.diag(self.q_left.T @ self.left @ self.q_left), kind="stable")
-            self.v = self.v[order, :]
-            self.q_left = np.linalg.qr(self.left @ self.q_left[:, order])[0]
-        if self.right is not None:
-            order = np.argsort(-np.diag(self.q_right.T @ self.right @ self.q_right), kind="stable")
-            self.v = self.v[:, order]
-            self.q_right = np.linalg.qr(self.right @ self.q_right[:, order])[0]
+        for mode, (factor, basis) in enumerate(zip(self.factors, self.bases, strict=True)):
+            if factor is None:
+                continue
+            order = np.argsort(-np.diag(basis.T @ factor @ basis), kind="stable")
+            self.v = np.take(self.v, order, axis=mode)
+            self.bases[mode] = np.linalg.qr(factor @ basis[:, order])[0]
         self.m = self.into(first)
 
 
@@ -132,6 +140,7 @@ def test_matches_the_papers_algorithm_in_float64_across_basis_refreshes(config: 
         np.testing.assert_allclose(state["exp_avg_sq"].numpy(), reference.v, rtol=1e-9, atol=1e-12)
     wide = optimizer.state[params[1]]
     assert wide["factors"][1] is None and wide["eigenbases"][1] is None  # 6 > max_precond_dim: identity
+    assert [tuple(f.shape) for f in optimizer.state[params[2]]["factors"]] == [(2, 2), (3, 3), (4, 4)]
 
 
 def test_merge_dims_preconditions_the_merged_matrix() -> None:
@@ -316,3 +325,35 @@ def test_on_a_rotated_valley_soap_beats_adam() -> None:
     assert adam_tilted > adam_aligned  # the premise: rotation slows the diagonal method
     assert soap_tilted < adam_tilted
     assert soap_tilted / soap_aligned < adam_tilted / adam_aligned  # and SOAP loses less to the rotation
+
+
+def test_eigh_that_does_not_converge_is_retried_in_float64(monkeypatch) -> None:
+    original, calls = torch.linalg.eigh, []
+
+    def float32_fails(matrix: torch.Tensor):
+        calls.append(matrix.dtype)
+        if matrix.dtype == torch.float32:
+            raise torch.linalg.LinAlgError("did not converge")
+        return original(matrix)
+
+    params = make_params([(3, 3)], dtype=torch.float32)
+    optimizer = SOAP(params)
+    monkeypatch.setattr(torch.linalg, "eigh", float32_fails)
+    run(optimizer, params, gradients([(3, 3)], 1, dtype=torch.float32))
+    assert calls == [torch.float32, torch.float64, torch.float32, torch.float64]
+    bases = optimizer.state[params[0]]["eigenbases"]
+    assert all(basis.dtype == torch.float32 for basis in bases)
+    eye = torch.eye(3)
+    for basis in bases:
+        torch.testing.assert_close(basis.T @ basis, eye)
+
+
+def test_bfloat16_parameters_keep_bfloat16_state_and_decompose_in_float32() -> None:
+    shapes = [(4, 3)]
+    params = make_params(shapes, dtype=torch.bfloat16)
+    optimizer = SOAP(params, lr=0.01, precondition_frequency=2)
+    run(optimizer, params, gradients(shapes, 6, dtype=torch.bfloat16))
+    state = optimizer.state[params[0]]
+    assert state["step"].item() == 5
+    assert all(t.dtype == torch.bfloat16 for t in (*state["factors"], *state["eigenbases"], state["exp_avg"]))
+    assert torch.isfinite(params[0]).all()

@@ -91,17 +91,26 @@ def _decomposable(matrix: Tensor) -> Tensor:
 
 def initial_bases(factors: list[Tensor | None]) -> list[Tensor | None]:
     """The eigenvectors of each factor (``torch.linalg.eigh`` of ``F + 1e-30 I``), columns in descending
-    order of their eigenvalues, in the factor's dtype (computed in float32 for 16-bit factors)."""
+    order of their eigenvalues, in the factor's dtype (computed in float32 for 16-bit factors, and in
+    float64 where ``eigh`` does not converge)."""
     bases: list[Tensor | None] = []
     for factor in factors:
         if factor is None:
             bases.append(None)
             continue
-        matrix = _decomposable(factor)
-        eye = torch.eye(matrix.size(0), dtype=matrix.dtype, device=matrix.device)
-        _, vectors = torch.linalg.eigh(matrix + EIGH_JITTER * eye)
-        bases.append(vectors.flip(1).to(factor.dtype))
+        bases.append(_descending_eigenvectors(_decomposable(factor)).to(factor.dtype))
     return bases
+
+
+def _descending_eigenvectors(matrix: Tensor) -> Tensor:
+    """``eigh``'s eigenvectors of ``matrix + 1e-30 I``, largest eigenvalue first; retried in float64 when
+    ``eigh`` does not converge, as the authors' implementation does."""
+    eye = torch.eye(matrix.size(0), dtype=matrix.dtype, device=matrix.device)
+    try:
+        _, vectors = torch.linalg.eigh(matrix + EIGH_JITTER * eye)
+    except torch.linalg.LinAlgError:
+        _, vectors = torch.linalg.eigh(matrix.double() + EIGH_JITTER * eye.double())
+    return vectors.flip(1).to(matrix.dtype)
 
 
 def refreshed_bases(factors: list[Tensor | None], bases: list[Tensor | None],
