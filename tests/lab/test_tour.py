@@ -1,4 +1,4 @@
-"""The full tour: twelve chapters, each with a figure, a table and verdicts derived from its numbers.
+"""The full tour: thirteen chapters, each with a figure, a table and verdicts derived from its numbers.
 
 The engine is checked to judge what a chapter's compute measured (moving one measured number turns the
 verdict on the page), and the setup text to follow the chapter's constants; the rules themselves are fed
@@ -71,12 +71,12 @@ def tour_run(tmp_path_factory):
     return result
 
 
-def test_full_tour_writes_twelve_complete_chapters(tour_run):
+def test_full_tour_writes_thirteen_complete_chapters(tour_run):
     path, results = tour_run
     assert path == path.parent / "index.html" and path.is_file()
     page = path.read_text(encoding="utf-8")
     sections = SECTION.findall(page)
-    assert len(sections) == 12 and [r.number for r in results] == list(range(1, 13))
+    assert len(sections) == 13 and [r.number for r in results] == list(range(1, 14))
     for section, result in zip(sections, results, strict=True):
         assert '<img src="data:image/' in section, result.key
         assert "<table>" in section and "<td>" in section, result.key
@@ -158,7 +158,7 @@ def test_korean_page_renders_from_the_same_results(tour_run, tmp_path):
     page = tour.render_tour(results, tmp_path, lang="ko").read_text(encoding="utf-8")
     assert '<html lang="ko">' in page
     sections = SECTION.findall(page)
-    assert len(sections) == 12
+    assert len(sections) == 13
     assert "Supports the notes" not in page and "Contradicts the notes" not in page
     for section, result in zip(sections, results, strict=True):
         assert text(f"{result.key}.title", "ko") in section

@@ -3,9 +3,12 @@ sentences, data that contradicts them the contradicting ones, with the exact wor
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 import inertia.lab.tour as tour
+from inertia.lab.tour import ch_beyond
 from inertia.lab.tour.text import text, verdict_text
 
 
@@ -83,6 +86,18 @@ def _nesterov(ratio: float | None, nesterov_overshoot: float) -> dict:
             "nesterov": _summary(nesterov_overshoot, 30, lr=0.7), "momentum": _summary(12.0, 40)}
 
 
+def _beyond(adam_rotated: int, others_rotated: int) -> dict:
+    def method(rotated: int) -> dict:
+        return {"valley": {"0": 10, "22.5": rotated, "45": rotated}, "quad": {"aligned": 100, "rotated": 10 * rotated},
+                "valley_lr": [0.1, 0.1, 0.1], "quad_lr": [0.1, 0.1], "ms_per_step": 0.1, "bytes_per_param": 8.0}
+
+    methods = {name: method(others_rotated) for name in ("SGD", "Momentum", "Shampoo", "SOAP", "Muon", "L-BFGS",
+                                                         "Newton")}
+    methods["Adam"] = method(adam_rotated)
+    return {"budget": 150, "quad_budget": 300, "methods": methods,
+            "muon": {"cos_gradient": 1.0, "cos_sign": 0.7, "length": 0.7}}
+
+
 # chapter key -> (measurements agreeing with the notes, measurements contradicting them)
 AGREE, DISAGREE = 0, 1
 HAND_MADE = {
@@ -104,6 +119,7 @@ HAND_MADE = {
     "schedules": (_schedules(5e-4, 8e-4, [50]), _schedules(2e-3, 3e-3, [])),
     "second_order": (_second_order(10, 40, mini_gap=1e-3), _second_order(50, 400, mini_gap=1e-9)),
     "digits": (_digits(0.07, 0.964), _digits(0.001, 0.90)),
+    "beyond": (_beyond(adam_rotated=60, others_rotated=30), _beyond(adam_rotated=12, others_rotated=11)),
 }
 
 
@@ -158,3 +174,62 @@ def test_cases_and_mixed_outcomes_have_their_own_sentences():
     assert tour.find_chapter("digits").verdicts(top)[1].template_key == "digits.adam.best"
     assert verdict_text(tour.find_chapter("digits").verdicts(top)[1], "en") == (
         "Supports the notes: Adam's test accuracy is 99%, the highest of the three: a sound default.")
+
+
+# ---------------------------------------------------------------------------------------- chapter 13
+def _verdicts(measured: dict) -> list:
+    return tour.find_chapter("beyond").verdicts(measured)
+
+
+def _with_hits(measured: dict, method: str, problem: str, hits: dict) -> dict:
+    changed = copy.deepcopy(measured)
+    changed["methods"][method][problem] = hits
+    return changed
+
+
+def test_the_chapter_has_one_rule_for_adam_and_one_per_non_diagonal_method():
+    assert [rule.key for rule in tour.find_chapter("beyond").rules] == ["beyond.diagonal"] + ["beyond.rotates"] * len(
+        ch_beyond.NON_DIAGONAL)
+    assert set(ch_beyond.DIAGONAL).isdisjoint(ch_beyond.NON_DIAGONAL)
+    sentences = [verdict_text(v, "en") for v in _verdicts(HAND_MADE["beyond"][DISAGREE])]
+    for method, sentence in zip((*ch_beyond.DIAGONAL, *ch_beyond.NON_DIAGONAL), sentences, strict=True):
+        assert method in sentence
+
+
+@pytest.mark.parametrize("index", range(1 + len(ch_beyond.NON_DIAGONAL)))
+def test_slowing_one_method_turns_its_verdict_alone(index):
+    """Data that contradicts the claim everywhere, then one method slowed on the valley: only its verdict (and
+    sentence) turns to supporting the claim."""
+    method = (*ch_beyond.DIAGONAL, *ch_beyond.NON_DIAGONAL)[index]
+    base = HAND_MADE["beyond"][DISAGREE]
+    slowed = _with_hits(base, method, "valley", {"0": 10, "22.5": 11, "45": 80})
+    before, after = _verdicts(base), _verdicts(slowed)
+    assert [v.outcome for v in before] == ["contradicts"] * len(before)
+    assert after[index].outcome == "supports"
+    assert verdict_text(after[index], "en") != verdict_text(before[index], "en")
+    assert "8×" in verdict_text(after[index], "en")
+    assert [v for i, v in enumerate(after) if i != index] == [v for i, v in enumerate(before) if i != index]
+
+
+def test_the_adam_sentence_quotes_its_numbers():
+    verdict = _verdicts(HAND_MADE["beyond"][AGREE])[0]
+    assert verdict_text(verdict, "en") == (
+        "Supports the notes: Rotating the valley slows Adam 6× (steps: 10 aligned, 60 at the largest tilt) and the "
+        "quadratic 6×: at least 2× on a problem, so the notes' claim holds for this per-coordinate method.")
+
+
+def test_a_method_that_never_reaches_the_target_aligned_gets_no_verdict_either_way():
+    base = HAND_MADE["beyond"][AGREE]
+    missed = _with_hits(_with_hits(base, "Muon", "valley", {"0": None, "22.5": None, "45": None}),
+                        "Muon", "quad", {"aligned": None, "rotated": 40})
+    verdict = _verdicts(missed)[1 + ch_beyond.NON_DIAGONAL.index("Muon")]
+    assert (verdict.outcome, verdict.template_key) == ("mixed", "beyond.rotates.unmeasured")
+    assert "no slowdown was measured" in verdict_text(verdict, "en") and ">150" in verdict_text(verdict, "en")
+
+
+def test_a_miss_on_one_problem_leaves_the_verdict_to_the_other():
+    base = HAND_MADE["beyond"][DISAGREE]
+    index = 1 + ch_beyond.NON_DIAGONAL.index("Newton")
+    one_sided = _with_hits(base, "Newton", "quad", {"aligned": None, "rotated": None})
+    assert _verdicts(one_sided)[index].outcome == "contradicts"
+    assert "—" in verdict_text(_verdicts(one_sided)[index], "en")

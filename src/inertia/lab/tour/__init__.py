@@ -1,7 +1,8 @@
 """``inertia tour``: the optimization notes' story, chapter by chapter, measured with inertia.
 
-Twelve chapters (SGD's zig-zag, mini-batch noise, local minima, saddles, momentum, Nesterov,
-AdaGrad, RMSprop, Adam, lr decay, Newton/L-BFGS, a real training run on digits) each run a small
+Thirteen chapters (SGD's zig-zag, mini-batch noise, local minima, saddles, momentum, Nesterov,
+AdaGrad, RMSprop, Adam, lr decay, Newton/L-BFGS, a real training run on digits, and the tilted valley
+against Shampoo, SOAP, Muon, L-BFGS and Newton) each run a small
 experiment that returns measured numbers; the engine (:mod:`inertia.lab.tour.engine`) applies the
 chapter's verdict rules to them, and the page renders the verdicts' sentences from the language
 tables. :func:`run_tour` runs them all and writes one self-contained ``index.html``.

@@ -30,6 +30,7 @@ from inertia.lab.figure_text import figure_language
 from inertia.lab.tour import (
     ch_adam,
     ch_adaptive,
+    ch_beyond,
     ch_digits,
     ch_landscape,
     ch_momentum,
@@ -80,6 +81,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter(10, "schedules", ch_schedules.compute_schedules, ch_schedules.RULES, ch_schedules.SETUP),
     Chapter(11, "second_order", ch_second_order.compute_second_order, ch_second_order.RULES, ch_second_order.SETUP),
     Chapter(12, "digits", ch_digits.compute_digits, ch_digits.RULES, ch_digits.SETUP),
+    Chapter(13, "beyond", ch_beyond.compute_beyond, ch_beyond.RULES, ch_beyond.SETUP),
 )
 
 

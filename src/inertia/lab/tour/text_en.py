@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from inertia.lab.tour.text_beyond import BEYOND_EN
+
 _FAIR = ("Fairness: every optimizer compared here gets its own learning rate, the best of the same small "
          "log-spaced grid, with the same step budget.")
 
@@ -371,4 +373,5 @@ EN: dict[str, str] = {
                             "{best_acc}%): a sound default.",
     "digits.adam.contradicts": "Adam's test accuracy is {adam_acc}%, {gap} points below the best ({best}, "
                                "{best_acc}%): tuned, the default is not the winner here.",
+    **BEYOND_EN,
 }

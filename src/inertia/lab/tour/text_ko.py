@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from inertia.lab.tour.text_beyond import BEYOND_KO
+
 _FAIR = "공정성: 여기서 비교하는 모든 optimizer는 같은 로그 간격 격자에서 고른 각자의 최적 learning rate와 같은 step 예산을 받는다."
 
 KO: dict[str, str] = {
@@ -338,4 +340,5 @@ KO: dict[str, str] = {
     "digits.adam.supports": "Adam의 테스트 정확도는 {adam_acc}%로 최고({best}, {best_acc}%)와 {gap}%p 이내이다: 좋은 기본값이다.",
     "digits.adam.contradicts": "Adam의 테스트 정확도는 {adam_acc}%로 최고({best}, {best_acc}%)보다 {gap}%p 낮다: 튜닝하면 "
                                "기본값이 여기서의 승자는 아니다.",
+    **BEYOND_KO,
 }

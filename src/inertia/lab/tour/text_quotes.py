@@ -29,5 +29,7 @@ QUOTES: dict[str, str] = {
     "second_order": ("hyperparameter와 learning rate를 구할 필요가 없다는 점에서 장점을 가진다. 하지만 실제 계산에서는 매우 많은 "
                      "메모리가 필요하고 시간이 오래걸리기 때문에 쓰지 않는다. … LBFGS: … 전체 training set을 모두 "
                      "계산해야함 (mini batch로 하지 않음)"),
+    "beyond": ("굳이 문제점을 찾자면 dimension이 기울어져있을때 좌표가(vector) rotate 되지 못하므로 제대로된 경로를 가지지 "
+               "못하는데 이 문제는 지금까지 알아본 모든 방법에서도 해결이 불가능하다."),
     "digits": ("느리다! … Adam의 방식이 유명한 방법이기 때문에 효과적인 hyperparameter 값들이 무엇인지 알려져 있는데"),
 }
