@@ -307,17 +307,17 @@ def steps_figure(m: Mapping[str, Any]) -> MplFigure:
     for index, (key, budget, names) in enumerate(panels):
         ax = fig.add_subplot(1, 2, index + 1)
         width = 0.8 / len(names)
-        for j, name in enumerate(names):
-            hits = [list(m["methods"][label][key].values())[j] for label in labels]
-            heights = [budget if h is None else max(h, 1) for h in hits]
-            bars = ax.bar(np.arange(len(labels)) + j * width, heights, width, label=name, color=figures.color_for(j))
-            for bar, hit in zip(bars, hits, strict=True):
+        hits = [[list(m["methods"][label][key].values())[j] for label in labels] for j in range(len(names))]
+        bars = [ax.bar(np.arange(len(labels)) + j * width, [budget if h is None else max(h, 1) for h in hits[j]],
+                       width, label=name, color=figures.color_for(j)) for j, name in enumerate(names)]
+        ax.legend(fontsize=7)  # before the hatching, so the legend shows plain colours
+        for row, container in zip(hits, bars, strict=True):
+            for bar, hit in zip(container, row, strict=True):
                 bar.set_hatch("//" if hit is None else "")
         ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels, rotation=30, fontsize=8)
         ax.set_yscale("log")
         ax.set_ylabel("step")
         ax.set_title("quadratic" if key == "quad" else "")
-        ax.legend(fontsize=7)
         ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
     return fig

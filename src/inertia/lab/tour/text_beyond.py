@@ -5,7 +5,7 @@ from __future__ import annotations
 _UNMEASURED_EN = ("{method} reached the target axis-aligned on neither problem (valley steps: {aligned} aligned, "
                   "{rotated} at the largest tilt; slowdowns {valley} and {quad}, threshold {threshold}×): no slowdown "
                   "was measured, so the data says nothing either way.")
-_UNMEASURED_KO = ("{method}는 두 문제 모두 축 정렬 상태에서 목표에 닿지 못했다 (골짜기: 축 정렬 {aligned} step, 가장 많이 "
+_UNMEASURED_KO = ("{method}은(는) 두 문제 모두 축 정렬 상태에서 목표에 닿지 못했다 (골짜기: 축 정렬 {aligned} step, 가장 많이 "
                   "기울인 경우 {rotated} step; 느려진 배수 {valley}, {quad}, 기준 {threshold}배): 느려진 정도를 잴 수 "
                   "없으므로 데이터는 어느 쪽도 말하지 않는다.")
 
@@ -26,8 +26,10 @@ BEYOND_EN: dict[str, str] = {
         "{second_lo} to {second_hi} that reaches the target in the fewest iterations. Shampoo, SOAP and Muon "
         "precondition matrices, so every first-order method sees the point as a 1 × n matrix (the elementwise "
         "rules give the same numbers in any shape). Muon orthogonalises its whole update, and the orthogonal "
-        "factor of a 1 × n matrix u is u/‖u‖: on this shape Muon takes normalised momentum steps; the last table "
-        "measures how close its first update is to that and to a per-coordinate sign. The slowdown is the rotated "
+        "factor of a 1 × n matrix u is u/‖u‖: on this shape Muon takes normalised momentum steps, not "
+        "per-coordinate signs. Muon approximates the factor by Newton–Schulz iterations; the last table measures "
+        "its first update's direction against -g and -sign(g), and its length. Shampoo runs with its defaults, "
+        "SOAP and Muon with theirs except weight decay 0 (decay would move the minimum). The slowdown is the rotated "
         "run's steps over the aligned run's, at the worse angle (a run that misses the target counts as its "
         "budget, and the slowdown is then a lower bound). The cost is measured on the rotated quadratic at each "
         "tuned lr: time per step (median of {timed} steps, gradient included; for L-BFGS and Newton the run's "
@@ -82,7 +84,9 @@ BEYOND_KO: dict[str, str] = {
         "{second_lo}~{second_hi}의 {second_n}개 값 중 가장 적은 반복으로 목표에 닿는 lr을 받는다. Shampoo, SOAP, Muon은 "
         "행렬을 precondition하므로 모든 1차 방법은 점을 1 × n 행렬로 받는다 (원소별 규칙은 어떤 모양이든 같은 숫자를 "
         "낸다). Muon은 update 전체를 직교화하는데, 1 × n 행렬 u의 직교 인자는 u/‖u‖이다: 이 모양에서 Muon은 정규화된 "
-        "momentum step을 밟는다. 마지막 표는 첫 update가 그것과, 그리고 좌표별 부호와 얼마나 가까운지 잰다. 느려진 배수는 "
+        "momentum step을 밟으며, 좌표별 부호를 따르지 않는다. Muon은 이 인자를 Newton–Schulz 반복으로 근사한다; 마지막 "
+        "표는 첫 update의 방향을 -g, -sign(g)와 비교하고 그 길이를 잰다. Shampoo는 기본값으로, SOAP과 Muon은 weight "
+        "decay만 0으로 두고 기본값으로 돌린다 (decay는 최솟점을 옮긴다). 느려진 배수는 "
         "회전한 실행의 step 수를 축 정렬 실행의 step 수로 나눈 값이며, 더 나쁜 각도의 값이다 (목표에 못 닿은 실행은 예산 "
         "전체로 치므로, 그때 배수는 하한이다). 비용은 회전한 이차함수에서 각자의 튜닝된 lr로 잰다: step당 시간({timed} "
         "step의 중앙값, gradient 계산 포함; L-BFGS와 Newton은 실행 시간을 반복 수로 나눈 값으로 line search나 Hessian "
@@ -106,17 +110,17 @@ BEYOND_KO: dict[str, str] = {
     "beyond.col.quad_lr": "튜닝된 lr, 이차함수 축 정렬, 회전", "beyond.col.ms": "step당 ms",
     "beyond.col.bytes": "parameter당 state 바이트", "beyond.col.cos_gradient": "-g와의 cosine",
     "beyond.col.cos_sign": "-sign(g)와의 cosine", "beyond.col.length": "길이 / lr",
-    "beyond.diagonal.supports": "골짜기를 회전하면 {method}는 {valley} 느려지고 (축 정렬 {aligned} step, 가장 많이 "
+    "beyond.diagonal.supports": "골짜기를 회전하면 {method}은(는) {valley} 느려지고 (축 정렬 {aligned} step, 가장 많이 "
                                 "기울인 경우 {rotated} step) 이차함수에서는 {quad} 느려진다: 어느 문제에서든 "
                                 "{threshold}배 이상이므로 이 좌표별 방법에 대해 노트의 주장이 성립한다.",
-    "beyond.diagonal.contradicts": "회전해도 {method}는 골짜기에서 {valley} (축 정렬 {aligned} step, 가장 많이 기울인 "
+    "beyond.diagonal.contradicts": "회전해도 {method}은(는) 골짜기에서 {valley} (축 정렬 {aligned} step, 가장 많이 기울인 "
                                    "경우 {rotated} step), 이차함수에서 {quad}만 느려진다: 잰 곳 모두 {threshold}배 "
                                    "미만이므로 여기서는 기울기가 이 좌표별 방법을 해치지 않는다.",
     "beyond.diagonal.unmeasured": _UNMEASURED_KO,
     "beyond.rotates.supports": "{method}도 회전 때문에 느려진다: 골짜기에서 {valley} (축 정렬 {aligned} step, 가장 "
                                "많이 기울인 경우 {rotated} step), 이차함수에서 {quad}, 어느 문제에서든 {threshold}배 "
                                "이상이다: 여기서는 이 방법도 기울기를 풀지 못한다.",
-    "beyond.rotates.contradicts": "{method}는 회전 때문에 느려지지 않는다: 골짜기에서 {valley} (축 정렬 {aligned} step, "
+    "beyond.rotates.contradicts": "{method}은(는) 회전 때문에 느려지지 않는다: 골짜기에서 {valley} (축 정렬 {aligned} step, "
                                   "가장 많이 기울인 경우 {rotated} step), 이차함수에서 {quad}로 잰 곳 모두 "
                                   "{threshold}배 미만이다: {method}에게 기울기는 문제가 되지 않는다.",
     "beyond.rotates.unmeasured": _UNMEASURED_KO,
