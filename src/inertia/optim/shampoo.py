@@ -89,13 +89,19 @@ def grafted_direction(direction: Tensor, state: State, step: int, grafting: str,
     return direction / denominator
 
 
-def refresh_roots(state: State, blocks: list[BlockSlices], *, root_override: int, epsilon: float,
-                  bias_correction: float) -> None:
-    """Recompute every inverse root of ``state`` from its factor (one per block and dimension)."""
+def refresh_roots(state: State, order: int, *, root_override: int, epsilon: float, bias_correction: float) -> None:
+    """Recompute every inverse root of ``state`` from its factor (one per block and dimension, all of
+    ``order`` dimensions). A root whose eigendecomposition fails or comes out non-finite (a factor that
+    overflowed) keeps its previous value, as Distributed Shampoo does."""
     factors, roots = state["factor_matrices"], state["inv_root_matrices"]
+    root = root_of_order(order, root_override)
     for index, factor in enumerate(factors):
-        order = len(blocks[0])
-        roots[index] = inverse_root(factor, root_of_order(order, root_override), epsilon, bias_correction)
+        try:
+            fresh = inverse_root(factor, root, epsilon, bias_correction)
+        except torch.linalg.LinAlgError:
+            continue
+        if bool(torch.isfinite(fresh).all()):
+            roots[index].copy_(fresh)
 
 
 def shampoo_direction(filtered: Tensor, graft: Tensor, state: State, blocks: list[BlockSlices]) -> Tensor:
@@ -150,7 +156,7 @@ def shampoo_update(param: Tensor, grad: Tensor, state: State, *, lr: float, beta
         filtered = state["exp_avg"] / (1 - beta1**step)
     graft = grafted_direction(filtered, state, step, grafting, grafting_beta2, grafting_epsilon)
     if matrix and step % precondition_frequency == 0:
-        refresh_roots(state, blocks, root_override=inv_root_override, epsilon=epsilon,
+        refresh_roots(state, param.ndim, root_override=inv_root_override, epsilon=epsilon,
                       bias_correction=1.0 if beta2 == 1.0 else 1 - beta2**step)
     use_shampoo = matrix and step >= start_preconditioning_step
     direction = shampoo_direction(filtered, graft, state, blocks) if use_shampoo else graft.clone()
