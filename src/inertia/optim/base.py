@@ -12,7 +12,7 @@ from torch.optim import Optimizer
 
 from inertia.checks import check_choice
 from inertia.kernels.rule_info import RuleInfo
-from inertia.optim.fused_dispatch import FusedGroup, GroupPlan, plan_group, resolve_impl, warn_once
+from inertia.optim.fused_dispatch import FusedGroup, GroupPlan, plan_group, warn_once
 from inertia.optim.input_checks import (
     check_fused_params,
     check_implementation_flags,
@@ -32,10 +32,13 @@ from inertia.optim.precision import (
     add_rounding_entries,
     canonical_precision,
     check_group_precision,
+    export_precision_state,
     is_native,
+    precision_entry,
     restore_exact_state,
     state_dtype_for,
     step_with_precision,
+    warn_reference_path,
 )
 from inertia.optim.sharded import all_finite, copy_state
 from inertia.optim.validation import IMPL_CHOICES, NONFINITE_CHOICES, GroupCheck, split_torch_options
@@ -106,11 +109,10 @@ class FlatOptimizer(Optimizer):
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any], torch_options: dict[str, Any]) -> None:
         """``defaults``: the class's hyperparameters and options; ``torch_options``: torch.optim's
-        implementation keywords that the caller passed (``foreach``, ``fused``, ...)."""
-        precision = canonical_precision(torch_options.pop("precision", "native"))
-        defaults = dict(defaults, **split_torch_options(type(self).__name__, torch_options, self.torch_group_flags))
-        if precision != "native":  # a native optimizer's groups hold no entry: torch's exactly
-            defaults["precision"] = precision
+        implementation keywords that the caller passed (``foreach``, ``fused``, ...) and ``precision``."""
+        precision = precision_entry(torch_options)  # pops it; {} for native: torch's group entries exactly
+        defaults = dict(defaults, **precision, **split_torch_options(type(self).__name__, torch_options,
+                                                                     self.torch_group_flags))
         plain_scalars(defaults)  # every group is checked (with the defaults) as torch adds it
         self.skipped_steps = 0
         self.layouts: dict[int, GroupLayout] = {}
@@ -195,6 +197,10 @@ class FlatOptimizer(Optimizer):
             add_rounding_entries(group)
         restore_exact_state(self, state_dict)
 
+    def state_dict(self) -> dict[str, Any]:
+        """torch.optim's ``state_dict``; 8-bit moments are exported under torch's keys, dequantised."""
+        return export_precision_state(self, super().state_dict())
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         unpickling = "layouts" not in self.__dict__
         super().__setstate__(state)
@@ -256,13 +262,11 @@ class FlatOptimizer(Optimizer):
                     self._write_derived_state(bucket.params, plan, bucket.done)
 
     def _reference_step(self, group: dict[str, Any], params: list[Tensor]) -> None:
-        """The reference path of ``params``: the class's :meth:`update_params`, or, under a non-native
-        ``precision``, that step on float32 working copies (:func:`inertia.optim.precision.step_with_precision`)."""
+        """The reference path of ``params``: :meth:`update_params`, or its ``precision`` form."""
         if is_native(group):
             self.update_params(group, params)
         else:
-            with torch.no_grad():
-                step_with_precision(self, group, params)
+            step_with_precision(self, group, params)
 
     def _write_derived_state(self, params: list[Tensor], plan: GroupPlan, done: int) -> None:
         """Fill the rule's derived state of ``params`` (a fused bucket that took ``done`` steps), once per dtype."""
@@ -281,10 +285,7 @@ class FlatOptimizer(Optimizer):
                 group.get("impl") == "reference" and id(group) not in self.fused_groups):
             return None
         if not is_native(group):
-            if resolve_impl(group) == "fused" or any(param.is_cuda for param in group["params"]):
-                self.warn_fused("precision", f"precision={group['precision']!r} steps on the reference path "
-                                "(float32 working copies); the fused kernels take native precision only")
-            return None
+            return warn_reference_path(self, group)  # None: the precision step is a reference step
         return plan_group(self, group, self.rule)
 
     def warn_fused(self, reason: str, message: str) -> None:
@@ -293,8 +294,8 @@ class FlatOptimizer(Optimizer):
 
     def update_params(self, group: dict[str, Any], params: list[Tensor]) -> None:
         """The reference path: step each of ``params`` that has a gradient with the rule's math (a tensor
-        ``lr`` is read once per step, as torch.optim's for-loop path does). A group with a non-native
-        ``precision`` is stepped through :func:`inertia.optim.precision.step_with_precision`."""
+        ``lr`` is read once per step, as torch.optim's for-loop path does; non-native ``precision``: see
+        :func:`inertia.optim.precision.step_with_precision`)."""
         if not is_native(group):
             step_with_precision(self, group, params)
             return

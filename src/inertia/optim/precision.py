@@ -30,10 +30,19 @@ from inertia.kernels.low_precision import (
     state_dtype,
     stochastic_round,
 )
+from inertia.optim.fused_dispatch import resolve_impl
+from inertia.optim.precision_8bit import (
+    check_8bit_group,
+    export_8bit_state,
+    import_8bit_state,
+    quantized,
+    step_8bit,
+)
 
 __all__ = [
-    "MASTER_KEY", "add_rounding_entries", "canonical_precision", "check_group_precision", "group_precision", "is_native",
-    "restore_exact_state", "state_dtype_for", "step_with_precision", "uses_rounding",
+    "MASTER_KEY", "add_rounding_entries", "canonical_precision", "check_group_precision", "export_precision_state",
+    "group_precision", "is_native", "precision_entry", "restore_exact_state", "state_dtype_for", "step_with_precision", "uses_rounding",
+    "warn_reference_path",
 ]
 
 #: The state key of the float32 master weights (``precision="master..."``); torch.optim ignores it.
@@ -57,6 +66,12 @@ def canonical_precision(value: Any) -> str:
     full ``"<param part>+<state part>"``; TypeError/ValueError off the grammar."""
     name = str(parse_precision(value))
     return "native" if name in NATIVE_NAMES else name
+
+
+def precision_entry(options: dict[str, Any]) -> dict[str, str]:
+    """Pop ``precision`` from a constructor's ``options``: the defaults entry it makes (none for native)."""
+    name = canonical_precision(options.pop("precision", "native"))
+    return {} if name == "native" else {"precision": name}
 
 
 def uses_rounding(precision: Precision) -> bool:
@@ -84,8 +99,7 @@ def check_group_precision(group: dict[str, Any], optimizer_name: str) -> None:
     if precision == NATIVE:
         return
     if precision.state == "8bit-state":
-        raise ValueError(f"Invalid precision: {str(precision)!r} for inertia.{optimizer_name} (8-bit state is not "
-                         "wired to the optimizers yet; use 'fp32-state' or 'bf16-state')")
+        check_8bit_group(group, precision, optimizer_name)
     if group.get("differentiable"):
         raise ValueError(f"Invalid precision: {str(precision)!r} with differentiable=True (a differentiable step "
                          "runs in the parameters' own dtype; use precision='native')")
@@ -110,6 +124,8 @@ def state_dtype_for(name: str) -> Callable[[torch.dtype], torch.dtype] | None:
     if name in NATIVE_NAMES:
         return None
     precision = parse_precision(name)
+    if precision.state == "8bit-state":  # the flat buffers hold only small tensors' float32 moments
+        precision = precision._replace(state="fp32-state")
     return lambda dtype: state_dtype(precision, dtype)
 
 
@@ -173,6 +189,36 @@ def _write_back(optimizer: Any, state: dict[str, Any], shadow: dict[str, Any], p
             state[key] = value.detach().clone()
 
 
+def _write_param(param: Tensor, work: Tensor, precision: Precision, rounder: Rounder | None, index: int) -> None:
+    if precision.params == "stochastic" and rounder is not None:
+        param.detach().copy_(rounder.round(work, index, 0))
+    elif precision.params == "master":
+        param.detach().copy_(work)
+
+
+def _step_quantized(optimizer: Any, group: dict[str, Any], params: list[Tensor], precision: Precision,
+                    rounder: Rounder | None, indices: dict[int, int]) -> list[Tensor]:
+    """Step the parameters of ``params`` that keep 8-bit moments; return the others."""
+    layout, values, others = optimizer.layout_of(group), dict(group), []
+    for param in params:
+        state = optimizer.state.get(param) or {}
+        if param.grad is None or not quantized(param, state):
+            others.append(param)
+            continue
+        work = _working_tensor(state, param, precision)
+        work.grad = param.grad.to(torch.float32)
+        try:
+            step_8bit(state, param, work, values, layout)
+        finally:
+            work.grad = None
+        optimizer.state[param] = state
+        if precision.params == "master":
+            state[MASTER_KEY] = work
+        _write_param(param, work, precision, rounder, indices[id(param)])
+    return others
+
+
+@torch.no_grad()
 def step_with_precision(optimizer: Any, group: dict[str, Any], params: list[Tensor]) -> None:
     """Step ``params`` of ``group`` (a group whose ``precision`` is not native) on the reference path:
     the rule's math in float32 on working copies, then the rounded results written back."""
@@ -180,6 +226,8 @@ def step_with_precision(optimizer: Any, group: dict[str, Any], params: list[Tens
     layout = optimizer.layout_of(group)
     rounder = Rounder(group) if uses_rounding(precision) else None
     indices = {id(param): index for index, param in enumerate(group["params"])}
+    if precision.state == "8bit-state":
+        params = _step_quantized(optimizer, group, params, precision, rounder, indices)
     stepped = [param for param in params if param.grad is not None]
     works = []
     for param in stepped:
@@ -197,10 +245,7 @@ def step_with_precision(optimizer: Any, group: dict[str, Any], params: list[Tens
             _write_back(optimizer, state, optimizer.state.get(work, {}), param, layout, rounder, indices[id(param)])
             if precision.params == "master":
                 state[MASTER_KEY] = work
-            if precision.params == "stochastic":
-                param.detach().copy_(rounder.round(work, indices[id(param)], 0))
-            elif precision.params == "master":
-                param.detach().copy_(work)
+            _write_param(param, work, precision, rounder, indices[id(param)])
     finally:
         optimizer.layouts.pop(id(shadow_group), None)
         for work in works:
@@ -228,6 +273,8 @@ def restore_exact_state(optimizer: Any, state_dict: Mapping[str, Any]) -> None:
         if param is None or is_native(groups[id(param)]):
             continue
         state = optimizer.state[param]
+        if group_precision(groups[id(param)]).state == "8bit-state":
+            import_8bit_state(state, saved, param)
         for key, value in saved.items():
             if not isinstance(value, Tensor) or key == "step" or not value.is_floating_point():
                 continue
@@ -235,7 +282,7 @@ def restore_exact_state(optimizer: Any, state_dict: Mapping[str, Any]) -> None:
                 _restore_master(state, value, param)
             elif key == MASTER_KEY:
                 state.pop(MASTER_KEY, None)
-            elif isinstance(state.get(key), Tensor) and state[key].shape == value.shape:
+            elif key in optimizer.state_keys and isinstance(state.get(key), Tensor) and state[key].shape == value.shape:
                 state[key].copy_(value)
 
 
@@ -245,3 +292,22 @@ def _restore_master(state: dict[str, Any], saved: Tensor, param: Tensor) -> None
         state[MASTER_KEY] = master
     else:
         state.pop(MASTER_KEY, None)
+
+
+def warn_reference_path(optimizer: Any, group: Mapping[str, Any]) -> None:
+    """Warn once (a FusedFallbackWarning) that a non-native group takes the reference path, where a fused
+    step was asked for (``impl="fused"``) or would be expected (CUDA parameters)."""
+    if resolve_impl(group) == "fused" or any(param.is_cuda for param in group["params"]):
+        optimizer.warn_fused("precision", f"precision={group['precision']!r} steps on the reference path "
+                             "(float32 working copies); the fused kernels take native precision only")
+
+
+def export_precision_state(optimizer: Any, state_dict: dict[str, Any]) -> dict[str, Any]:
+    """``state_dict`` (torch's packed form) with 8-bit moments exported under torch's keys."""
+    for group, saved in zip(optimizer.param_groups, state_dict["param_groups"], strict=True):
+        if is_native(group) or group_precision(group).state != "8bit-state":
+            continue
+        for saved_id in saved["params"]:
+            if saved_id in state_dict["state"]:
+                state_dict["state"][saved_id] = export_8bit_state(state_dict["state"][saved_id])
+    return state_dict
