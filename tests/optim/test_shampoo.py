@@ -211,6 +211,14 @@ def test_param_groups_step_with_their_own_settings() -> None:
         torch.testing.assert_close(param.detach(), want, rtol=1e-9, atol=1e-11)
 
 
+def test_a_tensor_lr_steps_as_its_value_and_the_registry_builds_the_class() -> None:
+    start, loss = make_problem()
+    with_float, _ = run_inertia(start, loss, 3, lr=0.05)
+    with_tensor, _ = run_inertia(start, loss, 3, lr=torch.tensor(0.05, dtype=torch.float64))
+    assert all(torch.equal(a, b) for a, b in zip(with_float, with_tensor, strict=True))
+    assert isinstance(inertia.make_optimizer("shampoo", [torch.nn.Parameter(torch.ones(2, 2))]), inertia.Shampoo)
+
+
 # ------------------------------------------------------------------ checkpoints
 def saved_and_loaded(optimizer: Shampoo, params) -> Shampoo:
     buffer = io.BytesIO()
