@@ -39,6 +39,47 @@ def _line_search_choice(line_search: Any, line_search_fn: Any) -> str | None:
     return line_search
 
 
+def _same(value: torch.Tensor) -> torch.Tensor:
+    return value
+
+
+def scalar_reader(dtype: torch.dtype) -> Callable[[torch.Tensor], Any]:
+    """How the two-loop recursion holds a 0-d result of ``dtype``: ``float`` for float64 (the same
+    number, and float64 arithmetic on it rounds as the tensor's would), the tensor itself otherwise."""
+    return float if dtype == torch.float64 else _same
+
+
+def curvature_holds(ys: Any, s: torch.Tensor, old_grad: torch.Tensor, line_search: str | None,
+                    number: Callable[[torch.Tensor], Any]) -> bool:  # fmt: skip
+    """Whether the pair with ``s'y = ys`` enters the memory: torch's ``s'y > 1e-10`` for the fixed
+    step, L-BFGS-B's scale-free ``s'y > eps * (-g_old' s)`` with the line search."""
+    if line_search is None:
+        return bool(ys > 1e-10)
+    return bool(ys > torch.finfo(s.dtype).eps * -number(old_grad.dot(s)))
+
+
+def infinity_norm(vector: torch.Tensor) -> float:
+    """``max |v_i|`` as a float; NaN when ``vector`` holds a NaN (torch's max propagates it), so one
+    reduction tells both the norm and whether every entry is finite."""
+    return float(vector.abs().max())
+
+
+def two_loop(g: torch.Tensor, steps: list[torch.Tensor], changes: list[torch.Tensor], rho: list[Any],
+             h_diag: Any, number: Callable[[torch.Tensor], Any]) -> torch.Tensor:  # fmt: skip
+    """``-H g`` from the pairs ``(steps[i], changes[i])`` = (s_i, y_i), oldest first, with
+    ``rho[i] = 1 / s_i'y_i`` and ``H0 = h_diag * I`` (Nocedal & Wright, Algorithm 7.4)."""
+    alphas: list[Any] = [0.0] * len(steps)
+    q = g.neg()
+    for i in range(len(steps) - 1, -1, -1):
+        alphas[i] = number(steps[i].dot(q)) * rho[i]
+        q.add_(changes[i], alpha=-alphas[i])
+    r = q.mul_(h_diag)
+    for i, (step, change) in enumerate(zip(steps, changes, strict=True)):
+        beta = number(change.dot(r)) * rho[i]
+        r.add_(step, alpha=alphas[i] - beta)
+    return r
+
+
 class LBFGS(SecondOrderBase):
     r"""L-BFGS, closure-based like ``torch.optim.LBFGS``; all param groups form one vector.
 
@@ -147,45 +188,56 @@ class LBFGS(SecondOrderBase):
             if not (is_number(value) or (isinstance(value, torch.Tensor) and value.numel() == 1)):
                 raise TypeError(f"{name}.load_state_dict: state[{key!r}][{item!r}] must be a number, got {value!r}")
 
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """torch's ``zero_grad``. With ``set_to_none`` (the default) it sets every ``.grad`` to None
+        directly, outside torch's profiler range: a step calls the closure, and so this, once per
+        evaluation, where that range would cost more than the work."""
+        if not set_to_none:
+            super().zero_grad(set_to_none=False)
+            return
+        for p in self._flat.params:
+            p.grad = None
+
     # ----------------------------------------------------------------- evaluation
-    def _evaluate(self, closure: Callable[[], Any]) -> tuple[float, torch.Tensor]:
+    def _evaluate(self, closure: Callable[[], Any], state: dict[str, Any]) -> tuple[float, torch.Tensor]:
         loss = to_float(closure())
-        state = self._state
         state["func_evals"] += 1
         state["grad_evals"] += 1
-        return loss, self._flat.grad().clone()
+        return loss, self._flat_grad()
+
+    def _flat_grad(self) -> torch.Tensor:
+        """The gradient as one new vector (a copy, safe to keep when a closure accumulates in place)."""
+        params = self._flat.params
+        grad = params[0].grad if len(params) == 1 else None
+        if grad is None or grad.is_complex() or grad.layout != torch.strided:
+            return self._flat.grad()
+        return (grad if grad.ndim == 1 else grad.reshape(-1)).clone()
 
     # ----------------------------------------------------------------- direction
     def _direction(self, g: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> torch.Tensor:
-        """Update the (s, y) memory with the last step and return ``-H g`` (two-loop recursion)."""
+        """Update the (s, y) memory with the last step and return ``-H g`` (two-loop recursion).
+
+        The scalars (``s'y``, ``rho``, the alphas) are Python floats for float64 params: float64
+        arithmetic on the same values, so every result equals that of 0-d float64 tensors bit for
+        bit, without a tensor operation per scalar. Other dtypes keep 0-d tensors, which round in
+        their own precision.
+        """
         if state.pop("restart", False) or state["n_iter"] == 1 or "d" not in state:
             state.update(old_dirs=[], old_stps=[], ro=[], H_diag=1)
             return g.neg()
+        number = scalar_reader(g.dtype)
+        old_dirs, old_stps, ro = state["old_dirs"], state["old_stps"], state["ro"]
         y = g.sub(state["prev_flat_grad"])
         s = state["d"].mul(state["t"])
-        ys = y.dot(s)
-        if group["line_search"] is None:
-            curvature_ok = ys > 1e-10  # torch.optim.LBFGS's rule
-        else:  # L-BFGS-B's scale-free rule: s'y > eps * (-g_old' s)
-            curvature_ok = ys > torch.finfo(g.dtype).eps * -state["prev_flat_grad"].dot(s)
-        old_dirs, old_stps, ro = state["old_dirs"], state["old_stps"], state["ro"]
-        if curvature_ok:
+        ys = number(y.dot(s))
+        if curvature_holds(ys, s, state["prev_flat_grad"], group["line_search"], number):
             if len(old_dirs) == group["history_size"]:
                 old_dirs.pop(0), old_stps.pop(0), ro.pop(0)
             old_dirs.append(y)
             old_stps.append(s)
             ro.append(1.0 / ys)
-            state["H_diag"] = ys / y.dot(y)
-        alphas = [None] * len(old_dirs)
-        q = g.neg()
-        for i in range(len(old_dirs) - 1, -1, -1):
-            alphas[i] = old_stps[i].dot(q) * ro[i]
-            q.add_(old_dirs[i], alpha=-alphas[i])
-        r = torch.mul(q, state["H_diag"])
-        for i in range(len(old_dirs)):
-            beta = old_dirs[i].dot(r) * ro[i]
-            r.add_(old_stps[i], alpha=alphas[i] - beta)
-        return r
+            state["H_diag"] = ys / number(y.dot(y))
+        return two_loop(g, old_stps, old_dirs, ro, state["H_diag"], number)
 
     def _first_trial_step(self, d: torch.Tensor, g: torch.Tensor, group: dict[str, Any], fresh: bool) -> float:
         lr = float(group["lr"])  # a tensor lr is read afresh at every step
@@ -197,13 +249,24 @@ class LBFGS(SecondOrderBase):
         return lr / norm if 0.0 < norm < math.inf else lr  # unit-length first move, as L-BFGS-B
 
     # ----------------------------------------------------------------- moves
-    def _line_search(self, closure, x0, d, loss, g, gtd, t, budget, group):
+    def _mover(self, x0: torch.Tensor, d: torch.Tensor) -> Callable[[float], Any]:
+        """``place(step)`` puts the params at ``x0 + step * d``. One contiguous param is written in
+        place by the same kernel (``add`` with ``alpha``), so its entries round as in a new tensor."""
+        params = self._flat.real_params()
+        if len(params) == 1 and params[0].is_contiguous():
+            target = params[0].view(-1)
+            return lambda step: torch.add(x0, d, alpha=step, out=target)
+        return lambda step: self._flat.set_(x0.add(d, alpha=step))
+
+    def _line_search(self, closure, d, loss, g, gtd, t, budget, group, state):
         """Run the strong Wolfe search; returns (result, loss, g) with params left at the accepted point."""
+        x0 = self._flat.get()
+        place = self._mover(x0, d)
         last: dict[str, Any] = {}
 
         def evaluate(step: float) -> tuple[float, float]:
-            self._flat.set_(x0.add(d, alpha=step))
-            f, grad = self._evaluate(closure)
+            place(step)
+            f, grad = self._evaluate(closure, state)
             last["g"] = grad
             return f, float(grad.dot(d))
 
@@ -233,11 +296,12 @@ class LBFGS(SecondOrderBase):
         group, state = self.param_groups[0], self._state
         state["func_evals"] += 1
         state["grad_evals"] += 1
-        g = self._flat.grad().clone()
-        if not (math.isfinite(loss) and bool(torch.isfinite(g).all())):
+        g = self._flat_grad()
+        grad_max = infinity_norm(g)
+        if not (math.isfinite(loss) and math.isfinite(grad_max)):
             self._finish(Status.NON_FINITE, f"non-finite loss or gradient at the start (loss={loss})")
             return orig_loss
-        if float(g.abs().max()) <= group["tolerance_grad"]:
+        if grad_max <= group["tolerance_grad"]:
             self._finish(Status.CONVERGED, "gradient infinity norm <= tolerance_grad")
             return orig_loss
         self._run(closure, callback, loss, g, group, state)
@@ -267,11 +331,11 @@ class LBFGS(SecondOrderBase):
                 self._flat.add_(d, t)
                 evaluated = n_iter != group["max_iter"]
                 if evaluated:
-                    loss, g = self._evaluate(closure)
+                    loss, g = self._evaluate(closure, state)
                     evals += 1
             else:
                 budget = group["max_eval"] - evals
-                result, loss, g = self._line_search(closure, self._flat.get(), d, loss, g, gtd, t, budget, group)
+                result, loss, g = self._line_search(closure, d, loss, g, gtd, t, budget, group, state)
                 evals += result.nfev
                 if not result.accepted:
                     if result.nfev >= budget:
@@ -285,26 +349,27 @@ class LBFGS(SecondOrderBase):
                     return self._finish(status, f"line search failed along -g: {result.task.lower()}")
                 t = result.step
             state["d"], state["t"] = d, t
+            grad_max = infinity_norm(g) if evaluated else math.nan
             if callback is not None and evaluated:
-                info = IterationInfo(state["n_iter"], loss, float(g.abs().max()), self.nfev, self.ngev, 0, t)
-                if callback(info):
+                counts = int(state["func_evals"]), int(state["grad_evals"])
+                if callback(IterationInfo(state["n_iter"], loss, grad_max, *counts, 0, t)):
                     return self._finish(Status.CALLBACK, "stopped by the callback")
-            stop = self._stop_reason(loss, g, d, t, evals, n_iter, state["prev_loss"], group, evaluated)
+            stop = self._stop_reason(loss, grad_max, d, t, evals, n_iter, state["prev_loss"], group, evaluated)
             if stop is not None:
                 return self._finish(*stop)
 
-    def _stop_reason(self, loss, g, d, t, evals, n_iter, prev_loss, group, evaluated):
+    def _stop_reason(self, loss, grad_max, d, t, evals, n_iter, prev_loss, group, evaluated):
         if evaluated:
-            if not (math.isfinite(loss) and bool(torch.isfinite(g).all())):
+            if not (math.isfinite(loss) and math.isfinite(grad_max)):
                 return Status.NON_FINITE, f"non-finite loss or gradient after iteration {n_iter} (loss={loss})"
-            if float(g.abs().max()) <= group["tolerance_grad"]:
+            if grad_max <= group["tolerance_grad"]:
                 return Status.CONVERGED, "gradient infinity norm <= tolerance_grad"
         if n_iter == group["max_iter"]:
             return Status.MAX_ITER, f"reached max_iter={group['max_iter']}"
         if evals >= group["max_eval"]:
             return Status.MAX_EVAL, f"reached max_eval={group['max_eval']}"
         tol = group["tolerance_change"]
-        step_norm = float(d.abs().max()) * t
+        step_norm = infinity_norm(d) * t
         if step_norm <= tol:
             return Status.SMALL_CHANGE, f"step infinity norm {step_norm:.3g} <= tolerance_change {tol:g}"
         if abs(loss - prev_loss) < tol:
