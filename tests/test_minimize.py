@@ -26,7 +26,7 @@ def bowl(x: torch.Tensor) -> torch.Tensor:
 FIRST_ORDER_LR = {"sgd": 0.3, "momentum": 0.1, "nesterov": 0.1, "adagrad": 1.0, "rmsprop": 0.01, "adam": 0.05,
                   "adamw": 0.05}  # fmt: skip
 PINNED_NIT = {"sgd": 26, "momentum": 174, "nesterov": 64, "adagrad": 20, "rmsprop": 408, "adam": 152, "adamw": 152,
-              "lbfgs": 7, "newton": 1, "newton-cg": 5, "saddle-free-newton": 1}  # fmt: skip
+              "lbfgs": 7, "newton": 2, "newton-cg": 5, "saddle-free-newton": 1}  # fmt: skip
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -59,8 +59,8 @@ def test_lbfgs_matches_scipy_on_rosenbrock_and_keeps_a_2d_path():
 
 def test_newton_history_on_a_2d_surface():
     res = minimize(rosenbrock, np.array([-1.2, 1.0]), "newton", tol=1e-10)
-    assert res.success and res.nit == 21 and res.nfev == 28  # pinned
-    assert res.history.x.shape == (22, 2) and np.all(np.diff(res.history.f) < 0)  # the trust region only descends
+    assert res.success and res.nit == 23 and res.nfev == 27  # pinned
+    assert res.history.x.shape == (24, 2) and np.all(np.diff(res.history.f) < 0)  # the trust region only descends
 
 
 def test_tensor_in_tensor_out_and_dtype_kept():

@@ -23,6 +23,7 @@ from inertia.second_order.base import IterationInfo
 from inertia.second_order.curvature import autograd_hvp, lanczos_curvature
 from inertia.second_order.lbfgs import LBFGS
 from inertia.second_order.newton import Newton
+from inertia.second_order.newton_trust import INITIAL_TRUST_RADIUS
 from inertia.second_order.result import History, Iterate, Recorder, Result
 from inertia.second_order.status import Status
 
@@ -130,6 +131,10 @@ def minimize(
             False) looks for negative curvature at the end point (one evaluation, up to 20
             Hessian-vector products): a saddle ends with status ``"saddle"``, not success. The
             Newton methods check by default (``check_curvature`` is an argument of :class:`Newton`).
+            ``"newton"`` takes ``trust_radius=1.0`` by default: the trust-region subproblem solved by
+            Moré–Sorensen's iteration, as scipy's ``trust-exact`` (:mod:`inertia.second_order.newton_trust`);
+            passing ``damping``, ``lr``, ``trust_region=False`` or ``trust_radius=None`` selects the
+            Levenberg–Marquardt damping of :class:`Newton` instead.
 
     Returns:
         :class:`Result`. Failures (line search, non-finite values, non-descent, evaluation limit)
@@ -140,7 +145,7 @@ def minimize(
         >>> rosenbrock = lambda x: (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
         >>> res = inertia.minimize(rosenbrock, np.array([-1.2, 1.0]), method="newton")
         >>> res.success, res.nit, res.nfev, res.x.round(6)
-        (True, 20, 27, array([1., 1.]))
+        (True, 22, 26, array([1., 1.]))
 
     Like ``scipy.optimize.minimize``, evaluation counts are part of the result, and tests pin them.
     """
@@ -254,6 +259,8 @@ def _run_newton(fun, x, method, tol, max_iter, recorder, options):
             f"max_exact_params={cap}; use method='newton-cg' (Hessian-vector products) or raise max_exact_params"
         )
     options.setdefault("on_failure", "ignore")
+    if mode == "exact" and options.get("trust_region", True) is True and not {"damping", "lr"} & set(options):
+        options.setdefault("trust_radius", INITIAL_TRUST_RADIUS)  # the exact trust-region subproblem
     opt = Newton([x], mode=mode, max_iter=max_iter, tolerance_grad=tol, **options)
     x0 = x.detach().clone()
     opt.step(lambda: _call(fun, x), callback=_optimizer_callback(x, recorder))

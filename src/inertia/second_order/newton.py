@@ -1,31 +1,25 @@
-"""Newton's method in three forms, with Levenberg–Marquardt damping as a trust region.
+"""Newton's method in three forms; Levenberg–Marquardt damping or a trust radius as the trust region.
 
-Each iteration solves ``(B + lam I) d = -g`` with B = H ("exact", "cg") or B = |H| ("saddle-free")
-and moves to ``x + lr d``. With ``trust_region=True`` the damping ``lam`` adapts to the ratio
-``rho = (f(x) - f(x + d)) / (m(0) - m(d))`` of actual to predicted decrease: a step with
-``rho <= 1e-4`` is rejected and ``lam`` grows 4x; ``rho > 0.75`` shrinks ``lam`` 3x, down to
-``damping``; ``rho < 0.25`` grows it (Nocedal & Wright, Numerical Optimization, 2nd ed., §4.1 and
-§10.3). In "exact" mode the trust region also keeps ``H + lam I`` positive definite. With
-``trust_region=False`` the step is the plain damped Newton step, which follows negative curvature
-to saddle points; where the gradient vanishes, the curvature check (:mod:`.curvature`) tells a
-saddle from a minimum, and saddle-free Newton and the trust region step away from it.
+Each iteration solves ``(B + lam I) d = -g`` with B = H ("exact", "cg") or B = |H| ("saddle-free") and
+moves to ``x + lr d``. With ``trust_region=True`` ``lam`` adapts to the ratio ``rho`` of actual to
+predicted decrease: ``rho <= 1e-4`` rejects the step and ``lam`` grows 4x; ``rho > 0.75`` shrinks it 3x,
+down to ``damping``; ``rho < 0.25`` grows it (Nocedal & Wright, 2nd ed., §4.1, §10.3); in "exact" mode it
+also keeps ``H + lam I`` positive definite. With ``trust_radius`` set ("exact" only), the trust-region
+subproblem is solved exactly instead, as scipy's trust-exact (:mod:`.newton_trust`). Without a trust
+region the plain damped step follows negative curvature to saddles; where the gradient vanishes the
+curvature check (:mod:`.curvature`) tells a saddle from a minimum.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from inertia.checks import STYLE_SENTENCE, check_non_negative
-from inertia.second_order.base import (
-    IterationInfo,
-    SecondOrderBase,
-    check_step_arguments,
-)
+from inertia.checks import STYLE_SENTENCE, check_non_negative, check_positive
+from inertia.second_order.base import IterationInfo, SecondOrderBase, check_step_arguments
 from inertia.second_order.curvature import (
     Curvature,
     TrialPoint,
@@ -35,7 +29,7 @@ from inertia.second_order.curvature import (
 )
 from inertia.second_order.flat import to_float
 from inertia.second_order.hvp import dense_hessian_from_gradient, gradient_with_graph, hvp_from_gradient
-from inertia.second_order.hyperparameters import NEWTON_MODES, check_newton_hyperparameters
+from inertia.second_order.hyperparameters import NEWTON_MODES
 from inertia.second_order.newton_directions import (
     CGModel,
     ExactModel,
@@ -43,25 +37,13 @@ from inertia.second_order.newton_directions import (
     SingularSystemError,
     judge_trial,
 )
+from inertia.second_order.newton_trust import Move, check_trust_hyperparameters, limit_stop, radius_iteration
 from inertia.second_order.status import Status
 
 MODES = NEWTON_MODES
 DEFAULT_KRYLOV_DIM = 20
 _SHRINK, _GROW = 0.75, 0.25
 _MAX_FACTORIZATIONS = 200
-
-
-@dataclass
-class _Move:
-    """Outcome of one iteration: a failure ``status``, or the new point (``grad`` None when the new
-    point has not been evaluated, as without a trust region)."""
-
-    evals: int
-    status: Status | None = None
-    message: str = ""
-    loss: float = math.nan
-    grad: torch.Tensor | None = None
-    step_norm: float = math.nan
 
 
 class Newton(SecondOrderBase):
@@ -108,6 +90,10 @@ class Newton(SecondOrderBase):
             eigenvalues where the mode forms H, else Lanczos on Hessian-vector products); at a saddle
             the status is ``"saddle"``, not ``"converged"``, except that saddle-free Newton and the trust
             region step along the negative curvature and go on.
+        trust_radius: None (default): ``lam`` adapts as above. A number (mode "exact", damping 0, lr 1):
+            the first radius of a trust region whose subproblem ``min g'd + d'Hd/2, ||d|| <= radius``
+            is solved exactly, hard case included (:mod:`.newton_trust`; what ``minimize(method="newton")``
+            uses by default).
         on_failure: ``"warn"``, ``"raise"`` or ``"ignore"`` when a step fails (a saddle counts as one).
 
     Counters ``nfev``, ``ngev``, ``nhvp`` (a dense Hessian counts n products) and ``status``,
@@ -115,7 +101,7 @@ class Newton(SecondOrderBase):
     """
 
     _PICKLED = (*SecondOrderBase._PICKLED, "start_loss", "start_grad_norm")
-    _ADDED_LATER = {"check_curvature": True}
+    _ADDED_LATER = {"check_curvature": True, "trust_radius": None}
 
     def __init__(
         self,
@@ -134,6 +120,7 @@ class Newton(SecondOrderBase):
         cg_max_iter: int | None = None,
         cg_rtol: float | None = None,
         check_curvature: bool = True,
+        trust_radius: float | None = None,
         on_failure: str = "warn",
     ) -> None:
         defaults = self._check_hyperparameters(
@@ -141,6 +128,7 @@ class Newton(SecondOrderBase):
                 mode=mode, lr=lr, damping=damping, trust_region=trust_region, max_iter=max_iter, max_eval=max_eval,
                 tolerance_grad=tolerance_grad, tolerance_change=tolerance_change, max_exact_params=max_exact_params,
                 krylov_dim=krylov_dim, cg_max_iter=cg_max_iter, cg_rtol=cg_rtol, check_curvature=check_curvature,
+                trust_radius=trust_radius,
             ),
             in_group=False,
         )  # fmt: skip
@@ -149,15 +137,17 @@ class Newton(SecondOrderBase):
         self.start_loss = math.nan  # loss and gradient infinity norm at the start of the last step()
         self.start_grad_norm = math.nan
 
-    _check_hyperparameters = staticmethod(check_newton_hyperparameters)
+    _check_hyperparameters = staticmethod(check_trust_hyperparameters)
 
     def _check_state_entry(self, key: Any, entry: Any) -> None:
-        """The loaded damping ``lam``: a finite number >= 0."""
-        if "lam" in entry:
-            try:
+        """The loaded damping ``lam`` and trust ``radius``: finite numbers, >= 0 and > 0."""
+        try:
+            if "lam" in entry:
                 check_non_negative("lam", entry["lam"], style=STYLE_SENTENCE)
-            except ValueError as exc:
-                raise ValueError(f"Newton.load_state_dict: state[{key!r}]: {exc}") from None
+            if "radius" in entry:
+                check_positive("radius", entry["radius"], style=STYLE_SENTENCE)
+        except ValueError as exc:
+            raise ValueError(f"Newton.load_state_dict: state[{key!r}]: {exc}") from None
 
     def _checked_flat(self, groups, hyperparameters):
         """The shared checks, and the size cap of the dense Hessian in "exact" mode."""
@@ -191,16 +181,13 @@ class Newton(SecondOrderBase):
         with torch.enable_grad():
             loss = closure()
         if any(p.grad is not None for p in params):
-            raise ValueError(
-                "Newton's closure must return the loss without calling backward(): Newton differentiates "
-                "the loss twice itself (remove loss.backward() from the closure)"
-            )
+            raise ValueError("Newton's closure must return the loss without calling backward(): Newton differentiates "
+                             "the loss twice itself (remove loss.backward() from the closure)")
         if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
             raise ValueError("Newton's closure must return a scalar loss tensor computed from the params")
         value = to_float(loss)
-        state = self._state
-        state["func_evals"] += 1
-        state["grad_evals"] += 1
+        self._state["func_evals"] += 1
+        self._state["grad_evals"] += 1
         with torch.enable_grad():
             return value, gradient_with_graph(loss, params)
 
@@ -265,7 +252,7 @@ class Newton(SecondOrderBase):
             self._state["n_iter"] += 1
             if new_g is None:  # trust_region=False: the next point still has to be evaluated
                 if n_iter == group["max_iter"] or evals >= group["max_eval"]:
-                    self._finish(*self._limit_status(n_iter, evals, group))
+                    self._finish(*limit_stop(n_iter, evals, group))
                     return first_loss
                 new_loss, new_g = self._evaluate(closure)
                 evals += 1
@@ -283,12 +270,6 @@ class Newton(SecondOrderBase):
 
     def _info(self, loss: float, g: torch.Tensor, step_norm: float) -> IterationInfo:
         return IterationInfo(self.nit, loss, float(g.detach().abs().max()), self.nfev, self.ngev, self.nhvp, step_norm)
-
-    @staticmethod
-    def _limit_status(n_iter: int, evals: int, group: dict[str, Any]) -> tuple[Status, str]:
-        if n_iter >= group["max_iter"]:
-            return Status.MAX_ITER, f"reached max_iter={group['max_iter']}"
-        return Status.MAX_EVAL, f"reached max_eval={group['max_eval']}"
 
     def _verdict(self, loss: float, g: torch.Tensor, group: dict[str, Any], where: str):
         """At the current point: a ``(status, message)`` to stop with (non-finite, converged, saddle),
@@ -317,7 +298,7 @@ class Newton(SecondOrderBase):
         hvp = self._counting(self._hvp_closure(g))
         return lanczos_curvature(hvp, g.detach(), group["krylov_dim"] or DEFAULT_KRYLOV_DIM)
 
-    def _escape(self, closure, loss: float, g: torch.Tensor, curvature: Curvature, group, budget: int) -> _Move:
+    def _escape(self, closure, loss: float, g: torch.Tensor, curvature: Curvature, group, budget: int) -> Move:
         """One iteration along the eigenvector of negative curvature (sign: downhill), first trial length lr."""
         v = curvature.vector.to(g.dtype)
         slope = float(g.detach().dot(v))
@@ -332,24 +313,26 @@ class Newton(SecondOrderBase):
         eps = torch.finfo(x0.dtype).eps
         step, point, evals = negative_curvature_search(evaluate_at, loss, slope, curvature.eigenvalue, group["lr"], budget, eps)
         if point is not None:
-            return _Move(evals, loss=point.loss, grad=point.grad, step_norm=step * float(v.abs().max()))
+            return Move(evals, loss=point.loss, grad=point.grad, step_norm=step * float(v.abs().max()))
         self._flat.set_(x0)
         if evals >= budget:
-            return _Move(evals, Status.MAX_EVAL, f"reached max_eval={group['max_eval']} leaving a saddle")
+            return Move(evals, Status.MAX_EVAL, f"reached max_eval={group['max_eval']} leaving a saddle")
         grad_norm = float(g.detach().abs().max())
         message = f"{curvature.saddle_message(grad_norm)}; no step along its eigenvector decreased f"
-        return _Move(evals, Status.SADDLE, message)
+        return Move(evals, Status.SADDLE, message)
 
     def _stop_reason(self, loss, prev_loss, step_norm, n_iter, evals, group, small_change_counts: bool):
         tol = group["tolerance_change"]
         if small_change_counts and (step_norm <= tol or abs(loss - prev_loss) < tol):
             return Status.SMALL_CHANGE, f"change in x or loss below tolerance_change={tol:g}"
         if n_iter >= group["max_iter"] or evals >= group["max_eval"]:
-            return self._limit_status(n_iter, evals, group)
+            return limit_stop(n_iter, evals, group)
         return None
 
-    def _iterate(self, closure, loss: float, g: torch.Tensor, group: dict[str, Any], budget: int) -> _Move:
+    def _iterate(self, closure, loss: float, g: torch.Tensor, group: dict[str, Any], budget: int) -> Move:
         """One Newton iteration from the current params (loss, g); at most ``budget`` evaluations."""
+        if group["trust_radius"] is not None:
+            return self._iterate_in_radius(closure, loss, g, group, budget)
         state = self._state
         lam = float(state.get("lam", group["damping"]))
         model = self._model(g, group)
@@ -360,7 +343,7 @@ class Newton(SecondOrderBase):
             try:
                 solved = model.solve(lam)
             except SingularSystemError as exc:
-                return _Move(evals, Status.SINGULAR, str(exc))
+                return Move(evals, Status.SINGULAR, str(exc))
             if solved is None:  # H + lam I not positive definite: more damping, no evaluation spent
                 lam = max(4.0 * lam, floor)
                 continue
@@ -369,14 +352,14 @@ class Newton(SecondOrderBase):
                 gd = float(model.g.dot(d))
                 predicted = -(lr * gd + lr * lr * (-predicted - gd))
             if not bool(torch.isfinite(d).all()):
-                return _Move(evals, Status.NON_FINITE, f"non-finite Newton direction (damping {lam:.3g})")
+                return Move(evals, Status.NON_FINITE, f"non-finite Newton direction (damping {lam:.3g})")
             step_norm = lr * float(d.abs().max())
             self._flat.set_(x0.add(d, alpha=lr))
             if not group["trust_region"]:
-                return _Move(evals, step_norm=step_norm)
+                return Move(evals, step_norm=step_norm)
             if evals >= budget:
                 self._flat.set_(x0)
-                return _Move(evals, Status.MAX_EVAL, eval_limit)
+                return Move(evals, Status.MAX_EVAL, eval_limit)
             new_loss, new_g = self._evaluate(closure)
             evals += 1
             accepted, rho = judge_trial(loss, new_loss, predicted, torch.finfo(x0.dtype).eps)
@@ -386,14 +369,30 @@ class Newton(SecondOrderBase):
                 elif rho is not None and rho < _GROW:
                     lam = max(4.0 * lam, floor)
                 state["lam"] = lam
-                return _Move(evals, loss=new_loss, grad=new_g, step_norm=step_norm)
+                return Move(evals, loss=new_loss, grad=new_g, step_norm=step_norm)
             self._flat.set_(x0)
             lam = max(4.0 * lam, floor)
             if isinstance(model, CGModel):  # its products need the graph that the trial overwrote
                 if evals >= budget:
-                    return _Move(evals, Status.MAX_EVAL, eval_limit)
+                    return Move(evals, Status.MAX_EVAL, eval_limit)
                 _, g_again = self._evaluate(closure)
                 evals += 1
                 model.hvp = self._counting(self._hvp_closure(g_again))
         state["lam"] = lam
-        return _Move(evals, Status.NO_PROGRESS, f"trust region rejected every step up to damping {lam:.3g}")
+        return Move(evals, Status.NO_PROGRESS, f"trust region rejected every step up to damping {lam:.3g}")
+
+    def _iterate_in_radius(self, closure, loss: float, g: torch.Tensor, group: dict[str, Any], budget: int) -> Move:
+        """One iteration on the exact trust-region subproblem (``trust_radius`` set; :mod:`.newton_trust`)."""
+        self._state["hvp_evals"] += g.numel()
+        hessian, x0 = dense_hessian_from_gradient(g, self._flat.params), self._flat.get()
+
+        def evaluate_at(d: torch.Tensor) -> tuple[float, torch.Tensor]:
+            self._flat.set_(x0 + d)
+            return self._evaluate(closure)
+
+        radius = self._state.get("radius", group["trust_radius"])
+        move, self._state["radius"] = radius_iteration(hessian, g.detach(), evaluate_at, loss, radius, budget,
+                                                       group["max_eval"])
+        if move.status is not None:
+            self._flat.set_(x0)
+        return move
