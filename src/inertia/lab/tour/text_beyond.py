@@ -111,14 +111,14 @@ BEYOND_KO: dict[str, str] = {
     "beyond.col.bytes": "parameter당 state 바이트", "beyond.col.cos_gradient": "-g와의 cosine",
     "beyond.col.cos_sign": "-sign(g)와의 cosine", "beyond.col.length": "길이 / lr",
     "beyond.diagonal.supports": "골짜기를 회전하면 {method}은(는) {valley} 느려지고 (축 정렬 {aligned} step, 가장 많이 "
-                                "기울인 경우 {rotated} step) 이차함수에서는 {quad} 느려진다: 어느 문제에서든 "
+                                "기울인 경우 {rotated} step) 이차함수에서는 {quad} 느려진다: 적어도 한 문제에서 "
                                 "{threshold}배 이상이므로 이 좌표별 방법에 대해 노트의 주장이 성립한다.",
     "beyond.diagonal.contradicts": "회전해도 {method}은(는) 골짜기에서 {valley} (축 정렬 {aligned} step, 가장 많이 기울인 "
                                    "경우 {rotated} step), 이차함수에서 {quad}만 느려진다: 잰 곳 모두 {threshold}배 "
                                    "미만이므로 여기서는 기울기가 이 좌표별 방법을 해치지 않는다.",
     "beyond.diagonal.unmeasured": _UNMEASURED_KO,
     "beyond.rotates.supports": "{method}도 회전 때문에 느려진다: 골짜기에서 {valley} (축 정렬 {aligned} step, 가장 "
-                               "많이 기울인 경우 {rotated} step), 이차함수에서 {quad}, 어느 문제에서든 {threshold}배 "
+                               "많이 기울인 경우 {rotated} step), 이차함수에서 {quad}, 적어도 한 문제에서 {threshold}배 "
                                "이상이다: 여기서는 이 방법도 기울기를 풀지 못한다.",
     "beyond.rotates.contradicts": "{method}은(는) 회전 때문에 느려지지 않는다: 골짜기에서 {valley} (축 정렬 {aligned} step, "
                                   "가장 많이 기울인 경우 {rotated} step), 이차함수에서 {quad}로 잰 곳 모두 "
