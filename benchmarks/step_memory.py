@@ -11,13 +11,15 @@ optimizer state, flat buffers included) + the highest running sum of the allocat
 
 Rows: torch.optim.AdamW (``foreach`` and the for-loop), inertia.AdamW (``impl="reference"`` and
 ``"fused"``), and each of them fused into backward (torch's way: one optimizer per parameter stepped from
-its post-accumulate-grad hook; inertia's: :func:`inertia.optim.fuse_into_backward`). The precision column
-is fp32 for every row; mixed-precision and 8-bit state rows will be further entries of :data:`PRECISIONS`.
+its post-accumulate-grad hook; inertia's: :func:`inertia.optim.fuse_into_backward`). ``--precision``
+chooses the mode (:data:`PRECISIONS`: the parameters' dtype and inertia's ``precision`` option; torch's rows
+keep torch's behaviour over parameters of that dtype), ``all`` measures each in turn.
 
 Example::
 
     python benchmarks/step_memory.py                 # full size, about a minute
     python benchmarks/step_memory.py --scale 0.05    # a few seconds
+    python benchmarks/step_memory.py --scale 0.05 --precision all
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import gc
 import itertools
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -39,11 +42,19 @@ from torch import Tensor, nn
 from torch.profiler import ProfilerActivity, profile
 
 import inertia
+from inertia.kernels.rule_info import FusedFallbackWarning
 from inertia.optim import fuse_into_backward
 
-#: Storage precision of parameters, gradients and optimizer state per mode. Mixed precision (bf16 params,
-#: fp32 master copies) and 8-bit optimizer state will be entries here; each needs its own model builder.
-PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32}
+#: Per mode: the dtype of the parameters (and gradients) and inertia's ``precision`` option.
+PRECISIONS: dict[str, tuple[torch.dtype, str]] = {
+    "fp32": (torch.float32, "native"),
+    "fp32+8bit-state": (torch.float32, "native+8bit-state"),
+    "bf16+master": (torch.bfloat16, "master"),
+    "bf16+master+8bit-state": (torch.bfloat16, "master+8bit-state"),
+    "bf16+stochastic": (torch.bfloat16, "stochastic"),
+    "bf16+stochastic+bf16-state": (torch.bfloat16, "stochastic+bf16-state"),
+    "bf16+stochastic+8bit-state": (torch.bfloat16, "stochastic+8bit-state"),
+}
 LR = 1e-4
 
 
@@ -153,28 +164,31 @@ class Row:
     """One configuration: a label, how to build its optimizer, whether the step is fused into backward."""
 
     label: str
-    build: Callable[[nn.Module], Any]
+    build: Callable[[nn.Module, str], Any]  # (model, inertia's precision option) -> optimizer
     in_backward: bool
 
 
-def _inertia_in_backward(impl: str) -> Callable[[nn.Module], Any]:
-    def build(model: nn.Module) -> Any:
-        optimizer = inertia.AdamW(model.parameters(), lr=LR, impl=impl)
-        fuse_into_backward(model, optimizer)
+def _inertia(impl: str, in_backward: bool) -> Callable[[nn.Module, str], Any]:
+    def build(model: nn.Module, precision: str) -> Any:
+        with warnings.catch_warnings():  # impl="fused" under a non-native precision steps on the reference path
+            warnings.simplefilter("ignore", FusedFallbackWarning)
+            optimizer = inertia.AdamW(model.parameters(), lr=LR, impl=impl, precision=precision)
+        if in_backward:
+            fuse_into_backward(model, optimizer)
         return optimizer
 
     return build
 
 
 ROWS = (
-    Row("torch.optim.AdamW foreach", lambda m: torch.optim.AdamW(m.parameters(), lr=LR, foreach=True), False),
-    Row("torch.optim.AdamW for-loop", lambda m: torch.optim.AdamW(m.parameters(), lr=LR, foreach=False), False),
-    Row("inertia.AdamW reference", lambda m: inertia.AdamW(m.parameters(), lr=LR, impl="reference"), False),
-    Row("inertia.AdamW fused", lambda m: inertia.AdamW(m.parameters(), lr=LR, impl="fused"), False),
-    Row("torch.optim.AdamW foreach", lambda m: TorchInBackward(m.parameters(), foreach=True), True),
-    Row("torch.optim.AdamW for-loop", lambda m: TorchInBackward(m.parameters(), foreach=False), True),
-    Row("inertia.AdamW reference", _inertia_in_backward("reference"), True),
-    Row("inertia.AdamW fused", _inertia_in_backward("fused"), True),
+    Row("torch.optim.AdamW foreach", lambda m, _: torch.optim.AdamW(m.parameters(), lr=LR, foreach=True), False),
+    Row("torch.optim.AdamW for-loop", lambda m, _: torch.optim.AdamW(m.parameters(), lr=LR, foreach=False), False),
+    Row("inertia.AdamW reference", _inertia("reference", False), False),
+    Row("inertia.AdamW fused", _inertia("fused", False), False),
+    Row("torch.optim.AdamW foreach", lambda m, _: TorchInBackward(m.parameters(), foreach=True), True),
+    Row("torch.optim.AdamW for-loop", lambda m, _: TorchInBackward(m.parameters(), foreach=False), True),
+    Row("inertia.AdamW reference", _inertia("reference", True), True),
+    Row("inertia.AdamW fused", _inertia("fused", True), True),
 )
 
 
@@ -230,7 +244,7 @@ def release_freed_memory() -> None:
 def measure(row: Row, template: GPT2Shaped, precision: str, batch: int, sequence: int) -> dict[str, Any]:
     """Copy the model and build the optimizer of ``row``, take a warm-up step, profile a training step."""
     model = template.fresh_copy()
-    optimizer = row.build(model)
+    optimizer = row.build(model, PRECISIONS[precision][1])
     shape = template.shape
     tokens = torch.randint(0, shape.vocab, (batch, sequence + 1), generator=torch.Generator().manual_seed(1))
     warm_up(model, optimizer, row.in_backward)
@@ -280,7 +294,7 @@ def scale_value(text: str) -> float:
 
 def run(scale: float = 1.0, precision: str = "fp32", batch: int = 1, sequence: int = 64) -> list[dict[str, Any]]:
     """Measure every row; return the results (see :func:`table`)."""
-    template = GPT2Shaped(Shape.scaled(scale), PRECISIONS[precision])
+    template = GPT2Shaped(Shape.scaled(scale), PRECISIONS[precision][0])
     return [measure(row, template, precision, batch, sequence) for row in ROWS]
 
 
@@ -288,11 +302,12 @@ def main(argv: list[str] | None = None) -> None:
     """Parse the arguments, measure every row and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=scale_value, default=1.0, help="shrink the model (1: GPT-2 small)")
-    parser.add_argument("--precision", choices=sorted(PRECISIONS), default="fp32")
+    parser.add_argument("--precision", choices=[*PRECISIONS, "all"], default="fp32")
     parser.add_argument("--batch", type=positive_int("batch"), default=1)
     parser.add_argument("--sequence", type=positive_int("sequence"), default=64)
     args = parser.parse_args(argv)
-    results = run(args.scale, args.precision, args.batch, args.sequence)
+    modes = list(PRECISIONS) if args.precision == "all" else [args.precision]
+    results = [r for mode in modes for r in run(args.scale, mode, args.batch, args.sequence)]
     first = results[0]
     print(f"GPT-2-shaped model at scale {args.scale}: {first['params']:,} parameters, batch {args.batch} x "
           f"sequence {args.sequence}, torch {torch.__version__}, {torch.get_num_threads()} threads")

@@ -34,6 +34,7 @@ from inertia.optim.precision import (
     check_group_precision,
     export_precision_state,
     is_native,
+    keeps_flat_state,
     precision_entry,
     restore_exact_state,
     state_dtype_for,
@@ -69,7 +70,6 @@ def outside_dynamo(method: Callable[..., Any]) -> Callable[..., Any]:
         return method(*args, **kwargs)
 
     return call
-
 
 
 #: A param group, as torch.optim keeps it (``params`` and the hyperparameters).
@@ -163,7 +163,7 @@ class FlatOptimizer(Optimizer):
         if layout is None or isinstance(layout, PlainLayout) != plain or not layout.matches(group["params"], name):
             layout = PlainLayout(group["params"]) if plain else GroupLayout(group["params"], state_dtype_for(name), name)
             self.layouts[id(group)] = layout
-            if not plain:
+            if not plain and keeps_flat_state(group):
                 self._adopt_state(group, layout)
         return layout
 

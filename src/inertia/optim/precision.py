@@ -41,7 +41,7 @@ from inertia.optim.precision_8bit import (
 
 __all__ = [
     "MASTER_KEY", "add_rounding_entries", "canonical_precision", "check_group_precision", "export_precision_state",
-    "group_precision", "is_native", "precision_entry", "restore_exact_state", "state_dtype_for", "step_with_precision", "uses_rounding",
+    "group_precision", "is_native", "keeps_flat_state", "precision_entry", "restore_exact_state", "state_dtype_for", "step_with_precision", "uses_rounding",
     "warn_reference_path",
 ]
 
@@ -118,6 +118,12 @@ def add_rounding_entries(group: dict[str, Any]) -> None:
         group.setdefault("rounding_step", 0)
 
 
+def keeps_flat_state(group: Mapping[str, Any]) -> bool:
+    """Whether ``group``'s state lives in the flat buffers: not under ``8bit-state`` (the quantised moments are
+    tensors of their own, and so are the float32 moments of small tensors: a flat buffer spans the bucket)."""
+    return is_native(group) or group_precision(group).state != "8bit-state"
+
+
 def state_dtype_for(name: str) -> Callable[[torch.dtype], torch.dtype] | None:
     """The function from a parameter dtype to its state dtype under the ``precision`` called ``name`` (for
     the flat layout), or None for native (the parameters' own dtype)."""
@@ -168,8 +174,9 @@ def _store(target: Tensor, value: Tensor, rounder: Rounder | None, index: int, s
     target.copy_(value)
 
 
-def _write_back(optimizer: Any, state: dict[str, Any], shadow: dict[str, Any], param: Tensor, layout: Any,
-                rounder: Rounder | None, index: int) -> None:
+def _write_back(optimizer: Any, state: dict[str, Any], shadow: dict[str, Any], param: Tensor,
+                where: tuple[Any, bool], rounder: Rounder | None, index: int) -> None:
+    layout, flat = where  # the group's layout, and whether its state lives in the flat buffers
     keys = optimizer.state_keys
     for key, value in shadow.items():
         if state.get(key) is value:
@@ -182,7 +189,9 @@ def _write_back(optimizer: Any, state: dict[str, Any], shadow: dict[str, Any], p
             target = target if isinstance(target, Tensor) else layout.step_view(param)
             state[key] = target.copy_(value)
         elif key in keys and value.shape == param.shape:
-            target = state.get(key) if isinstance(state.get(key), Tensor) else layout.view(key, param)
+            target = state.get(key)
+            if not isinstance(target, Tensor):
+                target = layout.view(key, param) if flat else torch.empty_like(value)
             _store(target, value, rounder, index, 1 + keys.index(key))
             state[key] = target
         else:
@@ -242,7 +251,8 @@ def step_with_precision(optimizer: Any, group: dict[str, Any], params: list[Tens
         optimizer.update_params(shadow_group, works)
         for param, work in zip(stepped, works, strict=True):
             state = optimizer.state.setdefault(param, {})
-            _write_back(optimizer, state, optimizer.state.get(work, {}), param, layout, rounder, indices[id(param)])
+            _write_back(optimizer, state, optimizer.state.get(work, {}), param, (layout, keeps_flat_state(group)),
+                        rounder, indices[id(param)])
             if precision.params == "master":
                 state[MASTER_KEY] = work
             _write_param(param, work, precision, rounder, indices[id(param)])
@@ -282,7 +292,11 @@ def restore_exact_state(optimizer: Any, state_dict: Mapping[str, Any]) -> None:
                 _restore_master(state, value, param)
             elif key == MASTER_KEY:
                 state.pop(MASTER_KEY, None)
-            elif key in optimizer.state_keys and isinstance(state.get(key), Tensor) and state[key].shape == value.shape:
+            elif key not in optimizer.state_keys or not isinstance(state.get(key), Tensor):
+                continue
+            elif not keeps_flat_state(groups[id(param)]):  # a small tensor's float32 moment, of its own
+                state[key] = value.detach().to(device=param.device, dtype=torch.float32, copy=True)
+            elif state[key].shape == value.shape:
                 state[key].copy_(value)
 
 
