@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from optimizer_db import INFO, OPTIMIZER_DB, config_id
 import inertia
 from inertia.kernels.low_precision import memory_per_parameter, parse_precision
 from inertia.kernels.rule_info import FusedFallbackWarning
+from inertia.optim import fuse_into_backward
 from inertia.optim.adam_8bit import QUANTIZED_KEYS, import_state, init_quantized_state, quantized_adam_update
 from inertia.optim.precision import MASTER_KEY
 
@@ -364,3 +366,26 @@ def test_8bit_state_refusals() -> None:
         inertia.Adam([param], lr=0.1, eps_mode="inside", precision="master+8bit-state")
     with pytest.raises(ValueError, match=r"Invalid precision: 'stochastic\+8bit-state' for inertia.RMSprop"):
         inertia.RMSprop([param], lr=0.1, precision="stochastic+8bit-state")
+
+
+@pytest.mark.parametrize("precision", ["master", "stochastic+bf16-state", "native+8bit-state"])
+def test_fused_into_backward_steps_as_step(precision: str) -> None:
+    """``fuse_into_backward`` with ``impl="fused"`` takes the precision step, as ``step()`` does."""
+    dtype = torch.float32 if precision.startswith("native") else torch.bfloat16
+    models = []
+    for _ in range(2):
+        torch.manual_seed(4)
+        model = torch.nn.Linear(80, 64).to(dtype)
+        models.append((model, inertia.AdamW(model.parameters(), lr=0.01, impl="fused", precision=precision)))
+    fuse_into_backward(*models[1])
+    inputs = torch.randn(5, 80, generator=torch.Generator().manual_seed(0)).to(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FusedFallbackWarning)
+        for model, optimizer in models:
+            for _ in range(2):
+                model(inputs).float().pow(2).mean().backward()
+                if model is models[0][0]:
+                    optimizer.step()
+                    optimizer.zero_grad()
+    for a, b in zip(models[0][0].parameters(), models[1][0].parameters(), strict=True):
+        assert torch.equal(a.detach(), b.detach())

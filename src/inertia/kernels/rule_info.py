@@ -137,8 +137,9 @@ class RuleInfo:
         return self.state_keys(StepSpec(self, flags))
 
     def spec(self, group: Mapping[str, Any]) -> tuple[StepSpec, tuple[Any, ...]] | None:
-        """The static spec and hyperparameters of a param group, or None if no fused kernel covers it."""
-        if group.get("differentiable"):
+        """The static spec and hyperparameters of a param group, or None if no fused kernel covers it (a
+        differentiable group, or one with a non-native ``precision``: its step is the reference path's)."""
+        if group.get("differentiable") or group.get("precision", "native") != "native":
             return None
         flags = tuple((name, int(value)) for name, value in self.options(group).items())
         return StepSpec(self, flags), self.hyper(group)

@@ -9,9 +9,10 @@ written back: the parameter as the master rounded to nearest (``master``) or the
 stochastically (``stochastic``), bfloat16 state rounded stochastically. Float32 state is updated in place.
 
 State keeps torch.optim's keys (in the state dtype), plus ``"master_param"`` (the float32 master weights)
-under ``master``; a group using stochastic rounding holds ``rounding_seed`` and ``rounding_step``, which
-key and count the Philox stream (see :mod:`inertia.kernels.low_precision`), so a run resumed from a
-``state_dict`` rounds every element as the uninterrupted run does.
+under ``master``. A group using stochastic rounding holds ``rounding_seed`` and each of its parameters'
+state a ``rounding_step`` count: they key and count the Philox stream (see
+:mod:`inertia.kernels.low_precision`), so a run resumed from a ``state_dict`` rounds every element as the
+uninterrupted run does.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ __all__ = [
 
 #: The state key of the float32 master weights (``precision="master..."``); torch.optim ignores it.
 MASTER_KEY = "master_param"
+#: The state key of a parameter's count of stochastically rounded steps (a Python int; torch.optim keeps it).
+ROUNDING_KEY = "rounding_step"
 NATIVE = Precision()
 NATIVE_NAMES = ("native", str(NATIVE))
 #: Golden-ratio increment that gives each step its own Philox key.
@@ -112,10 +115,9 @@ def check_group_precision(group: dict[str, Any], optimizer_name: str) -> None:
 
 def add_rounding_entries(group: dict[str, Any]) -> None:
     """Give a group that rounds stochastically its ``rounding_seed`` (drawn from torch's default generator)
-    and ``rounding_step`` counter, unless it has them (a loaded checkpoint's)."""
+    unless it has one (a loaded checkpoint's)."""
     if uses_rounding(group_precision(group)):
         group.setdefault("rounding_seed", int(torch.randint(0, 2**62, ()).item()))
-        group.setdefault("rounding_step", 0)
 
 
 def keeps_flat_state(group: Mapping[str, Any]) -> bool:
@@ -136,16 +138,27 @@ def state_dtype_for(name: str) -> Callable[[torch.dtype], torch.dtype] | None:
 
 
 class Rounder:
-    """Stochastic rounding of one step's tensors: Philox keyed by the group's seed and step, counted by
-    (parameter index in the group, slot, element index)."""
+    """Stochastic rounding of one step's tensors: Philox keyed by the group's seed and each parameter's own
+    count of rounded steps (``state["rounding_step"]``), counted by (parameter index in the group, slot,
+    element index); so a parameter rounds alike whether stepped with its group or alone (in backward)."""
 
     def __init__(self, group: dict[str, Any]) -> None:
-        self.seed = (int(group["rounding_seed"]) + int(group["rounding_step"]) * STEP_KEY_INCREMENT) % 2**64
+        self.base = int(group["rounding_seed"])
+        self.counts: dict[int, int] = {}
+
+    def start(self, state: Mapping[str, Any], index: int) -> None:
+        """Read the count of the parameter at ``index`` from its ``state`` before its step."""
+        self.counts[index] = int(state.get(ROUNDING_KEY, 0))
+
+    def advance(self, state: dict[str, Any], index: int) -> None:
+        """Record in ``state`` that the parameter at ``index`` took one more rounded step."""
+        state[ROUNDING_KEY] = self.counts.get(index, 0) + 1
 
     def round(self, values: Tensor, param_index: int, slot: int) -> Tensor:
         """``values`` (float32) rounded stochastically to bfloat16 on their own stream."""
+        seed = (self.base + self.counts.get(param_index, 0) * STEP_KEY_INCREMENT) % 2**64
         offset = (param_index * SLOTS + slot) << STREAM_SHIFT
-        return stochastic_round(values.contiguous(), torch.bfloat16, seed=self.seed, offset=offset)
+        return stochastic_round(values.contiguous(), torch.bfloat16, seed=seed, offset=offset)
 
 
 def _working_tensor(state: dict[str, Any], param: Tensor, precision: Precision) -> Tensor:
@@ -160,7 +173,7 @@ def _working_tensor(state: dict[str, Any], param: Tensor, precision: Precision) 
 def _shadow_state(state: dict[str, Any], compute: torch.dtype) -> dict[str, Any]:
     shadow = {}
     for key, value in state.items():
-        if key == MASTER_KEY:
+        if key in (MASTER_KEY, ROUNDING_KEY):
             continue
         if isinstance(value, Tensor) and key != "step" and value.is_floating_point() and value.dtype != compute:
             value = value.to(compute)
@@ -216,6 +229,8 @@ def _step_quantized(optimizer: Any, group: dict[str, Any], params: list[Tensor],
             continue
         work = _working_tensor(state, param, precision)
         work.grad = param.grad.to(torch.float32)
+        if rounder is not None:
+            rounder.start(state, indices[id(param)])
         try:
             step_8bit(state, param, work, values, layout)
         finally:
@@ -224,6 +239,8 @@ def _step_quantized(optimizer: Any, group: dict[str, Any], params: list[Tensor],
         if precision.params == "master":
             state[MASTER_KEY] = work
         _write_param(param, work, precision, rounder, indices[id(param)])
+        if rounder is not None:
+            rounder.advance(state, indices[id(param)])
     return others
 
 
@@ -243,6 +260,8 @@ def step_with_precision(optimizer: Any, group: dict[str, Any], params: list[Tens
         state = optimizer.state.get(param) or {}
         work = _working_tensor(state, param, precision)
         work.grad = param.grad.to(work.dtype)
+        if rounder is not None:
+            rounder.start(state, indices[id(param)])
         if state:
             optimizer.state[work] = _shadow_state(state, work.dtype)
         works.append(work)
@@ -256,6 +275,8 @@ def step_with_precision(optimizer: Any, group: dict[str, Any], params: list[Tens
             if precision.params == "master":
                 state[MASTER_KEY] = work
             _write_param(param, work, precision, rounder, indices[id(param)])
+            if rounder is not None:
+                rounder.advance(state, indices[id(param)])
     finally:
         optimizer.layouts.pop(id(shadow_group), None)
         for work in works:
@@ -264,8 +285,6 @@ def step_with_precision(optimizer: Any, group: dict[str, Any], params: list[Tens
     for key, value in shadow_group.items():
         if key not in ("params", "precision"):
             group[key] = value
-    if rounder is not None:
-        group["rounding_step"] = int(group["rounding_step"]) + 1
 
 
 def restore_exact_state(optimizer: Any, state_dict: Mapping[str, Any]) -> None:
