@@ -16,6 +16,7 @@ Run: python benchmarks/newton_vs_scipy_mgh.py
 from __future__ import annotations
 
 import argparse
+import math
 import warnings
 
 import numpy as np
@@ -73,6 +74,10 @@ def main() -> None:
     parser.add_argument("--max-iter", type=int, default=1000)
     parser.add_argument("--damping", action="store_true", help="inertia with the damping, not the trust radius")
     args = parser.parse_args()
+    if not (math.isfinite(args.tol) and args.tol >= 0):
+        parser.error(f"--tol must be a finite number >= 0, got {args.tol}")
+    if args.max_iter < 1:
+        parser.error(f"--max-iter must be at least 1, got {args.max_iter}")
     label = "inertia newton (damping)" if args.damping else "inertia newton"
     print(f"tol={args.tol:g}, max_iter={args.max_iter}; evaluations are f/gradient/Hessian\n")
     print(f"| problem (n) | {label}: solved | iterations | evaluations | final f "
