@@ -214,6 +214,7 @@ NEWTON_CASES = [
     *value_cases(Newton, "damping", [-1.0, math.inf, math.nan, "0", None, True]),
     *value_cases(Newton, "trust_region", ["yes", 1, None]),
     *value_cases(Newton, "check_curvature", ["yes", 0, None]),
+    *value_cases(Newton, "trust_radius", [0, -1.0, math.inf, math.nan, "1", True]),
     *value_cases(Newton, "max_iter", [*BAD_COUNTS, None]),
     *value_cases(Newton, "max_eval", [*BAD_COUNTS, None]),
     *value_cases(Newton, "max_exact_params", [0, 2.5, None]),
