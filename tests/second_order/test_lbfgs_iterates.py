@@ -206,3 +206,23 @@ def test_float_scalars_round_as_float64_tensors(seed):
     got = two_loop(g, steps, changes, [float(r) for r in ro_tensors], float(h_tensor), scalar_reader(torch.float64))
     assert torch.equal(got, expected)
     assert scalar_reader(torch.float32) is not float  # float32 keeps tensors: Python floats would round in float64
+
+
+def test_a_closure_that_replaces_the_params_memory_still_gets_every_iterate():
+    """Trial points go into the param's current memory, even when the closure swaps it (``p.data = ...``)."""
+    start = torch.tensor([-1.2, 1.0] * 3, dtype=torch.float64)
+    expected, expected_evals = reference_run(rosenbrock, start)
+    x = start.clone().requires_grad_(True)
+    opt = LBFGS([x], max_iter=10_000, max_eval=10_000, tolerance_grad=1e-8, tolerance_change=0.0)
+
+    def closure():
+        x.data = x.data.clone()  # new memory at every call
+        opt.zero_grad()
+        value = rosenbrock(x)
+        value.backward()
+        return value
+
+    got = []
+    opt.step(closure, callback=lambda info: got.append((x.detach().clone(), info.loss)))
+    assert len(got) == len(expected) > 1 and opt.nfev == expected_evals
+    assert all(torch.equal(a, b) and f == f_ref for (a, f), (b, f_ref) in zip(got, expected, strict=True))

@@ -249,23 +249,29 @@ class LBFGS(SecondOrderBase):
         return lr / norm if 0.0 < norm < math.inf else lr  # unit-length first move, as L-BFGS-B
 
     # ----------------------------------------------------------------- moves
-    def _mover(self, x0: torch.Tensor, d: torch.Tensor) -> Callable[[float], Any]:
-        """``place(step)`` puts the params at ``x0 + step * d``. One contiguous param is written in
-        place by the same kernel (``add`` with ``alpha``), so its entries round as in a new tensor."""
+    def _single_view(self) -> torch.Tensor | None:
+        """The only param as a flat view of its memory (of its real view if complex); None when there
+        are several params or it is not contiguous."""
         params = self._flat.real_params()
-        if len(params) == 1 and params[0].is_contiguous():
-            target = params[0].view(-1)
-            return lambda step: torch.add(x0, d, alpha=step, out=target)
-        return lambda step: self._flat.set_(x0.add(d, alpha=step))
+        return params[0].view(-1) if len(params) == 1 and params[0].is_contiguous() else None
 
     def _line_search(self, closure, d, loss, g, gtd, t, budget, group, state):
-        """Run the strong Wolfe search; returns (result, loss, g) with params left at the accepted point."""
-        x0 = self._flat.get()
-        place = self._mover(x0, d)
+        """Run the strong Wolfe search; returns (result, loss, g) with params left at the accepted point.
+
+        When :meth:`_single_view` gives a view (taken afresh at each trial, as the param's memory may
+        be replaced between closure calls), the trial point is written into the param's memory by the
+        kernel that would make the new tensor ``x0 + step * d`` (``add`` with ``alpha``), so its
+        entries are the same."""
+        view = self._single_view()
+        x0 = self._flat.get() if view is None else view.clone()
         last: dict[str, Any] = {}
 
         def evaluate(step: float) -> tuple[float, float]:
-            place(step)
+            target = self._single_view()
+            if target is None:
+                self._flat.set_(x0.add(d, alpha=step))
+            else:
+                torch.add(x0, d, alpha=step, out=target)
             f, grad = self._evaluate(closure, state)
             last["g"] = grad
             return f, float(grad.dot(d))
