@@ -19,7 +19,7 @@ from inertia.optim.adam_8bit import (
     init_quantized_state,
     quantized_adam_update,
 )
-from inertia.optim.adam_8bit_kernels import nearest_index_256  # noqa: F401 (compiled with the loop below)
+from inertia.optim.adam_8bit_kernels import code_table, nearest_index_table  # noqa: F401 (compiled below)
 
 FLOAT32_EPS = torch.finfo(torch.float32).eps
 LR = 1e-2
@@ -31,20 +31,23 @@ CONFIGS = {
 
 
 @numba_source()
-def nearest_256_loop(values, code, out):
+def nearest_table_loop(values, code, table, out):
+    bits = np.empty(1, np.float32)
+    bits_u32 = bits.view(np.uint32)
     for i in range(values.size):
-        out[i] = nearest_index_256(values[i], code)
+        out[i] = nearest_index_table(values[i], code, table, bits, bits_u32)
 
 
 @pytest.mark.parametrize("code", [dynamic_code(True), dynamic_code(False), linear_code(True), linear_code(False)])
-def test_the_branchless_search_chooses_the_index_torch_chooses(code: torch.Tensor) -> None:
+def test_the_table_search_chooses_the_index_torch_chooses(code: torch.Tensor) -> None:
     pytest.importorskip("numba")
     midpoints = (code[1:] + code[:-1]) / 2
     generator = torch.Generator().manual_seed(1)
     values = torch.cat([code, midpoints, torch.nextafter(midpoints, code[1:]), torch.nextafter(midpoints, code[:-1]),
-                        torch.rand(2000, generator=generator) * 2.2 - 1.1, torch.tensor([-1.0, 0.0, 1.0])])
+                        torch.rand(2000, generator=generator) * 2.2 - 1.1, torch.tensor([-1.0, -0.0, 0.0, 1.0, 1e-30, -1e-30]),
+                        torch.tensor([float("inf"), -float("inf")])])
     out = np.zeros(values.numel(), np.int64)
-    compiled(__name__, "nearest_256_loop", "numba")(values.numpy(), code.numpy(), out)
+    compiled(__name__, "nearest_table_loop", "numba")(values.numpy(), code.numpy(), code_table(code.numpy()), out)
     np.testing.assert_array_equal(out, nearest_code_index(values, code).numpy())
 
 

@@ -40,7 +40,7 @@ from inertia.kernels.blockwise_quant import (
 )
 from inertia.kernels.cpu import shared_pool
 from inertia.kernels.jit import compiled
-from inertia.optim.adam_8bit_kernels import adam_8bit_blocks
+from inertia.optim.adam_8bit_kernels import adam_8bit_blocks, code_table
 
 __all__ = [
     "MIN_8BIT_SIZE", "QUANTIZED_KEYS", "check_8bit_options", "export_state", "fused_quantized_adam_step",
@@ -234,21 +234,28 @@ PARALLEL_MIN_BLOCKS = 256
 
 def block_chunks(arrays: tuple[np.ndarray, ...], block_size: int, threads: int) -> list[tuple[np.ndarray, ...]]:
     """The kernel's arrays cut into ``threads`` runs of whole blocks (codes and absmax stay in step)."""
-    p, g, m_codes, m_absmax, v_codes, v_absmax, code_m, code_v = arrays
+    p, g, m_codes, m_absmax, v_codes, v_absmax, code_m, code_v, table_m, table_v = arrays
     blocks = m_absmax.size
     edges = [blocks * k // threads for k in range(threads + 1)]
     chunks = []
     for first, last in zip(edges[:-1], edges[1:], strict=True):
         lo, hi = first * block_size, min(last * block_size, p.size)
         chunks.append((p[lo:hi], g[lo:hi], m_codes[lo:hi], m_absmax[first:last], v_codes[lo:hi],
-                       v_absmax[first:last], code_m, code_v))
+                       v_absmax[first:last], code_m, code_v, table_m, table_v))
     return chunks
+
+
+@functools.lru_cache(maxsize=8)
+def cached_code_table(code_bytes: bytes) -> np.ndarray:
+    """:func:`inertia.optim.adam_8bit_kernels.code_table` of the code whose float32 bytes are given."""
+    return code_table(np.frombuffer(code_bytes, dtype=np.float32))
 
 
 def numba_step(buffers: tuple[Tensor, ...], scalars: dict[str, float], maximize: bool, block_size: int) -> None:
     """Run the numba kernel, the blocks split between ``torch.get_num_threads()`` threads."""
     kernel = compiled(KERNELS, "adam_8bit_blocks", "numba")
     arrays = tuple(tensor.detach().numpy() for tensor in buffers)
+    arrays += (cached_code_table(arrays[6].tobytes()), cached_code_table(arrays[7].tobytes()))
     f32 = np.float32
     tail = (f32(scalars["omb1"]), f32(scalars["beta2"]), f32(scalars["omb2"]), f32(scalars["eps"]),
             f32(scalars["wd"]), f32(scalars["decay"]), f32(scalars["step_size"]), f32(scalars["denom_scale"]),

@@ -7,8 +7,8 @@ and the new parameters. The numba kernel walks the block twice while it sits in 
 new absmax, then for the codes and the parameters: the update is recomputed, so no scratch buffer is
 needed and both passes give the same values); the Triton kernel keeps a program's blocks in registers.
 Both store the code :func:`inertia.kernels.blockwise_quant.nearest_code_index` chooses; the numba
-kernel finds it with a branchless search of the 256 values (:func:`nearest_index_256`: about four times
-faster than the branching ``nearest_index_sorted``, whose data-dependent branches are mispredicted).
+kernel finds it from a table of the float32's upper 16 bits and a step or two through the code
+(:func:`nearest_index_table`, in place of a binary search's eight dependent loads and mispredicted branches).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from inertia.kernels.triton_helpers import (  # noqa: F401 (compiled with the ke
     quantize_block,
 )
 
-__all__ = ["adam_8bit_blocks", "adam_8bit_kernel", "nearest_index_256"]
+__all__ = ["adam_8bit_blocks", "adam_8bit_kernel", "code_table", "nearest_index_table"]
 
 
 @numba_source(error_model="numpy")
@@ -38,22 +38,36 @@ def nan_max(running, value):
     return magnitude if (magnitude > running or magnitude != magnitude) and running == running else running
 
 
+def code_table(code: np.ndarray) -> np.ndarray:
+    """The search table of a sorted float32 code of 256 values for :func:`nearest_index_table`: for each
+    of the 65536 values of a float32's upper 16 bits (sign, exponent, 7 fraction bits), the number of code
+    values below the lowest float32 with those bits (at most 255)."""
+    buckets = np.arange(2**16, dtype=np.uint32) << np.uint32(16)
+    negative = (buckets & np.uint32(0x80000000)) != 0
+    lowest = np.where(negative, buckets | np.uint32(0xFFFF), buckets).view(np.float32)
+    lowest = np.where(np.isnan(lowest), buckets.view(np.float32), lowest)  # -inf's bucket holds NaNs above it
+    return np.minimum(np.searchsorted(code, lowest, side="left"), 255).astype(np.uint8)
+
+
 @numba_source(error_model="numpy")
-def nearest_index_256(normalized, code):
-    """``nearest_index_sorted`` for a code of 256 values without branches: eight halvings count the
-    code values below ``normalized`` (the leaf's ``high``), then the lower neighbour wins ties."""
-    high = 0
-    for half in (128, 64, 32, 16, 8, 4, 2, 1):
-        high += half * (code[high + half - 1] < normalized)
+def nearest_index_table(normalized, code, table, bits, bits_u32):
+    """``nearest_index_sorted``'s choice for a code of 256 values: the table entry of ``normalized``'s upper
+    16 bits counts the code values below its bucket, a step or two more the values below ``normalized``
+    (the leaf's ``high``), then the lower neighbour wins ties. ``bits``: a float32 scratch array of one
+    value, ``bits_u32`` its uint32 view."""
+    bits[0] = normalized
+    high = np.int64(table[bits_u32[0] >> np.uint32(16)])
+    while high < 256 and code[high] < normalized:
+        high += 1
     upper = min(max(high, 1), 255)
     return upper - (1 - (code[upper] - normalized < normalized - code[upper - 1]))
 
 
 @numba_source(error_model="numpy")
-def quantize_256(value, absmax, code):
-    """``quantize_element`` with :func:`nearest_index_256`."""
+def quantize_table(value, absmax, code, table, bits, bits_u32):
+    """``quantize_element`` with :func:`nearest_index_table`."""
     scale = absmax if absmax > 0 else np.float32(1.0)
-    return np.uint8(nearest_index_256(np.float32(value / scale), code))
+    return np.uint8(nearest_index_table(np.float32(value / scale), code, table, bits, bits_u32))
 
 
 @numba_source(error_model="numpy")
@@ -67,11 +81,14 @@ def adam_8bit_element(p, g, m_index, m_absmax, v_index, v_absmax, code_m, code_v
 
 
 @numba_source(error_model="numpy", nogil=True)
-def adam_8bit_blocks(p, g, m_codes, m_absmax, v_codes, v_absmax, code_m, code_v, omb1, beta2, omb2, eps, wd, decay,
-                     step_size, denom_scale, sign, wd_mode, block_size):
+def adam_8bit_blocks(p, g, m_codes, m_absmax, v_codes, v_absmax, code_m, code_v, table_m, table_v, omb1, beta2, omb2,
+                     eps, wd, decay, step_size, denom_scale, sign, wd_mode, block_size):
     """Adam/AdamW over flat float32 ``p``, ``g`` whose blocks of ``block_size`` own ``m_absmax[b]`` and
-    ``v_absmax[b]`` (``wd_mode`` 0 none, 1 L2, 2 decoupled; ``sign`` -1 to maximize)."""
+    ``v_absmax[b]`` (``wd_mode`` 0 none, 1 L2, 2 decoupled; ``sign`` -1 to maximize); ``table_m``,
+    ``table_v``: the codes' :func:`code_table`."""
     n = p.size
+    bits = np.empty(1, np.float32)
+    bits_u32 = bits.view(np.uint32)
     for block in range(m_absmax.size):
         start = block * block_size
         stop = min(start + block_size, n)
@@ -87,8 +104,8 @@ def adam_8bit_blocks(p, g, m_codes, m_absmax, v_codes, v_absmax, code_m, code_v,
             pi, mi, vi = adam_8bit_element(p[i], g[i], m_codes[i], old_m, v_codes[i], old_v, code_m, code_v,
                                            omb1, beta2, omb2, wd, decay, sign, wd_mode)
             p[i] = pi + (-step_size * mi) / (np.sqrt(vi) / denom_scale + eps)
-            m_codes[i] = quantize_256(mi, new_m, code_m)
-            v_codes[i] = quantize_256(vi, new_v, code_v)
+            m_codes[i] = quantize_table(mi, new_m, code_m, table_m, bits, bits_u32)
+            v_codes[i] = quantize_table(vi, new_v, code_v, table_v, bits, bits_u32)
         m_absmax[block] = new_m
         v_absmax[block] = new_v
 
