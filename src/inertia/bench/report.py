@@ -32,8 +32,8 @@ def markdown_tables(result: dict[str, Any]) -> str:
     for size in dict.fromkeys(r["size"] for r in rows):
         lines += ["", f"**{size}** — step time in ms (percent of the bandwidth floor); ratio = inertia fused / "
                   "torch's best path", "",
-                  "| optimizer | GB/s | floor | " + " | ".join(impls) + " | ratio |",
-                  "|---" * (len(impls) + 4) + "|"]
+                  "| optimizer | GB/s | floor | " + " | ".join(impls) + " | ratio | B/param moved | state B/param |",
+                  "|---" * (len(impls) + 6) + "|"]
         for name in dict.fromkeys(r["optimizer"] for r in rows if r["size"] == size):
             cells = {r["impl"]: r for r in rows if r["size"] == size and r["optimizer"] == name}
             first = next(iter(cells.values()))
@@ -41,8 +41,9 @@ def markdown_tables(result: dict[str, Any]) -> str:
             fused = cells.get("inertia-fused")
             ratio = fused and fused["ratio_to_torch_best"]
             bandwidth = first.get("bandwidth_GBps") or result["bandwidth_GBps"]  # older rows: the run's
+            moved, state = first.get("bytes_per_param"), first.get("state_bytes_per_param")  # older rows: none
             lines.append(f"| {name} | {bandwidth:.0f} | {_ms(first['floor_ms'])} | "
-                         + " | ".join(text) + f" | {_ratio(ratio)} |")
+                         + " | ".join(text) + f" | {_ratio(ratio)} | {_bytes(moved)} | {_bytes(state)} |")
     lines += _backend_table(result.get("cpu_backends"))
     return "\n".join(lines) + "\n"
 
@@ -51,6 +52,10 @@ def _cell(row: dict[str, Any] | None) -> str:
     if row is None or row["step_ms"] is None:
         return "none"
     return f"{_ms(row['step_ms'])} ({row['percent_of_floor']:.0f}%)"
+
+
+def _bytes(value: float | None) -> str:
+    return "n/a" if not value else f"{value:g}"
 
 
 def _ratio(value: float | None) -> str:

@@ -91,6 +91,8 @@ class Row:
     ratio_to_torch_best: float | None = None
     note: str = ""
     bandwidth_GBps: float = 0.0  # the x.add_(y) bandwidth the floor was computed from
+    bytes_per_param: float = 0.0  # bytes one step moves per parameter (the floor's count)
+    state_bytes_per_param: float = 0.0  # optimizer state held per parameter between steps
 
 
 def _sync(device: torch.device) -> None:
@@ -161,14 +163,23 @@ def build_optimizer(name: str, impl: str, params: list[torch.nn.Parameter]) -> t
     return getattr(torch.optim, class_name)(params, **kwargs, **flags)
 
 
-def floor_bytes_per_element(name: str) -> int:
-    """Bytes per float32 parameter a single pass of optimizer ``name`` moves (ANCHORS section 1)."""
+def _spec(name: str) -> Any:
     class_name, kwargs = OPTIMIZERS[name]
     optimizer_class = getattr(inertia, class_name)
     group = optimizer_class([torch.nn.Parameter(torch.zeros(1))], **kwargs).param_groups[0]
     found = optimizer_class.rule.spec(group)
     assert found is not None
-    return found[0].floor_bytes(4)
+    return found[0]
+
+
+def floor_bytes_per_element(name: str) -> int:
+    """Bytes per float32 parameter a single pass of optimizer ``name`` moves (ANCHORS section 1)."""
+    return _spec(name).floor_bytes(4)
+
+
+def state_bytes_per_element(name: str) -> int:
+    """Bytes of optimizer state per float32 parameter that optimizer ``name`` keeps between steps."""
+    return 4 * len(_spec(name).state_keys)
 
 
 def _prepare(name: str, impl: str, masters: list[torch.Tensor],
@@ -253,7 +264,8 @@ def bench_size(size: str, shapes: list[tuple[int, ...]], device: torch.device, o
         torch_best = min((timed[i][0] for i in TORCH_IMPLS if i in timed and timed[i][0]), default=None)
         for impl, (seconds, note) in timed.items():
             row = Row(size, name, impl, None if seconds is None else seconds * 1e3, floor * 1e3, note=note,
-                      bandwidth_GBps=bandwidth / 1e9)
+                      bandwidth_GBps=bandwidth / 1e9, bytes_per_param=floor_bytes_per_element(name),
+                      state_bytes_per_param=state_bytes_per_element(name))
             if seconds is not None:
                 row.percent_of_floor = 100 * floor / seconds
                 row.ratio_to_torch_best = seconds / torch_best if torch_best else None
