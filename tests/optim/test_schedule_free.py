@@ -317,3 +317,24 @@ def test_kernels_match_the_reference_for_any_averaging_weight(hyper: dict, done:
     SCHEDULE_FREE_RULE.reference(group, want, done + 1)
     for key in ("param", "z", "exp_avg_sq"):
         torch.testing.assert_close(got[key].cpu().double(), want[key], **TOLERANCE[dtype], msg=key)
+
+
+def test_eval_with_master_weights_moves_the_master_and_rounds_the_param() -> None:
+    """precision="master": eval() moves the fp32 master to the evaluation point (the same lerp as an fp32
+    parameter takes) and the bf16 param is the master rounded; train() moves it back."""
+    param = torch.nn.Parameter(torch.randn(6, generator=torch.Generator().manual_seed(0)).bfloat16())
+    optimizer = inertia.AdamWScheduleFree([param], lr=0.1, precision="master", impl="reference")
+    for _ in range(3):
+        optimizer.zero_grad()
+        (param.float() ** 2).sum().backward()
+        optimizer.step()
+    state = optimizer.state[param]
+    before, z = state["master_param"].clone(), state["z"]
+    assert z.dtype == torch.float32
+    optimizer.eval()
+    beta1 = optimizer.param_groups[0]["betas"][0]
+    assert torch.equal(state["master_param"], before.lerp(z, 1 - 1 / beta1))
+    assert torch.equal(param.detach(), state["master_param"].bfloat16())
+    optimizer.train()
+    torch.testing.assert_close(state["master_param"], before, rtol=1e-6, atol=1e-6)
+    assert torch.equal(param.detach(), state["master_param"].bfloat16())

@@ -166,8 +166,11 @@ class AdamWScheduleFree(FlatOptimizer):
             for param in self._switch_flat(group, weight):
                 state = self.state.get(param)
                 if state and "z" in state:
-                    param_view, z = real_views(param, state["z"])
+                    master = state.get("master_param")  # precision="master": move the fp32 master, round the param
+                    param_view, z = real_views(param if master is None else master, state["z"])
                     param_view.lerp_(z, weight)
+                    if master is not None:
+                        param.copy_(master)
             group["train_mode"] = train
 
     def _switch_flat(self, group: Group, weight: float) -> list[Tensor]:
