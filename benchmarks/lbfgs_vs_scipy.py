@@ -18,6 +18,9 @@ the previous version: ``git archive <commit> src | tar -x -C /tmp/old`` and ``--
 iteration beside the current one, and whether every iterate (each x_k and f_k of ``minimize``'s history,
 hashed), the iteration and evaluation counts and the final f are the same.
 
+Timings on a shared machine: run with ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1`` (one thread for torch
+and for scipy's BLAS; at these sizes a second thread only waits for a core), when the load is low.
+
 Run: python benchmarks/lbfgs_vs_scipy.py
      python benchmarks/lbfgs_vs_scipy.py --compare-with /tmp/old/src --repeats 5
      python benchmarks/lbfgs_vs_scipy.py --dim 30 --condition 1e5 --seeds 0 1 2 3 4 5
@@ -220,6 +223,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="runs per timing; the best counts (default 3)")
     parser.add_argument("--compare-with", type=Path, default=None, metavar="DIR",
                         help="a directory holding another inertia package (e.g. an older src/)")  # fmt: skip
+    parser.add_argument("--no-evaluations", action="store_true", help="skip the evaluation-count table")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.dim < 2:
@@ -285,8 +289,9 @@ def main(argv: list[str]) -> int:
     rows = list(problems(args.dim, args.condition, tuple(args.seeds)))
     load = os.getloadavg()[0]
     print(f"load average at the start: {load:.2f} ({'quiet' if load < QUIET_LOAD else 'NOT quiet'}: "
-          f"timings are for a load below {QUIET_LOAD}); torch threads: {torch.get_num_threads()}\n")
-    evaluations_ok = evaluation_table(rows)
+          f"timings are for a load below {QUIET_LOAD}); torch threads: {torch.get_num_threads()}, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}\n")
+    evaluations_ok = True if args.no_evaluations else evaluation_table(rows)
     print()
     previous = PreviousVersion(args.compare_with, argv) if args.compare_with is not None else None
     try:
