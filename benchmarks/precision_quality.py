@@ -193,9 +193,10 @@ def stall_figure(curves: dict[str, list[float]], lr: float, path: Path) -> None:
 
     figure, axes = plt.subplots(figsize=(6.4, 4.0))
     for mode, losses in curves.items():
-        axes.plot(range(len(losses)), losses, label=f"{mode} (stall epoch {stall_epoch(losses)})")
-    axes.set(xlabel="epoch", ylabel="training loss", yscale="log",
-             title=f"teacher-student MLP, Adam lr={lr:g}: bf16 native vs stochastic vs fp32")
+        axes.plot(range(len(losses)), losses, linestyle="--" if mode == BASELINE else "-", zorder=3 if mode == BASELINE else 2,
+                  label=f"{mode} (last epoch falling > 1%: {stall_epoch(losses)})")
+    axes.set(xlabel="epoch", ylabel="training loss (log scale)", yscale="log",
+             title=f"teacher-student MLP, Adam lr={lr:g}, seed 0\nbf16 native vs bf16 stochastic vs fp32")
     axes.legend()
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
