@@ -23,10 +23,11 @@ from inertia.optim.adamax import Adamax, adamax_update
 from inertia.optim.adamw import AdamW
 from inertia.optim.asgd import ASGD, asgd_update
 from inertia.optim.backward_fusion import fuse_into_backward
-from inertia.optim.base import FlatOptimizer, NonFiniteGradientError
+from inertia.optim.base import FlatOptimizer
 from inertia.optim.lion import Lion, lion_update
 from inertia.optim.muon import Muon, muon_update
 from inertia.optim.nadam import NAdam, nadam_update
+from inertia.optim.nonfinite_policy import NonFiniteGradientError
 from inertia.optim.radam import RAdam, radam_update
 from inertia.optim.rmsprop import RMSprop, rmsprop_update
 from inertia.optim.rprop import Rprop, rprop_update

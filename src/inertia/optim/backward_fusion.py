@@ -44,9 +44,10 @@ from torch.utils.weak import WeakIdKeyDictionary
 from inertia.checks import is_number
 from inertia.kernels.cpu import cpu_backends, make_cpu_stepper
 from inertia.kernels.rule_info import StepSpec
-from inertia.optim.base import FlatOptimizer, NonFiniteGradientError
+from inertia.optim.base import FlatOptimizer
 from inertia.optim.fused_dispatch import AUTO_CPU_MIN_ELEMENTS, resolve_impl
 from inertia.optim.layout import GroupLayout
+from inertia.optim.nonfinite_policy import NonFiniteGradientError
 from inertia.optim.schedule_free import AdamWScheduleFree
 from inertia.optim.sharded import all_finite, is_dtensor
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
+from itertools import chain
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
+from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
 from inertia.checks import check_choice
 from inertia.kernels.rule_info import RuleInfo
@@ -21,13 +23,8 @@ from inertia.optim.input_checks import (
     params_argument,
 )
 from inertia.optim.layout import GroupLayout, PlainLayout
-from inertia.optim.param_helpers import (
-    cheap_profile_hook_step,
-    describe_nonfinite,
-    plain_scalars,
-    reclaim_flat_storage,
-    reset_grads,
-)
+from inertia.optim.nonfinite_policy import index_of, passes_nonfinite_policy
+from inertia.optim.param_helpers import plain_scalars, reclaim_flat_storage, reset_grads
 from inertia.optim.precision import (
     add_rounding_entries,
     canonical_precision,
@@ -41,7 +38,7 @@ from inertia.optim.precision import (
     step_with_precision,
     warn_reference_path,
 )
-from inertia.optim.sharded import all_finite, copy_state
+from inertia.optim.sharded import copy_state
 from inertia.optim.validation import IMPL_CHOICES, NONFINITE_CHOICES, GroupCheck, split_torch_options
 
 # Run step/zero_grad eagerly inside torch.compile'd code; torch's lazy variant keeps `import inertia`
@@ -78,8 +75,38 @@ Group = dict[str, Any]
 State = dict[str, Any]
 
 
-class NonFiniteGradientError(FloatingPointError):
-    """A gradient held NaN or inf and the optimizer was built with ``nonfinite="raise"``."""
+def cheap_profile_hook_step(func: Callable[..., Any]) -> Callable[..., Any]:
+    """torch.optim's step wrapper (step pre/post hooks, a profiler range), cheaper when idle.
+
+    The ``record_function`` range alone costs about as much as a whole fused step of a
+    small model, so it is entered only while a profiler runs; step hooks run in torch's
+    order either way (global then per-optimizer pre hooks, per-optimizer then global post
+    hooks), and a pre hook may return new ``(args, kwargs)``.
+    """
+    profiled = Optimizer.profile_hook_step(func)
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        self = args[0]
+        if torch._C._autograd._profiler_enabled():
+            return profiled(*args, **kwargs)
+        if not (_global_optimizer_pre_hooks or _global_optimizer_post_hooks
+                or self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks):
+            return func(*args, **kwargs)
+        for pre_hook in chain(_global_optimizer_pre_hooks.values(), self._optimizer_step_pre_hooks.values()):
+            result = pre_hook(self, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError(f"{func} must return None or a tuple of (new_args, new_kwargs), "
+                                       f"but got {result}.")
+                args, kwargs = result
+        out = func(*args, **kwargs)
+        self._optimizer_step_code()
+        for post_hook in chain(self._optimizer_step_post_hooks.values(), _global_optimizer_post_hooks.values()):
+            post_hook(self, args, kwargs)
+        return out
+
+    return wrapper
 
 
 class FlatOptimizer(Optimizer):
@@ -92,7 +119,7 @@ class FlatOptimizer(Optimizer):
     and applies the ``nonfinite`` policy:
 
     - ``"ignore"`` (torch's behaviour): non-finite gradients flow into the update;
-    - ``"raise"``: :class:`NonFiniteGradientError` naming the group and index of the
+    - ``"raise"``: :class:`~inertia.optim.nonfinite_policy.NonFiniteGradientError` naming the group and index of the
       offending parameter, before anything is modified;
     - ``"skip"``: the whole step is skipped, parameters and state stay untouched, and
       :attr:`skipped_steps` counts it.
@@ -240,7 +267,7 @@ class FlatOptimizer(Optimizer):
                 loss = closure()
         groups = self.param_groups
         plans = list(map(self._plan, groups))
-        if not self._passes_nonfinite_policy(plans):
+        if not passes_nonfinite_policy(self, plans):
             return loss
         for group, plan in zip(groups, plans, strict=True):
             if plan is None:
@@ -317,51 +344,12 @@ class FlatOptimizer(Optimizer):
             if group.get("differentiable") and getattr(state.get("step"), "requires_grad", False):
                 raise RuntimeError("`requires_grad` is not supported for `step` in differentiable mode "
                                    f"(state['step'] of param group {_group_index(self, group)}, index "
-                                   f"{_index_of(group, param)}: {state['step']!r})")
+                                   f"{index_of(group, param)}: {state['step']!r})")
             if counts_steps:
                 state["step"] += 1  # as torch.optim, before the update reads it
             self._update_param(param, param.grad, state, values, layout)
             if state and param not in self.state:
                 self.state[param] = state
-
-    def _passes_nonfinite_policy(self, plans: list[GroupPlan | None]) -> bool:
-        for group_index, (group, plan) in enumerate(zip(self.param_groups, plans, strict=True)):
-            if plan is None:
-                if not self._check_grads(group_index, group, group["params"]):
-                    return False
-                continue
-            if plan.all_fused and group["nonfinite"] == "ignore":
-                continue
-            for bucket, backend in plan.items:
-                if backend is not None and (group["nonfinite"] == "ignore" or bucket.grads_finite()):
-                    continue
-                if not self._check_grads(group_index, group, bucket.params):
-                    return False
-        return True
-
-    def _check_grads(self, group_index: int, group: dict[str, Any], params: list[Tensor]) -> bool:
-        """Sparse gradients raise unless the class sets ``supports_sparse_grads``; non-finite ones (the
-        stored values of a sparse one) raise or skip the step as ``nonfinite`` says."""
-        for param in params:
-            grad = param.grad
-            if grad is None:
-                continue
-            if grad.is_sparse and not getattr(self, "supports_sparse_grads", False):
-                raise RuntimeError(
-                    f"inertia.{type(self).__name__} does not support sparse gradients "
-                    f"(param group {group_index}, index {_index_of(group, param)}); use a dense gradient"
-                )
-            if group["nonfinite"] == "ignore" or all_finite(grad._values() if grad.is_sparse else grad):
-                continue
-            if group["nonfinite"] == "raise":
-                raise NonFiniteGradientError(
-                    f"non-finite gradient in param group {group_index}, index {_index_of(group, param)} "
-                    f"(shape {tuple(param.shape)}): {describe_nonfinite(grad)}; "
-                    "parameters and optimizer state were left untouched"
-                )
-            self.skipped_steps += 1
-            return False
-        return True
 
     @outside_dynamo
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -394,7 +382,3 @@ class FlatOptimizer(Optimizer):
 
 def _group_index(optimizer: Optimizer, group: dict[str, Any]) -> int:
     return next(index for index, candidate in enumerate(optimizer.param_groups) if candidate is group)
-
-
-def _index_of(group: dict[str, Any], param: Tensor) -> int:
-    return next(index for index, candidate in enumerate(group["params"]) if candidate is param)
