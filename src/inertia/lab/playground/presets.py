@@ -29,6 +29,12 @@ CHAPTER_VIEWS: dict[str, tuple[str, dict[str, float], list[Run]]] = {
     "second_order": ("rosenbrock", {}, [("newton", {"lr": 1, "steps": 20}), ("lbfgs", {"lr": 1, "steps": 100}),
                                         ("adam", {"lr": 0.05, "steps": 500})]),
     "digits": ("valley", {}, [("momentum", {"lr": 0.1, "mu": 0.9, "steps": 100}), ("adam", {"lr": 0.3, "steps": 100})]),
+    # The playground has no Shampoo, SOAP or Muon: the tilted valley with the per-coordinate Adam beside the
+    # methods that rotate (L-BFGS, Newton) and momentum, which rotation does not slow either.
+    "beyond": ("valley", {"kappa": 100, "angle_deg": 45}, [("adam", {"lr": 0.05, "steps": 150}),
+                                                           ("momentum", {"lr": 1, "mu": 0.9, "steps": 150}),
+                                                           ("lbfgs", {"lr": 1, "steps": 30}),
+                                                           ("newton", {"lr": 1, "steps": 5})]),
 }
 
 
