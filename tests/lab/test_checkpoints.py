@@ -10,8 +10,8 @@ import torch
 
 from inertia.lab.checkpoints import load_checkpoint
 from inertia.lab.execute import execute
-from inertia.lab.run_config import ConfigError, RunConfig
 from inertia.lab.optimizer_setup import MUON, SPARSE_ONLY
+from inertia.lab.run_config import ConfigError, RunConfig
 from inertia.optim import OPTIMIZERS
 
 PLAIN = (torch.Tensor, int, float, str, bool, type(None))
