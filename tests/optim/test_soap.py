@@ -317,8 +317,10 @@ def tuned_steps(angle: float, make) -> int:
 
 def test_on_a_rotated_valley_soap_beats_adam() -> None:
     adam = lambda params, lr: inertia.Adam(params, lr=lr)  # noqa: E731
+    # The basis is refreshed every step: with a refresh every 5 steps, the aligned run's count depends on the
+    # BLAS's rounding (29 or 57 steps under MKL's SSE4.2 or AVX-512 kernels), the tilted one's does not.
     soap = lambda params, lr: SOAP(params, lr=lr, betas=(0.9, 0.999), weight_decay=0.0,  # noqa: E731
-                                   precondition_frequency=5)
+                                   precondition_frequency=1)
     tilted = math.pi / 4
     adam_aligned, adam_tilted = tuned_steps(0.0, adam), tuned_steps(tilted, adam)
     soap_aligned, soap_tilted = tuned_steps(0.0, soap), tuned_steps(tilted, soap)
