@@ -284,7 +284,7 @@ def test_a_changed_max_precond_dim_and_complex_parameters_are_refused_by_name() 
         optimizer.step()
     weight = torch.nn.Parameter(torch.randn(2, 2, dtype=torch.complex64))
     weight.grad = torch.ones_like(weight)
-    with pytest.raises(RuntimeError, match=r"Invalid params: a complex parameter \(torch\.complex64\)"):
+    with pytest.raises(RuntimeError, match=r"Invalid params: entry 0 is a torch\.complex64 tensor \(Shampoo"):
         Shampoo([weight]).step()
 
 
@@ -361,3 +361,14 @@ def test_with_sgd_grafting_a_rotation_of_the_problem_rotates_the_trajectory() ->
         advance(optimizer, [weight], lambda p, m=matrix: 0.5 * torch.trace(p[0].T @ m @ p[0] @ right), 10)
     # equal up to rounding, amplified by epsilon^(-1/4) along the rank-deficient factor's null space
     torch.testing.assert_close(rotation @ turned.detach(), plain.detach(), rtol=1e-7, atol=1e-9)
+
+
+def test_a_complex_parameter_is_refused_before_any_parameter_steps() -> None:
+    real = torch.nn.Parameter(torch.randn(2, 2))
+    complex_ = torch.nn.Parameter(torch.randn(2, 2, dtype=torch.complex64))
+    optimizer = inertia.Shampoo([real, complex_], lr=0.1)
+    real.grad, complex_.grad = torch.ones_like(real), torch.ones_like(complex_)
+    before = real.detach().clone()
+    with pytest.raises(RuntimeError, match=r"Invalid params: entry 1 is a torch\.complex64 tensor"):
+        optimizer.step()
+    assert torch.equal(real.detach(), before) and not optimizer.state[real]

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from inertia.checks import argument_error, check_flag, check_real, is_number
 from inertia.optim.base import FlatOptimizer, Group, State
+from inertia.optim.input_checks import refuse_complex_params
 from inertia.optim.layout import GroupLayout
 from inertia.optim.validation import lr_value, non_negative
 
@@ -134,10 +135,7 @@ class Adafactor(FlatOptimizer):
 
     def update_params(self, group: Group, params: list[Tensor]) -> None:
         """Refuse complex parameters (as torch.optim, before their state is made), then step each parameter."""
-        for index, param in enumerate(params):
-            if param.grad is not None and param.is_complex():
-                raise RuntimeError(f"Invalid params: entry {index} is a {param.dtype} tensor (Adafactor does not "
-                                   "support complex parameters)")
+        refuse_complex_params(params, "Adafactor")
         super().update_params(group, params)
 
     def _update_param(self, param: Tensor, grad: Tensor, state: State, group: Group, layout: GroupLayout) -> None:

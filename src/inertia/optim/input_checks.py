@@ -123,6 +123,15 @@ def check_implementation_flags(group: Mapping[str, Any], owner: str, torch_flags
                          "reference path only; use impl='auto' or impl='reference')")
 
 
+def refuse_complex_params(params: Iterable[Tensor], optimizer_name: str) -> None:
+    """RuntimeError, naming ``params``, the entry and its dtype, if a parameter with a gradient is complex:
+    checked before anything is stepped, for the optimizers without complex support."""
+    for index, param in enumerate(params):
+        if param.grad is not None and param.is_complex():
+            raise RuntimeError(f"Invalid params: entry {index} is a {param.dtype} tensor ({optimizer_name} does "
+                               "not support complex parameters)")
+
+
 def check_fused_params(params: Iterable[Any], where: str) -> None:
     """torch.optim's rule for ``fused=True``: every parameter a floating-point tensor on a device that
     torch's fused kernels support; otherwise :class:`FusedOptionError` with torch's words."""

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from inertia.checks import check_choice, check_flag, check_int, is_number
 from inertia.optim.base import FlatOptimizer, Group, State
+from inertia.optim.input_checks import refuse_complex_params
 from inertia.optim.layout import GroupLayout
 from inertia.optim.validation import lr_value, non_negative
 
@@ -216,14 +217,12 @@ class Muon(FlatOptimizer):
         """Advance every momentum buffer, orthogonalise the directions with one batched chain per shape,
         then apply weight decay and the step to each parameter (in ``params`` order). A tensor ``lr`` is
         used as it is (the decay factor and the adjusted rate are computed in its dtype, as torch does)."""
+        refuse_complex_params(params, "Muon")
         layout = self.layout_of(group)
         lr = group["lr"]
         stepped = [param for param in params if param.grad is not None]
         directions: list[Tensor] = []
         for param in stepped:
-            if torch.is_complex(param):
-                raise RuntimeError(f"Invalid params: a complex parameter ({param.dtype}); "
-                                   "Muon does not support complex parameters")
             state = self.state.get(param)
             if not state:
                 state = {}

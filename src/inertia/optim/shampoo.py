@@ -17,6 +17,7 @@ from torch import Tensor
 
 from inertia.checks import check_flag, check_int, check_real, check_unit_interval, is_number
 from inertia.optim.base import FlatOptimizer, Group, State
+from inertia.optim.input_checks import refuse_complex_params
 from inertia.optim.layout import GroupLayout, scalar_dtype
 from inertia.optim.shampoo_preconditioner import (
     BlockSlices,
@@ -288,15 +289,14 @@ class Shampoo(FlatOptimizer):
 
     def update_params(self, group: Group, params: list[Tensor]) -> None:
         """Step each of ``params`` that has a gradient with :func:`shampoo_update` (a tensor ``lr`` is read
-        once per step); buffers a group switched on since the last step start from zero."""
+        once per step); buffers a group switched on since the last step start from zero. A complex
+        parameter is refused before any parameter is stepped."""
+        refuse_complex_params(params, "Shampoo")
         layout = self.layout_of(group)
         lr = group["lr"].item() if isinstance(group["lr"], Tensor) else group["lr"]
         for param in params:
             if param.grad is None:
                 continue
-            if torch.is_complex(param):
-                raise RuntimeError(f"Invalid params: a complex parameter ({param.dtype}); "
-                                   "Shampoo does not support complex parameters")
             state = self.state[param]
             if not state:
                 self.init_state(param, state, group, layout)

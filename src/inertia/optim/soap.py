@@ -15,6 +15,7 @@ from torch import Tensor
 
 from inertia.checks import check_flag, check_int, check_real
 from inertia.optim.base import FlatOptimizer, Group, State
+from inertia.optim.input_checks import refuse_complex_params
 from inertia.optim.layout import GroupLayout, scalar_dtype
 from inertia.optim.soap_basis import (
     factor_plan,
@@ -188,10 +189,7 @@ class SOAP(FlatOptimizer):
 
     def update_params(self, group: Group, params: list[Tensor]) -> None:
         """Refuse complex parameters (before any state is made), then step each parameter."""
-        for index, param in enumerate(params):
-            if param.grad is not None and param.is_complex():
-                raise RuntimeError(f"Invalid params: entry {index} is a {param.dtype} tensor (SOAP does not "
-                                   "support complex parameters)")
+        refuse_complex_params(params, "SOAP")
         super().update_params(group, params)
 
     def _update_param(self, param: Tensor, grad: Tensor, state: State, group: Group, layout: GroupLayout) -> None:
