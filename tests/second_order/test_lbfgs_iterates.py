@@ -15,7 +15,7 @@ import torch
 from so_problems import backward_closure, extended_powell, logistic, rosenbrock, rotated_quadratic
 
 from inertia.second_order import LBFGS, strong_wolfe
-from inertia.second_order.lbfgs import scalar_reader, two_loop
+from inertia.second_order.lbfgs_vectors import scalar_reader, two_loop
 
 
 def value_and_grad(fun, point: torch.Tensor) -> tuple[float, torch.Tensor]:

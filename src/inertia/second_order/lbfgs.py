@@ -22,6 +22,7 @@ from inertia.second_order.base import (
 )
 from inertia.second_order.flat import to_float
 from inertia.second_order.hyperparameters import LINE_SEARCHES, check_lbfgs_hyperparameters
+from inertia.second_order.lbfgs_vectors import VectorWork, infinity_norm, scalar_reader
 from inertia.second_order.line_search import strong_wolfe
 from inertia.second_order.status import Status
 
@@ -39,45 +40,12 @@ def _line_search_choice(line_search: Any, line_search_fn: Any) -> str | None:
     return line_search
 
 
-def _same(value: torch.Tensor) -> torch.Tensor:
-    return value
-
-
-def scalar_reader(dtype: torch.dtype) -> Callable[[torch.Tensor], Any]:
-    """How the two-loop recursion holds a 0-d result of ``dtype``: ``float`` for float64 (the same
-    number, and float64 arithmetic on it rounds as the tensor's would), the tensor itself otherwise."""
-    return float if dtype == torch.float64 else _same
-
-
-def curvature_holds(ys: Any, s: torch.Tensor, old_grad: torch.Tensor, line_search: str | None,
-                    number: Callable[[torch.Tensor], Any]) -> bool:  # fmt: skip
+def curvature_holds(ys: Any, g_old_s: Any, line_search: str | None, dtype: torch.dtype) -> bool:
     """Whether the pair with ``s'y = ys`` enters the memory: torch's ``s'y > 1e-10`` for the fixed
     step, L-BFGS-B's scale-free ``s'y > eps * (-g_old' s)`` with the line search."""
     if line_search is None:
         return bool(ys > 1e-10)
-    return bool(ys > torch.finfo(s.dtype).eps * -number(old_grad.dot(s)))
-
-
-def infinity_norm(vector: torch.Tensor) -> float:
-    """``max |v_i|`` as a float; NaN when ``vector`` holds a NaN (torch's max propagates it), so one
-    reduction tells both the norm and whether every entry is finite."""
-    return float(vector.abs().max())
-
-
-def two_loop(g: torch.Tensor, steps: list[torch.Tensor], changes: list[torch.Tensor], rho: list[Any],
-             h_diag: Any, number: Callable[[torch.Tensor], Any]) -> torch.Tensor:  # fmt: skip
-    """``-H g`` from the pairs ``(steps[i], changes[i])`` = (s_i, y_i), oldest first, with
-    ``rho[i] = 1 / s_i'y_i`` and ``H0 = h_diag * I`` (Nocedal & Wright, Algorithm 7.4)."""
-    alphas: list[Any] = [0.0] * len(steps)
-    q = g.neg()
-    for i in range(len(steps) - 1, -1, -1):
-        alphas[i] = number(steps[i].dot(q)) * rho[i]
-        q.add_(changes[i], alpha=-alphas[i])
-    r = q.mul_(h_diag)
-    for i, (step, change) in enumerate(zip(steps, changes, strict=True)):
-        beta = number(change.dot(r)) * rho[i]
-        r.add_(step, alpha=alphas[i] - beta)
-    return r
+    return bool(ys > torch.finfo(dtype).eps * -g_old_s)
 
 
 class LBFGS(SecondOrderBase):
@@ -167,6 +135,7 @@ class LBFGS(SecondOrderBase):
         )  # fmt: skip
         super().__init__(params, defaults)
         self._setup(on_failure)
+        self._vectors = VectorWork()
 
     _check_hyperparameters = staticmethod(check_lbfgs_hyperparameters)
     _OPTIMIZER_WIDE = frozenset({"on_failure", "line_search_fn"})
@@ -187,6 +156,11 @@ class LBFGS(SecondOrderBase):
             value = entry.get(item, 0.0)
             if not (is_number(value) or (isinstance(value, torch.Tensor) and value.numel() == 1)):
                 raise TypeError(f"{name}.load_state_dict: state[{key!r}][{item!r}] must be a number, got {value!r}")
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickling and ``load_state_dict``: the vectors the kernels knew are forgotten."""
+        super().__setstate__(state)
+        self._vectors = VectorWork()
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """torch's ``zero_grad``. With ``set_to_none`` (the default) it sets every ``.grad`` to None
@@ -214,8 +188,10 @@ class LBFGS(SecondOrderBase):
         return (grad if grad.ndim == 1 else grad.reshape(-1)).clone()
 
     # ----------------------------------------------------------------- direction
-    def _direction(self, g: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> torch.Tensor:
-        """Update the (s, y) memory with the last step and return ``-H g`` (two-loop recursion).
+    def _direction(self, g: torch.Tensor, state: dict[str, Any],
+                   group: dict[str, Any]) -> tuple[torch.Tensor, float, float | None]:  # fmt: skip
+        """Update the (s, y) memory with the last step; return ``d = -H g`` (two-loop recursion), ``g'd``
+        and ``max |d|`` (None where not computed: see :class:`~inertia.second_order.lbfgs_vectors.VectorWork`).
 
         The scalars (``s'y``, ``rho``, the alphas) are Python floats for float64 params: float64
         arithmetic on the same values, so every result equals that of 0-d float64 tensors bit for
@@ -224,20 +200,19 @@ class LBFGS(SecondOrderBase):
         """
         if state.pop("restart", False) or state["n_iter"] == 1 or "d" not in state:
             state.update(old_dirs=[], old_stps=[], ro=[], H_diag=1)
-            return g.neg()
+            d = g.neg()
+            return d, float(g.dot(d)), None
         number = scalar_reader(g.dtype)
         old_dirs, old_stps, ro = state["old_dirs"], state["old_stps"], state["ro"]
-        y = g.sub(state["prev_flat_grad"])
-        s = state["d"].mul(state["t"])
-        ys = number(y.dot(s))
-        if curvature_holds(ys, s, state["prev_flat_grad"], group["line_search"], number):
+        y, s, ys, g_old_s, yy = self._vectors.pair(g, state["prev_flat_grad"], state["d"], state["t"], number)
+        if curvature_holds(ys, g_old_s, group["line_search"], s.dtype):
             if len(old_dirs) == group["history_size"]:
                 old_dirs.pop(0), old_stps.pop(0), ro.pop(0)
             old_dirs.append(y)
             old_stps.append(s)
             ro.append(1.0 / ys)
-            state["H_diag"] = ys / number(y.dot(y))
-        return two_loop(g, old_stps, old_dirs, ro, state["H_diag"], number)
+            state["H_diag"] = ys / yy
+        return self._vectors.direction(g, old_stps, old_dirs, ro, state["H_diag"], number)
 
     def _first_trial_step(self, d: torch.Tensor, g: torch.Tensor, group: dict[str, Any], fresh: bool) -> float:
         lr = float(group["lr"])  # a tensor lr is read afresh at every step
@@ -273,16 +248,17 @@ class LBFGS(SecondOrderBase):
             else:
                 torch.add(x0, d, alpha=step, out=target)
             f, grad = self._evaluate(closure, state)
+            slope, last["max"] = self._vectors.slope(grad, d)
             last["g"] = grad
-            return f, float(grad.dot(d))
+            return f, slope
 
         result = strong_wolfe(
             evaluate, loss, gtd, t, ftol=group["c1"], gtol=group["c2"], max_evals=min(group["max_ls"], budget)
         )
         if result.accepted:
-            return result, result.f, last["g"]
+            return result, result.f, last["g"], last["max"]
         self._flat.set_(x0)
-        return result, loss, g
+        return result, loss, g, None
 
     # ----------------------------------------------------------------- step
     @torch.no_grad()
@@ -321,8 +297,7 @@ class LBFGS(SecondOrderBase):
             n_iter += 1
             state["n_iter"] += 1
             fresh = state.get("restart", False) or state["n_iter"] == 1
-            d = self._direction(g, state, group)
-            gtd = float(g.dot(d))
+            d, gtd, d_max = self._direction(g, state, group)
             if not gtd < 0.0:
                 if not fresh:
                     state["restart"] = True
@@ -332,7 +307,7 @@ class LBFGS(SecondOrderBase):
                 return self._finish(Status.SMALL_CHANGE, f"directional derivative {gtd:.3g} > -tolerance_change")
             state["prev_flat_grad"], state["prev_loss"] = g, loss
             t = self._first_trial_step(d, g, group, fresh)
-            evaluated = True
+            evaluated, g_max = True, None
             if group["line_search"] is None:
                 self._flat.add_(d, t)
                 evaluated = n_iter != group["max_iter"]
@@ -341,7 +316,7 @@ class LBFGS(SecondOrderBase):
                     evals += 1
             else:
                 budget = group["max_eval"] - evals
-                result, loss, g = self._line_search(closure, d, loss, g, gtd, t, budget, group, state)
+                result, loss, g, g_max = self._line_search(closure, d, loss, g, gtd, t, budget, group, state)
                 evals += result.nfev
                 if not result.accepted:
                     if result.nfev >= budget:
@@ -355,16 +330,17 @@ class LBFGS(SecondOrderBase):
                     return self._finish(status, f"line search failed along -g: {result.task.lower()}")
                 t = result.step
             state["d"], state["t"] = d, t
-            grad_max = infinity_norm(g) if evaluated else math.nan
+            grad_max = (infinity_norm(g) if g_max is None else g_max) if evaluated else math.nan
             if callback is not None and evaluated:
                 counts = int(state["func_evals"]), int(state["grad_evals"])
                 if callback(IterationInfo(state["n_iter"], loss, grad_max, *counts, 0, t)):
                     return self._finish(Status.CALLBACK, "stopped by the callback")
-            stop = self._stop_reason(loss, grad_max, d, t, evals, n_iter, state["prev_loss"], group, evaluated)
+            step_norm = (infinity_norm(d) if d_max is None else d_max) * t
+            stop = self._stop_reason(loss, grad_max, step_norm, evals, n_iter, state["prev_loss"], group, evaluated)
             if stop is not None:
                 return self._finish(*stop)
 
-    def _stop_reason(self, loss, grad_max, d, t, evals, n_iter, prev_loss, group, evaluated):
+    def _stop_reason(self, loss, grad_max, step_norm, evals, n_iter, prev_loss, group, evaluated):
         if evaluated:
             if not (math.isfinite(loss) and math.isfinite(grad_max)):
                 return Status.NON_FINITE, f"non-finite loss or gradient after iteration {n_iter} (loss={loss})"
@@ -375,7 +351,6 @@ class LBFGS(SecondOrderBase):
         if evals >= group["max_eval"]:
             return Status.MAX_EVAL, f"reached max_eval={group['max_eval']}"
         tol = group["tolerance_change"]
-        step_norm = infinity_norm(d) * t
         if step_norm <= tol:
             return Status.SMALL_CHANGE, f"step infinity norm {step_norm:.3g} <= tolerance_change {tol:g}"
         if abs(loss - prev_loss) < tol:
