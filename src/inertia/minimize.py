@@ -84,7 +84,7 @@ def _call(fun: Callable[[torch.Tensor], Any], x: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"fun must return a scalar torch tensor computed from x, got {kind}")
     if not value.requires_grad:
         raise ValueError("fun must return a tensor computed from x with torch operations (it has no gradient)")
-    return value.reshape(())
+    return value.reshape(()) if value.dim() else value
 
 
 def _check_args(fun: Any, tol: Any, max_iter: Any, callback: Any) -> None:

@@ -18,7 +18,7 @@ def to_float(value: object) -> float:
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise ValueError(f"the closure must return a scalar loss, got a tensor of shape {tuple(value.shape)}")
-        return float(value.detach().item())
+        return float(value.item())
     try:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):

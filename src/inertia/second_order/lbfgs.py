@@ -8,6 +8,7 @@ direction is always one of descent.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -45,7 +46,27 @@ def curvature_holds(ys: Any, g_old_s: Any, line_search: str | None, dtype: torch
     step, L-BFGS-B's scale-free ``s'y > eps * (-g_old' s)`` with the line search."""
     if line_search is None:
         return bool(ys > 1e-10)
-    return bool(ys > torch.finfo(dtype).eps * -g_old_s)
+    return bool(ys > _machine_epsilon(dtype) * -g_old_s)
+
+
+@functools.cache
+def _machine_epsilon(dtype: torch.dtype) -> float:
+    return torch.finfo(dtype).eps
+
+
+def with_grad(closure: Callable[[], Any]) -> Callable[[], Any]:
+    """``closure`` run with gradients enabled (``torch.enable_grad()(closure)`` without its context
+    manager: a step calls it once per evaluation)."""
+
+    def call() -> Any:
+        previous = torch.is_grad_enabled()
+        torch._C._set_grad_enabled(True)
+        try:
+            return closure()
+        finally:
+            torch._C._set_grad_enabled(previous)
+
+    return call
 
 
 class LBFGS(SecondOrderBase):
@@ -227,8 +248,11 @@ class LBFGS(SecondOrderBase):
     def _single_view(self) -> torch.Tensor | None:
         """The only param as a flat view of its memory (of its real view if complex); None when there
         are several params or it is not contiguous."""
-        params = self._flat.real_params()
-        return params[0].view(-1) if len(params) == 1 and params[0].is_contiguous() else None
+        params = self._flat.params
+        if len(params) != 1:
+            return None
+        param = torch.view_as_real(params[0]) if params[0].is_complex() else params[0]
+        return param.view(-1) if param.is_contiguous() else None
 
     def _line_search(self, closure, d, loss, g, gtd, t, budget, group, state):
         """Run the strong Wolfe search; returns (result, loss, g) with params left at the accepted point.
@@ -267,7 +291,7 @@ class LBFGS(SecondOrderBase):
         ``backward()`` and return the loss. ``callback(info)`` runs after each iteration; a truthy
         return value stops the run with status ``"callback"``. Returns the first loss."""
         check_step_arguments(type(self).__name__, closure, callback)
-        closure = torch.enable_grad()(closure)
+        closure = with_grad(closure)
         orig_loss = closure()
         loss = to_float(orig_loss)
         if all(p.grad is None for p in self._flat.params):  # checked before the state is touched

@@ -265,11 +265,12 @@ class VectorWork:
         if n != self.length:
             self.known, self.length = {}, n
         known = self.known
-        for vector in vectors:
-            if id(vector) not in known:
-                if not _plain(vector, n):
-                    return None
-                known[id(vector)] = vector
+        if not known.keys() >= set(map(id, vectors)):
+            for vector in vectors:
+                if id(vector) not in known:
+                    if not _plain(vector, n):
+                        return None
+                    known[id(vector)] = vector
         return compiled_kernels()
 
     def _made(self, *vectors: torch.Tensor) -> None:

@@ -69,6 +69,11 @@ class Result:
         )
 
 
+def _as_numpy(x: torch.Tensor) -> np.ndarray:
+    """``x`` (a copy the recorder owns) as float64 numpy: its own memory where it is a float64 CPU tensor."""
+    return x.numpy() if x.dtype == torch.float64 and x.is_cpu else x.cpu().double().numpy()
+
+
 class Recorder:
     """Collects the iterates of one run and forwards them to a user callback."""
 
@@ -93,7 +98,7 @@ class Recorder:
         if math.isfinite(f) and math.isfinite(grad_norm):
             self.finite_x, self.finite_rows = self.last_x, len(self.fs) + 1
         if self.keep_x:
-            self.xs.append(self.last_x.cpu().double().numpy())
+            self.xs.append(_as_numpy(self.last_x))
         self.fs.append(f)
         self.grad_norms.append(grad_norm)
         self.nfevs.append(nfev)
@@ -109,7 +114,7 @@ class Recorder:
         x = x.detach().clone()
         finite = math.isfinite(f) and math.isfinite(grad_norm)
         if self.keep_x:
-            self.xs.insert(0, x.cpu().double().numpy())
+            self.xs.insert(0, _as_numpy(x))
         self.fs.insert(0, f)
         self.grad_norms.insert(0, grad_norm)
         self.nfevs.insert(0, 1)
