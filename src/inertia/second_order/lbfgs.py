@@ -8,7 +8,6 @@ direction is always one of descent.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -23,7 +22,7 @@ from inertia.second_order.base import (
 )
 from inertia.second_order.flat import to_float
 from inertia.second_order.hyperparameters import LINE_SEARCHES, check_lbfgs_hyperparameters
-from inertia.second_order.lbfgs_vectors import VectorWork, infinity_norm, scalar_reader
+from inertia.second_order.lbfgs_vectors import VectorWork, infinity_norm
 from inertia.second_order.line_search import strong_wolfe
 from inertia.second_order.status import Status
 
@@ -39,19 +38,6 @@ def _line_search_choice(line_search: Any, line_search_fn: Any) -> str | None:
     if line_search not in LINE_SEARCHES:
         raise ValueError(f"line_search must be 'strong_wolfe' or None, got {line_search!r}")
     return line_search
-
-
-def curvature_holds(ys: Any, g_old_s: Any, line_search: str | None, dtype: torch.dtype) -> bool:
-    """Whether the pair with ``s'y = ys`` enters the memory: torch's ``s'y > 1e-10`` for the fixed
-    step, L-BFGS-B's scale-free ``s'y > eps * (-g_old' s)`` with the line search."""
-    if line_search is None:
-        return bool(ys > 1e-10)
-    return bool(ys > _machine_epsilon(dtype) * -g_old_s)
-
-
-@functools.cache
-def _machine_epsilon(dtype: torch.dtype) -> float:
-    return torch.finfo(dtype).eps
 
 
 def with_grad(closure: Callable[[], Any]) -> Callable[[], Any]:
@@ -156,7 +142,7 @@ class LBFGS(SecondOrderBase):
         )  # fmt: skip
         super().__init__(params, defaults)
         self._setup(on_failure)
-        self._vectors = VectorWork()
+        self._vectors, self._view = VectorWork(), None
 
     _check_hyperparameters = staticmethod(check_lbfgs_hyperparameters)
     _OPTIMIZER_WIDE = frozenset({"on_failure", "line_search_fn"})
@@ -181,7 +167,7 @@ class LBFGS(SecondOrderBase):
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickling and ``load_state_dict``: the vectors the kernels knew are forgotten."""
         super().__setstate__(state)
-        self._vectors = VectorWork()
+        self._vectors, self._view = VectorWork(), None
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """torch's ``zero_grad``. With ``set_to_none`` (the default) it sets every ``.grad`` to None
@@ -223,17 +209,7 @@ class LBFGS(SecondOrderBase):
             state.update(old_dirs=[], old_stps=[], ro=[], H_diag=1)
             d = g.neg()
             return d, float(g.dot(d)), None
-        number = scalar_reader(g.dtype)
-        old_dirs, old_stps, ro = state["old_dirs"], state["old_stps"], state["ro"]
-        y, s, ys, g_old_s, yy = self._vectors.pair(g, state["prev_flat_grad"], state["d"], state["t"], number)
-        if curvature_holds(ys, g_old_s, group["line_search"], s.dtype):
-            if len(old_dirs) == group["history_size"]:
-                old_dirs.pop(0), old_stps.pop(0), ro.pop(0)
-            old_dirs.append(y)
-            old_stps.append(s)
-            ro.append(1.0 / ys)
-            state["H_diag"] = ys / yy
-        return self._vectors.direction(g, old_stps, old_dirs, ro, state["H_diag"], number)
+        return self._vectors.advance(g, state, group["history_size"], group["line_search"] is not None)
 
     def _first_trial_step(self, d: torch.Tensor, g: torch.Tensor, group: dict[str, Any], fresh: bool) -> float:
         lr = float(group["lr"])  # a tensor lr is read afresh at every step
@@ -247,12 +223,18 @@ class LBFGS(SecondOrderBase):
     # ----------------------------------------------------------------- moves
     def _single_view(self) -> torch.Tensor | None:
         """The only param as a flat view of its memory (of its real view if complex); None when there
-        are several params or it is not contiguous."""
+        are several params or it is not contiguous. The view is kept while the param's memory stays where
+        it was (a closure may replace it)."""
         params = self._flat.params
         if len(params) != 1:
             return None
-        param = torch.view_as_real(params[0]) if params[0].is_complex() else params[0]
-        return param.view(-1) if param.is_contiguous() else None
+        param, cached = params[0], self._view
+        if cached is not None and cached[0] is param and cached[1] == param.data_ptr() and param.is_contiguous():
+            return cached[2]  # the same memory as when the view was taken: the same view
+        real = torch.view_as_real(param) if param.is_complex() else param
+        view = real.view(-1) if real.is_contiguous() else None
+        self._view = None if view is None else (param, param.data_ptr(), view)
+        return view
 
     def _line_search(self, closure, d, loss, g, gtd, t, budget, group, state):
         """Run the strong Wolfe search; returns (result, loss, g) with params left at the accepted point.

@@ -19,6 +19,7 @@ import functools
 import math
 import types
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ import torch
 
 from inertia.kernels.torch_blas import numba_blas
 
-__all__ = ["VectorWork", "infinity_norm", "scalar_reader", "two_loop"]
+__all__ = ["VectorWork", "curvature_holds", "infinity_norm", "remember", "scalar_reader", "torch_advance", "two_loop"]
 
 
 def _same(value: torch.Tensor) -> torch.Tensor:
@@ -105,31 +106,40 @@ def _axpy(q, x, a, fused):  # pragma: no cover (compiled)
             q[j] = q[j] + a * x[j]
 
 
-def _pair_kernel(at_g, at_g_old, at_d, t, at_y, at_s, n, ddot):  # pragma: no cover (compiled)
-    """:func:`torch_pair` into the vectors at ``at_y`` and ``at_s``; returns ``(s'y, g_old's, y'y)``."""
-    g, g_old, d, y, s = vector(at_g, n), vector(at_g_old, n), vector(at_d, n), vector(at_y, n), vector(at_s, n)  # noqa: F821
+def _advance_kernel(at_g, at_g_old, at_d, t, at_y, at_s, at_q, steps, changes, rho, h_diag, drop, line_search, eps,
+                    n, fused, ddot):  # pragma: no cover (compiled)
+    """:meth:`VectorWork.advance` in one pass: the new pair into the vectors at ``at_y``, ``at_s``; whether it
+    enters the memory (the pairs at the addresses ``steps``, ``changes``, oldest first; the oldest left out
+    when ``drop`` and it enters); ``-H g`` into the vector at ``at_q``. Returns ``(enters, s'y, y'y, g'q,
+    max|q|)``."""
+    g, g_old, d, y, s, q = (vector(at_g, n), vector(at_g_old, n), vector(at_d, n), vector(at_y, n),  # noqa: F821
+                            vector(at_s, n), vector(at_q, n))  # noqa: F821
     for j in range(n):
         y[j] = g[j] - g_old[j]
         s[j] = d[j] * t
-    return dot(at_y, at_s, n, ddot), dot(at_g_old, at_s, n, ddot), dot(at_y, at_y, n, ddot)  # noqa: F821
-
-
-def _two_loop_kernel(at_g, at_q, steps, changes, rho, h_diag, n, fused, ddot):  # pragma: no cover (compiled)
-    """:func:`two_loop` into the vector at ``at_q``, the pairs given by the addresses of their data;
-    returns ``(g'q, max|q|)``."""
-    g, q, pairs = vector(at_g, n), vector(at_q, n), steps.shape[0]  # noqa: F821
-    alphas = np.empty(pairs)
+    ys = dot(at_y, at_s, n, ddot)  # noqa: F821
+    enters = ys > eps * -dot(at_g_old, at_s, n, ddot) if line_search else ys > 1e-10  # noqa: F821
+    yy = dot(at_y, at_y, n, ddot) if enters else 1.0  # noqa: F821
+    first = drop if enters else 0
+    count = steps.shape[0] - first + (1 if enters else 0)
+    h = ys / yy if enters else h_diag
+    step_at, change_at, rho_of = np.empty(count, dtype=np.uint64), np.empty(count, dtype=np.uint64), np.empty(count)
+    for i in range(steps.shape[0] - first):
+        step_at[i], change_at[i], rho_of[i] = steps[first + i], changes[first + i], rho[first + i]
+    if enters:
+        step_at[count - 1], change_at[count - 1], rho_of[count - 1] = at_s, at_y, 1.0 / ys
+    alphas = np.empty(count)
     for j in range(n):
         q[j] = -g[j]
-    for i in range(pairs - 1, -1, -1):
-        alphas[i] = dot(steps[i], at_q, n, ddot) * rho[i]  # noqa: F821
-        axpy(q, vector(changes[i], n), -alphas[i], fused)  # noqa: F821
+    for i in range(count - 1, -1, -1):
+        alphas[i] = dot(step_at[i], at_q, n, ddot) * rho_of[i]  # noqa: F821
+        axpy(q, vector(change_at[i], n), -alphas[i], fused)  # noqa: F821
     for j in range(n):
-        q[j] = q[j] * h_diag
-    for i in range(pairs):
-        beta = dot(changes[i], at_q, n, ddot) * rho[i]  # noqa: F821
-        axpy(q, vector(steps[i], n), alphas[i] - beta, fused)  # noqa: F821
-    return dot(at_g, at_q, n, ddot), abs_max(q)  # noqa: F821
+        q[j] = q[j] * h
+    for i in range(count):
+        beta = dot(change_at[i], at_q, n, ddot) * rho_of[i]  # noqa: F821
+        axpy(q, vector(step_at[i], n), alphas[i] - beta, fused)  # noqa: F821
+    return enters, ys, yy, dot(at_g, at_q, n, ddot), abs_max(q)  # noqa: F821
 
 
 def _slope_kernel(at_grad, at_d, n, ddot):  # pragma: no cover (compiled)
@@ -157,27 +167,27 @@ def _compile(blas: types.SimpleNamespace) -> types.SimpleNamespace:
         namespace[name] = _jit(blas.numba, source, namespace)
     ddot = np.uint64(blas.ddot_address)
     kernels = {name: functools.partial(_jit(blas.numba, source, namespace), ddot=ddot)
-               for name, source in (("pair", _pair_kernel), ("two_loop", _two_loop_kernel), ("slope", _slope_kernel))}
+               for name, source in (("advance", _advance_kernel), ("slope", _slope_kernel))}
     return types.SimpleNamespace(**kernels, fused=False)
 
 
 
 
-def _run_two_loop(kernels: Any, g: torch.Tensor, steps: list[torch.Tensor], changes: list[torch.Tensor],
-                  rho: list[float], h_diag: float) -> tuple[torch.Tensor, float, float]:  # fmt: skip
-    q = torch.empty_like(g)
-    addresses = np.array([t.data_ptr() for t in steps] + [t.data_ptr() for t in changes], dtype=np.uint64)
-    gtd, largest = kernels.two_loop(g.data_ptr(), q.data_ptr(), addresses[:len(steps)], addresses[len(steps):],
-                                    np.array(rho, dtype=np.float64), float(h_diag), g.numel(), kernels.fused)
-    return q, gtd, largest
+def _run_advance(kernels: Any, g: torch.Tensor, state: dict[str, Any], history_size: int,
+                 line_search: bool) -> tuple[bool, torch.Tensor, torch.Tensor, float, float, torch.Tensor, float, float]:  # fmt: skip
+    steps, changes = state["old_stps"], state["old_dirs"]
+    y, s, q = torch.empty_like(g), torch.empty_like(g), torch.empty_like(g)
+    addresses = np.fromiter(map(_ADDRESS, chain(steps, changes)), dtype=np.uint64, count=2 * len(steps))
+    enters, ys, yy, gtd, d_max = kernels.advance(
+        g.data_ptr(), state["prev_flat_grad"].data_ptr(), state["d"].data_ptr(), state["t"], y.data_ptr(),
+        s.data_ptr(), q.data_ptr(), addresses[:len(steps)], addresses[len(steps):],
+        np.fromiter(state["ro"], dtype=np.float64, count=len(steps)), float(state["H_diag"]),
+        int(len(steps) == history_size), line_search, _machine_epsilon(torch.float64), g.numel(), kernels.fused,
+    )  # fmt: skip
+    return enters, y, s, ys, yy, q, gtd, d_max
 
 
-def _run_pair(kernels: Any, g: torch.Tensor, g_old: torch.Tensor, d: torch.Tensor,
-              t: float) -> tuple[torch.Tensor, torch.Tensor, float, float, float]:  # fmt: skip
-    y, s = torch.empty_like(g), torch.empty_like(g)
-    ys, g_old_s, yy = kernels.pair(g.data_ptr(), g_old.data_ptr(), d.data_ptr(), t, y.data_ptr(), s.data_ptr(),
-                                   g.numel())
-    return y, s, ys, g_old_s, yy
+_ADDRESS = torch.Tensor.data_ptr
 
 
 def _random_vector(n: int, generator: torch.Generator) -> torch.Tensor:
@@ -197,32 +207,44 @@ def _same_numbers(got: tuple[Any, ...], expected: tuple[Any, ...]) -> bool:
     return True
 
 
+def _random_state(n: int, pairs: int, generator: torch.Generator) -> dict[str, Any]:
+    steps = [_random_vector(n, generator) for _ in range(pairs)]
+    changes = [_random_vector(n, generator) for _ in range(pairs)]
+    rho = [float(torch.rand((), dtype=torch.float64, generator=generator)) for _ in range(pairs)]
+    g_old, d = _random_vector(n, generator), _random_vector(n, generator)
+    return dict(old_stps=steps, old_dirs=changes, ro=rho, H_diag=0.37, prev_flat_grad=g_old, d=d, t=0.61)
+
+
 def _matches(kernels: Any) -> bool:
     """Whether the kernels give the torch operations' numbers, bit for bit, on random vectors of lengths
-    that exercise the vector loops and their tails."""
+    that exercise the vector loops and their tails (the new pair entering the memory or not)."""
     generator = torch.Generator().manual_seed(20261202)
     for n in (1, 2, 3, 5, 8, 9, 15, 17, 33, 64, 100, 1003):
-        for pairs in (0, 1, 4, 10):
-            g, g_old, d = (_random_vector(n, generator) for _ in range(3))
-            steps = [_random_vector(n, generator) for _ in range(pairs)]
-            changes = [_random_vector(n, generator) for _ in range(pairs)]
-            rho = [float(torch.rand((), dtype=torch.float64, generator=generator)) for _ in range(pairs)]
-            q = two_loop(g, steps, changes, rho, 0.37, float)
-            expected = (q, float(g.dot(q)), infinity_norm(q))
-            if not _same_numbers(_run_two_loop(kernels, g, steps, changes, rho, 0.37), expected):
+        for pairs, line_search in ((0, True), (1, False), (4, True), (10, True), (10, False)):
+            g, state = _random_vector(n, generator), _random_state(n, pairs, generator)
+            if n % 2:  # s'y > 0 (the pair enters), else of either sign
+                state["d"] = (g - state["prev_flat_grad"]).abs().mul(torch.sign(state["d"]))
+                g = state["prev_flat_grad"] + (g - state["prev_flat_grad"]).abs().mul(torch.sign(state["d"]))
+            mirror = {key: list(value) if isinstance(value, list) else value for key, value in state.items()}
+            expected = torch_advance(g, mirror, 10, line_search)
+            enters, y, s, ys, yy, q, gtd, d_max = _run_advance(kernels, g, state, 10, line_search)
+            if enters:
+                remember(state, y, s, ys, yy, 10)
+            if not _same_numbers((q, gtd, d_max), (expected[0], expected[1], infinity_norm(expected[0]))):
                 return False
-            if not _same_numbers(_run_pair(kernels, g, g_old, d, 0.61), torch_pair(g, g_old, d, 0.61, float)):
+            if not (state["ro"] == mirror["ro"] and state["H_diag"] == mirror["H_diag"]
+                    and all(map(torch.equal, state["old_dirs"] + state["old_stps"], mirror["old_dirs"] + mirror["old_stps"]))):  # fmt: skip
                 return False
-            slope = kernels.slope(g.data_ptr(), d.data_ptr(), n)
-            if not _same_numbers(slope, (float(g.dot(d)), infinity_norm(g))):
+            slope = kernels.slope(g.data_ptr(), q.data_ptr(), n)
+            if not _same_numbers(slope, (float(g.dot(q)), infinity_norm(g))):
                 return False
     return True
 
 
 @functools.cache
 def compiled_kernels() -> types.SimpleNamespace | None:
-    """The compiled kernels (``pair``, ``two_loop``, ``slope``) with the ``fused`` rounding that makes them
-    equal the torch operations on this machine, or None (no numba, no ``ddot_``, or no rounding matches)."""
+    """The compiled kernels (``advance``, ``slope``) with the ``fused`` rounding that makes them equal the
+    torch operations on this machine, or None (no numba, no ``ddot_``, or no rounding matches)."""
     blas = numba_blas()
     if blas is None:
         return None
@@ -232,6 +254,43 @@ def compiled_kernels() -> types.SimpleNamespace | None:
         if _matches(kernels):
             return kernels
     return None
+
+
+# ---------------------------------------------------------------------- the memory
+@functools.cache
+def _machine_epsilon(dtype: torch.dtype) -> float:
+    return torch.finfo(dtype).eps
+
+
+def curvature_holds(ys: Any, g_old_s: Any, line_search: bool, dtype: torch.dtype) -> bool:
+    """Whether the pair with ``s'y = ys`` enters the memory: torch's ``s'y > 1e-10`` for the fixed
+    step, L-BFGS-B's scale-free ``s'y > eps * (-g_old' s)`` with the line search."""
+    if not line_search:
+        return bool(ys > 1e-10)
+    return bool(ys > _machine_epsilon(dtype) * -g_old_s)
+
+
+def remember(state: dict[str, Any], y: torch.Tensor, s: torch.Tensor, ys: Any, yy: Any, history_size: int) -> None:
+    """Append the pair ``(s, y)`` to the memory in ``state`` (the oldest one dropped when it is full); the
+    scale of ``H0`` becomes ``s'y / y'y``."""
+    if len(state["old_dirs"]) == history_size:
+        state["old_dirs"].pop(0), state["old_stps"].pop(0), state["ro"].pop(0)
+    state["old_dirs"].append(y)
+    state["old_stps"].append(s)
+    state["ro"].append(1.0 / ys)
+    state["H_diag"] = ys / yy
+
+
+def torch_advance(g: torch.Tensor, state: dict[str, Any], history_size: int,
+                  line_search: bool) -> tuple[torch.Tensor, float]:  # fmt: skip
+    """The memory of ``state`` updated with the last step (``prev_flat_grad``, ``d``, ``t``), and
+    ``(d, g'd)`` for ``d = -H g``, as torch operations."""
+    number = scalar_reader(g.dtype)
+    y, s, ys, g_old_s, yy = torch_pair(g, state["prev_flat_grad"], state["d"], state["t"], number)
+    if curvature_holds(ys, g_old_s, line_search, s.dtype):
+        remember(state, y, s, ys, yy, history_size)
+    d = two_loop(g, state["old_stps"], state["old_dirs"], state["ro"], state["H_diag"], number)
+    return d, float(g.dot(d))
 
 
 #: Longest vectors the kernels take: beyond, torch's own (threaded) operations cost more than their calls.
@@ -248,10 +307,10 @@ class VectorWork:
     """One L-BFGS's vector work: the compiled kernels where they apply, else the torch operations; the same
     numbers either way.
 
-    The kernels take float64 CPU vectors of at most :data:`MAX_KERNEL_LENGTH` entries. Each vector is
-    checked once, the first time it is seen (the vectors the kernels make are known from the start); it is
-    then known by identity (held here, so that no other tensor takes its ``id``) until it has left the
-    memory. A vector of the memory resized in place afterwards is not checked again.
+    The kernels take float64 CPU vectors of at most :data:`MAX_KERNEL_LENGTH` entries and Python-float
+    scalars. Each vector is checked once, the first time it is seen (the vectors the kernels make are known
+    from the start); it is then known by identity (held here, so that no other tensor takes its ``id``)
+    until it has left the memory. A vector of the memory resized in place afterwards is not checked again.
     """
 
     def __init__(self) -> None:
@@ -273,33 +332,23 @@ class VectorWork:
                     known[id(vector)] = vector
         return compiled_kernels()
 
-    def _made(self, *vectors: torch.Tensor) -> None:
-        for vector in vectors:
-            self.known[id(vector)] = vector
-
-    def pair(self, g: torch.Tensor, g_old: torch.Tensor, d: torch.Tensor, t: Any,
-             number: Callable[[torch.Tensor], Any]) -> tuple[torch.Tensor, torch.Tensor, Any, Any, Any]:  # fmt: skip
-        """``(y, s, s'y, g_old's, y'y)`` with ``y = g - g_old``, ``s = t d`` (:func:`torch_pair`)."""
-        kernels = self._kernels(g.numel(), [g, g_old, d]) if type(t) is float and number is float else None
-        if kernels is None:
-            return torch_pair(g, g_old, d, t, number)
-        y, s, ys, g_old_s, yy = _run_pair(kernels, g, g_old, d, t)
-        self._made(y, s)
-        return y, s, ys, g_old_s, yy
-
-    def direction(self, g: torch.Tensor, steps: list[torch.Tensor], changes: list[torch.Tensor], rho: list[Any],
-                  h_diag: Any, number: Callable[[torch.Tensor], Any]) -> tuple[torch.Tensor, float, float | None]:  # fmt: skip
-        """``(d, g'd, max|d|)`` with ``d = -H g`` (:func:`two_loop`); ``max|d|`` is None where not computed."""
+    def advance(self, g: torch.Tensor, state: dict[str, Any], history_size: int,
+                line_search: bool) -> tuple[torch.Tensor, float, float | None]:  # fmt: skip
+        """Update the memory in ``state`` with the last step (:func:`torch_advance`); return ``(d, g'd,
+        max|d|)`` for ``d = -H g``, ``max|d|`` None where not computed."""
+        steps, changes, rho = state["old_stps"], state["old_dirs"], state["ro"]
         kernels = None
-        if number is float and type(h_diag) in (float, int) and all(type(value) is float for value in rho):
+        if (g.dtype is torch.float64 and type(state["t"]) is float and type(state["H_diag"]) in (float, int)
+                and set(map(type, rho)) <= {float} and len(steps) == len(changes) == len(rho) <= history_size):
             if len(self.known) > 2 * len(steps) + 16:  # forget the vectors that left the memory
                 self.known = {id(vector): vector for vector in (g, *steps, *changes)}
-            kernels = self._kernels(g.numel(), [g, *steps, *changes])
+            kernels = self._kernels(g.numel(), [g, state["prev_flat_grad"], state["d"], *steps, *changes])
         if kernels is None:
-            d = two_loop(g, steps, changes, rho, h_diag, number)
-            return d, float(g.dot(d)), None
-        d, gtd, d_max = _run_two_loop(kernels, g, steps, changes, rho, h_diag)
-        self._made(d)
+            return (*torch_advance(g, state, history_size, line_search), None)
+        enters, y, s, ys, yy, d, gtd, d_max = _run_advance(kernels, g, state, history_size, line_search)
+        if enters:
+            remember(state, y, s, ys, yy, history_size)
+        self.known.update({id(y): y, id(s): s, id(d): d})
         return d, gtd, d_max
 
     def slope(self, grad: torch.Tensor, d: torch.Tensor) -> tuple[float, float | None]:

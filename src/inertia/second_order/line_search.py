@@ -92,6 +92,21 @@ def cstep(stx, fx, dx, sty, fy, dy, stp, fp, dp, brackt, stpmin, stpmax):
     return stx, fx, dx, sty, fy, dy, stpf, brackt
 
 
+def _start_error(stp: float, g: float, search: MoreThuente) -> str | None:
+    """``dcsrch``'s checks of a search's start, in its order: the error task of the first that fails."""
+    if stp < search.stpmin:
+        return "ERROR: STP < STPMIN"
+    if stp > search.stpmax:
+        return "ERROR: STP > STPMAX"
+    if not g < 0.0:
+        return "ERROR: INITIAL DERIVATIVE >= 0"
+    if search.ftol < 0.0 or search.gtol < 0.0 or search.xtol < 0.0:
+        return "ERROR: NEGATIVE TOLERANCE"
+    if search.stpmin < 0.0 or search.stpmax < search.stpmin:
+        return "ERROR: BAD STEP BOUNDS"
+    return None
+
+
 class MoreThuente:
     """State machine of MINPACK-2 ``dcsrch``. Call :meth:`start`, then :meth:`iterate` per evaluation.
 
@@ -105,15 +120,9 @@ class MoreThuente:
 
     def start(self, f: float, g: float, stp: float) -> tuple[float, str]:
         """Begin a search from ``phi(0) = f``, ``phi'(0) = g`` with first trial ``stp``."""
-        for bad, task in (
-            (stp < self.stpmin, "ERROR: STP < STPMIN"),
-            (stp > self.stpmax, "ERROR: STP > STPMAX"),
-            (not g < 0.0, "ERROR: INITIAL DERIVATIVE >= 0"),
-            (self.ftol < 0.0 or self.gtol < 0.0 or self.xtol < 0.0, "ERROR: NEGATIVE TOLERANCE"),
-            (self.stpmin < 0.0 or self.stpmax < self.stpmin, "ERROR: BAD STEP BOUNDS"),
-        ):
-            if bad:
-                return stp, task
+        error = _start_error(stp, g, self)
+        if error is not None:
+            return stp, error
         self.brackt, self.stage = False, 1
         self.finit, self.ginit = f, g
         self.gtest = self.ftol * g
