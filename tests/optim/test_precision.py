@@ -16,7 +16,7 @@ from inertia.bench.report import markdown_tables
 from inertia.bench.steps import floor_bytes_per_element, state_bytes_per_element
 from inertia.kernels.low_precision import memory_per_parameter, parse_precision
 from inertia.kernels.rule_info import FusedFallbackWarning
-from inertia.optim import fuse_into_backward
+from inertia.optim import fuse_into_backward, precision_fused
 from inertia.optim.precision import MASTER_KEY
 
 #: Every configuration of every class in the table (differentiable ones refuse a non-native precision).
@@ -275,7 +275,10 @@ def test_refusals_of_options() -> None:
         inertia.Adam([param], lr=0.1, precision=3)
 
 
-def test_impl_fused_warns_and_steps_on_the_reference_path() -> None:
+def test_impl_fused_warns_and_steps_on_the_reference_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the fused precision step cannot run (here numba is taken as missing), impl="fused" warns and
+    steps exactly as the reference path."""
+    monkeypatch.setattr(precision_fused, "numba_available", lambda: False)
     params = make_params(torch.bfloat16)
     reference_params = [p.detach().clone().requires_grad_() for p in params]
     fused = inertia.Adam(params, lr=0.01, precision="master", impl="fused")

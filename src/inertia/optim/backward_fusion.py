@@ -26,7 +26,9 @@ What a per-parameter step cannot do is refused or named explicitly:
 Where ``step()`` would fuse a parameter's bucket on the CPU, the parameter takes the rule's kernel over its
 own slices instead of the reference path (:class:`OneParameterKernel`: equal to the whole-bucket step
 within rounding, as a vectorised loop may round an element of its scalar tail differently, and about ten
-times faster than the reference path on large tensors); on other devices it takes the reference path.
+times faster than the reference path on large tensors); a group with a ``precision`` takes the fused precision
+step over that parameter (:func:`inertia.optim.precision_fused.step_one_param`); on other devices it takes the
+reference path.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from inertia.optim.base import FlatOptimizer
 from inertia.optim.fused_dispatch import AUTO_CPU_MIN_ELEMENTS, resolve_impl
 from inertia.optim.layout import GroupLayout
 from inertia.optim.nonfinite_policy import NonFiniteGradientError
+from inertia.optim.precision_fused import step_one_param
 from inertia.optim.schedule_free import AdamWScheduleFree
 from inertia.optim.sharded import all_finite, is_dtensor
 
@@ -121,7 +124,7 @@ class BackwardFusion:
         _check_grad(group_index, param_index, group, grad)
         if self.per_parameter_max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(param, self.per_parameter_max_grad_norm)
-        if self.kernel.step(group, param, grad):
+        if self.kernel.step(group, param, grad) or step_one_param(self.optimizer, group, param):
             self.kernel_steps += 1
         else:
             self.optimizer.update_params(group, [param])

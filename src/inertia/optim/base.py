@@ -38,6 +38,7 @@ from inertia.optim.precision import (
     step_with_precision,
     warn_reference_path,
 )
+from inertia.optim.precision_fused import precision_plan
 from inertia.optim.sharded import copy_state
 from inertia.optim.validation import IMPL_CHOICES, NONFINITE_CHOICES, GroupCheck, split_torch_options
 
@@ -311,8 +312,9 @@ class FlatOptimizer(Optimizer):
         if self.rule is None or group.get("differentiable") or (
                 group.get("impl") == "reference" and id(group) not in self.fused_groups):
             return None
-        if not is_native(group):
-            return warn_reference_path(self, group)  # None: the precision step is a reference step
+        if not is_native(group):  # the fused precision step where it covers the group, else the reference path
+            plain = type(self)._apply_plan is FlatOptimizer._apply_plan  # schedule-free steps buckets its own way
+            return precision_plan(self, group, self.rule) if plain else warn_reference_path(self, group)
         return plan_group(self, group, self.rule)
 
     def warn_fused(self, reason: str, message: str) -> None:

@@ -7,6 +7,8 @@ upcast to float32. The rule's own reference step (the class's ``update_params``,
 shadow group of these working tensors, exactly as it runs on float32 parameters, and the results are
 written back: the parameter as the master rounded to nearest (``master``) or the working copy rounded
 stochastically (``stochastic``), bfloat16 state rounded stochastically. Float32 state is updated in place.
+This is the reference path; on the CPU, :mod:`inertia.optim.precision_fused` takes the same step in chunks
+with the rule's numba kernel, rounding every element with the same random bits.
 
 State keeps torch.optim's keys (in the state dtype), plus ``"master_param"`` (the float32 master weights)
 under ``master``. A group using stochastic rounding holds ``rounding_seed`` and each of its parameters'
@@ -154,10 +156,15 @@ class Rounder:
         """Record in ``state`` that the parameter at ``index`` took one more rounded step."""
         state[ROUNDING_KEY] = self.counts.get(index, 0) + 1
 
+    def stream(self, param_index: int, slot: int) -> tuple[int, int]:
+        """The Philox seed of this step and the element index that ``slot`` of the parameter at
+        ``param_index`` starts at (its element ``i`` draws at ``offset + i``)."""
+        seed = (self.base + self.counts.get(param_index, 0) * STEP_KEY_INCREMENT) % 2**64
+        return seed, (param_index * SLOTS + slot) << STREAM_SHIFT
+
     def round(self, values: Tensor, param_index: int, slot: int) -> Tensor:
         """``values`` (float32) rounded stochastically to bfloat16 on their own stream."""
-        seed = (self.base + self.counts.get(param_index, 0) * STEP_KEY_INCREMENT) % 2**64
-        offset = (param_index * SLOTS + slot) << STREAM_SHIFT
+        seed, offset = self.stream(param_index, slot)
         return stochastic_round(values.contiguous(), torch.bfloat16, seed=seed, offset=offset)
 
 
@@ -329,10 +336,14 @@ def _restore_master(state: dict[str, Any], saved: Tensor, param: Tensor) -> None
 
 def warn_reference_path(optimizer: Any, group: Mapping[str, Any]) -> None:
     """Warn once (a FusedFallbackWarning) that a non-native group takes the reference path, where a fused
-    step was asked for (``impl="fused"``) or would be expected (CUDA parameters)."""
+    step was asked for (``impl="fused"``) or would be expected (CUDA parameters). An ``8bit-state`` group does
+    not warn: its quantised tensors take the 8-bit kernels (:mod:`inertia.optim.precision_8bit`)."""
+    if group_precision(group).state == "8bit-state":
+        return
     if resolve_impl(group) == "fused" or any(param.is_cuda for param in group["params"]):
         optimizer.warn_fused("precision", f"precision={group['precision']!r} steps on the reference path "
-                             "(float32 working copies); the fused kernels take native precision only")
+                             "(float32 working copies); the fused precision step covers CPU parameters with "
+                             "fp32 or bf16 state of rules with a numba kernel (numba installed)")
 
 
 def export_precision_state(optimizer: Any, state_dict: dict[str, Any]) -> dict[str, Any]:
