@@ -17,9 +17,10 @@ BIG = (64, 80)  # at least MIN_8BIT_SIZE values: 8-bit moments
 
 @pytest.mark.parametrize("name", ["Adam", "AdamW"])
 def test_8bit_state_steps_as_the_quantised_reference(name: str) -> None:
-    """``native+8bit-state``: a large tensor is stepped by ``quantized_adam_update`` (the same bits); a small one
-    keeps float32 moments and steps as without the option."""
-    kwargs = dict(lr=0.01, weight_decay=0.1)
+    """``native+8bit-state`` with ``impl="reference"``: a large tensor is stepped by ``quantized_adam_update``
+    (the same bits); a small one keeps float32 moments and steps as without the option. (The default fused
+    step is compared with this path in test_adam_8bit_fused.py.)"""
+    kwargs = dict(lr=0.01, weight_decay=0.1, impl="reference")
     big, small = torch.randn(BIG, requires_grad=True), torch.randn(7, requires_grad=True)
     plain_small = small.detach().clone().requires_grad_()
     optimizer = getattr(inertia, name)([big, small], precision="native+8bit-state", **kwargs)

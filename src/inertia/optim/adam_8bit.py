@@ -16,6 +16,8 @@ refuses it.
 - :func:`quantized_adam_update`: the reference path in torch ops, in place on a parameter and its state;
 - :func:`fused_quantized_adam_step`: the same over flat buffers in one pass per block, a numba kernel
   (blocks split between threads) or a Triton kernel (:mod:`inertia.optim.adam_8bit_kernels`);
+- :func:`fused_tensor_step`: one tensor and its state through those kernels (the optimizers' step,
+  :mod:`inertia.optim.precision_8bit`);
 - :func:`export_state` / :func:`import_state`: torch.optim.Adam's ``exp_avg`` and ``exp_avg_sq``, both ways.
 """
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -40,11 +43,12 @@ from inertia.kernels.blockwise_quant import (
 )
 from inertia.kernels.cpu import shared_pool
 from inertia.kernels.jit import compiled
-from inertia.optim.adam_8bit_kernels import adam_8bit_blocks, code_table
+from inertia.optim.adam_8bit_kernels import adam_8bit_blocks, threshold_table
 
 __all__ = [
     "MIN_8BIT_SIZE", "QUANTIZED_KEYS", "check_8bit_options", "export_state", "fused_quantized_adam_step",
-    "import_state", "init_quantized_state", "quantized_adam_update", "state_bytes", "uses_8bit_state",
+    "fused_tensor_step", "import_state", "init_quantized_state", "quantized_adam_update", "state_bytes",
+    "uses_8bit_state",
 ]
 
 QUANTIZED_KEYS = ("exp_avg_codes", "exp_avg_absmax", "exp_avg_sq_codes", "exp_avg_sq_absmax")
@@ -228,46 +232,82 @@ def fused_quantized_adam_step(params_flat: Tensor, grads_flat: Tensor, state_fla
         triton_step(buffers, scalars, maximize, block_size)
 
 
-#: Below this many blocks the numba kernel runs on the calling thread alone.
+def fused_tensor_step(param: Tensor, grad: Tensor, state: dict[str, Tensor], *, lr: float, beta1: float,
+                      beta2: float, eps: float, weight_decay: float, decoupled: bool, maximize: bool, step: int,
+                      backend: str, block_size: int = DEFAULT_BLOCK_SIZE) -> None:
+    """:func:`quantized_adam_update` of one float32 tensor and its state with the fused kernel of
+    ``backend`` (its blocks are the reference's: they start at the tensor's first value). The state's
+    codes must be contiguous (as :func:`init_quantized_state` makes them); a strided ``param`` is
+    stepped through a contiguous copy, a strided ``grad`` read through one."""
+    if param.dtype != torch.float32 or grad.shape != param.shape:
+        raise ValueError(f"Invalid param: {param.dtype} tensor of shape {tuple(param.shape)} with a gradient of "
+                         f"shape {tuple(grad.shape)} (must be float32, its gradient of the same shape)")
+    flat_param = param.detach().contiguous().view(-1)  # param itself, or a copy of a strided one
+    flat_state = {key: state[key].view(-1) for key in QUANTIZED_KEYS}
+    fused_quantized_adam_step(flat_param, grad.detach().float().reshape(-1), flat_state, lr=lr, beta1=beta1,
+                              beta2=beta2, eps=eps, weight_decay=weight_decay, decoupled=decoupled, maximize=maximize,
+                              step=step, block_size=block_size, backend=backend)
+    if not param.is_contiguous():
+        param.detach().copy_(flat_param.view(param.shape))
+
+
+#: Below this many blocks the numba kernel runs on the calling thread alone (and no chunk is smaller).
 PARALLEL_MIN_BLOCKS = 256
+#: Chunks of blocks per thread, taken in turn: a thread that the machine slows down takes fewer.
+CHUNKS_PER_THREAD = 4
 
 
-def block_chunks(arrays: tuple[np.ndarray, ...], block_size: int, threads: int) -> list[tuple[np.ndarray, ...]]:
-    """The kernel's arrays cut into ``threads`` runs of whole blocks (codes and absmax stay in step)."""
-    p, g, m_codes, m_absmax, v_codes, v_absmax, code_m, code_v, table_m, table_v = arrays
+def block_chunks(arrays: tuple[np.ndarray, ...], block_size: int, count: int) -> list[tuple[np.ndarray, ...]]:
+    """The kernel's arrays cut into ``count`` runs of whole blocks (codes and absmax stay in step)."""
+    p, g, m_codes, m_absmax, v_codes, v_absmax, *shared = arrays
     blocks = m_absmax.size
-    edges = [blocks * k // threads for k in range(threads + 1)]
+    edges = [blocks * k // count for k in range(count + 1)]
     chunks = []
     for first, last in zip(edges[:-1], edges[1:], strict=True):
         lo, hi = first * block_size, min(last * block_size, p.size)
         chunks.append((p[lo:hi], g[lo:hi], m_codes[lo:hi], m_absmax[first:last], v_codes[lo:hi],
-                       v_absmax[first:last], code_m, code_v, table_m, table_v))
+                       v_absmax[first:last], *shared))
     return chunks
 
 
 @functools.lru_cache(maxsize=8)
-def cached_code_table(code_bytes: bytes) -> np.ndarray:
-    """:func:`inertia.optim.adam_8bit_kernels.code_table` of the code whose float32 bytes are given."""
-    return code_table(np.frombuffer(code_bytes, dtype=np.float32))
+def cached_code_table(code_bytes: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The code whose float32 bytes are given and its
+    :func:`~inertia.optim.adam_8bit_kernels.threshold_table` (built once per code)."""
+    code = np.frombuffer(code_bytes, dtype=np.float32).copy()
+    return (code, *threshold_table(code))
 
 
 def numba_step(buffers: tuple[Tensor, ...], scalars: dict[str, float], maximize: bool, block_size: int) -> None:
-    """Run the numba kernel, the blocks split between ``torch.get_num_threads()`` threads."""
+    """Run the numba kernel, the blocks split between ``torch.get_num_threads()`` threads (in
+    :data:`CHUNKS_PER_THREAD` chunks per thread, each taken by the next thread free)."""
     kernel = compiled(KERNELS, "adam_8bit_blocks", "numba")
-    arrays = tuple(tensor.detach().numpy() for tensor in buffers)
-    arrays += (cached_code_table(arrays[6].tobytes()), cached_code_table(arrays[7].tobytes()))
+    code_m, buckets_m, thresholds_m, steps_m = cached_code_table(buffers[6].detach().cpu().numpy().tobytes())
+    code_v, buckets_v, thresholds_v, steps_v = cached_code_table(buffers[7].detach().cpu().numpy().tobytes())
+    arrays = (*(tensor.detach().numpy() for tensor in buffers[:6]), code_m, code_v, buckets_m, thresholds_m,
+              buckets_v, thresholds_v)
     f32 = np.float32
     tail = (f32(scalars["omb1"]), f32(scalars["beta2"]), f32(scalars["omb2"]), f32(scalars["eps"]),
             f32(scalars["wd"]), f32(scalars["decay"]), f32(scalars["step_size"]), f32(scalars["denom_scale"]),
-            f32(-1.0 if maximize else 1.0), scalars["wd_mode"], block_size)
+            f32(-1.0 if maximize else 1.0), scalars["wd_mode"], block_size, steps_m, steps_v)
     blocks = arrays[3].size
     threads = max(1, min(torch.get_num_threads(), blocks // PARALLEL_MIN_BLOCKS))
     if threads == 1:
         kernel(*arrays, *tail)
         return
-    chunks = block_chunks(arrays, block_size, threads)
-    futures = [shared_pool(threads).submit(kernel, *chunk, *tail) for chunk in chunks[1:]]
-    kernel(*chunks[0], *tail)
+    pending = iter(block_chunks(arrays, block_size, min(CHUNKS_PER_THREAD * threads, blocks // PARALLEL_MIN_BLOCKS)))
+    lock = threading.Lock()
+
+    def work() -> None:  # each thread takes the next chunk until none is left
+        while True:
+            with lock:
+                chunk = next(pending, None)
+            if chunk is None:
+                return
+            kernel(*chunk, *tail)
+
+    futures = [shared_pool(threads).submit(work) for _ in range(threads - 1)]
+    work()
     for future in futures:
         future.result()
 
