@@ -13,13 +13,22 @@ Rows: torch.optim.AdamW (``foreach`` and the for-loop), inertia.AdamW (``impl="r
 ``"fused"``), and each of them fused into backward (torch's way: one optimizer per parameter stepped from
 its post-accumulate-grad hook; inertia's: :func:`inertia.optim.fuse_into_backward`). ``--precision``
 chooses the mode (:data:`PRECISIONS`: the parameters' dtype and inertia's ``precision`` option; torch's rows
-keep torch's behaviour over parameters of that dtype), ``all`` measures each in turn.
+keep torch's behaviour over parameters of that dtype: bf16 parameters give it bf16 state), ``all`` measures each
+in turn (torch's rows once per parameter dtype: they do not depend on inertia's option).
+
+Besides the peak and what is kept between steps, each row shows the optimizer state alone per parameter
+(measured: its state tensors, master weights included, 0-dim step counts left out) and, for reference, the
+state bytes per parameter that peer libraries publish for the nearest scheme (:data:`PUBLISHED`): figures from
+their documentation, not measured here.
 
 Example::
 
     python benchmarks/step_memory.py                 # full size, about a minute
     python benchmarks/step_memory.py --scale 0.05    # a few seconds
     python benchmarks/step_memory.py --scale 0.05 --precision all
+
+At full size ``--precision all`` takes over an hour on two cores (extrapolated from 755 s at ``--scale 0.5``,
+20.7M parameters), most of it in the reference rows of the stochastic modes.
 """
 
 from __future__ import annotations
@@ -42,6 +51,8 @@ from torch import Tensor, nn
 from torch.profiler import ProfilerActivity, profile
 
 import inertia
+from inertia.bench.step_bytes import measured_state_bytes
+from inertia.kernels.low_precision import parse_precision, state_dtype
 from inertia.kernels.rule_info import FusedFallbackWarning
 from inertia.optim import fuse_into_backward
 
@@ -56,6 +67,17 @@ PRECISIONS: dict[str, tuple[torch.dtype, str]] = {
     "bf16+stochastic+8bit-state": (torch.bfloat16, "stochastic+8bit-state"),
 }
 LR = 1e-4
+
+#: Published optimizer-state bytes per parameter of peer schemes (their documentation; not measured here).
+PUBLISHED = {
+    "fp32 Adam": 8.0,  # two float32 moments
+    "bitsandbytes 8-bit Adam": 2.0,  # two 8-bit moments (block-wise absmax aside)
+    "torchao 4-bit Adam": 1.0,  # two 4-bit moments
+    "HeavyBall ECC bf16+8": 6.0,  # 3 B per state (bf16 + 8-bit error correction), two states
+}
+#: The published scheme nearest to each dtype the state is kept in.
+NEAREST_PUBLISHED = {torch.float32: "fp32 Adam", torch.bfloat16: "HeavyBall ECC bf16+8",
+                     torch.uint8: "bitsandbytes 8-bit Adam"}
 
 
 @dataclass(frozen=True)
@@ -158,6 +180,12 @@ class TorchInBackward:
         return [t for opt in self.optimizers.values() for s in opt.state.values() for t in s.values()
                 if isinstance(t, Tensor)]
 
+    def state_bytes_per_param(self) -> float:
+        """:func:`inertia.bench.step_bytes.measured_state_bytes` over the per-parameter optimizers."""
+        held = sum(measured_state_bytes(opt) * sum(p.numel() for p in opt.param_groups[0]["params"])
+                   for opt in self.optimizers.values())
+        return held / sum(p.numel() for p in self.optimizers)
+
 
 @dataclass(frozen=True)
 class Row:
@@ -166,6 +194,11 @@ class Row:
     label: str
     build: Callable[[nn.Module, str], Any]  # (model, inertia's precision option) -> optimizer
     in_backward: bool
+
+    @property
+    def is_torch(self) -> bool:
+        """Whether the row is torch.optim's (inertia's ``precision`` option does not reach it)."""
+        return self.label.startswith("torch")
 
 
 def _inertia(impl: str, in_backward: bool) -> Callable[[nn.Module, str], Any]:
@@ -250,8 +283,12 @@ def measure(row: Row, template: GPT2Shaped, precision: str, batch: int, sequence
     warm_up(model, optimizer, row.in_backward)
     peak, seconds = peak_of_step(model, optimizer, tokens, row.in_backward)
     count = sum(p.numel() for p in model.parameters())
-    result = dict(label=row.label, precision=precision, in_backward=row.in_backward, params=count, peak=peak,
-                  after=live_bytes(model, optimizer), seconds=seconds)
+    state = optimizer.state_bytes_per_param() if isinstance(optimizer, TorchInBackward) else \
+        measured_state_bytes(optimizer)
+    dtype, mode = PRECISIONS[precision]
+    published = NEAREST_PUBLISHED[state_dtype(parse_precision("native" if row.is_torch else mode), dtype)]
+    result = dict(label=row.label, precision=_label(row, precision), in_backward=row.in_backward, params=count,
+                  peak=peak, after=live_bytes(model, optimizer), seconds=seconds, state=state, published=published)
     if isinstance(optimizer, TorchInBackward):
         optimizer.remove()
     del model, optimizer
@@ -259,15 +296,25 @@ def measure(row: Row, template: GPT2Shaped, precision: str, batch: int, sequence
     return result
 
 
+def _label(row: Row, precision: str) -> str:
+    """The mode a row ran in: torch's rows by their parameters' dtype (torch keeps state in it)."""
+    return ("bf16 (torch's own)" if PRECISIONS[precision][0] == torch.bfloat16 else "fp32") if row.is_torch \
+        else precision
+
+
 def table(results: list[dict[str, Any]]) -> str:
-    """The markdown table of ``results``."""
-    lines = ["| optimizer | precision | step | peak MiB | peak B/param | kept between steps MiB | kept B/param |",
-             "|---|---|---|---|---|---|---|"]
+    """The markdown table of ``results``, and the published figures the last column quotes."""
+    lines = ["| optimizer | precision | step | peak MiB | peak B/param | kept between steps MiB | kept B/param "
+             "| state B/param | published state B/param, nearest peer (not measured) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         mib = 2 ** 20
         lines.append(f"| {r['label']} | {r['precision']} | {'in backward' if r['in_backward'] else 'after backward'} "
                      f"| {r['peak'] / mib:.0f} | {r['peak'] / r['params']:.2f} | {r['after'] / mib:.0f} "
-                     f"| {r['after'] / r['params']:.2f} |")
+                     f"| {r['after'] / r['params']:.2f} | {r['state']:.2f} "
+                     f"| {PUBLISHED[r['published']]:g} ({r['published']}) |")
+    lines += ["", "Published optimizer-state bytes per parameter (from each library's documentation, not measured "
+              "here): " + "; ".join(f"{name} {value:g}" for name, value in PUBLISHED.items()) + "."]
     return "\n".join(lines)
 
 
@@ -292,10 +339,11 @@ def scale_value(text: str) -> float:
     return value
 
 
-def run(scale: float = 1.0, precision: str = "fp32", batch: int = 1, sequence: int = 64) -> list[dict[str, Any]]:
-    """Measure every row; return the results (see :func:`table`)."""
+def run(scale: float = 1.0, precision: str = "fp32", batch: int = 1, sequence: int = 64,
+        torch_rows: bool = True) -> list[dict[str, Any]]:
+    """Measure every row (torch's only with ``torch_rows``); return the results (see :func:`table`)."""
     template = GPT2Shaped(Shape.scaled(scale), PRECISIONS[precision][0])
-    return [measure(row, template, precision, batch, sequence) for row in ROWS]
+    return [measure(row, template, precision, batch, sequence) for row in ROWS if torch_rows or not row.is_torch]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -307,10 +355,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sequence", type=positive_int("sequence"), default=64)
     args = parser.parse_args(argv)
     modes = list(PRECISIONS) if args.precision == "all" else [args.precision]
-    results = [r for mode in modes for r in run(args.scale, mode, args.batch, args.sequence)]
+    results, dtypes = [], set()
+    begin = time.perf_counter()
+    for mode in modes:
+        dtype = PRECISIONS[mode][0]
+        results += run(args.scale, mode, args.batch, args.sequence, torch_rows=dtype not in dtypes)
+        dtypes.add(dtype)
     first = results[0]
     print(f"GPT-2-shaped model at scale {args.scale}: {first['params']:,} parameters, batch {args.batch} x "
-          f"sequence {args.sequence}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+          f"sequence {args.sequence}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"{len(results)} rows in {time.perf_counter() - begin:.0f} s")
     print(table(results))
 
 

@@ -4,6 +4,10 @@ Same options as ``inertia bench``, for example::
 
     python benchmarks/step_speed.py --device cpu --cpu-backends --json cpu.json --markdown cpu.md
     python benchmarks/step_speed.py --device cuda --sweep --json gpu.json
+    python benchmarks/step_speed.py --device cpu --optimizer adamw --precision all --markdown modes.md
+
+``--precision`` times each optimizer once per mode (see :mod:`inertia.bench.steps`), with the bytes per
+parameter each step moves (analytic) and its state holds (measured): :mod:`inertia.bench.step_bytes`.
 
 Sizes: CUDA 355M parameters in 290 tensors (GPT-2-medium-like) and 10M in 100 tensors;
 CPU 40M in 40 tensors and 10M in 1000 tensors. The floor is bytes moved / bandwidth, the

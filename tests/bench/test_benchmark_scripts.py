@@ -65,3 +65,33 @@ def test_benchmark_scripts_name_bad_arguments(script: str, args: list[str], name
         module.main(args) if inspect.signature(module.main).parameters else module.main()
     assert exit_info.value.code == 2
     assert named in capsys.readouterr().err
+
+
+def test_memory_benchmark_measures_state_and_labels_published_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """benchmarks/step_memory.py: each row's measured state per parameter is the formula's for its mode
+    (bf16 state: no size threshold, so exact on the whole model), the same with the step fused into backward,
+    and the published peer figures are quoted as such, not as measurements."""
+    import sys
+
+    import torch
+
+    from inertia.bench.step_bytes import step_bytes
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "step_memory.py"
+    spec = importlib.util.spec_from_file_location("step_memory", path)
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "step_memory", script)  # dataclasses look their module up by name
+    spec.loader.exec_module(script)
+    mode, template = "bf16+stochastic+bf16-state", script.GPT2Shaped(script.Shape.scaled(0.02), torch.bfloat16)
+    results = [script.measure(row, template, mode, 1, 8) for row in script.ROWS if row.label == "inertia.AdamW fused"]
+    assert [r["in_backward"] for r in results] == [False, True]
+    expected = step_bytes("stochastic+bf16-state", torch.bfloat16, 2).state
+    assert all(r["state"] == pytest.approx(expected) for r in results)
+    torch_bf16 = script.measure(script.ROWS[0], template, mode, 1, 8)  # torch's own bf16: bf16 state, no master
+    assert torch_bf16["precision"] == "bf16 (torch's own)"
+    assert torch_bf16["state"] == pytest.approx(step_bytes("native", torch.bfloat16, 2).state)
+    text = script.table(results + [torch_bf16])
+    assert "published state B/param, nearest peer (not measured)" in text
+    assert text.count("| 6 (HeavyBall ECC bf16+8) |") == 3
+    assert "torchao 4-bit Adam 1" in text

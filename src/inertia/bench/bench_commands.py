@@ -12,6 +12,7 @@ from rich.console import Console
 from inertia.bench import steps as step_bench
 from inertia.bench.backends import compare_cpu_backends, sweep_launch
 from inertia.bench.report import markdown_tables, row_line
+from inertia.bench.step_bytes import EIGHT_BIT_CLASSES, TORCH_BF16_IMPLS, parse_modes
 from inertia.cli_checks import MAX_BENCH_STEPS, output_path
 from inertia.errors import UserInputError
 from inertia.kernels import triton_steps
@@ -49,13 +50,30 @@ def _write(path: Path | None, text: str) -> None:
     temporary.replace(path)
 
 
+def _modes(values: list[str], optimizers: list[str]) -> list[str]:
+    """The modes ``--precision`` names; 8-bit state named (not through ``all``) refused for an optimizer asked
+    for by name that has none."""
+    try:
+        modes = parse_modes(values)
+        named = parse_modes([part for value in values for part in value.split(",") if part.strip() != "all"])
+    except ValueError as exc:
+        raise UserInputError(str(exc)) from None
+    for mode in (m for m in named if m.endswith("8bit-state")):
+        for name in optimizers:
+            if step_bench.OPTIMIZERS[name][0] not in EIGHT_BIT_CLASSES:
+                raise UserInputError(f"Invalid --precision: {mode!r} with --optimizer {name!r} (8-bit state is "
+                                     f"offered for {' and '.join(EIGHT_BIT_CLASSES)} only)")
+    return modes
+
+
 def run_bench(device: str, sizes: list[str], optimizers: list[str], impls: list[str], steps: int, scale: float,
-              cpu_backends: bool, sweep: bool) -> dict[str, Any]:
+              cpu_backends: bool, sweep: bool, precisions: list[str] | None = None) -> dict[str, Any]:
     """Validate the arguments, run the benchmark (printing each row as it lands) and return its result."""
     device = _resolve_device(device)
     _check("--size", sizes, list(step_bench.size_table(device)))
     _check("--optimizer", optimizers, list(step_bench.OPTIMIZERS))
-    _check("--impl", impls, list(step_bench.IMPLS) + ["inertia-fused-graph"])
+    _check("--impl", impls, list(step_bench.IMPLS) + list(TORCH_BF16_IMPLS) + ["inertia-fused-graph"])
+    modes = _modes(precisions or [], optimizers)
     if not 1 <= steps <= MAX_BENCH_STEPS:
         raise UserInputError(f"Invalid --steps: {steps} (must be an integer in [1, {MAX_BENCH_STEPS}])")
     if not 0 < scale <= 1:
@@ -65,7 +83,8 @@ def run_bench(device: str, sizes: list[str], optimizers: list[str], impls: list[
     if sweep and device == "cuda":
         result["launch_sweep"] = _sweep(int(355_000_000 * scale), steps, console)
     result.update(step_bench.run_benchmark(device, sizes or None, optimizers or None, impls or None, steps, scale,
-                                      report=lambda row: console.print(row_line(row), soft_wrap=True)))
+                                      report=lambda row: console.print(row_line(row), soft_wrap=True),
+                                      precisions=modes or None))
     if cpu_backends:
         result["cpu_backends"] = compare_cpu_backends(int(40_000_000 * scale), steps, optimizers or None)
     return result
@@ -96,11 +115,14 @@ def register(app: typer.Typer) -> None:
         markdown: str | None = typer.Option(None, help="write the tables as markdown here"),
         cpu_backends: bool = typer.Option(False, help="also compare numba, torch's fused op and inductor on CPU"),
         sweep: bool = typer.Option(False, help="on CUDA, first pick the Triton launch shape by timing"),
+        precision: list[str] = typer.Option([], help="precision modes to time each optimizer in, e.g. "
+                                            "master+bf16-state, several separated by commas, or all (default: "
+                                            "the plain float32 run)"),
     ) -> None:
         """Time optimizer steps: inertia fused/reference against torch.optim, as % of the bandwidth floor."""
         json_file = _check_output("--json", json_path)
         markdown_file = _check_output("--markdown", markdown)
-        result = run_bench(device, size, optimizer, impl, steps, scale, cpu_backends, sweep)
+        result = run_bench(device, size, optimizer, impl, steps, scale, cpu_backends, sweep, precision)
         _write(json_file, json.dumps(result, indent=1))
         tables = markdown_tables(result)
         _write(markdown_file, tables)

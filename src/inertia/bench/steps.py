@@ -4,8 +4,14 @@ For each size, optimizer and implementation (inertia fused, inertia reference, t
 loop, torch foreach, torch fused; on CUDA also inertia fused replayed from a CUDA graph)
 it times ``optimizer.step()`` and reports it against the bandwidth floor measured in the
 same run: floor = bytes moved (read p, g and the state, write p and the state;
-:meth:`inertia.kernels.rule_info.StepSpec.floor_bytes`) / bandwidth of an in-place
-``x.add_(y)`` over a large buffer (12 bytes per element).
+:func:`inertia.bench.step_bytes.step_bytes`) / bandwidth of an in-place
+``x.add_(y)`` over a large buffer (12 bytes per element). Each row also carries the state bytes per
+parameter measured from its optimizer after a step.
+
+With ``precisions`` (``--precision``), each optimizer is timed once per mode: inertia's rows with that
+``precision`` option over parameters of the mode's dtype (:func:`inertia.bench.step_bytes.mode_dtype`),
+torch.optim's rows in torch's own way over float32 parameters and, for a mode with bfloat16 parameters, the
+``-bf16`` rows over bfloat16 ones; each row's floor counts its own dtypes.
 
 On CUDA each row is timed on its own with CUDA events (3 batches of at least ``steps``
 steps and about 20 ms each, median). On CPU, where other processes share the cores, the
@@ -20,6 +26,7 @@ import gc
 import platform
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -28,6 +35,16 @@ from typing import Any
 import torch
 
 import inertia
+from inertia.bench.step_bytes import (
+    BF16_SUFFIX,
+    NATIVE,
+    PRECISION_IMPLS,
+    impl_mode,
+    line_impls,
+    measured_state_bytes,
+    step_bytes,
+)
+from inertia.kernels.rule_info import FusedFallbackWarning
 
 # name -> (class name, keyword arguments shared by inertia and torch.optim, rule)
 OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -92,7 +109,9 @@ class Row:
     note: str = ""
     bandwidth_GBps: float = 0.0  # the x.add_(y) bandwidth the floor was computed from
     bytes_per_param: float = 0.0  # bytes one step moves per parameter (the floor's count)
-    state_bytes_per_param: float = 0.0  # optimizer state held per parameter between steps
+    state_bytes_per_param: float | None = None  # optimizer state per parameter, measured after a step
+    precision: str = NATIVE  # the line's mode (inertia's ``precision`` option)
+    param_dtype: str = "float32"  # the dtype of this row's parameters
 
 
 def _sync(device: torch.device) -> None:
@@ -148,16 +167,20 @@ def measure_bandwidth(device: torch.device, steps: int, scale: float = 1.0) -> f
     return 12 * n / time_call(lambda: x.add_(y, alpha=1e-6), device, steps, warmup=2)
 
 
-def build_optimizer(name: str, impl: str, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    """The optimizer ``name`` in implementation ``impl`` (ValueError if torch has no such path)."""
+def build_optimizer(name: str, impl: str, params: list[torch.nn.Parameter],
+                    precision: str = NATIVE) -> torch.optim.Optimizer:
+    """The optimizer ``name`` in implementation ``impl`` (ValueError if torch has no such path); inertia's
+    with the ``precision`` option ``precision``."""
     class_name, kwargs = OPTIMIZERS[name]
     if impl.startswith("inertia"):
         extra: dict[str, Any] = {"impl": "reference" if impl == "inertia-reference" else "fused"}
         if impl == "inertia-fused-graph":
             extra["capturable"] = True
+        if precision != NATIVE:
+            extra["precision"] = precision
         return getattr(inertia, class_name)(params, **kwargs, **extra)
     flags = {"torch-loop": dict(foreach=False), "torch-foreach": dict(foreach=True),
-             "torch-fused": dict(fused=True)}[impl]
+             "torch-fused": dict(fused=True)}[impl.removesuffix(BF16_SUFFIX)]
     if not hasattr(torch.optim, class_name):
         raise ValueError(f"torch.optim has no {class_name}")
     return getattr(torch.optim, class_name)(params, **kwargs, **flags)
@@ -182,18 +205,33 @@ def state_bytes_per_element(name: str) -> int:
     return 4 * len(_spec(name).state_keys)
 
 
-def _prepare(name: str, impl: str, masters: list[torch.Tensor],
-             grads: list[torch.Tensor]) -> tuple[torch.optim.Optimizer | None, str]:
-    """The optimizer of one row on fresh copies of the parameters, after its first step (None: unavailable)."""
-    params = [torch.nn.Parameter(m.clone()) for m in masters]
+def row_bytes(name: str, impl: str, precision: str, numels: list[int]) -> tuple[float, torch.dtype]:
+    """Bytes per parameter one step of this row moves (:func:`~inertia.bench.step_bytes.step_bytes` of its
+    mode and dtype), and its parameters' dtype."""
+    mode, dtype = impl_mode(impl, precision)
+    return step_bytes(mode, dtype, len(_spec(name).state_keys), numels).moved, dtype
+
+
+def _prepare(name: str, impl: str, masters: list[torch.Tensor], grads: list[torch.Tensor],
+             precision: str = NATIVE) -> tuple[torch.optim.Optimizer | None, str]:
+    """The optimizer of one row on fresh copies of the parameters (in the row's dtype), after its first step
+    (None: unavailable)."""
+    dtype = impl_mode(impl, precision)[1]
+    params = [torch.nn.Parameter(m.to(dtype, copy=True)) for m in masters]
     for param, grad in zip(params, grads, strict=True):
-        param.grad = grad.clone()
+        param.grad = grad.to(dtype, copy=True)
     try:
-        optimizer = build_optimizer(name, impl, params)
-        optimizer.step()
+        with warnings.catch_warnings():  # the note says which path the fused row ran
+            warnings.simplefilter("ignore", FusedFallbackWarning)
+            optimizer = build_optimizer(name, impl, params, precision)
+            optimizer.step()
     except (RuntimeError, ValueError, TypeError) as exc:
         return None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
     return optimizer, fused_backends(optimizer) if impl.startswith("inertia-fused") else ""
+
+
+#: One timed row: seconds per step (None: unavailable), note, measured state bytes per parameter.
+Timed = tuple[float | None, str, float | None]
 
 
 BACKEND_NAMES = {"numba": "numba kernel", "torch": "torch's fused op", "triton": "Triton kernel"}
@@ -208,25 +246,30 @@ def fused_backends(optimizer: torch.optim.Optimizer) -> str:
     return ", ".join(sorted(used)) or "reference path"
 
 
+def _state(optimizer: torch.optim.Optimizer | None) -> float | None:
+    return None if optimizer is None else measured_state_bytes(optimizer)
+
+
 def time_rows_sequential(name: str, impls: list[str], masters: list[torch.Tensor], grads: list[torch.Tensor],
-                         device: torch.device, steps: int) -> dict[str, tuple[float | None, str]]:
+                         device: torch.device, steps: int, precision: str = NATIVE) -> dict[str, Timed]:
     """Seconds per step of each implementation, one after the other (CUDA: event-timed batches)."""
-    timed: dict[str, tuple[float | None, str]] = {}
+    timed: dict[str, Timed] = {}
     for impl in impls:
-        optimizer, note = _prepare(name, impl, masters, grads)
-        timed[impl] = (None if optimizer is None else time_call(optimizer.step, device, steps, warmup=2), note)
+        optimizer, note = _prepare(name, impl, masters, grads, precision)
+        seconds = None if optimizer is None else time_call(optimizer.step, device, steps, warmup=2)
+        timed[impl] = (seconds, note, _state(optimizer))
         del optimizer
         gc.collect()
     return timed
 
 
 def time_rows_interleaved(name: str, impls: list[str], masters: list[torch.Tensor], grads: list[torch.Tensor],
-                          bandwidth_probe: Callable[[], float], steps: int
-                          ) -> tuple[dict[str, tuple[float | None, str]], float]:
+                          bandwidth_probe: Callable[[], float], steps: int, precision: str = NATIVE
+                          ) -> tuple[dict[str, Timed], float]:
     """CPU: every implementation built at once and timed in turns, one step each per round, with an
     ``x.add_(y)`` probe in every round, so that load from other processes hits all of them alike.
     Returns the median seconds per step of each, and the median bandwidth of the probes."""
-    prepared = {impl: _prepare(name, impl, masters, grads) for impl in impls}
+    prepared = {impl: _prepare(name, impl, masters, grads, precision) for impl in impls}
     live = {impl: opt for impl, (opt, _) in prepared.items() if opt is not None}
     samples: dict[str, list[float]] = {impl: [] for impl in live}
     probes = []
@@ -238,8 +281,8 @@ def time_rows_interleaved(name: str, impls: list[str], masters: list[torch.Tenso
             opt.step()
             samples[impl].append(time.perf_counter() - begin)
         probes.append(bandwidth_probe())
-    timed = {impl: (statistics.median(samples[impl]) if impl in live else None, note)
-             for impl, (_, note) in prepared.items()}
+    timed = {impl: (statistics.median(samples[impl]) if impl in live else None, note, _state(opt))
+             for impl, (opt, note) in prepared.items()}
     del live, prepared
     gc.collect()
     return timed, statistics.median(probes)
@@ -247,30 +290,37 @@ def time_rows_interleaved(name: str, impls: list[str], masters: list[torch.Tenso
 
 def bench_size(size: str, shapes: list[tuple[int, ...]], device: torch.device, optimizers: list[str],
                impls: list[str], bandwidth: float, steps: int, report: Callable[[Row], None],
-               scale: float = 1.0) -> list[Row]:
-    """Every (optimizer, impl) row for one parameter list, with floor percentages and torch ratios."""
+               scale: float = 1.0, precisions: list[str] | None = None) -> list[Row]:
+    """Every (optimizer, mode, impl) row for one parameter list, with floor percentages and ratios to torch's
+    best row of the line (any of torch.optim's rows timed beside it, float32 or bfloat16)."""
     generator = torch.Generator(device=device).manual_seed(0)
     masters = [torch.randn(s, device=device, generator=generator) for s in shapes]
     grads = [torch.randn(s, device=device, generator=generator) * 1e-2 for s in shapes]
-    numel = sum(m.numel() for m in masters)
+    numels = [m.numel() for m in masters]
     probe = _bandwidth_probe(device, scale) if device.type == "cpu" else None
     rows = []
     for name in optimizers:
-        if probe is None:
-            timed = time_rows_sequential(name, impls, masters, grads, device, steps)
-        else:
-            timed, bandwidth = time_rows_interleaved(name, impls, masters, grads, probe, steps)
-        floor = floor_bytes_per_element(name) * numel / bandwidth
-        torch_best = min((timed[i][0] for i in TORCH_IMPLS if i in timed and timed[i][0]), default=None)
-        for impl, (seconds, note) in timed.items():
-            row = Row(size, name, impl, None if seconds is None else seconds * 1e3, floor * 1e3, note=note,
-                      bandwidth_GBps=bandwidth / 1e9, bytes_per_param=floor_bytes_per_element(name),
-                      state_bytes_per_param=state_bytes_per_element(name))
-            if seconds is not None:
-                row.percent_of_floor = 100 * floor / seconds
-                row.ratio_to_torch_best = seconds / torch_best if torch_best else None
-            rows.append(row)
-            report(row)
+        for precision in precisions or [None]:
+            chosen = line_impls(OPTIMIZERS[name][0], impls, precision)
+            mode = precision or NATIVE
+            if not chosen:
+                continue
+            if probe is None:
+                timed = time_rows_sequential(name, chosen, masters, grads, device, steps, mode)
+            else:
+                timed, bandwidth = time_rows_interleaved(name, chosen, masters, grads, probe, steps, mode)
+            torch_best = min((t[0] for i, t in timed.items() if not i.startswith("inertia") and t[0]), default=None)
+            for impl, (seconds, note, state) in timed.items():
+                moved, dtype = row_bytes(name, impl, mode, numels)
+                floor = moved * sum(numels) / bandwidth
+                row = Row(size, name, impl, None if seconds is None else seconds * 1e3, floor * 1e3, note=note,
+                          bandwidth_GBps=bandwidth / 1e9, bytes_per_param=moved, state_bytes_per_param=state,
+                          precision=mode, param_dtype=str(dtype).removeprefix("torch."))
+                if seconds is not None:
+                    row.percent_of_floor = 100 * floor / seconds
+                    row.ratio_to_torch_best = seconds / torch_best if torch_best else None
+                rows.append(row)
+                report(row)
     return rows
 
 
@@ -316,18 +366,22 @@ def _cpu_name() -> str:
 
 def run_benchmark(device: str, sizes: list[str] | None = None, optimizers: list[str] | None = None,
                   impls: list[str] | None = None, steps: int = 7, scale: float = 1.0,
-                  report: Callable[[Row], None] = lambda row: None) -> dict[str, Any]:
-    """Run the step benchmark on ``device`` and return the JSON-ready result."""
+                  report: Callable[[Row], None] = lambda row: None,
+                  precisions: list[str] | None = None) -> dict[str, Any]:
+    """Run the step benchmark on ``device`` (with ``precisions``: once per mode, see the module) and return
+    the JSON-ready result."""
     dev = torch.device(device)
     if impls and "inertia-fused-graph" in impls and dev.type != "cuda":
         raise ValueError(f"Invalid --impl: 'inertia-fused-graph' (a CUDA graph replay needs --device cuda, "
                          f"not {device!r})")
     table = size_table(dev.type, scale)
-    chosen_impls = list(impls or IMPLS) + (["inertia-fused-graph"] if dev.type == "cuda" and not impls else [])
+    chosen_impls = list(impls or (PRECISION_IMPLS if precisions else IMPLS))
+    chosen_impls += ["inertia-fused-graph"] if dev.type == "cuda" and not impls else []
     bandwidth = measure_bandwidth(dev, steps, scale)
     rows: list[Row] = []
     for size in sizes or list(table):
         rows += bench_size(size, table[size], dev, optimizers or list(OPTIMIZERS), chosen_impls, bandwidth,
-                           steps, report, scale)
-    return {"machine": machine_info(dev), "device": device, "bandwidth_GBps": bandwidth / 1e9,
-            "steps": steps, "scale": scale, "rows": [asdict(r) for r in rows]}
+                           steps, report, scale, precisions)
+    result = {"machine": machine_info(dev), "device": device, "bandwidth_GBps": bandwidth / 1e9,
+              "steps": steps, "scale": scale, "rows": [asdict(r) for r in rows]}
+    return result | ({"precisions": list(precisions)} if precisions else {})
