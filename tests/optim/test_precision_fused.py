@@ -12,6 +12,7 @@ import torch
 from optimizer_db import OPTIMIZER_DB, config_id
 
 import inertia
+from inertia.kernels.low_precision import stochastic_round
 from inertia.kernels.rounding_store import bf16_bits_array, store_stochastic_bf16
 from inertia.kernels.rule_info import FusedFallbackWarning
 from inertia.optim import fuse_into_backward, precision_fused
@@ -130,16 +131,18 @@ def test_rounding_decisions_agree_where_float32_values_agree(precision: str) -> 
 
 
 def test_store_kernel_draws_the_bits_of_rounder() -> None:
-    """The chunked numba store rounds each element as ``Rounder.round`` does for its parameter, slot and step."""
+    """The chunked numba store rounds each element as torch's ``stochastic_round`` does on the stream of
+    ``Rounder`` for its parameter, slot and step (``Rounder.round`` takes the kernel itself where numba is)."""
     generator = torch.Generator().manual_seed(3)
     values = torch.randn(1000, generator=generator) * torch.logspace(-30, 30, 1000)
     values[:6] = torch.tensor([0.0, -0.0, float("inf"), -float("inf"), 3.39e38, -3.39e38])
     rounder = Rounder({"rounding_seed": 2**62 + 12345})
     rounder.start({"rounding_step": 5}, 3)
     for slot in (0, 2):
-        want = rounder.round(values, 3, slot)
-        got = torch.empty(1000, dtype=torch.bfloat16)
         seed, offset = rounder.stream(3, slot)
+        want = stochastic_round(values, torch.bfloat16, seed=seed, offset=offset)
+        assert torch.equal(rounder.round(values, 3, slot).view(torch.int16), want.view(torch.int16))
+        got = torch.empty(1000, dtype=torch.bfloat16)
         bits = bf16_bits_array(got)
         for lo in range(0, 1000, 128):
             store_stochastic_bf16(values.numpy()[lo:lo + 128], bits[lo:lo + 128], seed, offset + lo)

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from inertia.kernels.cpu import numba_available
 from inertia.kernels.low_precision import (
     Precision,
     check_param_dtype,
@@ -33,6 +34,7 @@ from inertia.kernels.low_precision import (
     state_dtype,
     stochastic_round,
 )
+from inertia.kernels.rounding_store import bf16_bits_array, store_stochastic_bf16
 from inertia.optim.fused_dispatch import resolve_impl
 from inertia.optim.precision_8bit import (
     check_8bit_group,
@@ -163,9 +165,16 @@ class Rounder:
         return seed, (param_index * SLOTS + slot) << STREAM_SHIFT
 
     def round(self, values: Tensor, param_index: int, slot: int) -> Tensor:
-        """``values`` (float32) rounded stochastically to bfloat16 on their own stream."""
+        """``values`` (float32) rounded stochastically to bfloat16 on their own stream: on the CPU by the numba
+        store kernel where numba is installed (the same bits, without torch's int64 temporaries: about 60 bytes
+        per value), else by :func:`~inertia.kernels.low_precision.stochastic_round`."""
         seed, offset = self.stream(param_index, slot)
-        return stochastic_round(values.contiguous(), torch.bfloat16, seed=seed, offset=offset)
+        values = values.contiguous()
+        if values.dtype == torch.float32 and values.device.type == "cpu" and numba_available():
+            rounded = torch.empty(values.shape, dtype=torch.bfloat16)
+            store_stochastic_bf16(values.view(-1).numpy(), bf16_bits_array(rounded), seed, offset)
+            return rounded
+        return stochastic_round(values, torch.bfloat16, seed=seed, offset=offset)
 
 
 def _working_tensor(state: dict[str, Any], param: Tensor, precision: Precision) -> Tensor:
