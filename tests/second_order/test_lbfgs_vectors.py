@@ -113,6 +113,6 @@ def test_lbfgs_takes_the_kernels_and_forgets_old_vectors() -> None:
     opt.step(closure)
     assert opt.nit > 20 and opt.status.value in ("converged", "small_change")
     known = opt._vectors.known
-    assert 0 < len(known) <= 2 * 4 + 16 + 4  # the memory, the current vectors, a few since the last pruning
+    assert 0 < len(known) <= 3 + 2 * 4 + 32 + 4  # the memory, the current vectors, those since the last pruning
     state = opt.state_dict()["state"][0]
     assert all(id(v) in known for v in state["old_dirs"] + state["old_stps"])

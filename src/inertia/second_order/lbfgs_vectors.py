@@ -19,7 +19,6 @@ import functools
 import math
 import types
 from collections.abc import Callable
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -106,12 +105,14 @@ def _axpy(q, x, a, fused):  # pragma: no cover (compiled)
             q[j] = q[j] + a * x[j]
 
 
-def _advance_kernel(at_g, at_g_old, at_d, t, at_y, at_s, at_q, steps, changes, rho, h_diag, drop, line_search, eps,
-                    n, fused, ddot):  # pragma: no cover (compiled)
-    """:meth:`VectorWork.advance` in one pass: the new pair into the vectors at ``at_y``, ``at_s``; whether it
-    enters the memory (the pairs at the addresses ``steps``, ``changes``, oldest first; the oldest left out
-    when ``drop`` and it enters); ``-H g`` into the vector at ``at_q``. Returns ``(enters, s'y, y'y, g'q,
-    max|q|)``."""
+def _advance_kernel(addresses, at_y, at_s, at_q, t, rho, h_diag, drop, line_search, eps, n, fused,
+                    ddot):  # pragma: no cover (compiled)
+    """:meth:`VectorWork.advance` in one pass. ``addresses``: those of ``g``, ``g_old``, ``d``, then of the
+    memory's steps and changes (oldest first). The new pair goes into the vectors at ``at_y``, ``at_s``; it
+    enters the memory if its curvature holds (the oldest pair left out when ``drop``); ``-H g`` goes into the
+    vector at ``at_q``. Returns ``(enters, s'y, y'y, g'q, max|q|)``."""
+    at_g, at_g_old, at_d, pairs = addresses[0], addresses[1], addresses[2], (addresses.shape[0] - 3) // 2
+    steps, changes = addresses[3:3 + pairs], addresses[3 + pairs:]
     g, g_old, d, y, s, q = (vector(at_g, n), vector(at_g_old, n), vector(at_d, n), vector(at_y, n),  # noqa: F821
                             vector(at_s, n), vector(at_q, n))  # noqa: F821
     for j in range(n):
@@ -173,21 +174,21 @@ def _compile(blas: types.SimpleNamespace) -> types.SimpleNamespace:
 
 
 
-def _run_advance(kernels: Any, g: torch.Tensor, state: dict[str, Any], history_size: int,
+def _run_advance(kernels: Any, addresses: np.ndarray, g: torch.Tensor, state: dict[str, Any], history_size: int,
                  line_search: bool) -> tuple[bool, torch.Tensor, torch.Tensor, float, float, torch.Tensor, float, float]:  # fmt: skip
-    steps, changes = state["old_stps"], state["old_dirs"]
+    """The advance kernel on ``addresses`` (of ``g``, ``g_old``, ``d``, then the memory's steps and changes)."""
+    pairs = len(state["ro"])
     y, s, q = torch.empty_like(g), torch.empty_like(g), torch.empty_like(g)
-    addresses = np.fromiter(map(_ADDRESS, chain(steps, changes)), dtype=np.uint64, count=2 * len(steps))
     enters, ys, yy, gtd, d_max = kernels.advance(
-        g.data_ptr(), state["prev_flat_grad"].data_ptr(), state["d"].data_ptr(), state["t"], y.data_ptr(),
-        s.data_ptr(), q.data_ptr(), addresses[:len(steps)], addresses[len(steps):],
-        np.fromiter(state["ro"], dtype=np.float64, count=len(steps)), float(state["H_diag"]),
-        int(len(steps) == history_size), line_search, _machine_epsilon(torch.float64), g.numel(), kernels.fused,
+        addresses, y.data_ptr(), s.data_ptr(), q.data_ptr(), state["t"],
+        np.fromiter(state["ro"], dtype=np.float64, count=pairs), float(state["H_diag"]), int(pairs == history_size),
+        line_search, _machine_epsilon(torch.float64), g.numel(), kernels.fused,
     )  # fmt: skip
     return enters, y, s, ys, yy, q, gtd, d_max
 
 
-_ADDRESS = torch.Tensor.data_ptr
+def _addresses_of(vectors: list[torch.Tensor]) -> np.ndarray:
+    return np.fromiter(map(torch.Tensor.data_ptr, vectors), dtype=np.uint64, count=len(vectors))
 
 
 def _random_vector(n: int, generator: torch.Generator) -> torch.Tensor:
@@ -227,7 +228,9 @@ def _matches(kernels: Any) -> bool:
                 g = state["prev_flat_grad"] + (g - state["prev_flat_grad"]).abs().mul(torch.sign(state["d"]))
             mirror = {key: list(value) if isinstance(value, list) else value for key, value in state.items()}
             expected = torch_advance(g, mirror, 10, line_search)
-            enters, y, s, ys, yy, q, gtd, d_max = _run_advance(kernels, g, state, 10, line_search)
+            vectors = [g, state["prev_flat_grad"], state["d"], *state["old_stps"], *state["old_dirs"]]
+            enters, y, s, ys, yy, q, gtd, d_max = _run_advance(kernels, _addresses_of(vectors), g, state, 10,
+                                                               line_search)  # fmt: skip
             if enters:
                 remember(state, y, s, ys, yy, 10)
             if not _same_numbers((q, gtd, d_max), (expected[0], expected[1], infinity_norm(expected[0]))):
@@ -309,51 +312,66 @@ class VectorWork:
 
     The kernels take float64 CPU vectors of at most :data:`MAX_KERNEL_LENGTH` entries and Python-float
     scalars. Each vector is checked once, the first time it is seen (the vectors the kernels make are known
-    from the start); it is then known by identity (held here, so that no other tensor takes its ``id``)
-    until it has left the memory. A vector of the memory resized in place afterwards is not checked again.
+    from the start), and its data address noted; it is then known by identity (held here, so that no other
+    tensor takes its ``id``) until it has left the memory. A vector of the memory whose storage is replaced
+    in place afterwards (``set_``, ``resize_``) is not checked again.
     """
 
     def __init__(self) -> None:
         self.known: dict[int, torch.Tensor] = {}
+        self.address: dict[int, int] = {}
         self.length = 0
 
-    def _kernels(self, n: int, vectors: list[torch.Tensor]) -> Any:
-        """The compiled kernels if they may take ``vectors`` (all of length ``n``), else None."""
-        if not 0 < n <= MAX_KERNEL_LENGTH:
+    def _know(self, *vectors: torch.Tensor) -> None:
+        for vector in vectors:
+            self.known[id(vector)], self.address[id(vector)] = vector, vector.data_ptr()
+
+    def _forget_all_but(self, vectors: list[torch.Tensor]) -> None:
+        kept = [id(vector) for vector in vectors if id(vector) in self.known]
+        self.known = {key: self.known[key] for key in kept}
+        self.address = {key: self.address[key] for key in kept}
+
+    def _addresses(self, vectors: list[torch.Tensor]) -> np.ndarray | None:
+        """The data addresses of ``vectors`` (of one length) where the kernels may take them all, else None."""
+        n = vectors[0].numel()
+        if not 0 < n <= MAX_KERNEL_LENGTH or compiled_kernels() is None:
             return None
         if n != self.length:
-            self.known, self.length = {}, n
-        known = self.known
-        if not known.keys() >= set(map(id, vectors)):
+            self.known, self.address, self.length = {}, {}, n
+        try:
+            return np.fromiter(map(self.address.__getitem__, map(id, vectors)), dtype=np.uint64, count=len(vectors))
+        except KeyError:  # a vector not seen yet
             for vector in vectors:
-                if id(vector) not in known:
+                if id(vector) not in self.known:
                     if not _plain(vector, n):
                         return None
-                    known[id(vector)] = vector
-        return compiled_kernels()
+                    self._know(vector)
+            return np.fromiter(map(self.address.__getitem__, map(id, vectors)), dtype=np.uint64, count=len(vectors))
 
     def advance(self, g: torch.Tensor, state: dict[str, Any], history_size: int,
                 line_search: bool) -> tuple[torch.Tensor, float, float | None]:  # fmt: skip
         """Update the memory in ``state`` with the last step (:func:`torch_advance`); return ``(d, g'd,
         max|d|)`` for ``d = -H g``, ``max|d|`` None where not computed."""
         steps, changes, rho = state["old_stps"], state["old_dirs"], state["ro"]
-        kernels = None
+        addresses = None
         if (g.dtype is torch.float64 and type(state["t"]) is float and type(state["H_diag"]) in (float, int)
                 and set(map(type, rho)) <= {float} and len(steps) == len(changes) == len(rho) <= history_size):
-            if len(self.known) > 2 * len(steps) + 16:  # forget the vectors that left the memory
-                self.known = {id(vector): vector for vector in (g, *steps, *changes)}
-            kernels = self._kernels(g.numel(), [g, state["prev_flat_grad"], state["d"], *steps, *changes])
-        if kernels is None:
+            vectors = [g, state["prev_flat_grad"], state["d"], *steps, *changes]
+            if len(self.known) > len(vectors) + 32:  # forget the vectors that left the memory
+                self._forget_all_but(vectors)
+            addresses = self._addresses(vectors)
+        if addresses is None:
             return (*torch_advance(g, state, history_size, line_search), None)
-        enters, y, s, ys, yy, d, gtd, d_max = _run_advance(kernels, g, state, history_size, line_search)
+        enters, y, s, ys, yy, d, gtd, d_max = _run_advance(compiled_kernels(), addresses, g, state, history_size,
+                                                           line_search)  # fmt: skip
         if enters:
             remember(state, y, s, ys, yy, history_size)
-        self.known.update({id(y): y, id(s): s, id(d): d})
+        self._know(y, s, d)
         return d, gtd, d_max
 
     def slope(self, grad: torch.Tensor, d: torch.Tensor) -> tuple[float, float | None]:
         """``(grad'd, max|grad|)``; ``max|grad|`` is None where not computed."""
-        kernels = self._kernels(grad.numel(), [grad, d])
-        if kernels is None:
+        addresses = self._addresses([grad, d])
+        if addresses is None:
             return float(grad.dot(d)), None
-        return kernels.slope(grad.data_ptr(), d.data_ptr(), grad.numel())
+        return compiled_kernels().slope(grad.data_ptr(), d.data_ptr(), grad.numel())
