@@ -10,7 +10,8 @@ from __future__ import annotations
 from inertia.kernels.jit import tl, triton_source
 
 __all__ = ["adam_moments", "advance_step", "block_offsets", "dequantize_codes", "ieee_div", "ieee_sqrt",
-           "load_param_grad", "nearest_code", "quantize_block", "stochastic_round_bf16"]
+           "load_param_grad", "nearest_code", "quantize_block", "round_nearest_bf16", "stochastic_round_bf16",
+           "store_param", "store_rounded"]
 
 
 @triton_source
@@ -68,9 +69,11 @@ def load_param_grad(p_ptr, g_ptr, wd_ptr, offs, mask, MAXIMIZE: tl.constexpr, WD
 
 @triton_source
 def adam_moments(p_ptr, g_ptr, m_ptr, v_ptr, offs, mask, lr64, wd64, beta1, beta2,
-                 MAXIMIZE: tl.constexpr, WD_MODE: tl.constexpr, CT: tl.constexpr):
+                 MAXIMIZE: tl.constexpr, WD_MODE: tl.constexpr, CT: tl.constexpr, SR: tl.constexpr = False,
+                 rng_ptr=None):
     """Adam's first half for a block: the signed gradient with weight decay (WD_MODE 1: L2 into g, 2:
-    decoupled, p *= 1 - lr wd), then m and v updated and stored; returns p, g, m, v in the compute type."""
+    decoupled, p *= 1 - lr wd), then m and v updated and stored (state slots 1 and 2 of
+    :func:`store_rounded`); returns p, g, m, v in the compute type."""
     p = tl.load(p_ptr + offs, mask=mask).to(CT)
     g = tl.load(g_ptr + offs, mask=mask).to(CT)
     if MAXIMIZE:
@@ -82,8 +85,8 @@ def adam_moments(p_ptr, g_ptr, m_ptr, v_ptr, offs, mask, lr64, wd64, beta1, beta
     m = tl.load(m_ptr + offs, mask=mask).to(CT)
     m = m + (1.0 - beta1).to(CT) * (g - m)
     v = tl.load(v_ptr + offs, mask=mask).to(CT) * beta2.to(CT) + (1.0 - beta2).to(CT) * g * g
-    tl.store(m_ptr + offs, m.to(m_ptr.dtype.element_ty), mask=mask)
-    tl.store(v_ptr + offs, v.to(v_ptr.dtype.element_ty), mask=mask)
+    store_rounded(m_ptr, offs, m, mask, SR, rng_ptr, 1)
+    store_rounded(v_ptr, offs, v, mask, SR, rng_ptr, 2)
     return p, g, m, v
 
 
@@ -102,6 +105,43 @@ def stochastic_round_bf16(x, seed, offsets):
     rounded = tl.where(magnitude == 0x7F800000, magnitude, rounded)
     rounded = tl.where(magnitude > 0x7F800000, 0x7FC00000, rounded)
     return ((rounded | sign) >> 16).to(tl.uint16).to(tl.bfloat16, bitcast=True)
+
+
+@triton_source
+def round_nearest_bf16(x):
+    """float32 ``x`` rounded to the nearest bfloat16, ties to even (torch's cast: beyond the maximum to
+    infinity; NaN to the quiet NaN 0x7FC0), built from the bit pattern: the interpreter's cast truncates."""
+    bits = x.to(tl.uint32, bitcast=True)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    rounded = tl.where((bits & 0x7FFFFFFF) > 0x7F800000, 0x7FC0, rounded)
+    return rounded.to(tl.uint16).to(tl.bfloat16, bitcast=True)
+
+
+@triton_source
+def store_rounded(ptr, offs, value, mask, SR: tl.constexpr, rng_ptr, slot: tl.constexpr):
+    """Store ``value`` at ``ptr + offs``: rounded to nearest in the pointer's type, or (``SR`` and a bfloat16
+    target) rounded stochastically, element ``i`` with the Philox stream of ``slot`` in the int64 table
+    ``rng_ptr``: ``[seed (its 64 bits), offset of slot 0, offset of slot 1, ...]``, drawn at offset + offs.
+    Slot 0 is the parameter, slot 1 + k the kernel's state argument k."""
+    rounded = value.to(ptr.dtype.element_ty)
+    if SR:
+        if ptr.dtype.element_ty == tl.bfloat16:
+            seed = tl.load(rng_ptr).to(tl.uint64, bitcast=True)
+            rounded = stochastic_round_bf16(value.to(tl.float32), seed, tl.load(rng_ptr + 1 + slot) + offs)
+    tl.store(ptr + offs, rounded, mask=mask)
+
+
+@triton_source
+def store_param(p_ptr, offs, p, mask, SR_PARAM: tl.constexpr, rng_ptr, MASTER: tl.constexpr, out_ptr):
+    """Store a block's new parameters: into ``p_ptr`` (see :func:`store_rounded`, slot 0), and with ``MASTER``
+    (``p_ptr`` is then the float32 master) also into ``out_ptr``, the low-precision parameter, rounded to
+    nearest as ``param.copy_(master)`` rounds (bfloat16: :func:`round_nearest_bf16`)."""
+    store_rounded(p_ptr, offs, p, mask, SR_PARAM, rng_ptr, 0)
+    if MASTER:
+        if out_ptr.dtype.element_ty == tl.bfloat16:
+            tl.store(out_ptr + offs, round_nearest_bf16(p.to(tl.float32)), mask=mask)
+        else:
+            tl.store(out_ptr + offs, p.to(out_ptr.dtype.element_ty), mask=mask)
 
 
 @triton_source

@@ -12,7 +12,17 @@ from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.numba_helpers import signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec
-from inertia.kernels.triton_helpers import advance_step, block_offsets, ieee_div, ieee_sqrt, load_param_grad
+from inertia.kernels.triton_helpers import (  # noqa: F401 (compiled with the kernels below)
+    advance_step,
+    block_offsets,
+    ieee_div,
+    ieee_sqrt,
+    load_param_grad,
+    round_nearest_bf16,
+    stochastic_round_bf16,
+    store_param,
+    store_rounded,
+)
 from inertia.optim.base import FlatOptimizer, Group, State
 from inertia.optim.layout import GroupLayout
 from inertia.optim.param_helpers import real_views
@@ -111,7 +121,8 @@ def adadelta_step(p, g, sq, acc, lr, rho, omr, eps, wd, sign, use_wd):
 @triton_source
 def adadelta_kernel(p_ptr, g_ptr, sq_ptr, acc_ptr, lr_ptr, rho_ptr, eps_ptr, wd_ptr, slot_in, slot_out, n,
                     MAXIMIZE: tl.constexpr, WD: tl.constexpr, CT: tl.constexpr, IEEE: tl.constexpr,
-                    BLOCK: tl.constexpr):
+                    BLOCK: tl.constexpr, rng_ptr=None, out_ptr=None,
+                    SR_PARAM: tl.constexpr = False, SR_STATE: tl.constexpr = False, MASTER: tl.constexpr = False):
     """Adadelta."""
     pid, offs, mask = block_offsets(n, BLOCK)
     advance_step(slot_in, slot_out, 1.0, 1.0, pid)
@@ -127,10 +138,10 @@ def adadelta_kernel(p_ptr, g_ptr, sq_ptr, acc_ptr, lr_ptr, rho_ptr, eps_ptr, wd_
     acc = tl.load(acc_ptr + offs, mask=mask).to(CT)
     delta = ieee_div(ieee_sqrt(acc + eps, IEEE), ieee_sqrt(sq + eps, IEEE), IEEE) * g
     acc = acc * rho + one_minus_rho * delta * delta
-    tl.store(sq_ptr + offs, sq.to(sq_ptr.dtype.element_ty), mask=mask)
-    tl.store(acc_ptr + offs, acc.to(acc_ptr.dtype.element_ty), mask=mask)
+    store_rounded(sq_ptr, offs, sq, mask, SR_STATE, rng_ptr, 1)
+    store_rounded(acc_ptr, offs, acc, mask, SR_STATE, rng_ptr, 2)
     p = p - lr * delta
-    tl.store(p_ptr + offs, p.to(p_ptr.dtype.element_ty), mask=mask)
+    store_param(p_ptr, offs, p, mask, SR_PARAM, rng_ptr, MASTER, out_ptr)
 
 
 class Adadelta(FlatOptimizer):

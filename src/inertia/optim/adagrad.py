@@ -13,7 +13,17 @@ from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.numba_helpers import signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec, TorchFusedOp
-from inertia.kernels.triton_helpers import advance_step, block_offsets, ieee_div, ieee_sqrt, load_param_grad
+from inertia.kernels.triton_helpers import (  # noqa: F401 (compiled with the kernels below)
+    advance_step,
+    block_offsets,
+    ieee_div,
+    ieee_sqrt,
+    load_param_grad,
+    round_nearest_bf16,
+    stochastic_round_bf16,
+    store_param,
+    store_rounded,
+)
 from inertia.optim.base import FlatOptimizer, Group, State
 from inertia.optim.layout import GroupLayout
 from inertia.optim.param_helpers import real_views
@@ -149,7 +159,8 @@ def adagrad_step(p, g, acc, clr, eps, wd, sign, use_wd, eps_inside):
 @triton_source
 def adagrad_kernel(p_ptr, g_ptr, sum_ptr, lr_ptr, lr_decay_ptr, eps_ptr, wd_ptr, slot_in, slot_out, n,
                    MAXIMIZE: tl.constexpr, WD: tl.constexpr, EPS_INSIDE: tl.constexpr,
-                   CT: tl.constexpr, IEEE: tl.constexpr, BLOCK: tl.constexpr):
+                   CT: tl.constexpr, IEEE: tl.constexpr, BLOCK: tl.constexpr, rng_ptr=None, out_ptr=None,
+                   SR_PARAM: tl.constexpr = False, SR_STATE: tl.constexpr = False, MASTER: tl.constexpr = False):
     """Adagrad; clr = lr / (1 + (t-1) lr_decay)."""
     pid, offs, mask = block_offsets(n, BLOCK)
     t, _, _ = advance_step(slot_in, slot_out, 1.0, 1.0, pid)
@@ -162,8 +173,8 @@ def adagrad_kernel(p_ptr, g_ptr, sum_ptr, lr_ptr, lr_decay_ptr, eps_ptr, wd_ptr,
     else:
         std = ieee_sqrt(s, IEEE) + eps
     p = p - clr * ieee_div(g, std, IEEE)
-    tl.store(sum_ptr + offs, s.to(sum_ptr.dtype.element_ty), mask=mask)
-    tl.store(p_ptr + offs, p.to(p_ptr.dtype.element_ty), mask=mask)
+    store_rounded(sum_ptr, offs, s, mask, SR_STATE, rng_ptr, 1)
+    store_param(p_ptr, offs, p, mask, SR_PARAM, rng_ptr, MASTER, out_ptr)
 
 
 class Adagrad(FlatOptimizer):

@@ -14,7 +14,17 @@ from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.numba_helpers import adam_moments_element
 from inertia.kernels.rule_info import RuleInfo, StepSpec, TorchFusedOp
-from inertia.kernels.triton_helpers import adam_moments, advance_step, block_offsets, ieee_div, ieee_sqrt
+from inertia.kernels.triton_helpers import (  # noqa: F401 (compiled with the kernels below)
+    adam_moments,
+    advance_step,
+    block_offsets,
+    ieee_div,
+    ieee_sqrt,
+    round_nearest_bf16,
+    stochastic_round_bf16,
+    store_param,
+    store_rounded,
+)
 from inertia.optim.base import FlatOptimizer, Group, State
 from inertia.optim.layout import GroupLayout
 from inertia.optim.param_helpers import real_views
@@ -234,7 +244,8 @@ def adam_kernel(p_ptr, g_ptr, m_ptr, v_ptr, vmax_ptr, lr_ptr, beta1_ptr, beta2_p
                 slot_in, slot_out, n,
                 MAXIMIZE: tl.constexpr, WD_MODE: tl.constexpr, AMSGRAD: tl.constexpr,
                 BIAS_CORRECTION: tl.constexpr, EPS_MODE: tl.constexpr,
-                CT: tl.constexpr, IEEE: tl.constexpr, BLOCK: tl.constexpr):
+                CT: tl.constexpr, IEEE: tl.constexpr, BLOCK: tl.constexpr, rng_ptr=None, out_ptr=None,
+                SR_PARAM: tl.constexpr = False, SR_STATE: tl.constexpr = False, MASTER: tl.constexpr = False):
     """Adam/AdamW; WD_MODE 1 = L2, 2 = decoupled; EPS_MODE 0 = outside the sqrt (torch),
     1 = inside (optax eps_root), 2 = TF's epsilon hat."""
     pid, offs, mask = block_offsets(n, BLOCK)
@@ -258,16 +269,17 @@ def adam_kernel(p_ptr, g_ptr, m_ptr, v_ptr, vmax_ptr, lr_ptr, beta1_ptr, beta2_p
     else:
         scale = tl.sqrt(bc2)
     eps = tl.load(eps_ptr).to(CT)
-    p, g, m, v = adam_moments(p_ptr, g_ptr, m_ptr, v_ptr, offs, mask, lr64, wd64, beta1, beta2, MAXIMIZE, WD_MODE, CT)
+    p, g, m, v = adam_moments(p_ptr, g_ptr, m_ptr, v_ptr, offs, mask, lr64, wd64, beta1, beta2, MAXIMIZE, WD_MODE, CT,
+                              SR_STATE, rng_ptr)
     if AMSGRAD:
         v = tl.maximum(tl.load(vmax_ptr + offs, mask=mask).to(CT), v, propagate_nan=tl.PropagateNan.ALL)
-        tl.store(vmax_ptr + offs, v.to(vmax_ptr.dtype.element_ty), mask=mask)
+        store_rounded(vmax_ptr, offs, v, mask, SR_STATE, rng_ptr, 3)
     if EPS_MODE == 1:
         denom = ieee_sqrt(ieee_div(v, scale.to(CT), IEEE) + eps, IEEE)
     else:
         denom = ieee_div(ieee_sqrt(v, IEEE), scale.to(CT), IEEE) + eps
     p = p - step_size.to(CT) * ieee_div(m, denom, IEEE)
-    tl.store(p_ptr + offs, p.to(p_ptr.dtype.element_ty), mask=mask)
+    store_param(p_ptr, offs, p, mask, SR_PARAM, rng_ptr, MASTER, out_ptr)
 
 
 class Adam(FlatOptimizer):

@@ -13,7 +13,16 @@ from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.numba_helpers import signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec
-from inertia.kernels.triton_helpers import advance_step, block_offsets, ieee_div, load_param_grad
+from inertia.kernels.triton_helpers import (  # noqa: F401 (compiled with the kernels below)
+    advance_step,
+    block_offsets,
+    ieee_div,
+    load_param_grad,
+    round_nearest_bf16,
+    stochastic_round_bf16,
+    store_param,
+    store_rounded,
+)
 from inertia.optim.adam import AdamRule
 from inertia.optim.base import FlatOptimizer, Group, State
 from inertia.optim.layout import GroupLayout
@@ -107,7 +116,8 @@ def adamax_step(p, g, m, u, omb1, beta2, eps, wd, clr, sign, use_wd):
 @triton_source
 def adamax_kernel(p_ptr, g_ptr, m_ptr, u_ptr, lr_ptr, beta1_ptr, beta2_ptr, eps_ptr, wd_ptr, slot_in, slot_out, n,
                   MAXIMIZE: tl.constexpr, WD: tl.constexpr, CT: tl.constexpr, IEEE: tl.constexpr,
-                  BLOCK: tl.constexpr):
+                  BLOCK: tl.constexpr, rng_ptr=None, out_ptr=None,
+                  SR_PARAM: tl.constexpr = False, SR_STATE: tl.constexpr = False, MASTER: tl.constexpr = False):
     """Adamax; clr = lr / (1 - beta1**t) from the device step slot."""
     pid, offs, mask = block_offsets(n, BLOCK)
     beta1 = tl.load(beta1_ptr)
@@ -120,10 +130,10 @@ def adamax_kernel(p_ptr, g_ptr, m_ptr, u_ptr, lr_ptr, beta1_ptr, beta2_ptr, eps_
     m = m + (1.0 - beta1).to(CT) * (g - m)
     u = tl.maximum(tl.load(u_ptr + offs, mask=mask).to(CT) * beta2.to(CT), tl.abs(g) + eps,
                    propagate_nan=tl.PropagateNan.ALL)
-    tl.store(m_ptr + offs, m.to(m_ptr.dtype.element_ty), mask=mask)
-    tl.store(u_ptr + offs, u.to(u_ptr.dtype.element_ty), mask=mask)
+    store_rounded(m_ptr, offs, m, mask, SR_STATE, rng_ptr, 1)
+    store_rounded(u_ptr, offs, u, mask, SR_STATE, rng_ptr, 2)
     p = p - clr * ieee_div(m, u, IEEE)
-    tl.store(p_ptr + offs, p.to(p_ptr.dtype.element_ty), mask=mask)
+    store_param(p_ptr, offs, p, mask, SR_PARAM, rng_ptr, MASTER, out_ptr)
 
 
 class Adamax(FlatOptimizer):

@@ -12,7 +12,15 @@ from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.numba_helpers import signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec
-from inertia.kernels.triton_helpers import advance_step, block_offsets, load_param_grad
+from inertia.kernels.triton_helpers import (  # noqa: F401 (compiled with the kernels below)
+    advance_step,
+    block_offsets,
+    load_param_grad,
+    round_nearest_bf16,
+    stochastic_round_bf16,
+    store_param,
+    store_rounded,
+)
 from inertia.optim.base import FlatOptimizer, Group, State
 from inertia.optim.layout import GroupLayout, scalar_dtype
 from inertia.optim.param_helpers import real_views
@@ -149,7 +157,8 @@ def asgd_step(p, g, ax, decay, eta, mu, wd, sign, use_wd, average):
 @triton_source
 def asgd_kernel(p_ptr, g_ptr, ax_ptr, lr_ptr, lambd_ptr, alpha_ptr, t0_ptr, wd_ptr, slot_in, slot_out, n,
                 MAXIMIZE: tl.constexpr, WD: tl.constexpr, SCALAR64: tl.constexpr, CT: tl.constexpr,
-                IEEE: tl.constexpr, BLOCK: tl.constexpr):
+                IEEE: tl.constexpr, BLOCK: tl.constexpr, rng_ptr=None, out_ptr=None,
+                SR_PARAM: tl.constexpr = False, SR_STATE: tl.constexpr = False, MASTER: tl.constexpr = False):
     """ASGD; eta and mu of t - 1 from the device step slot, in float64."""
     pid, offs, mask = block_offsets(n, BLOCK)
     t, _, _ = advance_step(slot_in, slot_out, 1.0, 1.0, pid)
@@ -163,12 +172,12 @@ def asgd_kernel(p_ptr, g_ptr, ax_ptr, lr_ptr, lambd_ptr, alpha_ptr, t0_ptr, wd_p
         mu = mu.to(tl.float32).to(tl.float64)
     p, g = load_param_grad(p_ptr, g_ptr, wd_ptr, offs, mask, MAXIMIZE, WD, CT)
     p = p * (1.0 - lambd * eta).to(CT) - eta.to(CT) * g
-    tl.store(p_ptr + offs, p.to(p_ptr.dtype.element_ty), mask=mask)
+    store_param(p_ptr, offs, p, mask, SR_PARAM, rng_ptr, MASTER, out_ptr)
     if mu != 1.0:  # one branch per launch (mu is a scalar): while mu is 1, ax is written, never read
         ax = tl.load(ax_ptr + offs, mask=mask).to(CT)
-        tl.store(ax_ptr + offs, (ax + (p - ax) * mu.to(CT)).to(ax_ptr.dtype.element_ty), mask=mask)
+        store_rounded(ax_ptr, offs, (ax + (p - ax) * mu.to(CT)), mask, SR_STATE, rng_ptr, 1)
     else:
-        tl.store(ax_ptr + offs, p.to(ax_ptr.dtype.element_ty), mask=mask)
+        store_rounded(ax_ptr, offs, p, mask, SR_STATE, rng_ptr, 1)
 
 
 class ASGD(FlatOptimizer):

@@ -11,7 +11,14 @@ from torch import Tensor
 from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.rule_info import RuleInfo, StepSpec
-from inertia.kernels.triton_helpers import advance_step, block_offsets
+from inertia.kernels.triton_helpers import (  # noqa: F401 (compiled with the kernels below)
+    advance_step,
+    block_offsets,
+    round_nearest_bf16,
+    stochastic_round_bf16,
+    store_param,
+    store_rounded,
+)
 from inertia.optim.base import FlatOptimizer, Group, State
 from inertia.optim.layout import GroupLayout
 from inertia.optim.param_helpers import real_views
@@ -102,7 +109,8 @@ def lion_step(p, g, m, lr, omb1, omb2, decay, sign, decoupled):
 @triton_source
 def lion_kernel(p_ptr, g_ptr, m_ptr, lr_ptr, beta1_ptr, beta2_ptr, wd_ptr, slot_in, slot_out, n,
                 MAXIMIZE: tl.constexpr, WD: tl.constexpr, CT: tl.constexpr, IEEE: tl.constexpr,
-                BLOCK: tl.constexpr):
+                BLOCK: tl.constexpr, rng_ptr=None, out_ptr=None,
+                SR_PARAM: tl.constexpr = False, SR_STATE: tl.constexpr = False, MASTER: tl.constexpr = False):
     """Lion; the sign keeps NaN (as torch.sign does)."""
     pid, offs, mask = block_offsets(n, BLOCK)
     advance_step(slot_in, slot_out, 1.0, 1.0, pid)
@@ -118,8 +126,8 @@ def lion_kernel(p_ptr, g_ptr, m_ptr, lr_ptr, beta1_ptr, beta2_ptr, wd_ptr, slot_
     direction = tl.where(c > 0, 1.0, tl.where(c < 0, -1.0, tl.where(c == c, 0.0, c)))
     p = p - lr64.to(CT) * direction.to(CT)
     m = m + (1.0 - tl.load(beta2_ptr)).to(CT) * (g - m)
-    tl.store(m_ptr + offs, m.to(m_ptr.dtype.element_ty), mask=mask)
-    tl.store(p_ptr + offs, p.to(p_ptr.dtype.element_ty), mask=mask)
+    store_rounded(m_ptr, offs, m, mask, SR_STATE, rng_ptr, 1)
+    store_param(p_ptr, offs, p, mask, SR_PARAM, rng_ptr, MASTER, out_ptr)
 
 
 class Lion(FlatOptimizer):

@@ -13,7 +13,17 @@ from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.numba_helpers import adam_moments_element
 from inertia.kernels.rule_info import RuleInfo, StepSpec
-from inertia.kernels.triton_helpers import adam_moments, advance_step, block_offsets, ieee_div, ieee_sqrt
+from inertia.kernels.triton_helpers import (  # noqa: F401 (compiled with the kernels below)
+    adam_moments,
+    advance_step,
+    block_offsets,
+    ieee_div,
+    ieee_sqrt,
+    round_nearest_bf16,
+    stochastic_round_bf16,
+    store_param,
+    store_rounded,
+)
 from inertia.optim.adam import AdamRule, signed_decayed_grad
 from inertia.optim.base import FlatOptimizer, Group, State
 from inertia.optim.layout import GroupLayout, scalar_dtype
@@ -214,7 +224,8 @@ def nadam_mu_product(t, slot_in, slot_out, beta1, psi, pid, MU_F32: tl.constexpr
 @triton_source
 def nadam_kernel(p_ptr, g_ptr, m_ptr, v_ptr, lr_ptr, beta1_ptr, beta2_ptr, eps_ptr, wd_ptr, psi_ptr,
                  slot_in, slot_out, n, MAXIMIZE: tl.constexpr, WD_MODE: tl.constexpr, MU_F32: tl.constexpr,
-                 CT: tl.constexpr, IEEE: tl.constexpr, BLOCK: tl.constexpr):
+                 CT: tl.constexpr, IEEE: tl.constexpr, BLOCK: tl.constexpr, rng_ptr=None, out_ptr=None,
+                 SR_PARAM: tl.constexpr = False, SR_STATE: tl.constexpr = False, MASTER: tl.constexpr = False):
     """NAdam; WD_MODE 1 = L2, 2 = decoupled; mu_t and their product from the device step slot."""
     pid, offs, mask = block_offsets(n, BLOCK)
     lr64 = tl.load(lr_ptr)
@@ -230,11 +241,12 @@ def nadam_kernel(p_ptr, g_ptr, m_ptr, v_ptr, lr_ptr, beta1_ptr, beta2_ptr, eps_p
     avg_scale = ((-lr64 * mu_next) / (1.0 - product * mu_next)).to(CT)
     bc2 = (1.0 - pow2).to(CT)
     eps = tl.load(eps_ptr).to(CT)
-    p, g, m, v = adam_moments(p_ptr, g_ptr, m_ptr, v_ptr, offs, mask, lr64, wd64, beta1, beta2, MAXIMIZE, WD_MODE, CT)
+    p, g, m, v = adam_moments(p_ptr, g_ptr, m_ptr, v_ptr, offs, mask, lr64, wd64, beta1, beta2, MAXIMIZE, WD_MODE, CT,
+                              SR_STATE, rng_ptr)
     denom = ieee_sqrt(ieee_div(v, bc2, IEEE), IEEE) + eps
     p = p + grad_scale * ieee_div(g, denom, IEEE)
     p = p + avg_scale * ieee_div(m, denom, IEEE)
-    tl.store(p_ptr + offs, p.to(p_ptr.dtype.element_ty), mask=mask)
+    store_param(p_ptr, offs, p, mask, SR_PARAM, rng_ptr, MASTER, out_ptr)
 
 
 class NAdam(FlatOptimizer):

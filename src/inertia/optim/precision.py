@@ -351,8 +351,8 @@ def warn_reference_path(optimizer: Any, group: Mapping[str, Any]) -> None:
         return
     if resolve_impl(group) == "fused" or any(param.is_cuda for param in group["params"]):
         optimizer.warn_fused("precision", f"precision={group['precision']!r} steps on the reference path "
-                             "(float32 working copies); the fused precision step covers CPU parameters with "
-                             "fp32 or bf16 state of rules with a numba kernel (numba installed)")
+                             "(float32 working copies); the fused precision step covers CPU (numba) and CUDA "
+                             "(Triton) parameters with fp32 or bf16 state of rules with such a kernel")
 
 
 def export_precision_state(optimizer: Any, state_dict: dict[str, Any]) -> dict[str, Any]:

@@ -16,10 +16,11 @@ The state keeps its format (``step``, the rule's keys in the state dtype, ``mast
 and ``step`` and ``rounding_step`` advance as on the reference path. State a parameter lacks (on its
 first step, or a master dropped by ``load_state_dict``) is made on the step as the reference path makes
 it: the master copied from the parameter, the rule's initial state in float32 (for ``bf16-state`` a
-float32 tensor per new key of that one parameter, rounded into the flat buffer once stepped). Parameters on
-other devices (with the reference path's warning), ``8bit-state`` groups and classes that step their
-buckets their own way (schedule-free) keep the reference path, as does ``impl="reference"``; under
-``impl="auto"`` a bucket fuses from the native path's size threshold on.
+float32 tensor per new key of that one parameter, rounded into the flat buffer once stepped). CUDA buckets
+take the rule's Triton kernel instead, one launch per parameter (:mod:`inertia.optim.precision_triton`).
+Parameters on other devices (with the reference path's warning), ``8bit-state`` groups and classes that
+step their buckets their own way (schedule-free) keep the reference path, as does ``impl="reference"``;
+under ``impl="auto"`` a CPU bucket fuses from the native path's size threshold on.
 """
 
 from __future__ import annotations
@@ -36,22 +37,28 @@ from inertia.kernels.cpu import PARALLEL_MIN, kernel_arrays, numba_available, nu
 from inertia.kernels.low_precision import Precision
 from inertia.kernels.rounding_store import bf16_bits_array, store_stochastic_bf16
 from inertia.kernels.rule_info import RuleInfo, StepSpec
+from inertia.kernels.triton_steps import TRITON_DTYPES, triton_available
 from inertia.optim.fused_dispatch import AUTO_CPU_MIN_ELEMENTS, GroupPlan, resolve_impl
-from inertia.optim.layout import FlatBucket, GroupLayout
+from inertia.optim.layout import FlatBucket
 from inertia.optim.precision import (
     MASTER_KEY,
-    ROUNDING_KEY,
     Rounder,
     group_precision,
     is_native,
     uses_rounding,
     warn_reference_path,
 )
+from inertia.optim.precision_state import create_state as _create_state
+from inertia.optim.precision_state import has_state as _has_state
+from inertia.optim.precision_state import step_number as _step_number
+from inertia.optim.precision_triton import step_params_triton
 
 __all__ = ["CHUNK", "PrecisionBucket", "covered_spec", "precision_plan", "step_one_param"]
 
 #: Elements per chunk: the scratch arrays hold this many float32 values each.
 CHUNK = 1 << 16
+#: Step CPU buckets with the Triton kernels (under ``TRITON_INTERPRET=1``) instead of numba: for tests.
+TRITON_ON_CPU = False
 _scratch = threading.local()
 
 
@@ -63,25 +70,38 @@ def _scratch_rows(rows: int) -> Tensor:
     return buffer
 
 
-def covered_spec(group: Mapping[str, Any], rule: RuleInfo | None) -> tuple[StepSpec, tuple[Any, ...]] | None:
+def covered_spec(group: Mapping[str, Any], rule: RuleInfo | None, backend: str = "numba"
+                 ) -> tuple[StepSpec, tuple[Any, ...]] | None:
     """The native spec and hyperparameters of ``group`` (a non-native one) if the fused precision step
-    can take it: fp32 or bf16 state, numba installed and a numba kernel for the rule; else None."""
-    if rule is None or not getattr(rule, "numba_kernel", None) or group.get("differentiable"):
+    can take it on ``backend``: fp32 or bf16 state, and numba (Triton) installed with a numba (Triton)
+    kernel for the rule; else None."""
+    if rule is None or not getattr(rule, f"{backend}_kernel", None) or group.get("differentiable"):
         return None
-    if group_precision(group).state == "8bit-state" or not numba_available():
+    installed = numba_available() if backend == "numba" else triton_available()
+    if group_precision(group).state == "8bit-state" or not installed:
         return None
     return rule.spec({**group, "precision": "native"})
 
 
-def _cpu_array(tensor: Tensor) -> bool:
-    return tensor.device.type == "cpu" and tensor.is_contiguous() and not tensor.is_sparse
+def _bucket_backend(bucket: FlatBucket, backends: tuple[str, ...]) -> str | None:
+    """The fused precision step's backend for ``bucket`` ("numba" on the CPU, "triton" on CUDA: among the
+    covered ``backends``), or None: the reference path."""
+    if bucket.sharded:
+        return None
+    if bucket.device.type == "cuda" or (bucket.device.type == "cpu" and TRITON_ON_CPU):
+        return "triton" if "triton" in backends and bucket.dtype in TRITON_DTYPES else None
+    return "numba" if bucket.device.type == "cpu" and "numba" in backends else None
+
+
+def _dense_like(tensor: Tensor, param: Tensor) -> bool:
+    return tensor.device == param.device and tensor.is_contiguous() and not tensor.is_sparse
 
 
 def _fits(optimizer: Any, param: Tensor, spec: StepSpec, precision: Precision, state_dtype: torch.dtype) -> bool:
-    """Whether ``param`` can take the fused precision step now: a dense gradient like it on the CPU, and every
+    """Whether ``param`` can take the fused precision step now: a dense gradient like it on its device, and every
     state tensor it already has in the state dtype (missing ones are made on the step, see :func:`_create_state`)."""
     grad, state = param.grad, optimizer.state.get(param) or {}
-    if not _cpu_array(param) or param.is_complex() or grad is None or not _cpu_array(grad):
+    if not _dense_like(param, param) or param.is_complex() or grad is None or not _dense_like(grad, param):
         return False
     if grad.dtype != param.dtype or grad.shape != param.shape:
         return False
@@ -96,62 +116,11 @@ def _fits(optimizer: Any, param: Tensor, spec: StepSpec, precision: Precision, s
         value = state.get(key)
         if value is None:
             continue
-        if not isinstance(value, Tensor) or value.dtype != dtype or not _cpu_array(value):
+        if not isinstance(value, Tensor) or value.dtype != dtype or not _dense_like(value, param):
             return False
         if value.numel() != param.numel():
             return False
     return True
-
-
-def _has_state(state: Mapping[str, Any]) -> bool:
-    """Whether ``state`` holds the rule's state (anything besides the master and the rounding count)."""
-    return any(key not in (MASTER_KEY, ROUNDING_KEY) for key in state)
-
-
-class _Float32Layout:
-    """New state of a ``bf16-state`` group, made in float32 as the reference path makes it (its shadow
-    group's layout); the step counters stay the group layout's own."""
-
-    def __init__(self, layout: GroupLayout) -> None:
-        self.layout = layout
-
-    def view(self, key: str, param: Tensor) -> Tensor:
-        return torch.zeros(param.shape, dtype=torch.float32)
-
-    def step_view(self, param: Tensor) -> Tensor:
-        return self.layout.step_view(param)
-
-    def fresh(self, key: str, param: Tensor) -> Tensor:
-        return self.step_view(param).zero_() if key == "step" else self.view(key, param)
-
-
-def _create_state(optimizer: Any, group: dict[str, Any], layout: GroupLayout, param: Tensor, spec: StepSpec,
-                  precision: Precision) -> dict[str, Tensor]:
-    """Make what the state of ``param`` lacks, as the reference path makes it: the master from the parameter,
-    the rule's initial state (:meth:`init_state`) and new keys. Under ``bf16-state`` the new keys start in
-    float32: these are returned, to be stepped and then rounded into the flat buffers."""
-    state = optimizer.state[param]
-    if precision.params == "master" and MASTER_KEY not in state:
-        state[MASTER_KEY] = param.detach().to(torch.float32, copy=True)
-    before = set(state)
-    fresh_layout = _Float32Layout(layout) if precision.state == "bf16-state" else layout
-    if not _has_state(state):
-        optimizer.init_state(param, state, group, fresh_layout)
-    for key in spec.state_keys:
-        if key not in state:
-            state[key] = fresh_layout.fresh(key, param)
-    if precision.state != "bf16-state":
-        return {}
-    return {key: state[key] for key in set(state) - before if key in optimizer.state_keys
-            and isinstance(state[key], Tensor) and state[key].shape == param.shape}
-
-
-def _step_number(state: Mapping[str, Any], spec: StepSpec) -> int:
-    """The step about to be taken (t >= 1), as the reference path counts it: ``step + 1``, or for rules
-    without a counter (SGD) 2 once their buffers exist, else 1."""
-    if spec.counts_steps:
-        return int(state.get("step", 0)) + 1
-    return 2 if spec.state_keys and all(key in state for key in spec.state_keys) else 1
 
 
 class _Job:
@@ -281,8 +250,11 @@ class PrecisionBucket:
         return all(bool(torch.isfinite(param.grad).all()) for param in self.params)
 
     def step(self, spec: StepSpec, hyper: tuple[Any, ...], backend: str, cuda_graph: bool) -> None:
-        """Take one fused precision step (``backend`` is "numba"; ``cuda_graph`` is False on the CPU)."""
-        _step_params(self.optimizer, self.group, self.params, spec, hyper)
+        """Take one fused precision step (``backend`` "numba" or "triton"; ``cuda_graph`` is not used)."""
+        if backend == "triton":
+            step_params_triton(self.optimizer, self.group, self.params, spec, hyper)
+        else:
+            _step_params(self.optimizer, self.group, self.params, spec, hyper)
 
 
 def _split(optimizer: Any, group: Mapping[str, Any], bucket: FlatBucket, spec: StepSpec
@@ -303,26 +275,29 @@ def _split(optimizer: Any, group: Mapping[str, Any], bucket: FlatBucket, spec: S
 
 
 def precision_plan(optimizer: Any, group: dict[str, Any], rule: RuleInfo | None) -> GroupPlan | None:
-    """The plan of a non-native ``group``: per CPU bucket, the parameters the fused precision step takes
-    and those the reference path takes; None (after :func:`warn_reference_path`) where nothing is fused."""
-    found = covered_spec(group, rule)
-    if found is None:
+    """The plan of a non-native ``group``: per CPU (numba) or CUDA (Triton) bucket, the parameters the fused
+    precision step takes and those the reference path takes; None (after :func:`warn_reference_path`) where
+    nothing is fused."""
+    found = {backend: covered_spec(group, rule, backend) for backend in ("numba", "triton")}
+    backends = tuple(backend for backend, covered in found.items() if covered is not None)
+    if not backends:
         return warn_reference_path(optimizer, group)
-    spec, hyper = found
+    spec, hyper = next(covered for covered in found.values() if covered is not None)  # alike on both
     impl, layout = resolve_impl(group), optimizer.layout_of(group)
     plan = GroupPlan(spec, hyper)
     elsewhere = False
     for bucket in layout.buckets.values():
-        if bucket.device.type != "cpu" or bucket.sharded:
+        backend = _bucket_backend(bucket, backends)
+        if backend is None:
             elsewhere = True
             plan.items.append((PrecisionBucket(optimizer, group, bucket.params, None), None))
             continue
-        if impl == "auto" and bucket.total < AUTO_CPU_MIN_ELEMENTS:  # as the native path: small ones stay
-            plan.items.append((PrecisionBucket(optimizer, group, bucket.params, None), None))
+        if impl == "auto" and bucket.device.type == "cpu" and bucket.total < AUTO_CPU_MIN_ELEMENTS:
+            plan.items.append((PrecisionBucket(optimizer, group, bucket.params, None), None))  # as natively
             continue
         ready, rest, done = _split(optimizer, group, bucket, spec)
         if ready:
-            plan.items.append((PrecisionBucket(optimizer, group, ready, done), "numba"))
+            plan.items.append((PrecisionBucket(optimizer, group, ready, done), backend))
         if rest:
             plan.items.append((PrecisionBucket(optimizer, group, rest, None), None))
     if elsewhere:
@@ -339,7 +314,7 @@ def step_one_param(optimizer: Any, group: dict[str, Any], param: Tensor) -> bool
     if resolve_impl(group) == "reference" or is_native(group):
         return False
     found = covered_spec(group, optimizer.rule)
-    if found is None or param.device.type != "cpu":
+    if found is None or param.device.type != "cpu" or TRITON_ON_CPU:
         return False
     spec, hyper = found
     layout = optimizer.layout_of(group)

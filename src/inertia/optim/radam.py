@@ -13,7 +13,17 @@ from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.numba_helpers import adam_moments_element
 from inertia.kernels.rule_info import RuleInfo, StepSpec
-from inertia.kernels.triton_helpers import adam_moments, advance_step, block_offsets, ieee_div, ieee_sqrt
+from inertia.kernels.triton_helpers import (  # noqa: F401 (compiled with the kernels below)
+    adam_moments,
+    advance_step,
+    block_offsets,
+    ieee_div,
+    ieee_sqrt,
+    round_nearest_bf16,
+    stochastic_round_bf16,
+    store_param,
+    store_rounded,
+)
 from inertia.optim.adam import AdamRule, signed_decayed_grad
 from inertia.optim.base import FlatOptimizer, Group, State
 from inertia.optim.layout import GroupLayout
@@ -138,7 +148,8 @@ def radam_step(p, g, m, v, omb1, beta2, omb2, eps, wd, decay, lr, bc1, sqrt_bc2,
 @triton_source
 def radam_kernel(p_ptr, g_ptr, m_ptr, v_ptr, lr_ptr, beta1_ptr, beta2_ptr, eps_ptr, wd_ptr, slot_in, slot_out, n,
                  MAXIMIZE: tl.constexpr, WD_MODE: tl.constexpr, CT: tl.constexpr, IEEE: tl.constexpr,
-                 BLOCK: tl.constexpr):
+                 BLOCK: tl.constexpr, rng_ptr=None, out_ptr=None,
+                 SR_PARAM: tl.constexpr = False, SR_STATE: tl.constexpr = False, MASTER: tl.constexpr = False):
     """RAdam; WD_MODE 1 = L2, 2 = decoupled; rho_t, r_t and the rho_t > 5 decision from the device step slot."""
     pid, offs, mask = block_offsets(n, BLOCK)
     lr64 = tl.load(lr_ptr)
@@ -153,11 +164,12 @@ def radam_kernel(p_ptr, g_ptr, m_ptr, v_ptr, lr_ptr, beta1_ptr, beta2_ptr, eps_p
     bc1 = (1.0 - pow1).to(CT)
     sqrt_bc2 = tl.sqrt(1.0 - pow2).to(CT)
     eps = tl.load(eps_ptr).to(CT)
-    p, g, m, v = adam_moments(p_ptr, g_ptr, m_ptr, v_ptr, offs, mask, lr64, wd64, beta1, beta2, MAXIMIZE, WD_MODE, CT)
+    p, g, m, v = adam_moments(p_ptr, g_ptr, m_ptr, v_ptr, offs, mask, lr64, wd64, beta1, beta2, MAXIMIZE, WD_MODE, CT,
+                              SR_STATE, rng_ptr)
     update = ieee_div(m, bc1, IEEE) * lr64.to(CT)
     adaptive = ieee_div(tl.zeros_like(v) + sqrt_bc2, ieee_sqrt(v, IEEE) + eps, IEEE)
     update = tl.where(rectified, update * adaptive * rect.to(CT), update)
-    tl.store(p_ptr + offs, (p - update).to(p_ptr.dtype.element_ty), mask=mask)
+    store_param(p_ptr, offs, (p - update), mask, SR_PARAM, rng_ptr, MASTER, out_ptr)
 
 
 class RAdam(FlatOptimizer):

@@ -12,7 +12,17 @@ from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.numba_helpers import signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec
-from inertia.kernels.triton_helpers import advance_step, block_offsets, ieee_div, ieee_sqrt, load_param_grad
+from inertia.kernels.triton_helpers import (  # noqa: F401 (compiled with the kernels below)
+    advance_step,
+    block_offsets,
+    ieee_div,
+    ieee_sqrt,
+    load_param_grad,
+    round_nearest_bf16,
+    stochastic_round_bf16,
+    store_param,
+    store_rounded,
+)
 from inertia.optim.base import FlatOptimizer, Group, State
 from inertia.optim.layout import GroupLayout
 from inertia.optim.param_helpers import real_views
@@ -167,7 +177,8 @@ def rmsprop_step(p, g, sq, ga, b, lr, alpha, oma, eps, wd, mom, sign, use_wd, ce
 def rmsprop_kernel(p_ptr, g_ptr, sq_ptr, ga_ptr, b_ptr, lr_ptr, alpha_ptr, eps_ptr, wd_ptr, momentum_ptr,
                    slot_in, slot_out, n,
                    MAXIMIZE: tl.constexpr, WD: tl.constexpr, CENTERED: tl.constexpr, MOMENTUM: tl.constexpr,
-                   EPS_INSIDE: tl.constexpr, CT: tl.constexpr, IEEE: tl.constexpr, BLOCK: tl.constexpr):
+                   EPS_INSIDE: tl.constexpr, CT: tl.constexpr, IEEE: tl.constexpr, BLOCK: tl.constexpr, rng_ptr=None, out_ptr=None,
+                   SR_PARAM: tl.constexpr = False, SR_STATE: tl.constexpr = False, MASTER: tl.constexpr = False):
     """RMSprop (centered, momentum)."""
     pid, offs, mask = block_offsets(n, BLOCK)
     advance_step(slot_in, slot_out, 1.0, 1.0, pid)
@@ -178,12 +189,12 @@ def rmsprop_kernel(p_ptr, g_ptr, sq_ptr, ga_ptr, b_ptr, lr_ptr, alpha_ptr, eps_p
     eps = tl.load(eps_ptr).to(CT)
     p, g = load_param_grad(p_ptr, g_ptr, wd_ptr, offs, mask, MAXIMIZE, WD, CT)
     sq = tl.load(sq_ptr + offs, mask=mask).to(CT) * alpha + one_minus_alpha * g * g
-    tl.store(sq_ptr + offs, sq.to(sq_ptr.dtype.element_ty), mask=mask)
+    store_rounded(sq_ptr, offs, sq, mask, SR_STATE, rng_ptr, 1)
     var = sq
     if CENTERED:
         ga = tl.load(ga_ptr + offs, mask=mask).to(CT)
         ga = ga + one_minus_alpha * (g - ga)
-        tl.store(ga_ptr + offs, ga.to(ga_ptr.dtype.element_ty), mask=mask)
+        store_rounded(ga_ptr, offs, ga, mask, SR_STATE, rng_ptr, 2)
         var = sq - ga * ga
     if EPS_INSIDE:
         avg = ieee_sqrt(var + eps, IEEE)
@@ -191,11 +202,11 @@ def rmsprop_kernel(p_ptr, g_ptr, sq_ptr, ga_ptr, b_ptr, lr_ptr, alpha_ptr, eps_p
         avg = ieee_sqrt(var, IEEE) + eps
     if MOMENTUM:
         b = tl.load(b_ptr + offs, mask=mask).to(CT) * tl.load(momentum_ptr).to(CT) + ieee_div(g, avg, IEEE)
-        tl.store(b_ptr + offs, b.to(b_ptr.dtype.element_ty), mask=mask)
+        store_rounded(b_ptr, offs, b, mask, SR_STATE, rng_ptr, 3)
         p = p - lr * b
     else:
         p = p - lr * ieee_div(g, avg, IEEE)
-    tl.store(p_ptr + offs, p.to(p_ptr.dtype.element_ty), mask=mask)
+    store_param(p_ptr, offs, p, mask, SR_PARAM, rng_ptr, MASTER, out_ptr)
 
 
 class RMSprop(FlatOptimizer):

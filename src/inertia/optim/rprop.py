@@ -13,7 +13,15 @@ from inertia.checks import check_flag, is_number
 from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.numba_helpers import signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec
-from inertia.kernels.triton_helpers import advance_step, block_offsets, load_param_grad
+from inertia.kernels.triton_helpers import (  # noqa: F401 (compiled with the kernels below)
+    advance_step,
+    block_offsets,
+    load_param_grad,
+    round_nearest_bf16,
+    stochastic_round_bf16,
+    store_param,
+    store_rounded,
+)
 from inertia.optim.base import FlatOptimizer, Group, State
 from inertia.optim.layout import GroupLayout
 from inertia.optim.param_helpers import real_views
@@ -132,7 +140,8 @@ def rprop_step(p, g, prev, ss, etaminus, etaplus, ss_min, ss_max, wd, sign, use_
 def rprop_kernel(p_ptr, g_ptr, prev_ptr, ss_ptr, lr_ptr, etaminus_ptr, etaplus_ptr, ss_min_ptr, ss_max_ptr, wd_ptr,
                  slot_in, slot_out, n,
                  MAXIMIZE: tl.constexpr, WD: tl.constexpr, CT: tl.constexpr, IEEE: tl.constexpr,
-                 BLOCK: tl.constexpr):
+                 BLOCK: tl.constexpr, rng_ptr=None, out_ptr=None,
+                 SR_PARAM: tl.constexpr = False, SR_STATE: tl.constexpr = False, MASTER: tl.constexpr = False):
     """Rprop (``lr`` is unused: it only sets the initial step size)."""
     pid, offs, mask = block_offsets(n, BLOCK)
     advance_step(slot_in, slot_out, 1.0, 1.0, pid)
@@ -145,10 +154,10 @@ def rprop_kernel(p_ptr, g_ptr, prev_ptr, ss_ptr, lr_ptr, etaminus_ptr, etaplus_p
     ss = tl.minimum(ss, tl.load(ss_max_ptr).to(CT), propagate_nan=tl.PropagateNan.ALL)
     g = tl.where(gp < 0, 0.0, g)
     direction = tl.where(g > 0, 1.0, tl.where(g < 0, -1.0, g))
-    tl.store(ss_ptr + offs, ss.to(ss_ptr.dtype.element_ty), mask=mask)
-    tl.store(prev_ptr + offs, g.to(prev_ptr.dtype.element_ty), mask=mask)
+    store_rounded(ss_ptr, offs, ss, mask, SR_STATE, rng_ptr, 2)
+    store_rounded(prev_ptr, offs, g, mask, SR_STATE, rng_ptr, 1)
     p = p - direction * ss
-    tl.store(p_ptr + offs, p.to(p_ptr.dtype.element_ty), mask=mask)
+    store_param(p_ptr, offs, p, mask, SR_PARAM, rng_ptr, MASTER, out_ptr)
 
 
 def etas_value(name: str, value: Any) -> tuple[float, float]:

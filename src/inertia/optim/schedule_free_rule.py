@@ -17,7 +17,16 @@ from torch import Tensor
 
 from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.rule_info import RuleInfo, StepSpec
-from inertia.kernels.triton_helpers import advance_step, block_offsets, ieee_div, ieee_sqrt
+from inertia.kernels.triton_helpers import (  # noqa: F401 (compiled with the kernels below)
+    advance_step,
+    block_offsets,
+    ieee_div,
+    ieee_sqrt,
+    round_nearest_bf16,
+    stochastic_round_bf16,
+    store_param,
+    store_rounded,
+)
 
 __all__ = ["SCHEDULE_FREE_RULE", "ScheduleFreeRule", "next_schedule", "schedule_free_adamw_update",
            "schedule_free_weights"]
@@ -170,7 +179,8 @@ def schedule_free_step(y, g, z, v, beta2, omb2, bc2, eps, wd, c, omc, y_step, z_
 @triton_source
 def schedule_free_kernel(p_ptr, g_ptr, z_ptr, v_ptr, lr_ptr, ckp1_ptr, beta1_ptr, beta2_ptr, eps_ptr, wd_ptr,
                          slot_in, slot_out, n, MAXIMIZE: tl.constexpr, WD: tl.constexpr, CT: tl.constexpr,
-                         IEEE: tl.constexpr, BLOCK: tl.constexpr):
+                         IEEE: tl.constexpr, BLOCK: tl.constexpr, rng_ptr=None, out_ptr=None,
+                         SR_PARAM: tl.constexpr = False, SR_STATE: tl.constexpr = False, MASTER: tl.constexpr = False):
     """Schedule-Free AdamW; 1 - beta2**t from the device step slot, the rest from the step's hyperparameters."""
     pid, offs, mask = block_offsets(n, BLOCK)
     beta1 = tl.load(beta1_ptr)
@@ -184,7 +194,7 @@ def schedule_free_kernel(p_ptr, g_ptr, z_ptr, v_ptr, lr_ptr, ckp1_ptr, beta1_ptr
     if MAXIMIZE:
         g = -g
     v = tl.load(v_ptr + offs, mask=mask).to(CT) * beta2.to(CT) + (1.0 - beta2).to(CT) * g * g
-    tl.store(v_ptr + offs, v.to(v_ptr.dtype.element_ty), mask=mask)
+    store_rounded(v_ptr, offs, v, mask, SR_STATE, rng_ptr, 2)
     denom = ieee_sqrt(ieee_div(v, (1.0 - pow2).to(CT), IEEE), IEEE) + tl.load(eps_ptr).to(CT)
     u = ieee_div(g, denom, IEEE)
     if WD:
@@ -192,5 +202,5 @@ def schedule_free_kernel(p_ptr, g_ptr, z_ptr, v_ptr, lr_ptr, ckp1_ptr, beta1_ptr
     z = tl.load(z_ptr + offs, mask=mask).to(CT)
     diff = z - y
     y = tl.where(c < 0.5, y + c.to(CT) * diff, z - diff * (1.0 - c).to(CT))
-    tl.store(p_ptr + offs, (y + y_step * u).to(p_ptr.dtype.element_ty), mask=mask)
-    tl.store(z_ptr + offs, (z - lr.to(CT) * u).to(z_ptr.dtype.element_ty), mask=mask)
+    store_param(p_ptr, offs, (y + y_step * u), mask, SR_PARAM, rng_ptr, MASTER, out_ptr)
+    store_rounded(z_ptr, offs, (z - lr.to(CT) * u), mask, SR_STATE, rng_ptr, 1)

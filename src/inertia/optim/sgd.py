@@ -12,7 +12,15 @@ from inertia.checks import check_flag
 from inertia.kernels.jit import numba_source, tl, triton_source
 from inertia.kernels.numba_helpers import signed_grad
 from inertia.kernels.rule_info import RuleInfo, StepSpec, TorchFusedOp
-from inertia.kernels.triton_helpers import advance_step, block_offsets, load_param_grad
+from inertia.kernels.triton_helpers import (  # noqa: F401 (compiled with the kernels below)
+    advance_step,
+    block_offsets,
+    load_param_grad,
+    round_nearest_bf16,
+    stochastic_round_bf16,
+    store_param,
+    store_rounded,
+)
 from inertia.optim.base import FlatOptimizer, Group, State
 from inertia.optim.layout import GroupLayout
 from inertia.optim.validation import lr_value, non_negative, one_of, probability
@@ -209,7 +217,8 @@ def sgd_step(p, g, b, lr, wd, mom, keep, sign, use_wd, has_momentum, nesterov, v
 @triton_source
 def sgd_kernel(p_ptr, g_ptr, b_ptr, lr_ptr, momentum_ptr, dampening_ptr, wd_ptr, slot_in, slot_out, n,
                MAXIMIZE: tl.constexpr, WD: tl.constexpr, MOMENTUM: tl.constexpr, NESTEROV: tl.constexpr,
-               VELOCITY: tl.constexpr, CT: tl.constexpr, IEEE: tl.constexpr, BLOCK: tl.constexpr):
+               VELOCITY: tl.constexpr, CT: tl.constexpr, IEEE: tl.constexpr, BLOCK: tl.constexpr, rng_ptr=None, out_ptr=None,
+               SR_PARAM: tl.constexpr = False, SR_STATE: tl.constexpr = False, MASTER: tl.constexpr = False):
     """SGD, torch form (first step ``b = g``) or velocity form."""
     pid, offs, mask = block_offsets(n, BLOCK)
     t, _, _ = advance_step(slot_in, slot_out, 1.0, 1.0, pid)
@@ -232,10 +241,10 @@ def sgd_kernel(p_ptr, g_ptr, b_ptr, lr_ptr, momentum_ptr, dampening_ptr, wd_ptr,
                 p = p - lr * (g + mom * nb)
             else:
                 p = p - lr * nb
-        tl.store(b_ptr + offs, nb.to(b_ptr.dtype.element_ty), mask=mask)
+        store_rounded(b_ptr, offs, nb, mask, SR_STATE, rng_ptr, 1)
     else:
         p = p - lr * g
-    tl.store(p_ptr + offs, p.to(p_ptr.dtype.element_ty), mask=mask)
+    store_param(p_ptr, offs, p, mask, SR_PARAM, rng_ptr, MASTER, out_ptr)
 
 
 MOMENTUM_FORMS = ("torch", "velocity")
