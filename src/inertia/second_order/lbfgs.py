@@ -192,7 +192,10 @@ class LBFGS(SecondOrderBase):
         grad = params[0].grad if len(params) == 1 else None
         if grad is None or grad.is_complex() or grad.layout != torch.strided:
             return self._flat.grad()
-        return (grad if grad.ndim == 1 else grad.reshape(-1)).clone()
+        copy = (grad if grad.ndim == 1 else grad.reshape(-1)).clone()
+        if grad.dtype is torch.float64 and grad.is_cpu and not grad.is_neg():
+            self._vectors.made(copy)  # a new contiguous float64 CPU vector of the param's length
+        return copy
 
     # ----------------------------------------------------------------- direction
     def _direction(self, g: torch.Tensor, state: dict[str, Any],

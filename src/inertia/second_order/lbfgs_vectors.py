@@ -322,6 +322,12 @@ class VectorWork:
         self.address: dict[int, int] = {}
         self.length = 0
 
+    def made(self, *vectors: torch.Tensor) -> None:
+        """Note ``vectors`` as known without checking them: new contiguous float64 CPU vectors, each of the
+        length of the vectors this instance works on, made by the caller."""
+        if vectors and vectors[0].numel() == self.length:
+            self._know(*vectors)
+
     def _know(self, *vectors: torch.Tensor) -> None:
         for vector in vectors:
             self.known[id(vector)], self.address[id(vector)] = vector, vector.data_ptr()
