@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import torch
+from precision_cases import FP32_TOLERANCE, PRECISIONS, assert_close_state, build, run
 
 import inertia
 from inertia.kernels.jit import compiled, tl, triton_source
@@ -33,11 +34,8 @@ from inertia.optim.precision import MASTER_KEY, ROUNDING_KEY, Rounder
 
 pytest.importorskip("triton")
 
-PRECISIONS = ("master+fp32-state", "master+bf16-state", "stochastic+fp32-state", "stochastic+bf16-state")
 SHAPES = ((10, 50), (7,), (443,))  # 950 elements in three parameters, two groups
 STEPS = 3
-FP32_TOLERANCE = dict(rtol=1e-4, atol=1e-5)  # the native fused-vs-reference tolerance
-BF16_TOLERANCE = dict(rtol=2**-7, atol=1e-5)  # one bf16 spacing where float32 values straddle a rounding point
 #: (class, options) of the rules compared in every mode (Adam) or in the two stochastic ones.
 RULES = [("SGD", dict(lr=0.05, momentum=0.9, weight_decay=0.01)), ("AdamW", dict(lr=0.01, weight_decay=0.1)),
          ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True)), ("Lion", dict(lr=1e-3, weight_decay=0.1)),
@@ -148,21 +146,6 @@ def make_params(dtype: torch.dtype = torch.bfloat16) -> list[torch.Tensor]:
     return [torch.randn(shape, generator=generator).to(dtype).requires_grad_() for shape in SHAPES]
 
 
-def build(name: str, params: list[torch.Tensor], kwargs: dict[str, Any], impl: str, precision: str,
-          seed: int = 7) -> torch.optim.Optimizer:
-    groups = [{"params": params[:2]}, {"params": params[2:], "lr": kwargs["lr"] / 2}]
-    torch.manual_seed(seed)  # the groups' rounding seeds
-    return getattr(inertia, name)(groups, impl=impl, precision=precision, **kwargs)
-
-
-def run(optimizer: torch.optim.Optimizer, params: list[torch.Tensor], steps: range) -> None:
-    for step in steps:
-        generator = torch.Generator().manual_seed(100 + step)
-        for param in params:
-            param.grad = torch.randn(param.shape, generator=generator).to(param.dtype)
-        optimizer.step()
-
-
 def compare(name: str, kwargs: dict[str, Any], precision: str, dtype: torch.dtype = torch.bfloat16
             ) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.optim.Optimizer, torch.optim.Optimizer]:
     runs = {}
@@ -175,29 +158,6 @@ def compare(name: str, kwargs: dict[str, Any], precision: str, dtype: torch.dtyp
         runs[impl] = optimizer, params
     (fused, got), (reference, want) = runs["fused"], runs["reference"]
     return got, want, fused, reference
-
-
-def assert_close_state(got: list[torch.Tensor], want: list[torch.Tensor], fused: torch.optim.Optimizer,
-                       reference: torch.optim.Optimizer) -> None:
-    for a, b in zip(got, want, strict=True):
-        torch.testing.assert_close(a.detach().float(), b.detach().float(), **BF16_TOLERANCE)
-        assert (a.detach() != b.detach()).float().mean() <= 0.02  # nearly every element rounds alike
-        got_state, want_state = fused.state[a], reference.state[b]
-        assert got_state.keys() == want_state.keys()
-        for key, value in want_state.items():
-            if not isinstance(value, torch.Tensor):
-                assert got_state[key] == value, key
-                continue
-            assert got_state[key].dtype == value.dtype, key
-            if key == "step":
-                assert torch.equal(got_state[key], value)
-            elif value.dtype == torch.bfloat16:
-                torch.testing.assert_close(got_state[key].float(), value.float(), **BF16_TOLERANCE)
-                assert (got_state[key] != value).float().mean() <= 0.02, key
-            elif key == MASTER_KEY or value.shape == a.shape:
-                torch.testing.assert_close(got_state[key], value, **FP32_TOLERANCE)
-            else:  # 0-d derived state (NAdam's mu_product, ASGD's eta and mu)
-                torch.testing.assert_close(got_state[key], value, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)

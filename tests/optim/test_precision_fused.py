@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from optimizer_db import OPTIMIZER_DB, config_id
+from precision_cases import BF16_TOLERANCE, FP32_TOLERANCE, PRECISIONS, assert_close_state, build, run
 
 import inertia
 from inertia.kernels.low_precision import stochastic_round
@@ -20,17 +21,12 @@ from inertia.optim.precision import MASTER_KEY, Rounder
 
 pytest.importorskip("numba")
 
-PRECISIONS = ("master+fp32-state", "master+bf16-state", "stochastic+fp32-state", "stochastic+bf16-state")
 #: Every configuration of every class whose rule has a numba kernel (schedule-free steps its buckets its own way).
 CONFIGS = [(info.name, kw) for info in OPTIMIZER_DB for kw in info.torch_configs + info.inertia_configs
            if getattr(info.optimizer_class.rule, "numba_kernel", None) and info.name != "AdamWScheduleFree"
            and not kw.get("differentiable")]
 SHAPES = ((6, 10), (7,), (150,))
 STEPS = 4
-#: The native fused-vs-reference tolerance (tests/optim/test_fused_optimizer.py) for float32 values; bf16
-#: values may differ by one bf16 spacing (relative 2**-7) where the two float32 values straddle a rounding point.
-FP32_TOLERANCE = dict(rtol=1e-4, atol=1e-5)
-BF16_TOLERANCE = dict(rtol=2**-7, atol=1e-5)
 
 
 @pytest.fixture(autouse=True)
@@ -44,22 +40,6 @@ def make_params(seed: int = 0) -> list[torch.Tensor]:
     return [torch.randn(shape, generator=generator).bfloat16().requires_grad_() for shape in SHAPES]
 
 
-def build(name: str, params: list[torch.Tensor], kwargs: dict[str, Any], impl: str, precision: str,
-          seed: int = 7) -> torch.optim.Optimizer:
-    kwargs = {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in kwargs.items()}
-    groups = [{"params": params[:2]}, {"params": params[2:], "lr": kwargs["lr"] / 2}]
-    torch.manual_seed(seed)  # the groups' rounding seeds
-    return getattr(inertia, name)(groups, impl=impl, precision=precision, **kwargs)
-
-
-def run(optimizer: torch.optim.Optimizer, params: list[torch.Tensor], steps: range) -> None:
-    for step in steps:
-        generator = torch.Generator().manual_seed(100 + step)
-        for param in params:
-            param.grad = torch.randn(param.shape, generator=generator).bfloat16().to(param.dtype)
-        optimizer.step()
-
-
 def count_fused(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Spy on the fused precision step: the list gets the elements of each call."""
     calls: list[int] = []
@@ -71,28 +51,6 @@ def count_fused(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(precision_fused, "_run", spy)
     return calls
-
-
-def assert_close_state(got: torch.optim.Optimizer, want: torch.optim.Optimizer, got_params: list[torch.Tensor],
-                       want_params: list[torch.Tensor]) -> None:
-    for a, b in zip(got_params, want_params, strict=True):
-        torch.testing.assert_close(a.detach().float(), b.detach().float(), **BF16_TOLERANCE)
-        assert (a.detach() != b.detach()).float().mean() <= 0.02  # nearly every element rounds alike
-        got_state, want_state = got.state[a], want.state[b]
-        assert got_state.keys() == want_state.keys()
-        for key, value in want_state.items():
-            if not isinstance(value, torch.Tensor):
-                assert got_state[key] == value, key
-                continue
-            assert got_state[key].dtype == value.dtype, key
-            if key == "step":
-                assert torch.equal(got_state[key], value)
-            elif value.dtype == torch.bfloat16:
-                torch.testing.assert_close(got_state[key].float(), value.float(), **BF16_TOLERANCE)
-            elif key == MASTER_KEY or value.shape == a.shape:
-                torch.testing.assert_close(got_state[key], value, **FP32_TOLERANCE)
-            else:  # 0-d derived state (NAdam's mu_product, ASGD's eta and mu)
-                torch.testing.assert_close(got_state[key], value, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
@@ -113,7 +71,7 @@ def test_fused_precision_matches_reference(config: tuple[str, dict[str, Any]], p
         runs[impl] = optimizer, params
     # Every step of every parameter is fused, the first (which makes the state) included.
     assert sum(calls) == STEPS * sum(p.numel() for p in runs["fused"][1])
-    assert_close_state(*runs["fused"][:1], *runs["reference"][:1], runs["fused"][1], runs["reference"][1])
+    assert_close_state(runs["fused"][1], runs["reference"][1], runs["fused"][0], runs["reference"][0])
 
 
 @pytest.mark.parametrize("precision", ["stochastic+fp32-state", "stochastic+bf16-state"])
