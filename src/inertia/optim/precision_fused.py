@@ -55,8 +55,9 @@ from inertia.optim.precision_triton import step_params_triton
 
 __all__ = ["CHUNK", "PrecisionBucket", "covered_spec", "precision_plan", "step_one_param"]
 
-#: Elements per chunk: the scratch arrays hold this many float32 values each.
-CHUNK = 1 << 16
+#: Elements per chunk: the scratch arrays hold this many float32 values each (1 MiB; at 64K the per-chunk
+#: Python work took half of an Adam step over 20M values, measured at 30.7 ms against 15.2 ms).
+CHUNK = 1 << 18
 #: Step CPU buckets with the Triton kernels (under ``TRITON_INTERPRET=1``) instead of numba: for tests.
 TRITON_ON_CPU = False
 _scratch = threading.local()
