@@ -58,18 +58,30 @@ def triton_source(function: Callable[..., Any]) -> KernelSource:
     return KernelSource(function, "triton", {})
 
 
-def _numba_compiler() -> Callable[[KernelSource, Callable[..., Any]], Any]:
+def njit_cached(function: Callable[..., Any], **options: Any) -> Any:
+    """``numba.njit(**options)(function)``, cached on disk where numba can write its cache, else compiled in
+    memory (a read-only install without a writable home)."""
     numba = importlib.import_module("numba")
+    try:
+        return numba.njit(cache=True, **options)(function)
+    except RuntimeError as error:  # numba: "cannot cache function ...: no locator available ..."
+        if "cannot cache" not in str(error):
+            raise
+        return numba.njit(cache=False, **options)(function)
 
-    def compile_one(source: KernelSource, function: Callable[..., Any]) -> Any:
-        try:
-            return numba.njit(cache=True, **source.options)(function)
-        except RuntimeError as error:  # numba: "cannot cache function ...: no locator available ..."
-            if "cannot cache" not in str(error):
-                raise
-            return numba.njit(cache=False, **source.options)(function)
 
-    return compile_one
+def rebuilt(original: Callable[..., Any], namespace: dict[str, Any]) -> Callable[..., Any]:
+    """``original`` (a plain function) over the globals ``namespace``, with its name, qualified name, module,
+    defaults, annotations and docstring: numba caches it by its source file, as the original."""
+    function = types.FunctionType(original.__code__, namespace, original.__name__, original.__defaults__)
+    function.__annotations__ = dict(original.__annotations__)
+    function.__qualname__, function.__module__ = original.__qualname__, original.__module__
+    function.__doc__ = original.__doc__
+    return function
+
+
+def _numba_compiler() -> Callable[[KernelSource, Callable[..., Any]], Any]:
+    return lambda source, function: njit_cached(function, **source.options)
 
 
 def _triton_compiler(namespace: dict[str, Any]) -> Callable[[KernelSource, Callable[..., Any]], Any]:
@@ -86,12 +98,7 @@ def _compiled_namespace(module_name: str, backend: str) -> dict[str, Any]:
     compile_one = _numba_compiler() if backend == "numba" else _triton_compiler(namespace)
     for name, value in vars(module).items():
         if isinstance(value, KernelSource) and value.backend == backend:
-            original = value.function
-            function = types.FunctionType(original.__code__, namespace, original.__name__, original.__defaults__)
-            function.__annotations__ = dict(original.__annotations__)
-            function.__qualname__, function.__module__ = original.__qualname__, original.__module__
-            function.__doc__ = original.__doc__
-            namespace[name] = compile_one(value, function)
+            namespace[name] = compile_one(value, rebuilt(value.function, namespace))
     return namespace
 
 

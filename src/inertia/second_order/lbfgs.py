@@ -142,7 +142,7 @@ class LBFGS(SecondOrderBase):
         )  # fmt: skip
         super().__init__(params, defaults)
         self._setup(on_failure)
-        self._vectors, self._view = VectorWork(), None
+        self._forget_vectors()
 
     _check_hyperparameters = staticmethod(check_lbfgs_hyperparameters)
     _OPTIMIZER_WIDE = frozenset({"on_failure", "line_search_fn"})
@@ -167,6 +167,10 @@ class LBFGS(SecondOrderBase):
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickling and ``load_state_dict``: the vectors the kernels knew are forgotten."""
         super().__setstate__(state)
+        self._forget_vectors()
+
+    def _forget_vectors(self) -> None:
+        """Start without known vectors (:class:`~inertia.second_order.lbfgs_vectors.VectorWork`) or a kept view."""
         self._vectors, self._view = VectorWork(), None
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -240,12 +244,12 @@ class LBFGS(SecondOrderBase):
         return view
 
     def _line_search(self, closure, d, loss, g, gtd, t, budget, group, state):
-        """Run the strong Wolfe search; returns (result, loss, g) with params left at the accepted point.
+        """Run the strong Wolfe search; returns (result, loss, g, max |g|) with params left at the accepted
+        point (``max |g|`` None where the slope kernel did not compute it).
 
-        When :meth:`_single_view` gives a view (taken afresh at each trial, as the param's memory may
-        be replaced between closure calls), the trial point is written into the param's memory by the
-        kernel that would make the new tensor ``x0 + step * d`` (``add`` with ``alpha``), so its
-        entries are the same."""
+        When :meth:`_single_view` gives a view (checked at each trial, as the param's memory may be replaced
+        between closure calls), the trial point is written into the param's memory by the kernel that would
+        make the new tensor ``x0 + step * d`` (``add`` with ``alpha``), so its entries are the same."""
         view = self._single_view()
         x0 = self._flat.get() if view is None else view.clone()
         last: dict[str, Any] = {}

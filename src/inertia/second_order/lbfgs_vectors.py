@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from inertia.kernels.jit import njit_cached, rebuilt
 from inertia.kernels.torch_blas import numba_blas
 
 __all__ = ["VectorWork", "curvature_holds", "infinity_norm", "remember", "scalar_reader", "torch_advance", "two_loop"]
@@ -148,30 +149,15 @@ def _slope_kernel(at_grad, at_d, n, ddot):  # pragma: no cover (compiled)
     return dot(at_grad, at_d, n, ddot), abs_max(vector(at_grad, n))  # noqa: F821
 
 
-def _jit(numba: Any, source: Callable[..., Any], namespace: dict[str, Any]) -> Any:
-    """``source`` compiled over ``namespace``, cached on disk where numba can write its cache (as
-    :mod:`inertia.kernels.jit` does)."""
-    function = types.FunctionType(source.__code__, namespace, source.__name__)
-    function.__qualname__, function.__module__ = source.__qualname__, source.__module__
-    try:
-        return numba.njit(cache=True)(function)
-    except RuntimeError as error:  # "cannot cache function ...: no locator available ..."
-        if "cannot cache" not in str(error):
-            raise
-        return numba.njit(cache=False)(function)
-
-
 def _compile(blas: types.SimpleNamespace) -> types.SimpleNamespace:
     namespace = {"np": np, "numba": blas.numba, "call_ddot": blas.call_ddot, "fma": blas.fma,
                  "as_double_ptr": blas.as_double_ptr}  # fmt: skip
     for name, source in (("vector", _vector), ("dot", _dot), ("abs_max", _abs_max), ("axpy", _axpy)):
-        namespace[name] = _jit(blas.numba, source, namespace)
+        namespace[name] = njit_cached(rebuilt(source, namespace))
     ddot = np.uint64(blas.ddot_address)
-    kernels = {name: functools.partial(_jit(blas.numba, source, namespace), ddot=ddot)
+    kernels = {name: functools.partial(njit_cached(rebuilt(source, namespace)), ddot=ddot)
                for name, source in (("advance", _advance_kernel), ("slope", _slope_kernel))}
     return types.SimpleNamespace(**kernels, fused=False)
-
-
 
 
 def _run_advance(kernels: Any, addresses: np.ndarray, g: torch.Tensor, state: dict[str, Any], history_size: int,
