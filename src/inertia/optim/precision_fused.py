@@ -48,9 +48,7 @@ from inertia.optim.precision import (
     uses_rounding,
     warn_reference_path,
 )
-from inertia.optim.precision_state import create_state as _create_state
-from inertia.optim.precision_state import has_state as _has_state
-from inertia.optim.precision_state import step_number as _step_number
+from inertia.optim.precision_state import advance_counts, create_state, has_state, step_number
 from inertia.optim.precision_triton import step_params_triton
 
 __all__ = ["CHUNK", "PrecisionBucket", "covered_spec", "precision_plan", "step_one_param"]
@@ -100,7 +98,7 @@ def _dense_like(tensor: Tensor, param: Tensor) -> bool:
 
 def _fits(optimizer: Any, param: Tensor, spec: StepSpec, precision: Precision, state_dtype: torch.dtype) -> bool:
     """Whether ``param`` can take the fused precision step now: a dense gradient like it on its device, and every
-    state tensor it already has in the state dtype (missing ones are made on the step, see :func:`_create_state`)."""
+    state tensor it already has in the state dtype (missing ones are made on the step, see :func:`~inertia.optim.precision_state.create_state`)."""
     grad, state = param.grad, optimizer.state.get(param) or {}
     if not _dense_like(param, param) or param.is_complex() or grad is None or not _dense_like(grad, param):
         return False
@@ -108,7 +106,7 @@ def _fits(optimizer: Any, param: Tensor, spec: StepSpec, precision: Precision, s
         return False
     if any(key not in optimizer.state_keys for key in spec.state_keys):  # no rounding slot: reference path
         return False
-    if spec.counts_steps and _has_state(state) and not isinstance(state.get("step"), Tensor):
+    if spec.counts_steps and has_state(state) and not isinstance(state.get("step"), Tensor):
         return False
     keys = [(key, state_dtype) for key in spec.state_keys]
     if precision.params == "master":
@@ -217,8 +215,8 @@ def _step_batch(optimizer: Any, group: dict[str, Any], params: list[Tensor], spe
     scalars: dict[int, tuple[Any, ...]] = {}
     jobs, created = [], []
     for param in params:
-        step = _step_number(optimizer.state.get(param) or {}, spec)
-        new = _create_state(optimizer, group, layout, param, spec, precision)
+        step = step_number(optimizer.state.get(param) or {}, spec)
+        new = create_state(optimizer, group, layout, param, spec, precision)
         targets = {key: layout.view(key, param) for key in new}
         if step not in scalars:
             scalars[step] = spec.rule.numba_arguments(spec, hyper, step, np.float32)
@@ -231,10 +229,7 @@ def _step_batch(optimizer: Any, group: dict[str, Any], params: list[Tensor], spe
             if key not in spec.state_keys and rounder is not None:  # made by init_state, not stepped
                 targets[key].copy_(rounder.round(value, index, 1 + optimizer.state_keys.index(key)))
             state[key] = targets[key]
-        if spec.counts_steps:
-            state["step"] += 1
-        if rounder is not None:
-            rounder.advance(state, index)
+        advance_counts(state, spec, rounder, index)
 
 
 class PrecisionBucket:
@@ -269,7 +264,7 @@ def _split(optimizer: Any, group: Mapping[str, Any], bucket: FlatBucket, spec: S
         (ready if _fits(optimizer, param, spec, precision, state_dtype) else rest).append(param)
     if not spec.rule.derived_keys or not ready:
         return ready, rest, None
-    steps = {_step_number(optimizer.state.get(param) or {}, spec) for param in ready}
+    steps = {step_number(optimizer.state.get(param) or {}, spec) for param in ready}
     if len(steps) > 1:  # one fill per bucket writes the derived state: the steps must agree
         return [], rest + ready, None
     return ready, rest, steps.pop()
@@ -326,9 +321,5 @@ def step_one_param(optimizer: Any, group: dict[str, Any], param: Tensor) -> bool
         return False
     _step_params(optimizer, group, [param], spec, hyper)
     if spec.rule.derived_keys:
-        state = optimizer.state[param]
-        step = _step_number(state, spec) - 1
-        values = spec.rule.derived_state(spec, hyper, step, state[spec.rule.derived_keys[0]].dtype)
-        for key, value in values.items():
-            state[key].fill_(value)
+        optimizer._write_derived_state([param], GroupPlan(spec, hyper), step_number(optimizer.state[param], spec) - 1)
     return True

@@ -15,7 +15,7 @@ from inertia.kernels.rule_info import StepSpec
 from inertia.optim.layout import GroupLayout
 from inertia.optim.precision import MASTER_KEY, ROUNDING_KEY
 
-__all__ = ["Float32Layout", "create_state", "has_state", "step_number"]
+__all__ = ["Float32Layout", "advance_counts", "create_state", "has_state", "step_number"]
 
 
 def has_state(state: Mapping[str, Any]) -> bool:
@@ -70,3 +70,12 @@ def step_number(state: Mapping[str, Any], spec: StepSpec) -> int:
     if spec.counts_steps:
         return int(state.get("step", 0)) + 1
     return 2 if spec.state_keys and all(key in state for key in spec.state_keys) else 1
+
+
+def advance_counts(state: dict[str, Any], spec: StepSpec, rounder: Any, index: int) -> None:
+    """After a fused precision step of the parameter at ``index``: its ``step`` (for rules that count steps)
+    and its count of rounded steps (where ``rounder``, an :class:`inertia.optim.precision.Rounder`, rounds)."""
+    if spec.counts_steps:
+        state["step"] += 1
+    if rounder is not None:
+        rounder.advance(state, index)

@@ -22,7 +22,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 from inertia.kernels.rule_info import StepSpec
 from inertia.kernels.triton_precision import PrecisionTritonStepper
 from inertia.optim.precision import MASTER_KEY, Rounder, group_precision, uses_rounding
-from inertia.optim.precision_state import create_state, step_number
+from inertia.optim.precision_state import advance_counts, create_state, step_number
 
 __all__ = ["step_params_triton"]
 
@@ -76,12 +76,8 @@ def step_params_triton(optimizer: Any, group: dict[str, Any], params: list[Tenso
                                   for key in slot_keys]
             stepper.set_streams(seed, offsets)
         stepper(hyper, step)
-        for key, value in new.items():  # bf16-state: new keys, stepped in float32, rounded into the flat views
-            assert rounder is not None
+        for key, value in new.items():  # bf16-state (so a rounder): new keys, stepped in float32, now rounded
             target = layout.view(key, param)
-            target.copy_(rounder.round(value, index, 1 + keys.index(key)))
+            target.copy_(rounder.round(value, index, 1 + keys.index(key)))  # type: ignore[union-attr]
             state[key] = target
-        if spec.counts_steps:
-            state["step"] += 1
-        if rounder is not None:
-            rounder.advance(state, index)
+        advance_counts(state, spec, rounder, index)
